@@ -1,0 +1,3 @@
+from posepipe.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,10 @@
+"""3D lifting: the dilated temporal CNN of VideoPose3D, reimplemented.
+
+- ``model``: the network (``TemporalCNN``), state-dict compatible with the published checkpoints.
+- ``checkpoint``: safe loading, architecture inference from tensor shapes, saving in the published format.
+- ``infer``: normalisation, padding, windowed inference with flip augmentation, display alignment,
+  and the ``lift3d`` stage that writes pose3d.npz + pose3d.csv.
+- ``cli``: the ``lift3d`` sub-command.
+
+torch is imported by ``model``, ``checkpoint`` and ``infer``; this package file and ``cli`` stay light.
+"""

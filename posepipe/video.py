@@ -1,0 +1,478 @@
+"""Video probe and the frame timeline: the one sequence of frames every later stage uses.
+
+On-disk form (why not a re-encoded clip or image files): the timeline is a table that maps each
+output frame ``k`` to a decoded frame of the source video, plus a JSON header. It costs a few
+bytes per frame instead of gigabytes for an hour of JPEGs, loses no quality to a re-encode, and
+changing the frame rate or trim re-runs in seconds (the probe already holds every frame's
+timestamp). Stages read frames through :func:`iter_frames`, which decodes the source, applies
+the rotation and repeats or skips source frames as the table says; it seeks, so parallel
+workers can each read a range.
+
+Files per video:
+
+- ``probe.json``: stream facts (see :func:`probe_video`); ``probe_pts.npy``: int64 (n,) the
+  presentation timestamp of every decodable frame, in units of ``probe.json["time_base"]``.
+- ``frames/timeline.json``: header (size after rotation, rotation, fps, frame count, trim, ...).
+- ``frames/timeline.csv``: columns ``frame, time, source_frame, source_pts, source_time``;
+  ``time`` is seconds on the constant-rate output timeline (``frame / fps``), ``source_time``
+  the source frame's presentation time in seconds (it does not start at 0 when the video
+  stream starts late in its container).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time as clock
+from collections.abc import Iterator
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+
+from posepipe import __version__
+from posepipe.atomic import atomic_path, write_json
+from posepipe.errors import PosepipeError
+
+log = logging.getLogger(__name__)
+
+STAGE_VERSION = 1  # bump when the probe/timeline algorithm changes output for the same input
+VFR_TOLERANCE = 0.05  # a frame interval this far (relative) from the median marks a variable rate
+
+
+def _open(path: str | os.PathLike):
+    import av
+
+    path = Path(path)
+    if not path.exists():
+        raise PosepipeError(path, "file not found")
+    if path.stat().st_size == 0:
+        raise PosepipeError(path, "file is empty (0 bytes)")
+    try:
+        container = av.open(str(path))
+    except av.error.FFmpegError as exc:
+        raise PosepipeError(path, f"not a readable video ({exc.strerror or exc})") from exc
+    if not container.streams.video:
+        container.close()
+        raise PosepipeError(path, "contains no video stream")
+    stream = container.streams.video[0]
+    stream.thread_type = "AUTO"
+    return container, stream
+
+
+def _decode_errors():
+    import av
+
+    return (av.error.FFmpegError, EOFError)
+
+
+def _fraction(rate) -> Fraction | None:
+    return None if rate is None or rate == 0 else Fraction(rate.numerator, rate.denominator)
+
+
+# ---------------------------------------------------------------------------------------------
+# probe
+
+
+def scan_video(path: str | os.PathLike) -> tuple[dict, np.ndarray]:
+    """Decode every frame once; return (probe facts, int64 (n,) presentation timestamps).
+
+    The frame count is counted by decoding, never taken from the container (some files state
+    none, some state a wrong one). If decoding breaks off part-way, the frames decoded so far
+    are the video and ``decode_warning`` says where it stopped.
+    """
+    started = clock.perf_counter()
+    container, stream = _open(path)
+    pts: list[int | None] = []
+    rotation, size, decode_warning = 0, None, None
+    try:
+        for frame in container.decode(stream):
+            if size is None:
+                rotation = int(round(frame.rotation or 0)) % 360
+                size = (frame.width, frame.height)
+            pts.append(frame.pts)
+    except _decode_errors() as exc:
+        decode_warning = f"decoding stopped after {len(pts)} frames: {exc}"
+        log.warning("%s: %s", path, decode_warning)
+    finally:
+        info = {
+            "format": container.format.name,
+            "codec": stream.codec_context.name,
+            "pix_fmt": stream.codec_context.pix_fmt,
+            "time_base": str(stream.time_base),
+            "container_frame_count": int(stream.frames) or None,
+            "nominal_fps": _fraction(stream.guessed_rate or stream.base_rate),
+            "has_audio": bool(container.streams.audio),
+            "audio_codec": container.streams.audio[0].codec_context.name if container.streams.audio else None,
+            "sample_aspect_ratio": str(stream.sample_aspect_ratio or "1/1"),
+        }
+        container.close()
+    if not pts:
+        raise PosepipeError(path, "no decodable video frames" + (f" ({decode_warning})" if decode_warning else ""))
+
+    time_base = Fraction(info["time_base"])
+    reliable = all(p is not None for p in pts) and all(b > a for a, b in zip(pts, pts[1:], strict=False))
+    if not reliable:
+        # Some containers (raw AVI, broken muxers) give no or non-increasing timestamps: fall back
+        # to the nominal rate, which is all such files carry.
+        step = 1 / (info["nominal_fps"] or Fraction(25)) / time_base
+        pts = [int(round(i * step)) for i in range(len(pts))]
+    pts_arr = np.asarray(pts, dtype=np.int64)
+    seconds = pts_arr * float(time_base)
+    n = len(pts_arr)
+    intervals = np.diff(seconds)
+    if n > 1:
+        average_fps = (n - 1) / (seconds[-1] - seconds[0])
+        median = float(np.median(intervals))
+        tick = float(time_base)
+        variable = bool(np.max(np.abs(intervals - median)) > max(2 * tick, VFR_TOLERANCE * median))
+        frame_duration = (seconds[-1] - seconds[0]) / (n - 1)
+    else:
+        average_fps = float(info["nominal_fps"] or 0) or None
+        variable = False
+        frame_duration = 1 / average_fps if average_fps else 0.0
+    width, height = size
+    if rotation in (90, 270):
+        width, height = height, width
+    nominal = info.pop("nominal_fps")
+    probe = {
+        "path": os.fspath(path),
+        "size_bytes": Path(path).stat().st_size,
+        "width": width,
+        "height": height,
+        "coded_width": size[0],
+        "coded_height": size[1],
+        "rotation": rotation,
+        "nominal_fps": float(nominal) if nominal else None,
+        "nominal_fps_fraction": str(nominal) if nominal else None,
+        "average_fps": average_fps,
+        "variable_frame_rate": variable,
+        "frame_count": n,
+        "start_time": float(seconds[0]),
+        "duration": float(seconds[-1] - seconds[0] + frame_duration),
+        "timestamps_reliable": reliable,
+        "decode_warning": decode_warning,
+        **info,
+        "posepipe_version": __version__,
+        "stage_version": STAGE_VERSION,
+        "seconds": round(clock.perf_counter() - started, 3),
+    }
+    return probe, pts_arr
+
+
+def probe_video(path: str | os.PathLike) -> dict:
+    """Facts of a video's first video stream, as written to probe.json.
+
+    Keys: width, height (as displayed, after rotation), rotation (degrees counter-clockwise, as
+    ffmpeg reports it), codec, nominal_fps, average_fps, variable_frame_rate, frame_count
+    (decoded), start_time, duration (seconds), has_audio, and a few more for tracing.
+    """
+    return scan_video(path)[0]
+
+
+def write_probe(video: str | os.PathLike, *, out_json: str | os.PathLike, out_pts: str | os.PathLike) -> dict:
+    probe, pts = scan_video(video)
+    with atomic_path(out_pts) as tmp, open(tmp, "wb") as fh:
+        np.save(fh, pts)
+    write_json(out_json, probe)
+    log.info(
+        "%s: %d frames, %dx%d, %.3f fps%s", video, probe["frame_count"], probe["width"], probe["height"],
+        probe["average_fps"] or 0, " (variable rate)" if probe["variable_frame_rate"] else "",
+    )  # fmt: skip
+    return probe
+
+
+# ---------------------------------------------------------------------------------------------
+# timeline
+
+
+@dataclass
+class Timeline:
+    """The frame timeline of one video.
+
+    Frames are ``height x width`` BGR after rotation. Arrays are (T,): ``time`` float64 seconds
+    on the output timeline, ``source_frame`` int64 decoded index in the source,
+    ``source_pts`` int64 source timestamp (stream time base), ``source_time`` float64 seconds.
+    """
+
+    video_id: str
+    source: str
+    width: int
+    height: int
+    rotation: int
+    fps: float
+    fps_fraction: str
+    time: np.ndarray
+    source_frame: np.ndarray
+    source_pts: np.ndarray
+    source_time: np.ndarray
+    timestamps_reliable: bool = True
+    header: dict | None = None
+
+    @property
+    def frame_count(self) -> int:
+        return len(self.time)
+
+
+def _rate_fraction(rate: float | Fraction) -> Fraction:
+    """A float rate as a small fraction (29.97002997 -> 30000/1001, 50.0 -> 50)."""
+    return Fraction(rate).limit_denominator(1001) if not isinstance(rate, Fraction) else rate
+
+
+def plan_timeline(
+    seconds: np.ndarray,
+    *,
+    variable_frame_rate: bool,
+    nominal_fps: float | None,
+    fps: float | None = None,
+    start: float | None = None,
+    end: float | None = None,
+    path: str | os.PathLike | None = None,
+) -> tuple[np.ndarray, Fraction, bool]:
+    """Choose source frames for a constant-rate timeline.
+
+    Args:
+        seconds: float64 (n,) increasing presentation times of the decoded source frames.
+        variable_frame_rate: resample to the average rate even when ``fps`` is not given.
+        nominal_fps: the stream's stated rate, used when the measured rate agrees with it.
+        fps: output rate; None keeps the source's (every frame, none invented or dropped).
+        start, end: trim, seconds from the first video frame; ``end`` exclusive.
+
+    Returns:
+        (source index per output frame, int64 (T,); output rate; whether frames were resampled).
+    """
+    rel = seconds - seconds[0]
+    eps = 1e-6
+    lo = 0 if not start else int(np.searchsorted(rel, start - eps, side="left"))
+    hi = len(rel) if end is None else int(np.searchsorted(rel, end - eps, side="left"))
+    if hi <= lo:
+        raise PosepipeError(
+            path, f"trim start={start} end={end} s selects no frame (the video lasts {rel[-1]:.3f} s after its first frame)"
+        )
+    kept = np.arange(lo, hi)
+    span = seconds[hi - 1] - seconds[lo]
+    m = hi - lo
+    measured = (m - 1) / span if m > 1 and span > 0 else (nominal_fps or 25.0)
+
+    if fps is None and not variable_frame_rate:
+        # Constant rate: keep every frame; prefer the exact nominal fraction (30000/1001).
+        if nominal_fps and abs(nominal_fps - measured) <= 0.01 * measured:
+            return kept, _rate_fraction(nominal_fps), False
+        return kept, _rate_fraction(measured), False
+
+    rate = _rate_fraction(fps if fps is not None else measured)
+    frame_span = span + (span / (m - 1) if m > 1 else 1 / float(rate))
+    count = max(1, int(round(frame_span * float(rate))))
+    targets = seconds[lo] + np.arange(count) / float(rate)
+    # Nearest source frame to each output instant (ties go to the earlier frame).
+    right = np.clip(np.searchsorted(seconds[lo:hi], targets, side="left"), 1, m - 1) if m > 1 else np.zeros(count, int)
+    if m > 1:
+        left = right - 1
+        choose_left = (targets - seconds[lo + left]) <= (seconds[lo + right] - targets) + 1e-9
+        idx = np.where(choose_left, left, right)
+    else:
+        idx = right
+    return kept[idx], rate, True
+
+
+def make_timeline(
+    probe_json: str | os.PathLike,
+    probe_pts: str | os.PathLike,
+    *,
+    video_id: str,
+    out_json: str | os.PathLike,
+    out_csv: str | os.PathLike,
+    fps: float | None = None,
+    start: float | None = None,
+    end: float | None = None,
+) -> dict:
+    """Write frames/timeline.json and frames/timeline.csv from the probe (no decoding)."""
+    import pandas as pd
+
+    probe = json.loads(Path(probe_json).read_text())
+    pts = np.load(probe_pts)
+    seconds = pts * float(Fraction(probe["time_base"]))
+    index, rate, resampled = plan_timeline(
+        seconds,
+        variable_frame_rate=probe["variable_frame_rate"],
+        nominal_fps=probe["nominal_fps"],
+        fps=fps,
+        start=start,
+        end=end,
+        path=probe["path"],
+    )
+    table = pd.DataFrame(
+        {
+            "frame": np.arange(len(index)),
+            "time": np.arange(len(index)) / float(rate),
+            "source_frame": index,
+            "source_pts": pts[index],
+            "source_time": seconds[index],
+        }
+    )
+    header = {
+        "video_id": video_id,
+        "source": probe["path"],
+        "width": probe["width"],
+        "height": probe["height"],
+        "rotation": probe["rotation"],
+        "fps": float(rate),
+        "fps_fraction": str(rate),
+        "frame_count": len(index),
+        "resampled": resampled,
+        "trim": {"start": start, "end": end},
+        "requested_fps": fps,
+        "source_frame_count": probe["frame_count"],
+        "source_average_fps": probe["average_fps"],
+        "source_variable_frame_rate": probe["variable_frame_rate"],
+        "source_start_time": probe["start_time"],
+        "timestamps_reliable": probe["timestamps_reliable"],
+        "has_audio": probe["has_audio"],
+        "timeline_csv": Path(out_csv).name,
+        "posepipe_version": __version__,
+        "stage_version": STAGE_VERSION,
+    }
+    with atomic_path(out_csv) as tmp:
+        table.to_csv(tmp, index=False, float_format="%.6f")
+    write_json(out_json, header)
+    log.info("%s: timeline of %d frames at %s fps (%s)", video_id, len(index), rate,
+             "resampled" if resampled else "every source frame")  # fmt: skip
+    return header
+
+
+def load_timeline(path: str | os.PathLike) -> Timeline:
+    """Read frames/timeline.json and the CSV beside it."""
+    import pandas as pd
+
+    path = Path(path)
+    try:
+        header = json.loads(path.read_text())
+        table = pd.read_csv(path.parent / header["timeline_csv"])
+    except (OSError, ValueError, KeyError) as exc:
+        raise PosepipeError(path, f"cannot read the frame timeline ({exc})") from exc
+    if len(table) != header["frame_count"]:
+        raise PosepipeError(path, f"timeline table has {len(table)} rows, header says {header['frame_count']}")
+    return Timeline(
+        video_id=header["video_id"],
+        source=header["source"],
+        width=header["width"],
+        height=header["height"],
+        rotation=header["rotation"],
+        fps=header["fps"],
+        fps_fraction=header["fps_fraction"],
+        time=table["time"].to_numpy(np.float64),
+        source_frame=table["source_frame"].to_numpy(np.int64),
+        source_pts=table["source_pts"].to_numpy(np.int64),
+        source_time=table["source_time"].to_numpy(np.float64),
+        timestamps_reliable=header.get("timestamps_reliable", True),
+        header=header,
+    )
+
+
+def _rotate(image: np.ndarray, rotation: int) -> np.ndarray:
+    k = (rotation // 90) % 4  # rotation is counter-clockwise, like np.rot90
+    return np.ascontiguousarray(np.rot90(image, k)) if k else image
+
+
+def iter_frames(timeline: Timeline, *, start: int = 0, stop: int | None = None) -> Iterator[tuple[int, np.ndarray]]:
+    """Yield (timeline index, BGR uint8 (height, width, 3)) for frames ``start:stop``.
+
+    Decodes the source once, seeking near ``start`` when timestamps allow; a source frame that
+    the timeline repeats (resampling up) is converted once and yielded for each use.
+    """
+    stop = timeline.frame_count if stop is None else min(stop, timeline.frame_count)
+    if start >= stop:
+        return
+    want_idx = timeline.source_frame[start:stop]
+    want_pts = timeline.source_pts[start:stop]
+    seek = timeline.timestamps_reliable and want_idx[0] > 0
+    for attempt in ("seek", "scan") if seek else ("scan",):
+        container, stream = _open(timeline.source)
+        try:
+            if attempt == "seek":
+                container.seek(int(want_pts[0]), stream=stream, backward=True, any_frame=False)
+            j, decoded = 0, -1
+            for frame in container.decode(stream):
+                decoded += 1
+                if attempt == "seek":
+                    if frame.pts is None or frame.pts < want_pts[j]:
+                        continue
+                    if frame.pts != want_pts[j]:
+                        if j == 0:
+                            break  # the seek overshot: decode from the start instead
+                        raise PosepipeError(timeline.source, f"frame {start + j} of the timeline is not in the video any more")
+                elif decoded < want_idx[j]:
+                    continue
+                source_index = want_idx[j]
+                image = _rotate(frame.to_ndarray(format="bgr24"), timeline.rotation)
+                while j < len(want_idx) and want_idx[j] == source_index:
+                    yield start + j, image
+                    j += 1
+                if j == len(want_idx):
+                    return
+            else:
+                raise PosepipeError(
+                    timeline.source, f"video ended before frame {start + j} of the timeline (has it changed since probing?)"
+                )
+        except _decode_errors() as exc:
+            raise PosepipeError(timeline.source, f"decoding failed at timeline frame {start + j}: {exc}") from exc
+        finally:
+            container.close()
+
+
+def write_jpeg_frames(timeline_json: str | os.PathLike, *, out_dir: str | os.PathLike, quality: int = 90) -> int:
+    """Write every timeline frame as ``out_dir/000000.jpg`` ...; all or nothing (temp folder, rename)."""
+    import shutil
+    import tempfile
+
+    import cv2
+
+    timeline = load_timeline(timeline_json)
+    out_dir = Path(out_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    try:
+        for k, image in iter_frames(timeline):
+            cv2.imwrite(str(tmp / f"{k:06d}.jpg"), image, [cv2.IMWRITE_JPEG_QUALITY, quality])
+        if out_dir.exists():
+            shutil.rmtree(out_dir)
+        os.replace(tmp, out_dir)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return timeline.frame_count
+
+
+# ---------------------------------------------------------------------------------------------
+# command line
+
+
+def register_cli(sub) -> None:
+    p = sub.add_parser("probe", help="count frames and read stream facts of one video")
+    p.add_argument("video")
+    p.add_argument("--out", required=True, help="probe.json")
+    p.add_argument("--pts", required=True, help="probe_pts.npy: every frame's timestamp")
+    p.set_defaults(handler=lambda a: write_probe(a.video, out_json=a.out, out_pts=a.pts))
+
+    p = sub.add_parser("frames", help="build the constant-rate frame timeline from a probe")
+    p.add_argument("probe", help="probe.json (probe_pts.npy beside it unless --pts)")
+    p.add_argument("--pts")
+    p.add_argument("--video-id", required=True)
+    p.add_argument("--out", required=True, help="frames/timeline.json")
+    p.add_argument("--csv", required=True, help="frames/timeline.csv")
+    p.add_argument("--fps", type=float, help="output rate (default: the source's)")
+    p.add_argument("--start", type=float, help="trim start, seconds from the first frame")
+    p.add_argument("--end", type=float, help="trim end (exclusive), seconds from the first frame")
+    p.set_defaults(
+        handler=lambda a: make_timeline(
+            a.probe, a.pts or Path(a.probe).with_name("probe_pts.npy"), video_id=a.video_id,
+            out_json=a.out, out_csv=a.csv, fps=a.fps, start=a.start, end=a.end,
+        )
+    )  # fmt: skip
+
+    p = sub.add_parser("frames-jpeg", help="write the timeline's frames as JPEG files")
+    p.add_argument("timeline", help="frames/timeline.json")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--quality", type=int, default=90)
+    p.set_defaults(handler=lambda a: write_jpeg_frames(a.timeline, out_dir=a.out, quality=a.quality))
