@@ -448,6 +448,11 @@ def write_jpeg_frames(timeline_json: str | os.PathLike, *, out_dir: str | os.Pat
 # command line
 
 
+def optional_float(text: str) -> float | None:
+    """argparse type: a number, or 'none' / '' for not set (so rules can pass every option)."""
+    return None if text.strip().lower() in ("", "none", "null") else float(text)
+
+
 def register_cli(sub) -> None:
     p = sub.add_parser("probe", help="count frames and read stream facts of one video")
     p.add_argument("video")
@@ -461,9 +466,9 @@ def register_cli(sub) -> None:
     p.add_argument("--video-id", required=True)
     p.add_argument("--out", required=True, help="frames/timeline.json")
     p.add_argument("--csv", required=True, help="frames/timeline.csv")
-    p.add_argument("--fps", type=float, help="output rate (default: the source's)")
-    p.add_argument("--start", type=float, help="trim start, seconds from the first frame")
-    p.add_argument("--end", type=float, help="trim end (exclusive), seconds from the first frame")
+    p.add_argument("--fps", type=optional_float, help="output rate (default: the source's)")
+    p.add_argument("--start", type=optional_float, help="trim start, seconds from the first frame")
+    p.add_argument("--end", type=optional_float, help="trim end (exclusive), seconds from the first frame")
     p.set_defaults(
         handler=lambda a: make_timeline(
             a.probe, a.pts or Path(a.probe).with_name("probe_pts.npy"), video_id=a.video_id,

@@ -1,0 +1,29 @@
+# posepipe: a folder of videos -> frame timelines -> 2D keypoints -> 3D poses -> rendered videos.
+# Run: snakemake --cores all --resources gpu=1   (or --profile profiles/workstation / profiles/slurm)
+import os
+
+from snakemake.utils import min_version, validate
+
+min_version("9.27.1")
+
+
+# Defaults beside this file; a --configfile or --config given on the command line overrides them.
+configfile: os.path.join(workflow.basedir, "config.yaml")
+
+
+validate(config, "workflow/schemas/config.schema.yaml", set_default=True)
+
+
+# GPU counts are per job (per node) on a cluster, and cap concurrent GPU jobs on a workstation.
+resource_scopes:
+    gpu="local",
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/video.smk"
+
+
+rule all:
+    input:
+        final_targets,
+    default_target: True

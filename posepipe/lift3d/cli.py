@@ -1,0 +1,51 @@
+"""``python -m posepipe lift3d``: dataset2d.npz -> pose3d.npz + pose3d.csv (torch is imported on use)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+DEFAULT_WINDOW = 2048  # keep equal to infer.DEFAULT_WINDOW (not imported: it pulls in torch)
+
+
+def _run(args: argparse.Namespace) -> None:
+    from posepipe.lift3d.infer import run_lift3d
+
+    run_lift3d(
+        args.dataset2d,
+        checkpoint_path=args.checkpoint,
+        out=args.out,
+        csv=args.csv,
+        timeline=args.timeline,
+        fps=args.fps,
+        causal=args.causal,
+        flip=args.flip,
+        device=args.device,
+        window=args.window,
+        subject=args.subject,
+    )
+
+
+def register_cli(subparsers) -> None:
+    p = subparsers.add_parser(
+        "lift3d",
+        help="lift 2D keypoints to 3D with the VideoPose3D temporal CNN",
+        description="Lift a dataset2d.npz to camera-space 3D joints (Human3.6M order, metres).",
+    )
+    p.add_argument("dataset2d", type=Path, metavar="DATASET2D_NPZ")
+    p.add_argument("--checkpoint", type=Path, required=True, help="VideoPose3D checkpoint (.bin) or state dict")
+    p.add_argument("--out", type=Path, required=True, help="pose3d.npz to write")
+    p.add_argument("--csv", type=Path, default=None, help="tidy pose3d.csv to write")
+    p.add_argument("--timeline", type=Path, default=None, help="frames/timeline.json (fps, frame_count)")
+    p.add_argument("--fps", type=float, default=None, help="frame rate when no timeline is given")
+    p.add_argument("--causal", action="store_true", help="the checkpoint uses causal convolutions")
+    p.add_argument("--no-flip", dest="flip", action="store_false", help="no flip test-time augmentation")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    p.add_argument(
+        "--window",
+        type=int,
+        default=DEFAULT_WINDOW,
+        help=f"output frames per model pass (memory bound); 0: whole sequence at once (default {DEFAULT_WINDOW})",
+    )
+    p.add_argument("--subject", default=None, help="subject to lift when the file holds several")
+    p.set_defaults(handler=_run)

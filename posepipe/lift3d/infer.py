@@ -1,0 +1,351 @@
+"""Inference of the temporal CNN, and the ``lift3d`` stage (dataset2d.npz -> pose3d.npz + pose3d.csv).
+
+Follows what upstream ``run.py --evaluate ... --render --viz-export`` does for a custom video:
+
+1. normalise pixels: ``x / w * 2 - [1, h / w]`` (x in [-1, 1], aspect ratio kept);
+2. pad by repeating the edge frames, (RF - 1) / 2 on each side (causal: RF - 1 at the start);
+3. run the model; with flip augmentation also on a mirrored copy (x negated, COCO left/right
+   swapped), mirror its output back (x negated, Human3.6M left/right swapped) and average;
+4. add the trajectory model's output when the checkpoint has one.
+
+The model runs over windows of output frames that overlap by RF - 1 input frames, so memory does
+not grow with the length of the video; the valid convolutions make the result equal to one pass
+over the whole sequence (up to float rounding).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import torch
+
+from posepipe import __version__
+from posepipe.atomic import atomic_path, save_npz
+from posepipe.dataset2d import load_dataset2d
+from posepipe.errors import PosepipeError
+from posepipe.lift3d.checkpoint import Checkpoint, load_checkpoint
+from posepipe.skeleton import COCO_LEFT, COCO_RIGHT, H36M_JOINTS, H36M_LEFT, H36M_RIGHT, flip_permutation
+
+log = logging.getLogger(__name__)
+
+DEFAULT_WINDOW = 2048
+# Orientation of a Human3.6M camera (w, x, y, z), camera-to-world; upstream uses it to show custom videos.
+H36M_DISPLAY_QUATERNION = np.array(
+    [0.1407056450843811, -0.1500701755285263, -0.755240797996521, 0.6223280429840088], dtype=np.float32
+)
+
+ProgressFn = Callable[[int, int], None]
+
+
+def normalize_screen_coordinates(xy: np.ndarray, *, width: int, height: int) -> np.ndarray:
+    """(..., 2) pixels -> (..., 2) float32 with [0, w] mapped to [-1, 1] and the aspect ratio kept.
+
+    Rounded as upstream: the scaling in float32, the offset in float64, the result in float32.
+    """
+    scaled = np.asarray(xy, dtype=np.float32) / np.float32(width) * np.float32(2)
+    return (scaled - np.array([1.0, height / width])).astype(np.float32)
+
+
+def pad_sequence(x: np.ndarray, *, pad: int, causal: bool = False) -> np.ndarray:
+    """(T, ...) -> (T + 2 * pad, ...) by repeating the first/last frame; causal puts all 2 * pad before."""
+    before, after = (2 * pad, 0) if causal else (pad, pad)
+    return np.pad(x, [(before, after)] + [(0, 0)] * (x.ndim - 1), mode="edge")
+
+
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    """'auto' -> cuda when available else cpu; 'cuda' without a GPU raises PosepipeError."""
+    if str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise PosepipeError(None, "device 'cuda' requested but torch sees no CUDA GPU")
+    return dev
+
+
+def run_windowed(
+    model: torch.nn.Module,
+    padded: torch.Tensor,
+    *,
+    window: int | None = DEFAULT_WINDOW,
+    device: torch.device | str = "cpu",
+    progress: ProgressFn | None = None,
+) -> torch.Tensor:
+    """Apply ``model`` to an already padded batch, ``window`` output frames at a time.
+
+    padded: (B, T + RF - 1, J, F) on any device. Returns (B, T, J_out, 3) float32 on the CPU.
+    ``window`` None or <= 0: one pass over the whole sequence (memory grows with T).
+    """
+    rf = model.receptive_field
+    total = padded.shape[1] - rf + 1
+    if total < 1:
+        raise ValueError(f"padded input has {padded.shape[1]} frames, fewer than the receptive field {rf}")
+    device = torch.device(device)
+    step = total if window is None or window <= 0 else int(window)
+    out = torch.empty((padded.shape[0], total, model.num_joints_out, 3), dtype=torch.float32)
+    with torch.inference_mode():
+        for start in range(0, total, step):
+            stop = min(start + step, total)
+            chunk = padded[:, start : stop + rf - 1].to(device=device, dtype=torch.float32, non_blocking=True)
+            out[:, start:stop] = model(chunk).to("cpu")
+            if progress is not None:
+                progress(stop, total)
+    return out
+
+
+def predict(
+    model: torch.nn.Module,
+    keypoints: np.ndarray,
+    *,
+    flip: bool = True,
+    window: int | None = DEFAULT_WINDOW,
+    device: torch.device | str = "cpu",
+    kps_left: Sequence[int] = COCO_LEFT,
+    kps_right: Sequence[int] = COCO_RIGHT,
+    joints_left: Sequence[int] | None = H36M_LEFT,
+    joints_right: Sequence[int] | None = H36M_RIGHT,
+    progress: ProgressFn | None = None,
+) -> np.ndarray:
+    """Run one model over a normalised sequence, with padding and optional flip augmentation.
+
+    keypoints: (T, J_in, 2) normalised x, y. Returns float32 (T, J_out, 3).
+    ``joints_left``/``joints_right`` None: no output joint swap (trajectory model).
+    The model must already be on ``device`` and in eval mode.
+    """
+    keypoints = np.asarray(keypoints, dtype=np.float32)
+    padded = pad_sequence(keypoints, pad=model.pad, causal=model.causal)
+    batch = [padded]
+    if flip:
+        mirrored = padded[:, flip_permutation(tuple(kps_left), tuple(kps_right), padded.shape[1])].copy()
+        mirrored[..., 0] *= -1
+        batch.append(mirrored)
+    out = run_windowed(model, torch.from_numpy(np.stack(batch)), window=window, device=device, progress=progress)
+    if not flip:
+        return out[0].numpy()
+    back = out[1]
+    if joints_left is not None:
+        back = back[:, torch.from_numpy(flip_permutation(tuple(joints_left), tuple(joints_right), back.shape[1]))]
+    back[..., 0] *= -1
+    return ((out[0] + back) / 2).numpy()
+
+
+def qrot(q: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """Rotate vectors v (..., 3) by unit quaternion q (4,) (w, x, y, z), in float32 like upstream."""
+    q = torch.as_tensor(np.asarray(q, np.float32)).expand(*v.shape[:-1], 4)
+    v = torch.as_tensor(np.asarray(v, np.float32))
+    axis = q[..., 1:]
+    uv = torch.cross(axis, v, dim=-1)
+    uuv = torch.cross(axis, uv, dim=-1)
+    return (v + 2 * (q[..., :1] * uv + uuv)).numpy()
+
+
+def camera_to_display(positions: np.ndarray, *, quaternion: np.ndarray = H36M_DISPLAY_QUATERNION) -> np.ndarray:
+    """Camera-space poses (T, J, 3) -> z-up display frame: rotate camera-to-world with the fixed
+    Human3.6M orientation (no translation), then shift so the lowest z of the whole sequence is 0."""
+    world = qrot(quaternion, positions)
+    world[..., 2] -= np.min(world[..., 2])
+    return world.astype(np.float32)
+
+
+def _progress_logger(label: str, *, every_s: float = 10.0) -> ProgressFn:
+    t0 = time.perf_counter()
+    last = [t0]
+
+    def report(done: int, total: int) -> None:
+        now = time.perf_counter()
+        if done < total and now - last[0] < every_s:
+            return
+        last[0] = now
+        rate = done / max(now - t0, 1e-9)
+        log.info(
+            "%s: %d/%d frames (%.0f%%), %.0f frames/s, %.0f s left",
+            label,
+            done,
+            total,
+            100 * done / total,
+            rate,
+            (total - done) / rate,
+        )
+
+    return report
+
+
+def lift_keypoints(
+    keypoints: np.ndarray,
+    *,
+    width: int,
+    height: int,
+    checkpoint: Checkpoint,
+    flip: bool = True,
+    window: int | None = DEFAULT_WINDOW,
+    device: torch.device | str = "auto",
+    label: str = "lift3d",
+) -> np.ndarray:
+    """2D pixels (T, 17, 2) in COCO order -> camera-space 3D (T, 17, 3) float32 in Human3.6M order, metres.
+
+    Root-relative unless the checkpoint has a trajectory model, whose output is added as upstream does.
+    """
+    device = resolve_device(device)
+    arch = checkpoint.architecture
+    if (arch.num_joints_in, arch.in_features) != keypoints.shape[1:]:
+        raise PosepipeError(
+            checkpoint.path,
+            f"model takes {arch.num_joints_in} joints x {arch.in_features}, data has {keypoints.shape[1:]}",
+        )
+    norm = normalize_screen_coordinates(keypoints, width=width, height=height)
+    # TF32 convolutions would cost ~3 significant digits on Ampere+ GPUs; keep full float32.
+    tf32 = torch.backends.cudnn.allow_tf32
+    torch.backends.cudnn.allow_tf32 = False
+    try:
+        model = checkpoint.model_pos.to(device).eval()
+        positions = predict(
+            model, norm, flip=flip, window=window, device=device, progress=_progress_logger(f"{label} pose")
+        )
+        if checkpoint.model_traj is not None:
+            traj = checkpoint.model_traj.to(device).eval()
+            positions = positions + predict(
+                traj,
+                norm,
+                flip=flip,
+                window=window,
+                device=device,
+                joints_left=None,
+                joints_right=None,
+                progress=_progress_logger(f"{label} trajectory"),
+            )
+    finally:
+        torch.backends.cudnn.allow_tf32 = tf32
+    return positions.astype(np.float32)
+
+
+def read_timeline(path: str | os.PathLike) -> tuple[float, int]:
+    """(fps, frame_count) of a frames-stage timeline.json; PosepipeError naming the file otherwise."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            timeline = json.load(f)
+        fps, count = float(timeline["fps"]), int(timeline["frame_count"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise PosepipeError(path, f"cannot read timeline 'fps' and 'frame_count' ({exc})") from exc
+    if not fps > 0 or count < 0:
+        raise PosepipeError(path, f"invalid timeline: fps={fps}, frame_count={count}")
+    return fps, count
+
+
+def pose3d_table(positions: np.ndarray, times: np.ndarray):
+    """Tidy pandas DataFrame: one row per frame and joint: frame, time, joint, x, y, z."""
+    import pandas as pd
+
+    T, J, _ = positions.shape
+    return pd.DataFrame(
+        {
+            "frame": np.repeat(np.arange(T), J),
+            "time": np.repeat(times, J),
+            "joint": np.tile(np.array(H36M_JOINTS[:J], dtype=object), T),
+            "x": positions[..., 0].reshape(-1),
+            "y": positions[..., 1].reshape(-1),
+            "z": positions[..., 2].reshape(-1),
+        }
+    )
+
+
+def run_lift3d(
+    dataset2d_path: str | os.PathLike,
+    *,
+    checkpoint_path: str | os.PathLike,
+    out: str | os.PathLike,
+    csv: str | os.PathLike | None = None,
+    timeline: str | os.PathLike | None = None,
+    fps: float | None = None,
+    causal: bool = False,
+    flip: bool = True,
+    device: str = "auto",
+    window: int | None = DEFAULT_WINDOW,
+    subject: str | None = None,
+) -> dict:
+    """The ``lift3d`` stage. Writes ``out`` (pose3d.npz) and, if given, ``csv``; returns the meta dict.
+
+    pose3d.npz: ``positions_3d`` float32 (T, 17, 3) camera space, metres, Human3.6M order;
+    ``positions_3d_display`` float32 (T, 17, 3) (see ``camera_to_display``); ``time`` float64 (T,)
+    seconds; ``meta`` JSON string. Frame times come from the timeline's fps when given, else ``fps``.
+    """
+    t_start = time.perf_counter()
+    ds = load_dataset2d(dataset2d_path, subject=subject)
+    T = ds.num_frames
+    if timeline is not None:
+        fps_used, count = read_timeline(timeline)
+        if count != T:
+            raise PosepipeError(dataset2d_path, f"has {T} frames but timeline {os.fspath(timeline)} has {count}")
+        if fps is not None and abs(fps - fps_used) > 1e-6 * fps_used:
+            log.warning("--fps %s ignored: timeline says %s", fps, fps_used)
+        time_source = "timeline"
+    elif fps is not None and fps > 0:
+        fps_used, time_source = float(fps), "fps"
+    else:
+        raise PosepipeError(dataset2d_path, "frame times unknown: give a timeline or a positive fps")
+
+    ckpt = load_checkpoint(checkpoint_path, causal=causal)
+    if ckpt.architecture.num_joints_out != len(H36M_JOINTS):
+        raise PosepipeError(
+            checkpoint_path, f"model outputs {ckpt.architecture.num_joints_out} joints, expected 17 (Human3.6M)"
+        )
+    dev = resolve_device(device)
+    t_loaded = time.perf_counter()
+    log.info(
+        "lift3d %s: %d frames, receptive field %d, causal=%s, flip=%s, device=%s, window=%s",
+        ds.name,
+        T,
+        ckpt.architecture.receptive_field,
+        causal,
+        flip,
+        dev,
+        window,
+    )
+    positions = lift_keypoints(
+        ds.keypoints, width=ds.width, height=ds.height, checkpoint=ckpt, flip=flip, window=window, device=dev
+    )
+    if dev.type == "cuda":
+        torch.cuda.synchronize(dev)
+    t_inferred = time.perf_counter()
+    display = camera_to_display(positions)
+    times = np.arange(T, dtype=np.float64) / fps_used
+
+    meta = {
+        "stage": "lift3d",
+        "posepipe_version": __version__,
+        "torch_version": torch.__version__,
+        "dataset2d": os.fspath(dataset2d_path),
+        "subject": ds.name,
+        "num_frames": T,
+        "interpolated_frames": int((~ds.detected).sum()),
+        "checkpoint": {"path": os.fspath(checkpoint_path), "sha256": ckpt.sha256, "epoch": ckpt.epoch},
+        "architecture": ckpt.architecture.to_dict(),
+        "trajectory_model": ckpt.model_traj is not None,
+        "receptive_field": ckpt.architecture.receptive_field,
+        "causal": bool(causal),
+        "flip": bool(flip),
+        "device": str(dev),
+        "window": window,
+        "fps": fps_used,
+        "time_source": time_source,
+        "timeline": None if timeline is None else os.fspath(timeline),
+        "joints": list(H36M_JOINTS),
+        "units": "m",
+        "display": {"quaternion": H36M_DISPLAY_QUATERNION.tolist(), "translation": [0.0, 0.0, 0.0]},
+    }
+    # The CSV goes first so that pose3d.npz, written last, can record every timing.
+    if csv is not None:
+        with atomic_path(csv) as tmp:
+            pose3d_table(positions, times).to_csv(tmp, index=False)
+    meta["timings_s"] = {
+        "load": round(t_loaded - t_start, 4),
+        "inference": round(t_inferred - t_loaded, 4),
+        "csv": round(time.perf_counter() - t_inferred, 4),
+    }
+    meta["frames_per_second"] = round(T / max(t_inferred - t_loaded, 1e-9), 2)
+    save_npz(out, positions_3d=positions, positions_3d_display=display, time=times, meta=np.array(json.dumps(meta)))
+    log.info("lift3d %s: %d frames at %.0f frames/s -> %s", ds.name, T, meta["frames_per_second"], out)
+    return meta

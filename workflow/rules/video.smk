@@ -1,0 +1,67 @@
+# probe: stream facts and every frame's timestamp; frames: the constant-rate frame timeline.
+
+
+rule probe:
+    input:
+        video_file,
+    output:
+        json="results/{video}/probe.json",
+        pts="results/{video}/probe_pts.npy",
+    params:
+        version=STAGE_VERSIONS["probe"],
+    log:
+        "results/{video}/logs/probe.log",
+    benchmark:
+        "results/{video}/benchmarks/probe.tsv"
+    threads: 2
+    resources:
+        mem_mb=1000,
+    conda:
+        "../../envs/posepipe.yaml"
+    shell:
+        "{PYTHON} -m posepipe probe {input:q} --out {output.json:q} --pts {output.pts:q} > {log:q} 2>&1"
+
+
+rule frames:
+    input:
+        json="results/{video}/probe.json",
+        pts="results/{video}/probe_pts.npy",
+    output:
+        json="results/{video}/frames/timeline.json",
+        csv="results/{video}/frames/timeline.csv",
+    params:
+        version=STAGE_VERSIONS["frames"],
+        fps=frames_setting("fps"),
+        start=frames_setting("start"),
+        end=frames_setting("end"),
+    log:
+        "results/{video}/logs/frames.log",
+    benchmark:
+        "results/{video}/benchmarks/frames.tsv"
+    threads: 1
+    resources:
+        mem_mb=1000,
+    conda:
+        "../../envs/posepipe.yaml"
+    shell:
+        "{PYTHON} -m posepipe frames {input.json:q} --pts {input.pts:q} --video-id {wildcards.video}"
+        " --out {output.json:q} --csv {output.csv:q}"
+        " --fps {params.fps} --start {params.start} --end {params.end} > {log:q} 2>&1"
+
+
+rule frames_jpeg:
+    input:
+        "results/{video}/frames/timeline.json",
+    output:
+        directory("results/{video}/frames/jpeg"),
+    params:
+        quality=config["frames"]["jpeg_quality"],
+    log:
+        "results/{video}/logs/frames_jpeg.log",
+    threads: 2
+    resources:
+        mem_mb=1000,
+    conda:
+        "../../envs/posepipe.yaml"
+    shell:
+        "{PYTHON} -m posepipe frames-jpeg {input:q} --out {output:q} --quality {params.quality} > {log:q} 2>&1"
