@@ -15,9 +15,7 @@ import sys
 from posepipe import __version__
 from posepipe.errors import PosepipeError
 
-STAGE_MODULES = (
-    "posepipe.video",
-)
+STAGE_MODULES = ("posepipe.video",)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -34,6 +34,8 @@ import argparse
 import json
 import logging
 import os
+import pickle
+import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -204,13 +206,17 @@ def save_dataset2d(path: str | os.PathLike, ds: Dataset2D) -> None:
 
 def _read_custom(path: str | os.PathLike) -> tuple[dict, dict, dict]:
     """(positions_2d, metadata, other arrays) of a custom-format file; PosepipeError if unreadable."""
+    if not os.path.isfile(path):
+        raise PosepipeError(path, "file not found")
+    if not zipfile.is_zipfile(path):  # np.load would unpickle any other file as a whole
+        raise PosepipeError(path, "not an .npz archive (VideoPose3D custom 2D dataset expected)")
     try:
-        # Object arrays (dicts) are pickled in this format; only open files this pipeline or upstream wrote.
+        # The dicts of this format are pickled object arrays: open only files this pipeline or upstream wrote.
         with np.load(path, allow_pickle=True) as z:
             positions = z["positions_2d"].item()
             metadata = z["metadata"].item()
             extras = {k: z[k] for k in z.files if k not in ("positions_2d", "metadata")}
-    except (OSError, KeyError, ValueError, EOFError) as exc:
+    except (OSError, KeyError, ValueError, EOFError, pickle.UnpicklingError) as exc:
         raise PosepipeError(path, f"cannot read VideoPose3D custom 2D dataset ({exc})") from exc
     if not isinstance(positions, dict) or not isinstance(metadata, dict) or "video_metadata" not in metadata:
         raise PosepipeError(path, "not a VideoPose3D custom 2D dataset (positions_2d / metadata malformed)")
@@ -235,7 +241,9 @@ def load_dataset2d(path: str | os.PathLike, *, subject: str | None = None) -> Da
     except (KeyError, IndexError, TypeError) as exc:
         raise PosepipeError(path, f"subject {subject!r} has no '{ACTION}' sequence") from exc
     if keypoints.ndim != 3 or keypoints.shape[1:] != (NUM_JOINTS, 2) or len(keypoints) == 0:
-        raise PosepipeError(path, f"subject {subject!r}: keypoints must be (T>0, 17, 2), got {keypoints.shape}")
+        raise PosepipeError(
+            path, f"subject {subject!r}: keypoints must be (T>0, 17, 2), got {keypoints.shape}"
+        )
     res = metadata["video_metadata"][subject]
     single = len(positions) == 1  # our per-frame extras belong to a one-subject file
     meta = json.loads(str(extras["meta"])) if single and "meta" in extras else {}
@@ -307,21 +315,23 @@ def merge_dataset2d(paths: Sequence[str | os.PathLike], out: str | os.PathLike) 
                 raise PosepipeError(path, f"subject {name!r} already comes from {resolutions[name]['from']}")
             positions[name] = actions
             resolutions[name] = {**metadata["video_metadata"][name], "from": os.fspath(path)}
-            sources.append(
-                {"subject": name, "file": os.fspath(path), "frames": int(len(actions[ACTION][0]))}
-            )
+            sources.append({"subject": name, "file": os.fspath(path), "frames": int(len(actions[ACTION][0]))})
     save_npz(
         out,
         positions_2d=positions,
         metadata=coco_metadata(resolutions),
-        meta=np.array(json.dumps({"stage": "merge-dataset2d", "posepipe_version": __version__, "sources": sources})),
+        meta=np.array(
+            json.dumps({"stage": "merge-dataset2d", "posepipe_version": __version__, "sources": sources})
+        ),
     )
     log.info("merged %d subjects -> %s", len(positions), out)
     return list(positions)
 
 
 def _run_dataset2d(args: argparse.Namespace) -> None:
-    make_dataset2d(args.keypoints2d, args.out, video_id=args.video_id, selection=args.selection, subject=args.subject)
+    make_dataset2d(
+        args.keypoints2d, args.out, video_id=args.video_id, selection=args.selection, subject=args.subject
+    )
 
 
 def _run_merge(args: argparse.Namespace) -> None:
@@ -338,7 +348,9 @@ def register_cli(subparsers) -> None:
     p.add_argument("--out", type=Path, required=True, help="dataset2d.npz to write")
     p.add_argument("--video-id", required=True, help="video id (results/{video}); names the subject")
     p.add_argument("--selection", choices=SELECTIONS, default="highest_score", help="which person per frame")
-    p.add_argument("--subject", default=None, help="subject name (default: VIDEO_ID.mp4, as upstream names it)")
+    p.add_argument(
+        "--subject", default=None, help="subject name (default: VIDEO_ID.mp4, as upstream names it)"
+    )
     p.set_defaults(handler=_run_dataset2d)
 
     m = subparsers.add_parser(

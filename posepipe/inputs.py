@@ -39,7 +39,11 @@ def find_videos(directory: str | os.PathLike, patterns: list[str], *, recursive:
         return []
     regexes = [re.compile(_glob_to_regex(p), re.IGNORECASE) for p in patterns]
     walk = directory.rglob("*") if recursive else directory.iterdir()
-    found = [p for p in walk if p.is_file() and not p.name.startswith(".") and any(r.fullmatch(p.name) for r in regexes)]
+    found = [
+        p
+        for p in walk
+        if p.is_file() and not p.name.startswith(".") and any(r.fullmatch(p.name) for r in regexes)
+    ]
     return sorted(found)
 
 
@@ -60,14 +64,17 @@ def load_sample_sheet(path: str | os.PathLike, *, base: str | os.PathLike = ".")
     unknown = sorted(set(table.columns) - set(SAMPLE_COLUMNS))
     if unknown or "path" not in table.columns:
         raise PosepipeError(
-            path, f"sample sheet needs a 'path' column and may have {', '.join(SAMPLE_COLUMNS)}; unknown: {unknown}"
+            path,
+            f"sample sheet needs a 'path' column and may have {', '.join(SAMPLE_COLUMNS)}; unknown: {unknown}",
         )
     rows = []
     for i, rec in enumerate(table.to_dict("records"), start=2):
         row = {"path": Path(base, rec["path"]) if not os.path.isabs(rec["path"]) else Path(rec["path"])}
         if rec.get("video"):
             if not re.fullmatch(VIDEO_ID_PATTERN, rec["video"]):
-                raise PosepipeError(path, f"line {i}: video id {rec['video']!r} must match {VIDEO_ID_PATTERN}")
+                raise PosepipeError(
+                    path, f"line {i}: video id {rec['video']!r} must match {VIDEO_ID_PATTERN}"
+                )
             row["video"] = rec["video"]
         for key in ("start", "end", "fps"):
             if rec.get(key, "") != "":
@@ -95,7 +102,11 @@ def collect_videos(
     rows = load_sample_sheet(samples) if samples else []
     listed = {Path(r["path"]).resolve() for r in rows}
     if directory:
-        rows += [{"path": p} for p in find_videos(directory, patterns, recursive=recursive) if p.resolve() not in listed]
+        rows += [
+            {"path": p}
+            for p in find_videos(directory, patterns, recursive=recursive)
+            if p.resolve() not in listed
+        ]
     videos: dict[str, dict] = {}
     for row in rows:
         vid = row.pop("video", None) or video_id_from_name(Path(row["path"]).name)

@@ -110,7 +110,9 @@ def scan_video(path: str | os.PathLike) -> tuple[dict, np.ndarray]:
         }
         container.close()
     if not pts:
-        raise PosepipeError(path, "no decodable video frames" + (f" ({decode_warning})" if decode_warning else ""))
+        raise PosepipeError(
+            path, "no decodable video frames" + (f" ({decode_warning})" if decode_warning else "")
+        )
 
     time_base = Fraction(info["time_base"])
     reliable = all(p is not None for p in pts) and all(b > a for a, b in zip(pts, pts[1:], strict=False))
@@ -249,7 +251,8 @@ def plan_timeline(
     hi = len(rel) if end is None else int(np.searchsorted(rel, end - eps, side="left"))
     if hi <= lo:
         raise PosepipeError(
-            path, f"trim start={start} end={end} s selects no frame (the video lasts {rel[-1]:.3f} s after its first frame)"
+            path,
+            f"trim start={start} end={end} s selects no frame (the video lasts {rel[-1]:.3f} s after its first frame)",
         )
     kept = np.arange(lo, hi)
     span = seconds[hi - 1] - seconds[lo]
@@ -263,11 +266,15 @@ def plan_timeline(
         return kept, _rate_fraction(measured), False
 
     rate = _rate_fraction(fps if fps is not None else measured)
-    frame_span = span + (span / (m - 1) if m > 1 else 1 / float(rate))
+    frame_span = span + (span / (m - 1) if m > 1 else 1 / (nominal_fps or float(rate)))
     count = max(1, int(round(frame_span * float(rate))))
     targets = seconds[lo] + np.arange(count) / float(rate)
     # Nearest source frame to each output instant (ties go to the earlier frame).
-    right = np.clip(np.searchsorted(seconds[lo:hi], targets, side="left"), 1, m - 1) if m > 1 else np.zeros(count, int)
+    right = (
+        np.clip(np.searchsorted(seconds[lo:hi], targets, side="left"), 1, m - 1)
+        if m > 1
+        else np.zeros(count, int)
+    )
     if m > 1:
         left = right - 1
         choose_left = (targets - seconds[lo + left]) <= (seconds[lo + right] - targets) + 1e-9
@@ -353,7 +360,9 @@ def load_timeline(path: str | os.PathLike) -> Timeline:
     except (OSError, ValueError, KeyError) as exc:
         raise PosepipeError(path, f"cannot read the frame timeline ({exc})") from exc
     if len(table) != header["frame_count"]:
-        raise PosepipeError(path, f"timeline table has {len(table)} rows, header says {header['frame_count']}")
+        raise PosepipeError(
+            path, f"timeline table has {len(table)} rows, header says {header['frame_count']}"
+        )
     return Timeline(
         video_id=header["video_id"],
         source=header["source"],
@@ -376,7 +385,9 @@ def _rotate(image: np.ndarray, rotation: int) -> np.ndarray:
     return np.ascontiguousarray(np.rot90(image, k)) if k else image
 
 
-def iter_frames(timeline: Timeline, *, start: int = 0, stop: int | None = None) -> Iterator[tuple[int, np.ndarray]]:
+def iter_frames(
+    timeline: Timeline, *, start: int = 0, stop: int | None = None
+) -> Iterator[tuple[int, np.ndarray]]:
     """Yield (timeline index, BGR uint8 (height, width, 3)) for frames ``start:stop``.
 
     Decodes the source once, seeking near ``start`` when timestamps allow; a source frame that
@@ -402,7 +413,9 @@ def iter_frames(timeline: Timeline, *, start: int = 0, stop: int | None = None) 
                     if frame.pts != want_pts[j]:
                         if j == 0:
                             break  # the seek overshot: decode from the start instead
-                        raise PosepipeError(timeline.source, f"frame {start + j} of the timeline is not in the video any more")
+                        raise PosepipeError(
+                            timeline.source, f"frame {start + j} of the timeline is not in the video any more"
+                        )
                 elif decoded < want_idx[j]:
                     continue
                 source_index = want_idx[j]
@@ -414,15 +427,20 @@ def iter_frames(timeline: Timeline, *, start: int = 0, stop: int | None = None) 
                     return
             else:
                 raise PosepipeError(
-                    timeline.source, f"video ended before frame {start + j} of the timeline (has it changed since probing?)"
+                    timeline.source,
+                    f"video ended before frame {start + j} of the timeline (has it changed since probing?)",
                 )
         except _decode_errors() as exc:
-            raise PosepipeError(timeline.source, f"decoding failed at timeline frame {start + j}: {exc}") from exc
+            raise PosepipeError(
+                timeline.source, f"decoding failed at timeline frame {start + j}: {exc}"
+            ) from exc
         finally:
             container.close()
 
 
-def write_jpeg_frames(timeline_json: str | os.PathLike, *, out_dir: str | os.PathLike, quality: int = 90) -> int:
+def write_jpeg_frames(
+    timeline_json: str | os.PathLike, *, out_dir: str | os.PathLike, quality: int = 90
+) -> int:
     """Write every timeline frame as ``out_dir/000000.jpg`` ...; all or nothing (temp folder, rename)."""
     import shutil
     import tempfile

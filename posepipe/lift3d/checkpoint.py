@@ -100,11 +100,14 @@ def infer_architecture(
     shrink = _shape(state_dict, "shrink.weight", path)
     if len(expand) != 3 or len(shrink) != 3 or shrink[2] != 1:
         raise PosepipeError(
-            path, f"unexpected shapes: expand_conv.weight {expand}, shrink.weight {shrink} (want 3-D, 1-wide shrink)"
+            path,
+            f"unexpected shapes: expand_conv.weight {expand}, shrink.weight {shrink} (want 3-D, 1-wide shrink)",
         )
     channels, inputs, width0 = expand
     if inputs % in_features:
-        raise PosepipeError(path, f"expand_conv takes {inputs} input channels, not a multiple of {in_features}")
+        raise PosepipeError(
+            path, f"expand_conv takes {inputs} input channels, not a multiple of {in_features}"
+        )
     if shrink[0] % 3 or shrink[1] != channels:
         raise PosepipeError(
             path, f"shrink.weight {shrink} does not fit {channels} channels and (x, y, z) outputs"
@@ -123,7 +126,9 @@ def infer_architecture(
             )
         kernels.append(main[2])
     if any(k % 2 == 0 for k in [width0, *kernels]):
-        raise PosepipeError(path, f"even kernel sizes {[width0, *kernels]}: only odd widths exist in this model")
+        raise PosepipeError(
+            path, f"even kernel sizes {[width0, *kernels]}: only odd widths exist in this model"
+        )
 
     dense_widths = []
     dilation = width0
@@ -184,7 +189,9 @@ def model_from_state_dict(
     return model.eval(), arch
 
 
-def load_checkpoint(path: str | os.PathLike, *, causal: bool = False, dense: bool | None = None) -> Checkpoint:
+def load_checkpoint(
+    path: str | os.PathLike, *, causal: bool = False, dense: bool | None = None
+) -> Checkpoint:
     """Load a published-format checkpoint or a bare ``model_pos`` state dict.
 
     Raises PosepipeError naming ``path`` when the file is missing, unreadable, holds anything but
@@ -248,7 +255,9 @@ def save_checkpoint(
     (and ``model_traj`` when given), old non-zip serialisation unless ``legacy_format`` is False."""
 
     def state(m):
-        return {k: v.detach().cpu() for k, v in (m.state_dict() if isinstance(m, torch.nn.Module) else m).items()}
+        return {
+            k: v.detach().cpu() for k, v in (m.state_dict() if isinstance(m, torch.nn.Module) else m).items()
+        }
 
     payload = {"epoch": int(epoch), "lr": float(lr), "model_pos": state(model_pos)}
     if model_traj is not None:

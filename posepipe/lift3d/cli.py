@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import re
 from pathlib import Path
 
-DEFAULT_WINDOW = 2048  # keep equal to infer.DEFAULT_WINDOW (not imported: it pulls in torch)
+DEFAULT_WINDOW = 4096  # keep equal to infer.DEFAULT_WINDOW (not imported: it pulls in torch)
+
+
+def _device(text: str) -> str:
+    if not re.fullmatch(r"auto|cpu|cuda(:[0-9]+)?", text):
+        raise argparse.ArgumentTypeError(f"{text!r}: expected auto, cpu, cuda or cuda:N")
+    return text
 
 
 def _run(args: argparse.Namespace) -> None:
@@ -33,14 +40,18 @@ def register_cli(subparsers) -> None:
         description="Lift a dataset2d.npz to camera-space 3D joints (Human3.6M order, metres).",
     )
     p.add_argument("dataset2d", type=Path, metavar="DATASET2D_NPZ")
-    p.add_argument("--checkpoint", type=Path, required=True, help="VideoPose3D checkpoint (.bin) or state dict")
+    p.add_argument(
+        "--checkpoint", type=Path, required=True, help="VideoPose3D checkpoint (.bin) or state dict"
+    )
     p.add_argument("--out", type=Path, required=True, help="pose3d.npz to write")
     p.add_argument("--csv", type=Path, default=None, help="tidy pose3d.csv to write")
     p.add_argument("--timeline", type=Path, default=None, help="frames/timeline.json (fps, frame_count)")
     p.add_argument("--fps", type=float, default=None, help="frame rate when no timeline is given")
     p.add_argument("--causal", action="store_true", help="the checkpoint uses causal convolutions")
     p.add_argument("--no-flip", dest="flip", action="store_false", help="no flip test-time augmentation")
-    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    p.add_argument(
+        "--device", type=_device, default="auto", help="auto (CUDA if present), cpu, cuda or cuda:N"
+    )
     p.add_argument(
         "--window",
         type=int,

@@ -33,7 +33,7 @@ from posepipe.skeleton import COCO_LEFT, COCO_RIGHT, H36M_JOINTS, H36M_LEFT, H36
 
 log = logging.getLogger(__name__)
 
-DEFAULT_WINDOW = 2048
+DEFAULT_WINDOW = 4096
 # Orientation of a Human3.6M camera (w, x, y, z), camera-to-world; upstream uses it to show custom videos.
 H36M_DISPLAY_QUATERNION = np.array(
     [0.1407056450843811, -0.1500701755285263, -0.755240797996521, 0.6223280429840088], dtype=np.float32
@@ -123,12 +123,16 @@ def predict(
         mirrored = padded[:, flip_permutation(tuple(kps_left), tuple(kps_right), padded.shape[1])].copy()
         mirrored[..., 0] *= -1
         batch.append(mirrored)
-    out = run_windowed(model, torch.from_numpy(np.stack(batch)), window=window, device=device, progress=progress)
+    out = run_windowed(
+        model, torch.from_numpy(np.stack(batch)), window=window, device=device, progress=progress
+    )
     if not flip:
         return out[0].numpy()
     back = out[1]
     if joints_left is not None:
-        back = back[:, torch.from_numpy(flip_permutation(tuple(joints_left), tuple(joints_right), back.shape[1]))]
+        back = back[
+            :, torch.from_numpy(flip_permutation(tuple(joints_left), tuple(joints_right), back.shape[1]))
+        ]
     back[..., 0] *= -1
     return ((out[0] + back) / 2).numpy()
 
@@ -143,7 +147,9 @@ def qrot(q: np.ndarray, v: np.ndarray) -> np.ndarray:
     return (v + 2 * (q[..., :1] * uv + uuv)).numpy()
 
 
-def camera_to_display(positions: np.ndarray, *, quaternion: np.ndarray = H36M_DISPLAY_QUATERNION) -> np.ndarray:
+def camera_to_display(
+    positions: np.ndarray, *, quaternion: np.ndarray = H36M_DISPLAY_QUATERNION
+) -> np.ndarray:
     """Camera-space poses (T, J, 3) -> z-up display frame: rotate camera-to-world with the fixed
     Human3.6M orientation (no translation), then shift so the lowest z of the whole sequence is 0."""
     world = qrot(quaternion, positions)
@@ -278,7 +284,9 @@ def run_lift3d(
     if timeline is not None:
         fps_used, count = read_timeline(timeline)
         if count != T:
-            raise PosepipeError(dataset2d_path, f"has {T} frames but timeline {os.fspath(timeline)} has {count}")
+            raise PosepipeError(
+                dataset2d_path, f"has {T} frames but timeline {os.fspath(timeline)} has {count}"
+            )
         if fps is not None and abs(fps - fps_used) > 1e-6 * fps_used:
             log.warning("--fps %s ignored: timeline says %s", fps, fps_used)
         time_source = "timeline"
@@ -290,7 +298,8 @@ def run_lift3d(
     ckpt = load_checkpoint(checkpoint_path, causal=causal)
     if ckpt.architecture.num_joints_out != len(H36M_JOINTS):
         raise PosepipeError(
-            checkpoint_path, f"model outputs {ckpt.architecture.num_joints_out} joints, expected 17 (Human3.6M)"
+            checkpoint_path,
+            f"model outputs {ckpt.architecture.num_joints_out} joints, expected 17 (Human3.6M)",
         )
     dev = resolve_device(device)
     t_loaded = time.perf_counter()
@@ -346,6 +355,8 @@ def run_lift3d(
         "csv": round(time.perf_counter() - t_inferred, 4),
     }
     meta["frames_per_second"] = round(T / max(t_inferred - t_loaded, 1e-9), 2)
-    save_npz(out, positions_3d=positions, positions_3d_display=display, time=times, meta=np.array(json.dumps(meta)))
+    save_npz(
+        out, positions_3d=positions, positions_3d_display=display, time=times, meta=np.array(json.dumps(meta))
+    )
     log.info("lift3d %s: %d frames at %.0f frames/s -> %s", ds.name, T, meta["frames_per_second"], out)
     return meta

@@ -6,17 +6,13 @@ from snakemake.settings.types import DeploymentMethod
 
 # The posepipe package lives beside the Snakefile; jobs (local or on a cluster) import it from there.
 sys.path.insert(0, workflow.basedir)
-os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [workflow.basedir, os.environ.get("PYTHONPATH")]))
 
 from posepipe.inputs import VIDEO_ID_PATTERN, collect_videos
+from posepipe.jobenv import prepare_job_environment
 from posepipe.stages import STAGE_VERSIONS
 
-# With --sdm conda each job runs the environment's python; otherwise the one running Snakemake.
-PYTHON = (
-    "python"
-    if DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method
-    else sys.executable
-)
+USE_CONDA = DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method
+prepare_job_environment(workflow.basedir, conda=USE_CONDA)
 
 VIDEOS = collect_videos(
     directory=config["input"]["directory"],

@@ -19,7 +19,7 @@ rule probe:
     conda:
         "../../envs/posepipe.yaml"
     shell:
-        "{PYTHON} -m posepipe probe {input:q} --out {output.json:q} --pts {output.pts:q} > {log:q} 2>&1"
+        "python -m posepipe probe {input:q} --out {output.json:q} --pts {output.pts:q} > {log:q} 2>&1"
 
 
 rule frames:
@@ -44,7 +44,7 @@ rule frames:
     conda:
         "../../envs/posepipe.yaml"
     shell:
-        "{PYTHON} -m posepipe frames {input.json:q} --pts {input.pts:q} --video-id {wildcards.video}"
+        "python -m posepipe frames {input.json:q} --pts {input.pts:q} --video-id {wildcards.video}"
         " --out {output.json:q} --csv {output.csv:q}"
         " --fps {params.fps} --start {params.start} --end {params.end} > {log:q} 2>&1"
 
@@ -64,4 +64,4 @@ rule frames_jpeg:
     conda:
         "../../envs/posepipe.yaml"
     shell:
-        "{PYTHON} -m posepipe frames-jpeg {input:q} --out {output:q} --quality {params.quality} > {log:q} 2>&1"
+        "python -m posepipe frames-jpeg {input:q} --out {output:q} --quality {params.quality} > {log:q} 2>&1"

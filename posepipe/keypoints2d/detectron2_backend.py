@@ -1,0 +1,602 @@
+"""detectron2 Keypoint R-CNN on every frame of a timeline: the only module that imports detectron2.
+
+Frames go through the model in batches (the model takes a list of images; ``DefaultPredictor``
+takes one at a time), with exactly ``DefaultPredictor``'s preprocessing: BGR frames converted to
+``cfg.INPUT.FORMAT``, resized by ``ResizeShortestEdge(MIN_SIZE_TEST, MAX_SIZE_TEST)``. A
+background thread decodes and resizes the next frames while the model runs (a bounded queue
+caps the memory this takes).
+
+Weights are loaded through ``DetectionCheckpointer``, which only *logs* parameters that are
+missing from the file, unexpected, or of another shape, and then runs with random values for
+them. Here any such parameter is an error that names the weights file and the parameters.
+
+Keypoint scores: detectron2 (0.6, ``heatmaps_to_keypoints``) returns for each joint the
+heatmap's spatial-softmax probability at its peak: ``exp(peak logit)`` divided by the sum of
+``exp(logit)`` over the 56x56 heatmap of the box, in (0, 1], not the raw logit that Detectron1
+and early detectron2 returned. ``pred_keypoints`` is (N, 17, 3): x, y, that score; x and y are in
+pixels of the input frame (continuous coordinates, pixel centres at +0.5).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from posepipe import __version__
+from posepipe.errors import PosepipeError
+from posepipe.keypoints2d.store import NUM_COCO_JOINTS, Keypoints2D, from_frames, save_keypoints2d
+
+log = logging.getLogger(__name__)
+
+ZOO_CONFIGS = (
+    "COCO-Keypoints/keypoint_rcnn_X_101_32x8d_FPN_3x.yaml",
+    "COCO-Keypoints/keypoint_rcnn_R_101_FPN_3x.yaml",
+    "COCO-Keypoints/keypoint_rcnn_R_50_FPN_3x.yaml",
+)
+DEFAULT_CONFIG = ZOO_CONFIGS[0]
+KEYPOINT_SCORE = "detectron2 heatmap spatial-softmax probability at the peak, in (0, 1]"
+
+INSTALL_HINT = (
+    "detectron2 is not on PyPI. Install it into this environment after torch, either from its "
+    "repository: pip install --no-build-isolation 'git+https://github.com/facebookresearch/detectron2.git' "
+    "(needs a C++ compiler, ninja, and setuptools<81 because detectron2 imports pkg_resources), or from "
+    "conda-forge: conda install -c conda-forge detectron2. Alternatively import 2D keypoints made "
+    "elsewhere with --source file"
+)
+
+
+def import_detectron2():
+    """Import the detectron2 parts used here; a missing or broken install raises PosepipeError.
+
+    Returns:
+        A namespace with ``detectron2, get_cfg, model_zoo, build_model, DetectionCheckpointer, T``.
+    """
+    try:
+        import detectron2
+        import detectron2.data.transforms as T  # noqa: N812 (detectron2's own alias)
+        from detectron2 import model_zoo
+        from detectron2.checkpoint import DetectionCheckpointer
+        from detectron2.config import get_cfg
+        from detectron2.modeling import build_model
+    except ImportError as exc:
+        if exc.name == "detectron2":  # the package itself is absent (or blocked in sys.modules)
+            raise PosepipeError(None, f"detectron2 is not installed ({exc}). {INSTALL_HINT}") from None
+        # Installed but unusable: a missing dependency (pkg_resources with setuptools>=81, fvcore)
+        # or a C++ extension built for another torch.
+        raise PosepipeError(
+            None, f"detectron2 is installed but cannot be imported ({exc}). {INSTALL_HINT}"
+        ) from None
+    return _Detectron2(detectron2, get_cfg, model_zoo, build_model, DetectionCheckpointer, T)
+
+
+@dataclass(frozen=True)
+class _Detectron2:
+    detectron2: object
+    get_cfg: object
+    model_zoo: object
+    build_model: object
+    DetectionCheckpointer: object
+    T: object
+
+
+# ---------------------------------------------------------------------------------------------
+# configuration and model
+
+
+def resolve_device(device: str = "auto") -> str:
+    """'auto' -> 'cuda' if a GPU is usable, else 'cpu'; an explicit device must exist."""
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        parsed = torch.device(device)
+    except RuntimeError as exc:
+        raise PosepipeError(None, f"unknown device {device!r} ({exc})") from None
+    if parsed.type == "cuda" and not torch.cuda.is_available():
+        raise PosepipeError(
+            None, f"device {device!r} asked for, but torch {torch.__version__} sees no CUDA GPU"
+        )
+    return device
+
+
+def build_cfg(
+    config: str = DEFAULT_CONFIG,
+    *,
+    weights: str | os.PathLike | None = None,
+    device: str = "cpu",
+    score_threshold: float = 0.5,
+    detections_per_image: int | None = None,
+    min_size: int | None = None,
+    max_size: int | None = None,
+):
+    """A detectron2 CfgNode for a COCO keypoint model.
+
+    Args:
+        config: a model-zoo name (one of :data:`ZOO_CONFIGS`, or any zoo path) or a local .yaml.
+        weights: stored in ``MODEL.WEIGHTS`` (for ``DefaultPredictor``; this module loads itself).
+        device: ``MODEL.DEVICE``.
+        score_threshold: ``MODEL.ROI_HEADS.SCORE_THRESH_TEST``: persons below it are dropped.
+        detections_per_image: ``TEST.DETECTIONS_PER_IMAGE`` (None keeps the config's, 100).
+        min_size, max_size: ``INPUT.MIN_SIZE_TEST`` / ``MAX_SIZE_TEST`` (None keeps 800 / 1333).
+    """
+    d2 = import_detectron2()
+    cfg = d2.get_cfg()
+    path = Path(config)
+    if path.suffix in (".yaml", ".yml") and path.is_file():
+        source = os.fspath(path)
+    else:
+        try:
+            source = d2.model_zoo.get_config_file(config)
+        except RuntimeError:
+            raise PosepipeError(
+                config,
+                f"neither a local .yaml file nor a detectron2 model-zoo config; offered: {', '.join(ZOO_CONFIGS)}",
+            ) from None
+    try:
+        cfg.merge_from_file(source)
+    except Exception as exc:  # yacs raises KeyError/AssertionError/yaml errors for a bad file
+        raise PosepipeError(source, f"not a usable detectron2 config ({type(exc).__name__}: {exc})") from exc
+    if not cfg.MODEL.KEYPOINT_ON or cfg.MODEL.ROI_KEYPOINT_HEAD.NUM_KEYPOINTS != NUM_COCO_JOINTS:
+        raise PosepipeError(source, "not a 17-joint COCO keypoint model (MODEL.KEYPOINT_ON / NUM_KEYPOINTS)")
+    if not 0.0 <= score_threshold <= 1.0:
+        raise PosepipeError(None, f"score threshold must be in [0, 1], got {score_threshold}")
+    cfg.MODEL.WEIGHTS = "" if weights is None else os.fspath(weights)
+    cfg.MODEL.DEVICE = device
+    cfg.MODEL.ROI_HEADS.SCORE_THRESH_TEST = float(score_threshold)
+    if detections_per_image is not None:
+        cfg.TEST.DETECTIONS_PER_IMAGE = int(detections_per_image)
+    if min_size is not None:
+        cfg.INPUT.MIN_SIZE_TEST = int(min_size)
+    if max_size is not None:
+        cfg.INPUT.MAX_SIZE_TEST = int(max_size)
+    cfg.freeze()
+    return cfg
+
+
+def _suggest_download(config: str) -> str:
+    from posepipe.weights import PUBLISHED
+
+    names = [entry.name for entry in PUBLISHED.values() if entry.config == config]
+    return (
+        f"python -m posepipe download --name {names[0]}"
+        if names
+        else "python -m posepipe download --url URL --out PATH"
+    )
+
+
+def _list_keys(keys, limit: int = 8) -> str:
+    keys = list(keys)
+    more = f", ... ({len(keys) - limit} more)" if len(keys) > limit else ""
+    return ", ".join(str(k) for k in keys[:limit]) + more
+
+
+def load_weights(model, weights: str | os.PathLike, *, config: str = "") -> dict:
+    """Load ``weights`` into ``model`` with ``DetectionCheckpointer``, refusing any mismatch.
+
+    Returns:
+        {'path', 'sha256', 'bytes', 'author'}: what the output records about the weights.
+
+    Raises:
+        PosepipeError: file missing or unreadable, or parameters missing from it, unexpected in
+            it, or of another shape than the model's (names them).
+    """
+    from posepipe.weights import sha256_file
+
+    d2 = import_detectron2()
+    weights = Path(weights)
+    if not weights.is_file():
+        raise PosepipeError(
+            weights, f"weights file not found (fetch the published file with: {_suggest_download(config)})"
+        )
+    checkpointer = d2.DetectionCheckpointer(model)
+    reported = {}
+    load_model = checkpointer._load_model
+
+    def recording_load_model(checkpoint):
+        # DetectionCheckpointer.load() logs the incompatible keys and drops them; keep them.
+        reported["author"] = checkpoint.get("__author__")
+        reported["incompatible"] = load_model(checkpoint)
+        return reported["incompatible"]
+
+    checkpointer._load_model = recording_load_model
+    try:
+        checkpointer.load(os.fspath(weights))
+    except Exception as exc:  # pickle/torch/zip errors of a corrupt or foreign file
+        raise PosepipeError(
+            weights, f"cannot load as detectron2 weights ({type(exc).__name__}: {exc})"
+        ) from exc
+    incompatible = reported.get("incompatible")
+    if incompatible is None:
+        raise PosepipeError(weights, "detectron2 did not load any model parameters from this file")
+    problems = []
+    if incompatible.missing_keys:
+        problems.append(
+            f"missing from the file ({len(incompatible.missing_keys)}): {_list_keys(incompatible.missing_keys)}"
+        )
+    if incompatible.unexpected_keys:
+        problems.append(
+            f"not in the model ({len(incompatible.unexpected_keys)}): {_list_keys(incompatible.unexpected_keys)}"
+        )
+    if incompatible.incorrect_shapes:
+        shapes = [f"{k} file {tuple(a)} vs model {tuple(b)}" for k, a, b in incompatible.incorrect_shapes]
+        problems.append(f"shape mismatch ({len(shapes)}): {_list_keys(shapes)}")
+    if problems:
+        raise PosepipeError(
+            weights,
+            f"weights do not fit the model of {config or 'the config'} (detectron2 would run on with random "
+            f"values for these): {'; '.join(problems)}",
+        )
+    return {
+        "path": os.fspath(weights),
+        "sha256": sha256_file(weights),
+        "bytes": weights.stat().st_size,
+        "author": reported.get("author"),
+    }
+
+
+@dataclass
+class Detector:
+    """A Keypoint R-CNN ready for batches: model in eval mode, its cfg, the test-time resize."""
+
+    model: object
+    cfg: object
+    resize: object  # detectron2 ResizeShortestEdge
+    device: str
+    amp: bool
+    config: str
+    weights: dict
+
+
+def build_detector(
+    config: str = DEFAULT_CONFIG,
+    *,
+    weights: str | os.PathLike,
+    device: str = "auto",
+    score_threshold: float = 0.5,
+    detections_per_image: int | None = None,
+    min_size: int | None = None,
+    max_size: int | None = None,
+    amp: bool = False,
+) -> Detector:
+    """Build the model of ``config``, load ``weights`` (checked), set up the resize.
+
+    ``amp`` (float16 autocast) applies on CUDA only; elsewhere it is ignored with a warning.
+    """
+    import torch
+
+    d2 = import_detectron2()
+    device = resolve_device(device)
+    cfg = build_cfg(
+        config, weights=weights, device=device, score_threshold=score_threshold,
+        detections_per_image=detections_per_image, min_size=min_size, max_size=max_size,
+    )  # fmt: skip
+    model = d2.build_model(cfg)
+    model.eval()
+    record = load_weights(model, weights, config=config)
+    if amp and torch.device(device).type != "cuda":
+        log.warning("--amp needs a CUDA device; running in float32 on %s", device)
+        amp = False
+    if cfg.INPUT.FORMAT not in ("BGR", "RGB"):
+        raise PosepipeError(config, f"INPUT.FORMAT {cfg.INPUT.FORMAT!r} is neither BGR nor RGB")
+    resize = d2.T.ResizeShortestEdge(
+        [cfg.INPUT.MIN_SIZE_TEST, cfg.INPUT.MIN_SIZE_TEST], cfg.INPUT.MAX_SIZE_TEST
+    )
+    return Detector(
+        model=model, cfg=cfg, resize=resize, device=device, amp=amp, config=config, weights=record
+    )
+
+
+def preprocess(detector: Detector, image: np.ndarray) -> dict:
+    """One BGR uint8 (H, W, 3) frame -> the model's input dict, as ``DefaultPredictor`` makes it.
+
+    The image stays uint8 (C, H', W'): the model subtracts its float pixel mean on the device,
+    which gives the same float32 values as DefaultPredictor's early cast and moves 4x fewer bytes.
+    """
+    import torch
+
+    if detector.cfg.INPUT.FORMAT == "RGB":
+        image = image[:, :, ::-1]
+    height, width = image.shape[:2]
+    resized = detector.resize.get_transform(image).apply_image(image)
+    tensor = torch.as_tensor(np.ascontiguousarray(resized.transpose(2, 0, 1)))
+    if detector.device.startswith("cuda"):
+        tensor = tensor.pin_memory()  # lets the copy to the GPU overlap
+    return {"image": tensor, "height": height, "width": width}
+
+
+def predict(detector: Detector, inputs: list[dict]) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Run one batch of :func:`preprocess` outputs.
+
+    Returns:
+        Per image: boxes float32 (n, 4) x1, y1, x2, y2; scores float32 (n,); keypoints float32
+        (n, 17, 3) x, y, score (see the module docstring), in pixels of the original frame.
+    """
+    import torch
+
+    batch = [{**x, "image": x["image"].to(detector.device, non_blocking=True)} for x in inputs]
+    with torch.inference_mode(), torch.autocast("cuda", dtype=torch.float16, enabled=detector.amp):
+        outputs = detector.model(batch)
+    results = []
+    for out in outputs:
+        inst = out["instances"].to("cpu")
+        results.append(
+            (
+                inst.pred_boxes.tensor.float().numpy(),
+                inst.scores.float().numpy(),
+                inst.pred_keypoints.float().numpy().reshape(-1, NUM_COCO_JOINTS, 3),
+            )
+        )
+    return results
+
+
+# ---------------------------------------------------------------------------------------------
+# running over a timeline
+
+
+class _Failed:
+    def __init__(self, exc: BaseException):
+        self.exc = exc
+
+
+_DONE = object()
+
+
+def _put(q: queue.Queue, item, stop: threading.Event) -> bool:
+    """Put unless told to stop; False if stopped (the consumer has gone)."""
+    while not stop.is_set():
+        try:
+            q.put(item, timeout=0.1)
+            return True
+        except queue.Full:
+            continue
+    return False
+
+
+def _decode(timeline, detector: Detector, q: queue.Queue, stop: threading.Event) -> None:
+    from posepipe.video import iter_frames
+
+    try:
+        for t, image in iter_frames(timeline):
+            if not _put(q, (t, preprocess(detector, image)), stop):
+                return
+        _put(q, _DONE, stop)
+    except BaseException as exc:  # handed to the consumer, which raises it
+        _put(q, _Failed(exc), stop)
+
+
+def _eta(seconds: float) -> str:
+    minutes, seconds = divmod(int(round(seconds)), 60)
+    return f"{minutes // 60}h{minutes % 60:02d}m" if minutes >= 60 else f"{minutes}m{seconds:02d}s"
+
+
+def run_on_timeline(
+    detector: Detector,
+    timeline,
+    *,
+    batch_size: int = 4,
+    queue_size: int | None = None,
+    progress_every: float = 5.0,
+) -> tuple[list, dict]:
+    """Detect persons in every frame of ``timeline`` (a :class:`posepipe.video.Timeline`).
+
+    Returns:
+        (per frame (boxes (n, 4), scores (n,), keypoints (n, 17, 3)), timings dict).
+    """
+    import torch
+
+    if batch_size < 1:
+        raise PosepipeError(None, f"batch size must be at least 1, got {batch_size}")
+    total = timeline.frame_count
+    q: queue.Queue = queue.Queue(maxsize=queue_size or 2 * batch_size)
+    stop = threading.Event()
+    worker = threading.Thread(target=_decode, args=(timeline, detector, q, stop), name="decode", daemon=True)
+    frames: list = [None] * total
+    done, waited, started = 0, 0.0, time.perf_counter()
+    last_log = started
+    if detector.device.startswith("cuda"):
+        torch.cuda.reset_peak_memory_stats(detector.device)
+    worker.start()
+    try:
+        batch: list = []
+        finished = False
+        while not finished:
+            t0 = time.perf_counter()
+            item = q.get()
+            waited += time.perf_counter() - t0
+            if isinstance(item, _Failed):
+                raise item.exc
+            if item is _DONE:
+                finished = True
+            else:
+                batch.append(item)
+            if batch and (finished or len(batch) == batch_size):
+                for (t, _), result in zip(batch, predict(detector, [x for _, x in batch]), strict=True):
+                    frames[t] = result
+                done += len(batch)
+                batch = []
+                now = time.perf_counter()
+                if now - last_log >= progress_every or (finished and done == total):
+                    last_log = now
+                    rate = done / (now - started)
+                    log.info(
+                        "%s: %d/%d frames (%.0f%%), %.2f frames/s, %s left", timeline.video_id, done, total,
+                        100 * done / total, rate, _eta((total - done) / max(rate, 1e-9)),
+                    )  # fmt: skip
+    finally:
+        stop.set()
+        worker.join(timeout=30)
+    missing = [t for t, f in enumerate(frames) if f is None]
+    if missing:
+        raise PosepipeError(
+            timeline.source,
+            f"no detections for {len(missing)} frames, first {missing[0]} (decoding stopped?)",
+        )
+    seconds = time.perf_counter() - started
+    timings = {
+        "seconds": round(seconds, 3),
+        "frames_per_second": round(total / seconds, 3) if seconds > 0 else None,
+        "waiting_for_frames_seconds": round(waited, 3),
+    }
+    if detector.device.startswith("cuda"):
+        timings["cuda_max_allocated_bytes"] = int(torch.cuda.max_memory_allocated(detector.device))
+    return frames, timings
+
+
+def detect_keypoints(
+    timeline_json: str | os.PathLike,
+    *,
+    config: str = DEFAULT_CONFIG,
+    weights: str | os.PathLike,
+    batch_size: int = 4,
+    device: str = "auto",
+    score_threshold: float = 0.5,
+    detections_per_image: int | None = None,
+    min_size: int | None = None,
+    max_size: int | None = None,
+    amp: bool = False,
+    progress_every: float = 5.0,
+) -> Keypoints2D:
+    """Every person in every frame of the timeline, with the meta that traces the result.
+
+    Args: as :func:`build_detector` and :func:`run_on_timeline`.
+
+    Returns:
+        Keypoints2D: boxes (N, 4) x1, y1, x2, y2; box_scores (N,); keypoints (N, 17, 3) x, y,
+        score, in pixels of the timeline's frames; frames without a person have none.
+    """
+    import torch
+
+    from posepipe.video import load_timeline
+
+    timeline = load_timeline(timeline_json)
+    d2 = import_detectron2()
+    started = time.perf_counter()
+    detector = build_detector(
+        config, weights=weights, device=device, score_threshold=score_threshold,
+        detections_per_image=detections_per_image, min_size=min_size, max_size=max_size, amp=amp,
+    )  # fmt: skip
+    load_seconds = time.perf_counter() - started
+    log.info(
+        "%s: %s on %s, batch %d, input short side %d (max %d), score >= %.2f", timeline.video_id, config,
+        detector.device, batch_size, detector.cfg.INPUT.MIN_SIZE_TEST, detector.cfg.INPUT.MAX_SIZE_TEST,
+        score_threshold,
+    )  # fmt: skip
+    frames, timings = run_on_timeline(
+        detector, timeline, batch_size=batch_size, progress_every=progress_every
+    )
+    cfg = detector.cfg
+    meta = {
+        "detector": "detectron2 Keypoint R-CNN",
+        "config": config,
+        "weights": detector.weights,
+        "weights_sha256": detector.weights["sha256"],
+        "score_threshold": cfg.MODEL.ROI_HEADS.SCORE_THRESH_TEST,
+        "detections_per_image": cfg.TEST.DETECTIONS_PER_IMAGE,
+        "min_size_test": cfg.INPUT.MIN_SIZE_TEST,
+        "max_size_test": cfg.INPUT.MAX_SIZE_TEST,
+        "input_format": cfg.INPUT.FORMAT,
+        "keypoint_score": KEYPOINT_SCORE,
+        "image_size": [timeline.width, timeline.height],
+        "frame_count": timeline.frame_count,
+        "timeline": os.fspath(timeline_json),
+        "device": detector.device,
+        "device_name": torch.cuda.get_device_name(detector.device)
+        if detector.device.startswith("cuda")
+        else "cpu",
+        "batch_size": batch_size,
+        "amp": detector.amp,
+        "timings": {"model_load_seconds": round(load_seconds, 3), **timings},
+        "versions": {
+            "posepipe": __version__,
+            "torch": torch.__version__,
+            "detectron2": getattr(d2.detectron2, "__version__", None),
+            "numpy": np.__version__,
+        },
+    }
+    persons = sum(len(b) for b, _, _ in frames)
+    meta["persons"] = int(persons)
+    meta["frames_with_person"] = int(sum(len(b) > 0 for b, _, _ in frames))
+    return from_frames(frames, width=timeline.width, height=timeline.height, meta=meta)
+
+
+def detect_to_store(timeline_json: str | os.PathLike, *, out: str | os.PathLike, **kwargs) -> Keypoints2D:
+    """:func:`detect_keypoints` and write ``out`` (keypoints2d.npz) atomically."""
+    kp = detect_keypoints(timeline_json, **kwargs)
+    save_keypoints2d(out, kp)
+    log.info(
+        "%s: %d persons in %d/%d frames",
+        out,
+        kp.meta["persons"],
+        kp.meta["frames_with_person"],
+        kp.num_frames,
+    )
+    return kp
+
+
+# ---------------------------------------------------------------------------------------------
+# weights for tests and benchmarks
+
+
+def make_random_weights(
+    cfg, *, images: list[np.ndarray], out: str | os.PathLike, foreground_bias: float = 6.0
+) -> Path:
+    """Write a detectron2 .pkl of a randomly initialised model that still detects "persons".
+
+    For tests and benchmarks without the published weights. Plain random weights detect nothing
+    (activations grow through the ResNet until no proposal survives), so: set every frozen
+    batch norm's statistics from one backbone pass over ``images`` (BGR uint8 frames), which
+    keeps activations at unit scale, then add ``foreground_bias`` to the box classifier's person
+    logit so that proposals pass the score threshold; ``TEST.DETECTIONS_PER_IMAGE`` then fixes
+    how many persons each frame gets.
+
+    Returns:
+        ``out``: pickle of {"model": {name: numpy array}, "__author__": ...}, the model-zoo format.
+    """
+    import pickle
+
+    import torch
+
+    from posepipe.atomic import atomic_path
+
+    d2 = import_detectron2()
+    from detectron2.layers import FrozenBatchNorm2d
+
+    model = d2.build_model(cfg)
+    model.eval()
+    detector = Detector(
+        model=model, cfg=cfg, device=cfg.MODEL.DEVICE, amp=False, config="", weights={},
+        resize=d2.T.ResizeShortestEdge([cfg.INPUT.MIN_SIZE_TEST] * 2, cfg.INPUT.MAX_SIZE_TEST),
+    )  # fmt: skip
+
+    def calibrate(module, args):
+        x = args[0]
+        module.running_mean.copy_(x.mean(dim=(0, 2, 3)))
+        module.running_var.copy_(x.var(dim=(0, 2, 3), unbiased=False))
+
+    hooks = [
+        m.register_forward_pre_hook(calibrate) for m in model.modules() if isinstance(m, FrozenBatchNorm2d)
+    ]
+    try:
+        with torch.inference_mode():
+            batch = model.preprocess_image([preprocess(detector, image) for image in images])
+            model.backbone(batch.tensor)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    with torch.no_grad():
+        model.roi_heads.box_predictor.cls_score.bias[0] += (
+            foreground_bias  # index 0: person; last: background
+        )
+    state = {name: value.detach().cpu().numpy() for name, value in model.state_dict().items()}
+    out = Path(out)
+    with atomic_path(out) as tmp, open(tmp, "wb") as fh:
+        pickle.dump({"model": state, "__author__": "posepipe random weights (tests/benchmarks)"}, fh)
+    return out

@@ -1,0 +1,361 @@
+"""Import 2D keypoints made by another tool into the keypoints2d.npz contract.
+
+Two formats are read, each checked against the frame timeline (frame count, image size):
+
+- ``d2npz``: what upstream VideoPose3D's ``inference/infer_video_d2.py`` writes (Detectron1
+  layout, object arrays): ``boxes[t] = [[], array (n, 5)]`` (x1, y1, x2, y2, score),
+  ``keypoints[t] = [[], array (n, 4, 17)]`` (x, y, logit, probability), ``segments[t]``
+  (unused), ``metadata = {'w': W, 'h': H}``. Index 1 is the person class; a frame with nobody
+  has empty lists. The file is a pickle: import only files you trust.
+- ``coco``: COCO keypoint results JSON: a list of ``{"image_id": frame index, "category_id": 1,
+  "bbox": [x, y, w, h], "score": s, "keypoints": [x1, y1, v1, ..., x17, y17, v17]}``. Frames
+  without an entry have nobody. A COCO-style dict ``{"images": [...], "annotations": [...]}`` is
+  read too; its images' ``width``/``height`` are then checked and ``image_id`` is still the
+  frame index.
+
+The keypoint score kept is the file's probability (d2npz row 3; the logit row is often zeros)
+or the COCO ``v`` value (a detector's visibility/confidence in results; in a COCO dict, the
+annotation flags 1/2 become 1.0 and 0 stays 0).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import pickle
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from posepipe.errors import PosepipeError
+from posepipe.keypoints2d.store import NUM_COCO_JOINTS, Keypoints2D, from_frames, save_keypoints2d
+
+log = logging.getLogger(__name__)
+
+FORMATS = ("d2npz", "coco")
+PERSON_CATEGORY = 1
+# Files with no stated image size are checked by where their points fall: more than this share
+# of points beyond the frame padded by EXTENT_MARGIN (a fraction of its size) means the points
+# were made on other frames. Generous, because detectors place occluded joints off-frame.
+EXTENT_MARGIN = 0.25
+EXTENT_MAX_OUTSIDE = 0.5
+
+Frame = tuple[np.ndarray, np.ndarray, np.ndarray]  # boxes (n, 4), box_scores (n,), keypoints (n, 17, 3)
+
+
+def detect_format(path: str | os.PathLike) -> str:
+    """'d2npz' or 'coco', from the extension or, failing that, the first bytes of the file."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix == ".npz":
+        return "d2npz"
+    if suffix == ".json":
+        return "coco"
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(64).lstrip()
+    except OSError as exc:
+        raise PosepipeError(path, f"cannot read keypoints file ({exc.strerror or exc})") from exc
+    if head.startswith(b"PK"):
+        return "d2npz"
+    if head[:1] in (b"[", b"{"):
+        return "coco"
+    raise PosepipeError(path, "cannot tell the format (neither .npz nor JSON); pass --format d2npz or coco")
+
+
+# ---------------------------------------------------------------------------------------------
+# readers: file -> per-frame arrays, the image size the file states (or None), facts for the meta
+
+
+def read_d2npz(
+    path: str | os.PathLike, *, frame_count: int
+) -> tuple[list[Frame], tuple[int, int] | None, dict]:
+    """Read an ``infer_video_d2.py`` .npz.
+
+    Returns:
+        (frames: ``frame_count`` tuples of boxes (n, 4) x1, y1, x2, y2 / box_scores (n,) /
+        keypoints (n, 17, 3) x, y, probability; (w, h) from ``metadata`` or None; facts for meta).
+    """
+    path = Path(path)
+    try:
+        with np.load(path, allow_pickle=True) as z:
+            missing = {"boxes", "keypoints"} - set(z.files)
+            if missing:
+                raise PosepipeError(
+                    path, f"not an infer_video_d2 file: no {', '.join(sorted(missing))} array"
+                )
+            boxes, keypoints = z["boxes"], z["keypoints"]
+            metadata = z["metadata"].item() if "metadata" in z.files else None
+    except PosepipeError:
+        raise
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, pickle.UnpicklingError, AttributeError) as exc:
+        raise PosepipeError(
+            path, f"cannot read as an infer_video_d2 .npz ({type(exc).__name__}: {exc})"
+        ) from exc
+
+    if len(boxes) != len(keypoints):
+        raise PosepipeError(path, f"has {len(boxes)} frames of boxes but {len(keypoints)} of keypoints")
+    if len(boxes) != frame_count:
+        raise PosepipeError(path, f"has {len(boxes)} frames, the timeline has {frame_count}")
+    size = None
+    if metadata is not None:
+        try:
+            size = (int(metadata["w"]), int(metadata["h"]))
+        except (TypeError, KeyError, ValueError) as exc:
+            raise PosepipeError(path, f"metadata should be {{'w': W, 'h': H}}, got {metadata!r}") from exc
+
+    frames = []
+    for t in range(frame_count):
+        b = _person_entry(boxes[t], path=path, what="boxes", t=t)
+        k = _person_entry(keypoints[t], path=path, what="keypoints", t=t)
+        if b.size == 0 and k.size == 0:
+            frames.append(_empty())
+            continue
+        if b.ndim != 2 or b.shape[1] != 5:
+            raise PosepipeError(path, f"frame {t}: boxes must be (n, 5) x1, y1, x2, y2, score; got {b.shape}")
+        if k.shape != (len(b), 4, NUM_COCO_JOINTS):
+            raise PosepipeError(
+                path, f"frame {t}: keypoints must be ({len(b)}, 4, 17) for {len(b)} boxes; got {k.shape}"
+            )
+        # (n, 4, 17) rows x, y, logit, probability -> (n, 17, 3) x, y, probability.
+        kp = np.stack([k[:, 0], k[:, 1], k[:, 3]], axis=-1)
+        frames.append((b[:, :4], b[:, 4], kp))
+    facts = {
+        "source_metadata": _jsonable(metadata),
+        "keypoint_score": "probability (row 3 of the file's keypoints)",
+    }
+    return frames, size, facts
+
+
+def _person_entry(entry, *, path: Path, what: str, t: int) -> np.ndarray:
+    """The person class (index 1) of one frame's Detectron1-style per-class list, as float64."""
+    try:
+        person = entry[1]
+        return np.asarray(person if len(person) else [], dtype=np.float64)
+    except (TypeError, IndexError, ValueError) as exc:
+        raise PosepipeError(
+            path, f"frame {t}: {what} should be [[], array] per frame, got {type(entry).__name__}"
+        ) from exc
+
+
+def read_coco(
+    path: str | os.PathLike, *, frame_count: int
+) -> tuple[list[Frame], tuple[int, int] | None, dict]:
+    """Read COCO keypoint results (list) or a COCO-style dict with ``annotations``.
+
+    Returns:
+        (frames as in :func:`read_d2npz`; (w, h) if the file's ``images`` state one size, else
+        None; facts for the meta).
+    """
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        raise PosepipeError(
+            path, f"cannot read as COCO keypoints JSON ({type(exc).__name__}: {exc})"
+        ) from exc
+
+    size, flags = None, False
+    if isinstance(data, dict):
+        if not isinstance(data.get("annotations"), list):
+            raise PosepipeError(path, "a COCO JSON object must have an 'annotations' list")
+        images = data.get("images") or []
+        size = _coco_images_size(images, path=path, frame_count=frame_count)
+        entries, flags = data["annotations"], True  # ground-truth style: v are 0/1/2 flags
+    elif isinstance(data, list):
+        entries = data
+    else:
+        raise PosepipeError(path, f"COCO keypoints JSON must be a list of results, got {type(data).__name__}")
+
+    per_frame: list[list[Frame]] = [[] for _ in range(frame_count)]
+    skipped = 0
+    for i, entry in enumerate(entries):
+        if not isinstance(entry, dict):
+            raise PosepipeError(path, f"entry {i} is a {type(entry).__name__}, not an object")
+        if entry.get("category_id", PERSON_CATEGORY) != PERSON_CATEGORY:
+            skipped += 1
+            continue
+        t = _frame_index(entry.get("image_id"), path=path, i=i, frame_count=frame_count)
+        try:
+            kp = np.asarray(entry["keypoints"], dtype=np.float64)
+            score = float(entry["score"]) if "score" in entry or not flags else 1.0
+        except KeyError as exc:
+            raise PosepipeError(path, f"entry {i} (image_id {t}) has no {exc.args[0]!r}") from exc
+        except (TypeError, ValueError) as exc:
+            raise PosepipeError(path, f"entry {i} (image_id {t}): {exc}") from exc
+        if kp.shape != (NUM_COCO_JOINTS * 3,):
+            raise PosepipeError(
+                path, f"entry {i} (image_id {t}): keypoints must be 51 numbers, got {kp.size}"
+            )
+        kp = kp.reshape(NUM_COCO_JOINTS, 3)
+        if flags:
+            kp[:, 2] = (kp[:, 2] > 0).astype(np.float64)
+        box = _coco_box(entry.get("bbox"), kp, path=path, i=i, t=t)
+        per_frame[t].append((box[None], np.array([score]), kp[None]))
+    if skipped:
+        log.info(
+            "%s: skipped %d entries of categories other than person (%d)", path, skipped, PERSON_CATEGORY
+        )
+
+    frames = [
+        (
+            np.concatenate([p[0] for p in people]),
+            np.concatenate([p[1] for p in people]),
+            np.concatenate([p[2] for p in people]),
+        )
+        if people
+        else _empty()
+        for people in per_frame
+    ]
+    facts = {
+        "skipped_other_categories": skipped,
+        "keypoint_score": "COCO v" + (" flags as 0/1" if flags else ""),
+    }
+    return frames, size, facts
+
+
+def _frame_index(image_id, *, path: Path, i: int, frame_count: int) -> int:
+    if isinstance(image_id, bool) or not isinstance(image_id, int | float | str):
+        raise PosepipeError(path, f"entry {i}: image_id must be the frame index, got {image_id!r}")
+    try:
+        t = int(image_id)
+    except ValueError:
+        raise PosepipeError(path, f"entry {i}: image_id must be the frame index, got {image_id!r}") from None
+    if t != float(image_id) or not 0 <= t < frame_count:
+        hint = " (are image ids 1-based? they must be 0-based frame indices)" if t == frame_count else ""
+        raise PosepipeError(
+            path,
+            f"entry {i}: image_id {image_id!r} is not a frame of the timeline (0..{frame_count - 1}){hint}",
+        )
+    return t
+
+
+def _coco_box(bbox, kp: np.ndarray, *, path: Path, i: int, t: int) -> np.ndarray:
+    """x1, y1, x2, y2 from a COCO [x, y, w, h] box, or around the labelled keypoints if absent."""
+    if bbox is None:
+        # COCO keypoint results need no bbox; fall back to the extent of the points it has.
+        seen = kp[kp[:, 2] > 0] if np.any(kp[:, 2] > 0) else kp
+        return np.array([*seen[:, :2].min(0), *seen[:, :2].max(0)])
+    box = np.asarray(bbox, dtype=np.float64)
+    if box.shape != (4,) or box[2] < 0 or box[3] < 0:
+        raise PosepipeError(
+            path, f"entry {i} (image_id {t}): bbox must be [x, y, w, h] with w, h >= 0, got {bbox!r}"
+        )
+    return np.array([box[0], box[1], box[0] + box[2], box[1] + box[3]])
+
+
+def _coco_images_size(images, *, path: Path, frame_count: int) -> tuple[int, int] | None:
+    if not images:
+        return None
+    if len(images) != frame_count:
+        raise PosepipeError(path, f"lists {len(images)} images, the timeline has {frame_count} frames")
+    sizes = {(im.get("width"), im.get("height")) for im in images if isinstance(im, dict)}
+    sizes.discard((None, None))
+    if len(sizes) > 1:
+        raise PosepipeError(
+            path, f"images have different sizes {sorted(sizes)}; one video has one frame size"
+        )
+    return tuple(int(v) for v in sizes.pop()) if sizes else None
+
+
+# ---------------------------------------------------------------------------------------------
+# checks and the store
+
+
+def _empty() -> Frame:
+    return np.zeros((0, 4)), np.zeros(0), np.zeros((0, NUM_COCO_JOINTS, 3))
+
+
+def _jsonable(value):
+    """Plain JSON types for the meta (numpy scalars from pickles would not serialise)."""
+    return json.loads(json.dumps(value, default=lambda o: o.item() if hasattr(o, "item") else str(o)))
+
+
+def check_frames(frames: list[Frame], *, width: int, height: int, path: str | os.PathLike) -> None:
+    """Raise PosepipeError for non-finite values or points that mostly fall off ``width x height``."""
+    points = [np.concatenate([b.reshape(-1, 2), k[..., :2].reshape(-1, 2)]) for b, _, k in frames if len(b)]
+    if not points:
+        return
+    xy = np.concatenate(points)
+    if not np.all(np.isfinite(xy)) or not all(np.all(np.isfinite(s)) for _, s, _ in frames):
+        raise PosepipeError(path, "contains NaN or infinite coordinates or scores")
+    mx, my = EXTENT_MARGIN * width, EXTENT_MARGIN * height
+    outside = (xy[:, 0] < -mx) | (xy[:, 0] > width + mx) | (xy[:, 1] < -my) | (xy[:, 1] > height + my)
+    if outside.mean() > EXTENT_MAX_OUTSIDE:
+        raise PosepipeError(
+            path,
+            f"{outside.mean():.0%} of its points lie outside the timeline's {width}x{height} frames "
+            f"(points span x {xy[:, 0].min():.0f}..{xy[:, 0].max():.0f}, y {xy[:, 1].min():.0f}..{xy[:, 1].max():.0f}); "
+            "were they made on frames of another size or rotation?",
+        )
+
+
+def import_keypoints(
+    path: str | os.PathLike, *, frame_count: int, width: int, height: int, fmt: str = "auto"
+) -> Keypoints2D:
+    """Read another tool's 2D keypoints and check them against the timeline.
+
+    Args:
+        path: a d2npz or COCO JSON file (see the module docstring).
+        frame_count, width, height: of the frame timeline the keypoints must describe.
+        fmt: 'auto' (by extension, then content), 'd2npz' or 'coco'.
+
+    Returns:
+        Keypoints2D with ``frame_count`` frames: boxes (N, 4) x1, y1, x2, y2, box_scores (N,),
+        keypoints (N, 17, 3) x, y, score; ``meta`` names the source file and its SHA-256.
+
+    Raises:
+        PosepipeError: unreadable file, bad shapes, a frame count or image size that differs
+            from the timeline's; the message names the file and the reason.
+    """
+    from posepipe.weights import sha256_file
+
+    path = Path(path)
+    if not path.is_file():
+        raise PosepipeError(path, "keypoints file not found")
+    if fmt == "auto":
+        fmt = detect_format(path)
+    if fmt not in FORMATS:
+        raise PosepipeError(path, f"unknown format {fmt!r}; use one of auto, {', '.join(FORMATS)}")
+    reader = read_d2npz if fmt == "d2npz" else read_coco
+    frames, size, facts = reader(path, frame_count=frame_count)
+    if size is not None and size != (width, height):
+        raise PosepipeError(
+            path, f"was made on {size[0]}x{size[1]} frames, the timeline's frames are {width}x{height}"
+        )
+    check_frames(frames, width=width, height=height, path=path)
+    meta = {
+        "detector": f"import:{fmt}",
+        "source_file": os.fspath(path),
+        "source_sha256": sha256_file(path),
+        "format": fmt,
+        "image_size": [width, height],
+        "frame_count": frame_count,
+        "persons": int(sum(len(b) for b, _, _ in frames)),
+        "frames_with_person": int(sum(len(b) > 0 for b, _, _ in frames)),
+        **facts,
+    }
+    kp = from_frames(frames, width=width, height=height, meta=meta)
+    kp.validate(path)
+    return kp
+
+
+def import_to_store(
+    path: str | os.PathLike, *, timeline_json: str | os.PathLike, out: str | os.PathLike, fmt: str = "auto"
+) -> Keypoints2D:
+    """Import ``path`` for the timeline in ``timeline_json`` and write ``out`` (keypoints2d.npz)."""
+    from posepipe.video import load_timeline
+
+    timeline = load_timeline(timeline_json)
+    kp = import_keypoints(
+        path, frame_count=timeline.frame_count, width=timeline.width, height=timeline.height, fmt=fmt
+    )
+    kp.meta["timeline"] = os.fspath(timeline_json)
+    save_keypoints2d(out, kp)
+    log.info(
+        "%s: imported %d persons in %d/%d frames from %s (%s)", out, kp.meta["persons"],
+        kp.meta["frames_with_person"], kp.num_frames, path, kp.meta["format"],
+    )  # fmt: skip
+    return kp

@@ -1,0 +1,44 @@
+"""Run the real workflow as a subprocess in a temporary working directory, and read its plans."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def write_config(workdir: Path, config: dict) -> Path:
+    path = workdir / "test-config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def snakemake(workdir: Path, *args: str, config: dict | None = None, check: bool = True, timeout: int = 600):
+    """``snakemake -s REPO/Snakefile --directory workdir ...``; returns the CompletedProcess."""
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--directory", str(workdir)]
+    if config is not None:
+        cmd += ["--configfile", str(write_config(workdir, config))]
+    proc = subprocess.run(cmd + list(args), capture_output=True, text=True, timeout=timeout)
+    if check and proc.returncode != 0:
+        raise AssertionError(
+            f"snakemake {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}"
+        )
+    return proc
+
+
+def planned_jobs(workdir: Path, *args: str, config: dict | None = None) -> set[tuple[str, str]]:
+    """(rule, video) of every job a dry run would execute (video '' for jobs without that wildcard)."""
+    out = snakemake(workdir, "--dry-run", *args, config=config).stdout
+    jobs = set()
+    for block in re.split(r"\n(?=\[[^\n]*\]\n(?:local)?rule )", out):
+        rule = re.search(r"^(?:local)?rule (\w+):", block, re.MULTILINE)
+        if rule:
+            video = re.search(r"wildcards: .*?\bvideo=([^,\s]+)", block)
+            jobs.add((rule.group(1), video.group(1) if video else ""))
+    jobs.discard(("all", ""))
+    return jobs
