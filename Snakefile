@@ -20,7 +20,12 @@ resource_scopes:
 
 
 include: "workflow/rules/common.smk"
+include: "workflow/rules/models.smk"
 include: "workflow/rules/video.smk"
+include: "workflow/rules/keypoints2d.smk"
+include: "workflow/rules/lift3d.smk"
+include: "workflow/rules/render.smk"
+include: "workflow/rules/summary.smk"
 
 
 rule all:

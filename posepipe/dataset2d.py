@@ -47,6 +47,7 @@ from posepipe.atomic import save_npz
 from posepipe.errors import PosepipeError
 from posepipe.keypoints2d.store import Keypoints2D, load_keypoints2d
 from posepipe.skeleton import COCO_LEFT, COCO_RIGHT
+from posepipe.stages import STAGE_VERSIONS
 
 log = logging.getLogger(__name__)
 
@@ -162,6 +163,7 @@ def build_dataset2d(
     counts = kp.counts()
     meta = {
         "stage": "dataset2d",
+        "stage_version": STAGE_VERSIONS["dataset2d"],
         "posepipe_version": __version__,
         "subject": name,
         "action": ACTION,

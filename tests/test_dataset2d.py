@@ -138,6 +138,7 @@ def test_file_has_upstream_structure(tmp_path):
     assert data["box_scores"].shape == (6,) and data["boxes"].shape == (6, 4)
     meta = json.loads(str(data["meta"]))
     assert meta["selection"] == "highest_score" and meta["video_id"] == "walk"
+    assert meta["stage"] == "dataset2d" and meta["stage_version"] >= 1
     assert meta["source"].endswith("walk.keypoints2d.npz") and meta["keypoints2d_meta"] == {
         "detector": "test"
     }

@@ -188,6 +188,7 @@ def test_run_lift3d_writes_npz_csv_and_meta(tmp_path, caplog):
     assert stored_meta["receptive_field"] == 9 and stored_meta["flip"] and not stored_meta["causal"]
     assert stored_meta["architecture"]["filter_widths"] == [3, 3] and stored_meta["time_source"] == "timeline"
     assert set(stored_meta["timings_s"]) == {"load", "inference", "csv"}
+    assert stored_meta["stage"] == "lift3d" and stored_meta["stage_version"] >= 1
 
     table = pd.read_csv(tmp_path / "pose3d.csv")
     assert list(table.columns) == ["frame", "time", "joint", "x", "y", "z"]
@@ -243,3 +244,29 @@ def test_cli_lift3d(tmp_path):
         assert z["positions_3d"].shape == (12, 17, 3)
     assert meta["causal"] and not meta["flip"] and meta["window"] == 4
     assert (tmp_path / "out" / "pose3d.csv").exists()
+
+
+def test_cli_module_is_light_and_consistent():
+    import subprocess
+    import sys
+
+    from posepipe.lift3d import infer
+
+    code = "import sys, posepipe.lift3d.cli, posepipe.dataset2d; print('torch' in sys.modules)"
+    assert (
+        subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, check=True
+        ).stdout.strip()
+        == "False"
+    )
+    assert lift3d_cli.DEFAULT_WINDOW == infer.DEFAULT_WINDOW
+    parser = argparse.ArgumentParser()
+    lift3d_cli.register_cli(parser.add_subparsers())
+    base = ["lift3d", "d.npz", "--checkpoint", "c.bin", "--out", "o.npz"]
+    assert parser.parse_args([*base, "--device", "cuda:1"]).device == "cuda:1"
+    defaults = parser.parse_args(base)
+    assert defaults.flip and not defaults.causal and defaults.window == infer.DEFAULT_WINDOW
+    explicit = parser.parse_args([*base, "--no-causal", "--flip"])
+    assert explicit.flip and not explicit.causal
+    with pytest.raises(SystemExit):
+        parser.parse_args([*base, "--device", "gpu"])

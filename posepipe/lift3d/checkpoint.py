@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+import pickle
+import re
 from dataclasses import asdict, dataclass
 
 import torch
@@ -88,11 +90,11 @@ def infer_architecture(
     Args:
         state_dict: ``model_pos`` or ``model_traj`` tensors.
         causal: not recorded in the weights; passed through.
-        dense: None to infer. Shapes alone cannot always tell the two apart (a dense block of width
-            w at dilation d has a kernel of (w - 1) * d + 1, which a dilated block of that width
-            also has); a model is read as dense only when every block's kernel fits the dense
-            reading with the first layer's width and at least one kernel is wider than that width
-            (the upstream ablation uses uniform widths). Pass True/False to decide.
+        dense: None to infer. Shapes cannot always tell the two apart: a dense block standing for
+            width w after layers of total width d has a kernel of (w - 1) * d + 1, which is also a
+            valid (odd) width for a dilated block. A model is read as dense only when every block's
+            kernel is the dense kernel of the first layer's width and at least one kernel is wider
+            than that width (the upstream ablation uses uniform widths). Pass True/False to decide.
         in_features: values per input joint (2 for x, y); splits the input channels into joints.
         path: named in errors.
     """
@@ -203,9 +205,17 @@ def load_checkpoint(
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for corrupt or unsafe files
-        detail = " ".join(str(exc).split())[:300]
+        detail = re.sub(r"\x1b\[[0-9;]*m", "", " ".join(str(exc).split()))
+        hint = ""
+        if isinstance(exc, pickle.UnpicklingError):
+            # torch's message is mostly advice to disable the check; keep the line that names the object.
+            found = re.search(r"Unsupported (?:global: GLOBAL \S+|[^.;]*)", detail)
+            detail = found.group(0) if found else detail
+            hint = "; only tensors and plain containers are accepted: re-save epoch, lr, model_pos (and model_traj)"
+        detail = detail[:300]
         raise PosepipeError(
-            path, f"cannot read as a torch checkpoint with weights_only=True ({type(exc).__name__}: {detail})"
+            path,
+            f"cannot read as a torch checkpoint with weights_only=True ({type(exc).__name__}: {detail}){hint}",
         ) from exc
     if not isinstance(obj, dict):
         raise PosepipeError(path, f"expected a dict of tensors, found {type(obj).__name__}")

@@ -47,8 +47,18 @@ def register_cli(subparsers) -> None:
     p.add_argument("--csv", type=Path, default=None, help="tidy pose3d.csv to write")
     p.add_argument("--timeline", type=Path, default=None, help="frames/timeline.json (fps, frame_count)")
     p.add_argument("--fps", type=float, default=None, help="frame rate when no timeline is given")
-    p.add_argument("--causal", action="store_true", help="the checkpoint uses causal convolutions")
-    p.add_argument("--no-flip", dest="flip", action="store_false", help="no flip test-time augmentation")
+    p.add_argument(
+        "--causal",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="the checkpoint uses causal convolutions (not recorded in the weights; default: no)",
+    )
+    p.add_argument(
+        "--flip",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="average with a horizontally mirrored pass (upstream's test-time augmentation; default: yes)",
+    )
     p.add_argument(
         "--device", type=_device, default="auto", help="auto (CUDA if present), cpu, cuda or cuda:N"
     )

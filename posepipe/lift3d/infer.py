@@ -30,6 +30,7 @@ from posepipe.dataset2d import load_dataset2d
 from posepipe.errors import PosepipeError
 from posepipe.lift3d.checkpoint import Checkpoint, load_checkpoint
 from posepipe.skeleton import COCO_LEFT, COCO_RIGHT, H36M_JOINTS, H36M_LEFT, H36M_RIGHT, flip_permutation
+from posepipe.stages import STAGE_VERSIONS
 
 log = logging.getLogger(__name__)
 
@@ -324,6 +325,7 @@ def run_lift3d(
 
     meta = {
         "stage": "lift3d",
+        "stage_version": STAGE_VERSIONS["lift3d"],
         "posepipe_version": __version__,
         "torch_version": torch.__version__,
         "dataset2d": os.fspath(dataset2d_path),

@@ -1,7 +1,9 @@
 # Shared set-up: the video table, wildcard constraints and input functions.
 import os
 import sys
+from pathlib import Path
 
+from snakemake.exceptions import WorkflowError
 from snakemake.settings.types import DeploymentMethod
 
 # The posepipe package lives beside the Snakefile; jobs (local or on a cluster) import it from there.
@@ -45,11 +47,64 @@ def frames_setting(key):
     return get
 
 
+# ---- models -------------------------------------------------------------------------------------
+
+from posepipe.weights import PUBLISHED
+
+ZOO_WEIGHTS = {f.config: name for name, f in PUBLISHED.items() if f.config}
+LIFTER_WEIGHTS = "videopose3d_h36m_detectron_coco"
+
+
+def detector_weights():
+    """The detector's weights: the configured local file, else the zoo file the download rule fetches."""
+    cfg = config["keypoints2d"]
+    if cfg["weights"]:
+        return cfg["weights"]
+    if cfg["model"] not in ZOO_WEIGHTS:
+        raise WorkflowError(
+            f"keypoints2d.model {cfg['model']!r} is not a model-zoo config "
+            f"({', '.join(ZOO_WEIGHTS)}): set keypoints2d.weights to its weights file"
+        )
+    return f"resources/models/{ZOO_WEIGHTS[cfg['model']]}.pkl"
+
+
+def lifter_checkpoint():
+    return config["lift3d"]["checkpoint"] or f"resources/models/{LIFTER_WEIGHTS}.bin"
+
+
+# ---- per-video inputs ---------------------------------------------------------------------------
+
+
+def keypoints2d_input(wildcards):
+    """detectron2: the weights file; file: the other tool's keypoints for this video."""
+    cfg = config["keypoints2d"]
+    if cfg["source"] == "detectron2":
+        return detector_weights()
+    video = VIDEOS[wildcards.video]
+    if "keypoints2d" in video:
+        return str(video["keypoints2d"])
+    path = Path(video["path"])
+    return cfg["file_pattern"].format(
+        directory=config["input"]["directory"] or str(path.parent), stem=path.stem, video=wildcards.video
+    )
+
+
+def gpu_ids():
+    ids = config["resources"]["gpu_ids"]
+    return ",".join(map(str, ids)) if ids else "auto"
+
+
 def final_targets(wildcards):
-    """What `rule all` builds for every video; later stages extend this list."""
+    """What `rule all` builds: every video's 3D poses (and render), plus the merged 2D dataset."""
     targets = []
     for video in VIDEOS:
-        targets.append(f"results/{video}/frames/timeline.json")
+        targets += [f"results/{video}/pose3d.npz", f"results/{video}/pose3d.csv"]
+        if config["render"]["enabled"]:
+            targets.append(f"results/{video}/render.mp4")
+            if config["render"]["preview"]:
+                targets.append(f"results/{video}/preview.gif")
         if config["frames"]["jpeg"]:
             targets.append(f"results/{video}/frames/jpeg")
+    if VIDEOS:
+        targets.append("results/dataset2d_custom.npz")
     return targets

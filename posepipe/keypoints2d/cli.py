@@ -1,0 +1,81 @@
+"""``python -m posepipe keypoints2d``: 2D keypoints for one timeline, from detectron2 or a file.
+
+    python -m posepipe keypoints2d frames/timeline.json --out keypoints2d.npz --source detectron2 \\
+        --config COCO-Keypoints/keypoint_rcnn_X_101_32x8d_FPN_3x.yaml --weights resources/models/model_final_5ad38f.pkl
+    python -m posepipe keypoints2d frames/timeline.json --out keypoints2d.npz --source file --input video.d2.npz
+
+Heavy modules (torch, detectron2) are imported by the handler, so ``--help`` stays fast and the
+``file`` source works without detectron2.
+"""
+
+from __future__ import annotations
+
+from posepipe.errors import PosepipeError
+from posepipe.keypoints2d.detectron2_backend import DEFAULT_CONFIG, ZOO_CONFIGS  # imports no detectron2 yet
+
+
+def _run(args) -> None:
+    if args.source == "file":
+        if not args.input:
+            raise PosepipeError(
+                args.timeline, "--source file needs --input FILE (a .npz from infer_video_d2 or COCO JSON)"
+            )
+        from posepipe.keypoints2d.importers import import_to_store
+
+        import_to_store(args.input, timeline_json=args.timeline, out=args.out, fmt=args.format)
+        return
+    if not args.weights:
+        raise PosepipeError(
+            args.timeline,
+            "--source detectron2 needs --weights PATH (fetch it with: python -m posepipe download)",
+        )
+    from posepipe.keypoints2d.detectron2_backend import detect_to_store
+
+    detect_to_store(
+        args.timeline,
+        out=args.out,
+        config=args.config,
+        weights=args.weights,
+        batch_size=args.batch_size,
+        device=args.device,
+        score_threshold=args.score_threshold,
+        detections_per_image=args.detections_per_image,
+        min_size=args.min_size,
+        max_size=args.max_size,
+        amp=args.amp,
+        progress_every=args.progress_every,
+    )
+
+
+def register_cli(sub) -> None:
+    p = sub.add_parser("keypoints2d", help="every person's 17 COCO keypoints in every frame of a timeline")
+    p.add_argument("timeline", help="frames/timeline.json")
+    p.add_argument("--out", required=True, help="keypoints2d.npz")
+    p.add_argument("--source", choices=("detectron2", "file"), default="detectron2")
+
+    g = p.add_argument_group("--source detectron2")
+    g.add_argument(
+        "--config",
+        default=DEFAULT_CONFIG,
+        help=f"detectron2 model-zoo config ({', '.join(ZOO_CONFIGS)}) or a local .yaml (default: %(default)s)",
+    )
+    g.add_argument("--weights", help="local weights file (.pkl or .pth) matching --config")
+    g.add_argument("--batch-size", type=int, default=4, help="frames per forward pass (default: %(default)s)")
+    g.add_argument("--device", default="auto", help="auto (cuda if available), cpu, cuda, cuda:1, ...")
+    g.add_argument(
+        "--score-threshold", type=float, default=0.5, help="minimum person box score (default: %(default)s)"
+    )
+    g.add_argument(
+        "--detections-per-image", type=int, help="at most this many persons per frame (config default 100)"
+    )
+    g.add_argument("--amp", action="store_true", help="float16 autocast (CUDA only)")
+    g.add_argument("--min-size", type=int, help="test-time short side (config default 800)")
+    g.add_argument("--max-size", type=int, help="test-time longest side cap (config default 1333)")
+    g.add_argument("--progress-every", type=float, default=5.0, help="seconds between progress lines")
+
+    g = p.add_argument_group("--source file")
+    g.add_argument(
+        "--input", help="keypoints made by another tool: infer_video_d2 .npz or COCO results .json"
+    )
+    g.add_argument("--format", choices=("auto", "d2npz", "coco"), default="auto")
+    p.set_defaults(handler=_run)

@@ -1,0 +1,34 @@
+# render: the timeline's frames with the 2D skeleton beside the 3D skeleton, H.264.
+
+
+rule render:
+    input:
+        timeline="results/{video}/frames/timeline.json",
+        dataset2d="results/{video}/dataset2d.npz",
+        pose3d="results/{video}/pose3d.npz",
+    output:
+        "results/{video}/render.mp4",
+    params:
+        version=STAGE_VERSIONS["render"],
+        height=config["render"]["height"],
+        layout=config["render"]["layout"],
+        azimuth=config["render"]["azimuth"],
+        elevation=config["render"]["elevation"],
+        max_frames=config["render"]["max_frames"] or 0,
+        every=config["render"]["every"],
+        crf=config["render"]["crf"],
+        audio="--audio" if config["render"]["audio"] else "--no-audio",
+    log:
+        "results/{video}/logs/render.log",
+    benchmark:
+        "results/{video}/benchmarks/render.tsv"
+    threads: 4
+    resources:
+        mem_mb=3000,
+    conda:
+        "../../envs/posepipe.yaml"
+    shell:
+        "python -m posepipe render {input.timeline:q} --dataset2d {input.dataset2d:q} --pose3d {input.pose3d:q}"
+        " --out {output:q} --height {params.height} --layout {params.layout}"
+        " --azimuth {params.azimuth} --elevation {params.elevation} --max-frames {params.max_frames}"
+        " --every {params.every} --crf {params.crf} {params.audio} --threads {threads} > {log:q} 2>&1"
