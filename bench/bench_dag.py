@@ -28,7 +28,16 @@ from tests.test_incremental import coco_results, random_checkpoint  # noqa: E402
 
 
 def snakemake(workdir: Path, *args: str) -> float:
-    cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--directory", str(workdir), *args]
+    cmd = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "-s",
+        str(REPO / "Snakefile"),
+        "--directory",
+        str(workdir),
+        *args,
+    ]
     start = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True)
     elapsed = time.perf_counter() - start
@@ -79,7 +88,9 @@ def main() -> None:
 
         work = Path(tmp) / "noop"
         make_folder(work, args.noop_videos, placeholder=False)
-        full = snakemake(work, "--configfile", str(work / "bench.yaml"), "--cores", str(args.cores), "--quiet")
+        full = snakemake(
+            work, "--configfile", str(work / "bench.yaml"), "--cores", str(args.cores), "--quiet"
+        )
         rows.append((f"full run, {args.noop_videos} tiny videos (for reference)", full))
         best = min(snakemake(work, "--configfile", str(work / "bench.yaml"), "--cores", str(args.cores), "--quiet")
                    for _ in range(args.repeat))  # fmt: skip

@@ -15,7 +15,16 @@ import sys
 from posepipe import __version__
 from posepipe.errors import PosepipeError
 
-STAGE_MODULES = ("posepipe.video",)
+STAGE_MODULES = (
+    "posepipe.video",
+    "posepipe.weights",
+    "posepipe.keypoints2d.cli",
+    "posepipe.dataset2d",
+    "posepipe.lift3d.cli",
+    "posepipe.render",
+    "posepipe.summary",
+    "posepipe.gpu",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

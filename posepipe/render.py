@@ -8,12 +8,13 @@ Why it is fast and flat in memory:
 - Frames stream: decoded (``video.iter_frames``), drawn into one reused buffer and piped to an
   ffmpeg/libx264 encoder as raw BGR. Nothing proportional to the video's length is held except
   the pose arrays.
-- With ``threads > 1`` the output frames are split into contiguous parts; each worker process
-  decodes its own range (one seek), draws it and feeds its own encoder, writing an mp4 segment.
-  The segments are then joined without re-encoding (ffmpeg concat demuxer), which is also where
-  the audio is added and the index moved to the front (+faststart). Contiguous parts cost one
-  seek each, where interleaved chunks into one encoder would seek (decode from a key frame) per
-  chunk or hold whole parts in memory.
+- With ``threads = N > 1`` the output frames are split into up to N contiguous parts; each part
+  decodes its own range (one seek), draws it and feeds its own single-threaded encoder, writing
+  an mp4 segment; the segments are then joined without re-encoding (ffmpeg concat demuxer),
+  which is also where the audio is added and the index moved to the front (+faststart).
+  Contiguous parts cost one seek each, where interleaved chunks fed to one encoder would seek
+  (decode from a key frame) per chunk or hold whole parts in memory; and x264 is most efficient
+  per core with one thread per encoder. Parts run as threads (see :func:`_render_parts`).
 
 Output: same frame count and exact rational frame rate as the timeline (``every`` divides the
 rate, ``max_frames`` shortens), yuv420p BT.709, even dimensions, playable in browsers.
@@ -21,6 +22,7 @@ rate, ``max_frames`` shortens), yuv420p BT.709, even dimensions, playable in bro
 
 from __future__ import annotations
 
+import argparse
 import logging
 import math
 import os
@@ -38,7 +40,16 @@ import numpy as np
 from posepipe import __version__
 from posepipe.atomic import atomic_path
 from posepipe.errors import PosepipeError
-from posepipe.skeleton import COCO_BONES, COCO_LEFT, COCO_RIGHT, H36M_BONES, H36M_LEFT, H36M_RIGHT, bone_side, side_of
+from posepipe.skeleton import (
+    COCO_BONES,
+    COCO_LEFT,
+    COCO_RIGHT,
+    H36M_BONES,
+    H36M_LEFT,
+    H36M_RIGHT,
+    bone_side,
+    side_of,
+)
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +58,8 @@ DEFAULT_AZIMUTH = 70.0  # upstream's camera azimuth for custom videos (display o
 DEFAULT_ELEVATION = 15.0
 MIN_VIEW_SIZE_M = 1.7  # upstream's 3D box: 1.7 m wide and tall, enough for a standing adult
 PROGRESS_SECONDS = 5.0
+DEFAULT_PRESET = "veryfast"  # x264: ~2.5x faster than medium at a similar size for these frames
+MAX_PARTS = 8  # more parallel parts than this gain little and cost memory (an encoder each)
 
 # Skeleton colours (BGR): saturated hues that stay apart from each other, from skin and from
 # the white 3D panel; left/right follow the usual blue = left, red = right convention.
@@ -68,7 +81,7 @@ SHIFT = 4  # OpenCV sub-pixel bits: coordinates are drawn at 1/16 pixel
 class Layout:
     """Where the panels sit in an output frame of ``height x width`` pixels.
 
-    The video panel is the timeline frame scaled by ``video_scale`` (``video_width`` 0 when
+    The video panel is the timeline frame scaled by ``video_scale_x/y`` (``video_width`` 0 when
     absent); the 3D panel is a ``view_size`` square (0 when absent). ``*_x`` are left edges.
     """
 
@@ -254,61 +267,52 @@ class RenderInputs:
     poses: np.ndarray
 
 
-def _npz(path: str | os.PathLike):
-    try:
-        return np.load(path, allow_pickle=True)
-    except (OSError, ValueError) as exc:
-        raise PosepipeError(path, f"cannot read ({exc})") from exc
-
-
 def load_inputs(
     timeline_json: str | os.PathLike, dataset2d_npz: str | os.PathLike, pose3d_npz: str | os.PathLike
 ) -> RenderInputs:
     """Read and cross-check the three inputs; a frame count that differs from the timeline's is an error."""
+    from posepipe.dataset2d import load_dataset2d, subject_name
     from posepipe.video import load_timeline
 
     timeline = load_timeline(timeline_json)
     count = timeline.frame_count
-
-    with _npz(dataset2d_npz) as data:
-        try:
-            positions = data["positions_2d"].item()
-            metadata = data["metadata"].item()
-        except KeyError as exc:
-            raise PosepipeError(dataset2d_npz, f"not a VideoPose3D 2D dataset (missing {exc})") from exc
-        if len(positions) == 1:
-            name = next(iter(positions))
-        elif timeline.video_id in positions:
-            name = timeline.video_id
-        else:
-            raise PosepipeError(dataset2d_npz, f"holds {len(positions)} videos and none is {timeline.video_id!r}")
-        keypoints = np.asarray(positions[name]["custom"][0], dtype=np.float32)
-        detected = np.asarray(data["detected"], dtype=bool) if "detected" in data else np.ones(len(keypoints), bool)
-        scores = np.asarray(data["scores"], dtype=np.float32) if "scores" in data else None
-        size = metadata.get("video_metadata", {}).get(name)
-    if keypoints.ndim != 3 or keypoints.shape[1:] != (17, 2):
-        raise PosepipeError(dataset2d_npz, f"keypoints of {name!r} have shape {keypoints.shape}, expected (T, 17, 2)")
-    if len(keypoints) != count:
-        raise PosepipeError(
-            dataset2d_npz, f"has {len(keypoints)} frames of keypoints but the timeline {timeline_json} has {count} frames"
-        )
-    if len(detected) != count or (scores is not None and len(scores) != count):
-        raise PosepipeError(dataset2d_npz, f"'detected'/'scores' do not have the timeline's {count} frames")
-    if size and (int(size["w"]), int(size["h"])) != (timeline.width, timeline.height):
+    try:
+        ds = load_dataset2d(dataset2d_npz)
+    except PosepipeError as exc:
+        if "choose one" not in exc.reason:
+            raise
+        # A merged file of several videos: take this video's subject.
+        ds = load_dataset2d(dataset2d_npz, subject=subject_name(timeline.video_id))
+    if ds.num_frames != count:
         raise PosepipeError(
             dataset2d_npz,
-            f"keypoints are for a {size['w']}x{size['h']} image, the timeline {timeline_json} is {timeline.width}x{timeline.height}",
+            f"has {ds.num_frames} frames of keypoints but the timeline {timeline_json} has {count} frames",
         )
-
-    with _npz(pose3d_npz) as data:
-        if "positions_3d_display" not in data:
-            raise PosepipeError(pose3d_npz, "has no 'positions_3d_display' array")
-        poses = np.asarray(data["positions_3d_display"], dtype=np.float32)
+    if (ds.width, ds.height) != (timeline.width, timeline.height):
+        raise PosepipeError(
+            dataset2d_npz,
+            f"keypoints are for a {ds.width}x{ds.height} image, the timeline {timeline_json} is "
+            f"{timeline.width}x{timeline.height}",
+        )
+    try:
+        # Plain arrays only: no pickles from a file of numbers.
+        with np.load(pose3d_npz, allow_pickle=False) as data:
+            if "positions_3d_display" not in data:
+                raise PosepipeError(pose3d_npz, "has no 'positions_3d_display' array")
+            poses = np.asarray(data["positions_3d_display"], dtype=np.float32)
+    except (OSError, ValueError) as exc:
+        raise PosepipeError(pose3d_npz, f"cannot read 3D poses ({exc})") from exc
     if poses.ndim != 3 or poses.shape[1:] != (17, 3):
         raise PosepipeError(pose3d_npz, f"positions_3d_display has shape {poses.shape}, expected (T, 17, 3)")
     if len(poses) != count:
-        raise PosepipeError(pose3d_npz, f"has {len(poses)} frames of 3D poses but the timeline {timeline_json} has {count} frames")
-    return RenderInputs(timeline=timeline, name=name, keypoints=keypoints, detected=detected, scores=scores, poses=poses)
+        raise PosepipeError(
+            pose3d_npz,
+            f"has {len(poses)} frames of 3D poses but the timeline {timeline_json} has {count} frames",
+        )
+    return RenderInputs(
+        timeline=timeline, name=timeline.video_id, keypoints=ds.keypoints, detected=ds.detected,
+        scores=ds.scores, poses=poses,
+    )  # fmt: skip
 
 
 # ---------------------------------------------------------------------------------------------
@@ -464,7 +468,9 @@ class FrameRenderer:
         box = out[: h + base + 3 * pad, : min(out.shape[1], w + 3 * pad)]
         # Darken rather than cover, so the video under the caption stays visible.
         np.right_shift(box, 1, out=box)
-        cv2.putText(out, text, (pad + pad // 2, pad + h + pad // 2), FONT, scale, TEXT_COLOUR, weight, cv2.LINE_AA)
+        cv2.putText(
+            out, text, (pad + pad // 2, pad + h + pad // 2), FONT, scale, TEXT_COLOUR, weight, cv2.LINE_AA
+        )
 
 
 def default_thickness(height: int) -> int:
@@ -488,7 +494,7 @@ class EncoderOptions:
 
     crf: int = 18
     bitrate: str | None = None
-    preset: str = "veryfast"
+    preset: str = DEFAULT_PRESET
     x264_threads: int | None = None
 
     def args(self) -> list[str]:
@@ -512,10 +518,12 @@ def _run_ffmpeg(args: list[str], *, what: str, path) -> None:
 class _Encoder:
     """An ffmpeg process reading raw BGR frames of ``width x height`` on stdin (a context manager)."""
 
-    def __init__(self, out: Path, *, width: int, height: int, fps: Fraction, options: EncoderOptions, extra: list[str]):
+    def __init__(
+        self, out: Path, *, width: int, height: int, fps: Fraction, options: EncoderOptions, extra: list[str]
+    ):
         self.out = out
         # stderr to a file, not a pipe: an ffmpeg that logs a lot must never block on a full pipe.
-        self._log = tempfile.TemporaryFile(mode="w+")
+        self._log = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115  (closed in close())
         command = [
             ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-y",
             "-f", "rawvideo", "-pix_fmt", "bgr24", "-s", f"{width}x{height}", "-framerate", str(fps), "-i", "-",
@@ -545,7 +553,9 @@ class _Encoder:
             self._stderr = self._log.read().strip()[-2000:]
             self._log.close()
             if ok and self.proc.returncode != 0:
-                raise PosepipeError(self.out, f"ffmpeg encoder failed (exit {self.proc.returncode}): {self._stderr}")
+                raise PosepipeError(
+                    self.out, f"ffmpeg encoder failed (exit {self.proc.returncode}): {self._stderr}"
+                )
 
     def __enter__(self):
         return self
@@ -583,33 +593,24 @@ def _frames_of(timeline, part: _Part, *, need_video: bool) -> Iterator[tuple[int
             yield k, image
 
 
-def _render_part(renderer: FrameRenderer, timeline, part: _Part, encoder: _Encoder, progress=None) -> None:
-    """Draw and encode every frame of ``part``; ``progress`` (a shared counter or None) counts frames."""
-    out = renderer.new_frame()
-    done = 0
+def _render_part(
+    renderer: FrameRenderer, timeline, part: _Part, encoder: _Encoder, done: list[int], stop
+) -> None:
+    """Draw and encode every frame of ``part``; ``done[part.index]`` counts frames, ``stop`` (an Event) cancels."""
+    out = renderer.new_frame()  # one buffer per part, reused for every frame
     for k, image in _frames_of(timeline, part, need_video=renderer.layout.video_width > 0):
+        if stop.is_set():
+            raise _Cancelled
         encoder.write(renderer.render(k, image, out))
-        done += 1
-        if progress is not None:
-            progress[part.index] = done
-    if done != part.count:
-        raise PosepipeError(timeline.source, f"decoded {done} of {part.count} frames of the timeline range")
+        done[part.index] += 1
+    if done[part.index] != part.count:
+        raise PosepipeError(
+            timeline.source, f"decoded {done[part.index]} of {part.count} frames of the timeline range"
+        )
 
 
-def _worker(renderer, timeline, part, segment, width, height, fps, options, progress, errors) -> None:
-    """Worker process entry: render ``part`` into the mp4 ``segment``; report failures on ``errors``."""
-    import traceback
-
-    try:
-        with _Encoder(segment, width=width, height=height, fps=fps, options=options, extra=[]) as encoder:
-            _render_part(renderer, timeline, part, encoder, progress)
-    except BaseException as exc:
-        # Exceptions travel as plain data: PosepipeError(path, reason) does not survive pickling.
-        if isinstance(exc, PosepipeError):
-            errors.put(("PosepipeError", exc.path, exc.reason))
-        else:
-            errors.put(("error", None, traceback.format_exc()))
-        raise SystemExit(1) from None
+class _Cancelled(Exception):
+    """Another part failed; this one stops quietly."""
 
 
 class _Progress:
@@ -655,7 +656,12 @@ def _audio_args(timeline, *, first_time: float, duration: float) -> list[str]:
 
 
 def write_preview(
-    video: str | os.PathLike, out: str | os.PathLike, *, width: int = 480, fps: float = 10.0, seconds: float = 4.0
+    video: str | os.PathLike,
+    out: str | os.PathLike,
+    *,
+    width: int = 480,
+    fps: float = 10.0,
+    seconds: float = 4.0,
 ) -> None:
     """A short, small GIF (palette from the clip itself) or mp4 of the middle of ``video`` (atomic)."""
     import av
@@ -674,7 +680,19 @@ def write_preview(
             graph = f"{scale},split[a][b];[a]palettegen=max_colors=128:stats_mode=diff[p];[b][p]paletteuse=dither=bayer:bayer_scale=3:diff_mode=rectangle"
             args = ["-filter_complex", graph, "-loop", "0", "-f", "gif"]
         else:
-            args = ["-vf", scale, "-an", "-c:v", "libx264", "-crf", "26", "-pix_fmt", "yuv420p", "-movflags", "+faststart"]
+            args = [
+                "-vf",
+                scale,
+                "-an",
+                "-c:v",
+                "libx264",
+                "-crf",
+                "26",
+                "-pix_fmt",
+                "yuv420p",
+                "-movflags",
+                "+faststart",
+            ]
         _run_ffmpeg(["-ss", f"{start:.3f}", "-t", f"{seconds:.3f}", "-i", os.fspath(video), *args, str(tmp)],
                     what="write the preview", path=out)  # fmt: skip
 
@@ -697,9 +715,9 @@ def render_video(
     every: int = 1,
     crf: int = 18,
     bitrate: str | None = None,
-    preset: str = "veryfast",
+    preset: str = DEFAULT_PRESET,
     audio: bool = False,
-    threads: int = 1,
+    threads: int | None = None,
     preview: str | os.PathLike | None = None,
     thickness: int | None = None,
 ) -> dict:
@@ -714,7 +732,8 @@ def render_video(
         crf / bitrate / preset: libx264 quality (bitrate, e.g. '3000k', overrides crf).
         audio: copy the source's audio, aligned to the timeline's first frame (skipped, with a
             log line, when the timeline is resampled or the source has none).
-        threads: worker processes, each rendering and encoding a contiguous part.
+        threads: CPU threads to use (None: all this process may use); up to ``threads`` parts
+            are rendered and encoded concurrently, the encoders share the threads.
         preview: also write a short small GIF (or .mp4) there.
         thickness: bone width in output pixels (default grows with ``height``).
 
@@ -733,116 +752,119 @@ def render_video(
         count = min(count, max_frames)
     fps = Fraction(timeline.fps_fraction) / every
     lay = plan_layout(timeline.width, timeline.height, height=height, layout=layout)
-    view = build_view3d(inputs.poses, size=lay.view_size, azimuth=azimuth, elevation=elevation) if lay.view_size else None
+    view = (
+        build_view3d(inputs.poses, size=lay.view_size, azimuth=azimuth, elevation=elevation)
+        if lay.view_size
+        else None
+    )
     renderer = FrameRenderer(
         layout=lay, view=view, name=inputs.name, keypoints=inputs.keypoints, detected=inputs.detected,
         scores=inputs.scores, poses=inputs.poses, time=timeline.time,
         thickness=thickness or default_thickness(lay.height),
     )  # fmt: skip
     duration = count / fps
-    audio_args = _audio_args(timeline, first_time=float(timeline.source_time[0]), duration=float(duration)) if audio else []
+    audio_args = (
+        _audio_args(timeline, first_time=float(timeline.source_time[0]), duration=float(duration))
+        if audio
+        else []
+    )
     trace = (f"posepipe {__version__} render: layout={layout} height={lay.height} azimuth={azimuth} "
              f"elevation={elevation} every={every} max_frames={max_frames}")  # fmt: skip
     final = ["-movflags", "+faststart", "-metadata", f"comment={trace}"]
-    parts = _split(count, every=every, threads=threads)
-    options = EncoderOptions(crf=crf, bitrate=bitrate, preset=preset,
-                             x264_threads=max(1, (os.cpu_count() or 1) // len(parts)) if len(parts) > 1 else None)  # fmt: skip
+    threads = threads or available_cpus()
+    parts = _split(count, every=every, parts=min(threads, MAX_PARTS))
+    options = EncoderOptions(
+        crf=crf, bitrate=bitrate, preset=preset, x264_threads=max(1, threads // len(parts))
+    )
     log.info("render: %s -> %s, %d frames at %s fps, %dx%d (%s), %d part(s)",
              timeline.video_id, out_mp4, count, fps, lay.width, lay.height, layout, len(parts))  # fmt: skip
 
     out_mp4 = Path(out_mp4)
     with atomic_path(out_mp4) as tmp:
-        if len(parts) == 1:
-            progress = _Progress(count, f"render {timeline.video_id}")
-            counter = _LoggingCounter(progress)
-            with _Encoder(tmp, width=lay.width, height=lay.height, fps=fps, options=options,
-                          extra=[*audio_args, *final]) as encoder:  # fmt: skip
-                _render_part(renderer, timeline, parts[0], encoder, counter)
-            progress.update(count, force=True)
-        else:
-            _render_parallel(renderer, timeline, parts, tmp, fps=fps, options=options,
-                             extra=[*audio_args, *final], label=f"render {timeline.video_id}")  # fmt: skip
+        _render_parts(renderer, timeline, parts, tmp, fps=fps, options=options, extra=[*audio_args, *final],
+                      label=f"render {timeline.video_id}")  # fmt: skip
         if preview is not None:
             write_preview(tmp, preview)
     seconds = clock.perf_counter() - started
-    log.info("render: wrote %s (%d frames in %.1f s, %.1f frames/s)", out_mp4, count, seconds, count / seconds)
+    log.info(
+        "render: wrote %s (%d frames in %.1f s, %.1f frames/s)", out_mp4, count, seconds, count / seconds
+    )
     return {
         "frames": count, "fps": str(fps), "width": lay.width, "height": lay.height, "layout": layout,
         "seconds": round(seconds, 3), "audio": bool(audio_args),
     }  # fmt: skip
 
 
-class _LoggingCounter:
-    """Stands in for the shared progress array when rendering in this process."""
-
-    def __init__(self, progress: _Progress):
-        self.progress = progress
-
-    def __setitem__(self, index: int, done: int) -> None:
-        self.progress.update(done)
-
-
 # Fewer frames than this per part and a worker's start-up and seek cost more than they save.
 MIN_PART_FRAMES = 48
 
 
-def _split(count: int, *, every: int, threads: int) -> list[_Part]:
-    """``count`` output frames as up to ``threads`` contiguous parts of near-equal size."""
-    n = max(1, min(threads, count // MIN_PART_FRAMES))
-    bounds = np.linspace(0, count, n + 1).round().astype(int)
-    return [_Part(index=i, first=int(a), count=int(b - a), every=every) for i, (a, b) in enumerate(zip(bounds, bounds[1:], strict=False))]
-
-
-def _render_parallel(renderer, timeline, parts, tmp: Path, *, fps, options, extra, label) -> None:
-    """Render ``parts`` in worker processes (one mp4 segment each) and join them into ``tmp``."""
-    import multiprocessing as mp
-
-    # spawn, not fork: the parent may hold threads (PyAV, BLAS) that a fork would copy mid-state.
-    ctx = mp.get_context("spawn")
-    total = sum(p.count for p in parts)
-    segdir = Path(tempfile.mkdtemp(prefix=f".{tmp.name}.parts.", dir=tmp.parent))
-    progress = ctx.Array("q", len(parts), lock=False)
-    errors = ctx.Queue()
-    procs = []
-    lay = renderer.layout
+def available_cpus() -> int:
+    """CPUs this process may run on (the affinity mask a scheduler sets), else the machine's count."""
     try:
-        segments = [segdir / f"{p.index:03d}.mp4" for p in parts]
-        for part, segment in zip(parts, segments, strict=True):
-            proc = ctx.Process(
-                target=_worker, name=f"posepipe-render-{part.index}", daemon=True,
-                args=(renderer, timeline, part, segment, lay.width, lay.height, fps, options, progress, errors),
-            )  # fmt: skip
-            proc.start()
-            procs.append(proc)
-        meter = _Progress(total, label)
-        while any(p.is_alive() for p in procs):
-            for proc in procs:
-                proc.join(timeout=0.5)
-            meter.update(sum(progress))
-            if not errors.empty() or any(p.exitcode not in (None, 0) for p in procs):
-                break
-        failure = None
-        try:
-            failure = errors.get(timeout=1.0) if any(p.exitcode not in (None, 0) for p in procs) else None
-        except Exception:  # noqa: BLE001  (queue.Empty: a worker died without a word, e.g. killed)
-            failure = ("error", None, f"exit codes {[p.exitcode for p in procs]}")
-        if failure is not None:
-            kind, path, reason = failure
-            if kind == "PosepipeError":
-                raise PosepipeError(path, reason)
-            raise RuntimeError(f"render worker failed:\n{reason}")
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def _split(count: int, *, every: int, parts: int) -> list[_Part]:
+    """``count`` output frames as up to ``parts`` contiguous parts of near-equal size."""
+    n = max(1, min(parts, count // MIN_PART_FRAMES))
+    bounds = np.linspace(0, count, n + 1).round().astype(int)
+    return [
+        _Part(index=i, first=int(a), count=int(b - a), every=every)
+        for i, (a, b) in enumerate(zip(bounds, bounds[1:], strict=False))
+    ]
+
+
+def _render_parts(renderer, timeline, parts, tmp: Path, *, fps, options, extra, label) -> None:
+    """Render ``parts`` concurrently into ``tmp``: one part is encoded straight into it, several are
+    encoded as mp4 segments and joined without re-encoding.
+
+    Each part runs in a thread with its own decoder and its own ffmpeg process. Threads suffice:
+    decoding (PyAV), resizing and drawing (OpenCV) and pipe writes release the GIL, drawing holds
+    it for ~1 ms a frame, and encoding, the bulk of the work, runs in the ffmpeg processes. Unlike
+    worker processes, threads need no pickling, start instantly and pass exceptions back intact.
+    """
+    from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+    from threading import Event
+
+    total = sum(p.count for p in parts)
+    done = [0] * len(parts)
+    stop = Event()
+    lay = renderer.layout
+    segdir = Path(tempfile.mkdtemp(prefix=f"{tmp.stem}.parts.", dir=tmp.parent)) if len(parts) > 1 else None
+    segments = [segdir / f"{p.index:03d}.mp4" for p in parts] if segdir else [tmp]
+
+    def run(part: _Part, segment: Path) -> None:
+        # A single part carries the final options (audio, faststart); segments get them when joined.
+        with _Encoder(segment, width=lay.width, height=lay.height, fps=fps, options=options,
+                      extra=[] if segdir else extra) as encoder:  # fmt: skip
+            _render_part(renderer, timeline, part, encoder, done, stop)
+
+    meter = _Progress(total, label)
+    try:
+        with ThreadPoolExecutor(max_workers=len(parts), thread_name_prefix="posepipe-render") as pool:
+            futures = [pool.submit(run, part, segment) for part, segment in zip(parts, segments, strict=True)]
+            try:
+                pending = futures
+                while pending:
+                    finished, pending = wait(pending, timeout=1.0, return_when=FIRST_EXCEPTION)
+                    meter.update(sum(done))
+                    for future in finished:
+                        future.result()  # raises the part's exception
+            finally:
+                stop.set()  # no-op when all finished; stops the other parts after a failure
         meter.update(total, force=True)
-        listing = segdir / "segments.txt"
-        listing.write_text("".join(f"file '{s.name}'\n" for s in segments))
-        # Join without re-encoding; audio (if any) and +faststart are added in this same pass.
-        _run_ffmpeg(["-f", "concat", "-safe", "0", "-i", str(listing), *extra, "-c:v", "copy", str(tmp)],
-                    what="join the rendered parts", path=tmp)  # fmt: skip
+        if segdir is not None:
+            listing = segdir / "segments.txt"
+            listing.write_text("".join(f"file '{s.name}'\n" for s in segments))
+            # Join without re-encoding; audio (if any) and +faststart are added in this same pass.
+            _run_ffmpeg(["-f", "concat", "-safe", "0", "-i", str(listing), *extra, "-c:v", "copy", str(tmp)],
+                        what="join the rendered parts", path=tmp)  # fmt: skip
     finally:
-        for proc in procs:
-            if proc.is_alive():
-                proc.terminate()
-            proc.join()
-        shutil.rmtree(segdir, ignore_errors=True)
+        if segdir is not None:
+            shutil.rmtree(segdir, ignore_errors=True)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -859,22 +881,33 @@ def register_cli(sub) -> None:
     p.add_argument("--layout", choices=LAYOUTS, default="side_by_side")
     p.add_argument("--azimuth", type=float, default=DEFAULT_AZIMUTH, help="3D camera azimuth, degrees")
     p.add_argument("--elevation", type=float, default=DEFAULT_ELEVATION, help="3D camera elevation, degrees")
-    p.add_argument("--max-frames", type=int, help="render only the first N output frames")
+    p.add_argument("--max-frames", type=int, default=0, help="render only the first N output frames (0: all)")
     p.add_argument("--every", type=int, default=1, help="keep every k-th frame (fps divided by k)")
     p.add_argument("--crf", type=int, default=18, help="x264 quality, lower is better (default 18)")
     p.add_argument("--bitrate", help="x264 bitrate, e.g. 3000k (overrides --crf)")
-    p.add_argument("--preset", default="veryfast", help="x264 preset (default veryfast)")
-    p.add_argument("--audio", action="store_true", help="copy the source's audio track")
-    p.add_argument("--threads", type=int, default=1, help="worker processes (default 1)")
+    p.add_argument("--preset", default=DEFAULT_PRESET, help=f"x264 preset (default {DEFAULT_PRESET})")
+    p.add_argument("--audio", action=argparse.BooleanOptionalAction, default=False,
+                   help="copy the source's audio track (default: no)")  # fmt: skip
+    p.add_argument("--threads", type=int, help="CPU threads to use (default: all this process may use)")
     p.add_argument("--preview", help="also write a short GIF (or .mp4) preview here")
     p.add_argument("--thickness", type=int, help="bone width in pixels (default: from the height)")
     p.set_defaults(handler=_cli)
+
+    p = sub.add_parser("render-preview", help="a short small GIF (or mp4) from a rendered video")
+    p.add_argument("video", help="render.mp4")
+    p.add_argument("--out", required=True, help="preview.gif (or .mp4)")
+    p.add_argument("--width", type=int, default=480)
+    p.add_argument("--fps", type=float, default=10.0)
+    p.add_argument("--seconds", type=float, default=4.0, help="length, taken from the middle of the video")
+    p.set_defaults(
+        handler=lambda a: write_preview(a.video, a.out, width=a.width, fps=a.fps, seconds=a.seconds)
+    )
 
 
 def _cli(args) -> None:
     render_video(
         args.timeline, args.dataset2d, args.pose3d, args.out, height=args.height or None, layout=args.layout,
-        azimuth=args.azimuth, elevation=args.elevation, max_frames=args.max_frames, every=args.every,
+        azimuth=args.azimuth, elevation=args.elevation, max_frames=args.max_frames or None, every=args.every,
         crf=args.crf, bitrate=args.bitrate, preset=args.preset, audio=args.audio, threads=args.threads,
         preview=args.preview, thickness=args.thickness,
     )  # fmt: skip

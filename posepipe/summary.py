@@ -95,7 +95,9 @@ def register_cli(sub) -> None:
     p.add_argument("--no-render", action="store_true", help="a video is complete without render.mp4")
 
     def run(args) -> None:
-        videos = args.videos or sorted(p.name for p in Path(args.results).iterdir() if (p / "probe.json").exists())
+        videos = args.videos or sorted(
+            p.name for p in Path(args.results).iterdir() if (p / "probe.json").exists()
+        )
         stages = tuple(s for s, _ in STAGE_OUTPUTS if not (args.no_render and s == "render"))
         for row in write_summary(videos, out=args.out, results=args.results, stages=stages):
             print(f"{row['video']}: {row['status']}")

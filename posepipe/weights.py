@@ -238,18 +238,21 @@ def download(
         if size is not None and done != size:
             raise PosepipeError(
                 out,
-                f"download from {url} has {done:,} bytes, expected {size:,}; {_by_hand(out, url, sha256, size)}",
+                f"download from {url} has {done:,} bytes, expected {size:,}; "
+                f"{_by_hand(out, url, sha256, size)}",
             )
         if expected is not None and actual != expected:
-            source = "published" if sha256 else f"recorded in {sidecar_path(out)} at the first download"
-            hint = (
-                ""
-                if sha256
-                else f" (delete {sidecar_path(out).name} if the published file has really changed)"
-            )
+            if sha256:
+                source = "the published one is"
+            else:
+                sidecar = sidecar_path(out)
+                source = (
+                    f"the one recorded in {sidecar} at the first download "
+                    "(delete that file if the published one really changed) is"
+                )
             raise PosepipeError(
                 out,
-                f"download from {url} has SHA-256 {actual}, the {source} one is {expected}{hint}; "
+                f"download from {url} has SHA-256 {actual}, {source} {expected}; "
                 f"{_by_hand(out, url, expected, size)}",
             )
     if expected is None:
@@ -261,14 +264,20 @@ def download(
 
 def _record_sidecar(path: Path, digest: str, url: str) -> None:
     log.info(
-        "%s: no published checksum for %s; computed SHA-256 %s (not checked against anything) and wrote it to %s",
+        "%s: no published checksum for %s; computed SHA-256 %s (checked against nothing), wrote it to %s",
         path, url, digest, sidecar_path(path).name,
     )  # fmt: skip
     write_text(sidecar_path(path), f"{digest}  {path.name}\n")
 
 
-def fetch_published(name: str, *, models_dir: str | os.PathLike = MODELS_DIR, out: str | os.PathLike | None = None,
-                    url: str | None = None, timeout: float = 60.0) -> Path:  # fmt: skip
+def fetch_published(
+    name: str,
+    *,
+    models_dir: str | os.PathLike = MODELS_DIR,
+    out: str | os.PathLike | None = None,
+    url: str | None = None,
+    timeout: float = 60.0,
+) -> Path:
     """Download the registry entry ``name`` to ``out`` (default ``models_dir/<published file name>``).
 
     ``url`` overrides the published address (a mirror); the published checksum and size still apply.

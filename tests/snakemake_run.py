@@ -32,13 +32,21 @@ def snakemake(workdir: Path, *args: str, config: dict | None = None, check: bool
 
 
 def planned_jobs(workdir: Path, *args: str, config: dict | None = None) -> set[tuple[str, str]]:
-    """(rule, video) of every job a dry run would execute (video '' for jobs without that wildcard)."""
+    """(rule, video) of every job a dry run would execute (video '' for jobs without that wildcard).
+
+    Grouped jobs are printed indented under their group; both forms are read.
+    """
     out = snakemake(workdir, "--dry-run", *args, config=config).stdout
-    jobs = set()
-    for block in re.split(r"\n(?=\[[^\n]*\]\n(?:local)?rule )", out):
-        rule = re.search(r"^(?:local)?rule (\w+):", block, re.MULTILINE)
-        if rule:
-            video = re.search(r"wildcards: .*?\bvideo=([^,\s]+)", block)
-            jobs.add((rule.group(1), video.group(1) if video else ""))
+    jobs, rule, video = set(), None, ""
+    for line in out.splitlines():
+        started = re.match(r"\s*(?:local)?rule (\w+):", line)
+        if started:
+            if rule:
+                jobs.add((rule, video))
+            rule, video = started.group(1), ""
+        elif rule and (found := re.match(r"\s*wildcards: .*?\bvideo=([^,\s]+)", line)):
+            video = found.group(1)
+    if rule:
+        jobs.add((rule, video))
     jobs.discard(("all", ""))
     return jobs

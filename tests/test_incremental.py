@@ -38,7 +38,9 @@ def coco_results(frames: int, *, width: int, height: int, seed: int) -> list[dic
 
 
 def add_video(workdir, name: str, *, frames: int = 10, seed: int = 0):
-    video = write_indexed_video(workdir / "videos" / f"{name}.mp4", width=64, height=48, frames=frames, fps=25)
+    video = write_indexed_video(
+        workdir / "videos" / f"{name}.mp4", width=64, height=48, frames=frames, fps=25
+    )
     keypoints = coco_results(frames, width=64, height=48, seed=seed)
     (workdir / "videos" / f"{name}.coco.json").write_text(json.dumps(keypoints))
     return video
@@ -53,19 +55,30 @@ def random_checkpoint(path):
     return path
 
 
-@pytest.fixture
-def finished(tmp_path):
-    """A working folder after one complete run; returns (workdir, config)."""
-    add_video(tmp_path, "alpha", seed=1)
-    add_video(tmp_path, "beta", seed=2)
+@pytest.fixture(scope="module")
+def finished_once(tmp_path_factory):
+    """One complete run, shared by the tests of this module (each works on its own copy)."""
+    workdir = tmp_path_factory.mktemp("finished")
+    add_video(workdir, "alpha", seed=1)
+    add_video(workdir, "beta", seed=2)
+    random_checkpoint(workdir / "lifter.bin")
     config = {
         "input": {"directory": "videos"},
         "keypoints2d": {"source": "file"},
-        "lift3d": {"checkpoint": str(random_checkpoint(tmp_path / "lifter.bin"))},
+        "lift3d": {"checkpoint": "lifter.bin"},
         "render": {"height": 64, "audio": False},
     }
-    snakemake(tmp_path, "--cores", "2", config=config)
-    return tmp_path, config
+    snakemake(workdir, "--cores", "2", config=config)
+    return workdir, config
+
+
+@pytest.fixture
+def finished(finished_once, tmp_path):
+    """A private copy of the finished folder (copy2 keeps modification times, .snakemake included)."""
+    workdir, config = finished_once
+    copy = tmp_path / "work"
+    shutil.copytree(workdir, copy, symlinks=True)
+    return copy, config
 
 
 def jobs(rules, videos):
@@ -112,8 +125,9 @@ def test_replaced_video_reruns_that_video_only(finished):
 def test_deleted_intermediate_is_recreated_and_its_dependents_rerun(finished):
     workdir, config = finished
     os.remove(workdir / "results/alpha/dataset2d.npz")
-    # The re-created file is newer than pose3d.npz and render.mp4, and Snakemake cannot know it
-    # is identical, so under its mtime trigger everything built from it runs again too.
+    # dataset2d.npz is a target of `rule all`, so it is rebuilt. The rebuilt file is newer than
+    # pose3d.npz, render.mp4 and the merged dataset, and Snakemake cannot know its content is the
+    # same, so under its mtime trigger everything made from it runs again too.
     expected = jobs(("dataset2d", "lift3d", "render"), ["alpha"]) | {("merge_dataset2d", "")}
     assert planned_jobs(workdir, config=config) == expected
 

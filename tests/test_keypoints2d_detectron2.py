@@ -8,6 +8,7 @@ backend's own loading path. Input sizes are small to keep CPU time low.
 
 from __future__ import annotations
 
+import logging
 import pickle
 import warnings
 from pathlib import Path
@@ -69,20 +70,23 @@ def main(monkeypatch):
     return cli.main
 
 
-def test_batched_cli_output_equals_default_predictor(clip, main, tmp_path):
+def test_batched_cli_output_equals_default_predictor(clip, main, tmp_path, caplog):
     from detectron2.engine import DefaultPredictor
+
+    caplog.set_level(logging.INFO, logger="posepipe.keypoints2d.detectron2_backend")
 
     out = tmp_path / "keypoints2d.npz"
     args = [
         "keypoints2d", str(clip["timeline"]), "--out", str(out), "--source", "detectron2", "--config", CONFIG,
         "--weights", str(clip["weights"]), "--batch-size", "4", "--device", "cpu", "--score-threshold", "0.5",
         "--detections-per-image", str(DETECTIONS), "--min-size", str(SIZES["min_size"]),
-        "--max-size", str(SIZES["max_size"]),
+        "--max-size", str(SIZES["max_size"]), "--no-amp",
     ]  # fmt: skip
     assert main(args) == 0  # 6 frames in batches of 4 and 2
     kp = load_keypoints2d(out)
     assert kp.num_frames == FRAMES and (kp.width, kp.height) == (W, H)
     assert kp.counts().tolist() == [DETECTIONS] * FRAMES
+    assert f"clip: {FRAMES}/{FRAMES} frames (100%)" in caplog.text and "frames/s" in caplog.text
 
     cfg = backend.build_cfg(
         CONFIG, weights=clip["weights"], device="cpu", detections_per_image=DETECTIONS, **SIZES
@@ -114,6 +118,23 @@ def test_frames_without_person_are_empty(clip):
     )  # fmt: skip
     assert kp.num_frames == FRAMES and kp.counts().tolist() == [0] * FRAMES
     assert kp.keypoints.shape == (0, 17, 3) and kp.meta["frames_with_person"] == 0
+
+
+def test_decoding_error_in_the_reader_thread_reaches_the_caller(clip, monkeypatch):
+    real_iter_frames = video.iter_frames
+
+    def failing(timeline, **kwargs):
+        for t, image in real_iter_frames(timeline, **kwargs):
+            if t == 3:
+                raise PosepipeError(timeline.source, "decoding failed at timeline frame 3: simulated")
+            yield t, image
+
+    monkeypatch.setattr(video, "iter_frames", failing)
+    with pytest.raises(PosepipeError, match="clip.mp4: decoding failed at timeline frame 3: simulated"):
+        backend.detect_keypoints(
+            clip["timeline"], config=CONFIG, weights=clip["weights"], batch_size=2, device="cpu",
+            detections_per_image=DETECTIONS, **SIZES,
+        )  # fmt: skip
 
 
 def _tampered(clip, name: str, change) -> Path:

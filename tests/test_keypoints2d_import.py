@@ -275,9 +275,13 @@ def test_cli_file_source_checks_the_timeline(tmp_path, main, capsys):
     timeline = _timeline(tmp_path)
     out = tmp_path / "keypoints2d.npz"
     good = _write_d2npz(tmp_path / "k.npz", [1, 0, 1, 1, 0])
-    assert (
-        main(["keypoints2d", str(timeline), "--out", str(out), "--source", "file", "--input", str(good)]) == 0
-    )
+    # Every flag the workflow's rule passes, whatever the source.
+    detector_flags = [
+        "--config", "COCO-Keypoints/keypoint_rcnn_X_101_32x8d_FPN_3x.yaml", "--score-threshold", "0.7",
+        "--min-size", "800", "--max-size", "1333", "--no-amp", "--batch-size", "4", "--device", "auto",
+    ]  # fmt: skip
+    args = ["keypoints2d", str(timeline), "--out", str(out), "--source", "file", "--input", str(good)]
+    assert main([*args, *detector_flags]) == 0
     kp = load_keypoints2d(out)
     assert kp.counts().tolist() == [1, 0, 1, 1, 0] and kp.meta["timeline"] == str(timeline)
 
@@ -285,9 +289,8 @@ def test_cli_file_source_checks_the_timeline(tmp_path, main, capsys):
     out.unlink()
     rc = main(["keypoints2d", str(timeline), "--out", str(out), "--source", "file", "--input", str(bad)])
     err = capsys.readouterr().err.strip().splitlines()
-    assert (
-        rc == 1 and err[-1] == f"posepipe keypoints2d: error: {bad}: has {T + 2} frames, the timeline has {T}"
-    )
+    assert rc == 1
+    assert err[-1] == f"posepipe keypoints2d: error: {bad}: has {T + 2} frames, the timeline has {T}"
     assert not out.exists()
 
 

@@ -1,14 +1,18 @@
 """``python -m posepipe keypoints2d``: 2D keypoints for one timeline, from detectron2 or a file.
 
     python -m posepipe keypoints2d frames/timeline.json --out keypoints2d.npz --source detectron2 \\
-        --config COCO-Keypoints/keypoint_rcnn_X_101_32x8d_FPN_3x.yaml --weights resources/models/model_final_5ad38f.pkl
-    python -m posepipe keypoints2d frames/timeline.json --out keypoints2d.npz --source file --input video.d2.npz
+        --config COCO-Keypoints/keypoint_rcnn_X_101_32x8d_FPN_3x.yaml \\
+        --weights resources/models/keypoint_rcnn_X_101_32x8d_FPN_3x.pkl
+    python -m posepipe keypoints2d frames/timeline.json --out keypoints2d.npz \\
+        --source file --input video.d2.npz
 
 Heavy modules (torch, detectron2) are imported by the handler, so ``--help`` stays fast and the
 ``file`` source works without detectron2.
 """
 
 from __future__ import annotations
+
+import argparse
 
 from posepipe.errors import PosepipeError
 from posepipe.keypoints2d.detectron2_backend import DEFAULT_CONFIG, ZOO_CONFIGS  # imports no detectron2 yet
@@ -57,7 +61,8 @@ def register_cli(sub) -> None:
     g.add_argument(
         "--config",
         default=DEFAULT_CONFIG,
-        help=f"detectron2 model-zoo config ({', '.join(ZOO_CONFIGS)}) or a local .yaml (default: %(default)s)",
+        help=f"detectron2 model-zoo config ({', '.join(ZOO_CONFIGS)}) or a local .yaml "
+        "(default: %(default)s)",
     )
     g.add_argument("--weights", help="local weights file (.pkl or .pth) matching --config")
     g.add_argument("--batch-size", type=int, default=4, help="frames per forward pass (default: %(default)s)")
@@ -68,7 +73,9 @@ def register_cli(sub) -> None:
     g.add_argument(
         "--detections-per-image", type=int, help="at most this many persons per frame (config default 100)"
     )
-    g.add_argument("--amp", action="store_true", help="float16 autocast (CUDA only)")
+    g.add_argument(
+        "--amp", action=argparse.BooleanOptionalAction, default=False, help="float16 autocast (CUDA only)"
+    )
     g.add_argument("--min-size", type=int, help="test-time short side (config default 800)")
     g.add_argument("--max-size", type=int, help="test-time longest side cap (config default 1333)")
     g.add_argument("--progress-every", type=float, default=5.0, help="seconds between progress lines")

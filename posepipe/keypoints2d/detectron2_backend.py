@@ -10,11 +10,13 @@ Weights are loaded through ``DetectionCheckpointer``, which only *logs* paramete
 missing from the file, unexpected, or of another shape, and then runs with random values for
 them. Here any such parameter is an error that names the weights file and the parameters.
 
-Keypoint scores: detectron2 (0.6, ``heatmaps_to_keypoints``) returns for each joint the
-heatmap's spatial-softmax probability at its peak: ``exp(peak logit)`` divided by the sum of
-``exp(logit)`` over the 56x56 heatmap of the box, in (0, 1], not the raw logit that Detectron1
-and early detectron2 returned. ``pred_keypoints`` is (N, 17, 3): x, y, that score; x and y are in
-pixels of the input frame (continuous coordinates, pixel centres at +0.5).
+Keypoint scores: not logits. detectron2 (0.6, ``heatmaps_to_keypoints`` + ``keypoint_rcnn_inference``)
+returns for each joint a spatial-softmax probability of the heatmap peak: 1 / sum over the 56x56
+heatmap of ``exp(logit - peak logit)``, the peak taken on the heatmap bicubically resized to the
+box. It lies in (0, 1] (a very sharp peak can overshoot 1 slightly through the resize). Detectron1
+files (and VideoPose3D's infer_video_d2 output) carry (x, y, logit, probability); detectron2
+keeps only this probability. ``pred_keypoints`` is (N, 17, 3): x, y, score, in pixels of the input
+frame (continuous coordinates: a pixel's centre is at +0.5).
 """
 
 from __future__ import annotations
@@ -41,7 +43,9 @@ ZOO_CONFIGS = (
     "COCO-Keypoints/keypoint_rcnn_R_50_FPN_3x.yaml",
 )
 DEFAULT_CONFIG = ZOO_CONFIGS[0]
-KEYPOINT_SCORE = "detectron2 heatmap spatial-softmax probability at the peak, in (0, 1]"
+KEYPOINT_SCORE = (
+    "spatial-softmax probability of the heatmap peak (detectron2 pred_keypoints[..., 2]), in (0, 1]"
+)
 
 INSTALL_HINT = (
     "detectron2 is not on PyPI. Install it into this environment after torch, either from its "
@@ -138,7 +142,8 @@ def build_cfg(
         except RuntimeError:
             raise PosepipeError(
                 config,
-                f"neither a local .yaml file nor a detectron2 model-zoo config; offered: {', '.join(ZOO_CONFIGS)}",
+                "neither a local .yaml file nor a detectron2 model-zoo config; "
+                f"offered: {', '.join(ZOO_CONFIGS)}",
             ) from None
     try:
         cfg.merge_from_file(source)
@@ -217,14 +222,14 @@ def load_weights(model, weights: str | os.PathLike, *, config: str = "") -> dict
     if incompatible is None:
         raise PosepipeError(weights, "detectron2 did not load any model parameters from this file")
     problems = []
-    if incompatible.missing_keys:
-        problems.append(
-            f"missing from the file ({len(incompatible.missing_keys)}): {_list_keys(incompatible.missing_keys)}"
-        )
+    # fvcore drops shape-mismatched parameters before loading, so they are "missing" too: name them once.
+    wrong_shape = {k for k, _, _ in incompatible.incorrect_shapes}
+    missing = [k for k in incompatible.missing_keys if k not in wrong_shape]
+    if missing:
+        problems.append(f"missing from the file ({len(missing)}): {_list_keys(missing)}")
     if incompatible.unexpected_keys:
-        problems.append(
-            f"not in the model ({len(incompatible.unexpected_keys)}): {_list_keys(incompatible.unexpected_keys)}"
-        )
+        unexpected = incompatible.unexpected_keys
+        problems.append(f"not in the model ({len(unexpected)}): {_list_keys(unexpected)}")
     if incompatible.incorrect_shapes:
         shapes = [f"{k} file {tuple(a)} vs model {tuple(b)}" for k, a, b in incompatible.incorrect_shapes]
         problems.append(f"shape mismatch ({len(shapes)}): {_list_keys(shapes)}")

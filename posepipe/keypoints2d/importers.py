@@ -285,7 +285,7 @@ def check_frames(frames: list[Frame], *, width: int, height: int, path: str | os
         raise PosepipeError(
             path,
             f"{outside.mean():.0%} of its points lie outside the timeline's {width}x{height} frames "
-            f"(points span x {xy[:, 0].min():.0f}..{xy[:, 0].max():.0f}, y {xy[:, 1].min():.0f}..{xy[:, 1].max():.0f}); "
+            f"(x {xy[:, 0].min():.0f}..{xy[:, 0].max():.0f}, y {xy[:, 1].min():.0f}..{xy[:, 1].max():.0f}); "
             "were they made on frames of another size or rotation?",
         )
 

@@ -89,7 +89,10 @@ stop slurmctld "$CTLD_PID"
 stop munged "$MUNGE_PID"
 
 # Job scripts of cancelled jobs (slurmstepd) exit with slurmd; report anything left.
-left=$(pgrep -x 'slurmstepd|slurmd|slurmctld|munged' | tr '\n' ' ')
+left=""
+for name in slurmstepd slurmd slurmctld munged; do
+    for pid in $(pgrep -x "$name"); do left+="$name($pid) "; done
+done
 [[ -n $left ]] && say "WARNING: still running: $left(not started by slurm_up.sh, or stuck)"
 
 rm -rf "${STATE_DIR:?}/slurmctld" "${STATE_DIR:?}/slurmd"

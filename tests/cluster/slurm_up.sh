@@ -83,6 +83,7 @@ if ((${#missing[@]})); then
         apt-get install -y -qq --no-install-recommends "${missing[@]}" >/tmp/posepipe-slurm-apt.log 2>&1 ||
             { tail -n 20 /tmp/posepipe-slurm-apt.log >&2; die 3 "apt-get install ${missing[*]} failed"; }
     fi
+    rm -f /tmp/posepipe-slurm-apt.log
     after=$(dpkg-query -W -f '${db:Status-Abbrev} ${Package}\n' | awk '$1 == "ii" {print $2}' | sort)
     install -d "$(dirname "$INSTALLED_LIST")"
     comm -13 <(echo "$before") <(echo "$after") >>"$INSTALLED_LIST"
@@ -164,8 +165,9 @@ JobAcctGatherType=jobacct_gather/none
 JobCompType=jobcomp/none
 MailProg=/bin/true
 ReturnToService=2
-# Finished jobs stay visible to squeue this long (snakemake --slurm-status-command squeue needs it).
-MinJobAge=300
+# Finished jobs stay visible to squeue and scontrol this long (snakemake --slurm-status-command
+# squeue needs it, and tests/test_slurm.py reads the finished jobs back).
+MinJobAge=600
 GresTypes=gpu
 NodeName=${host} NodeAddr=127.0.0.1 CPUs=${cpus} RealMemory=${mem} Gres=gpu:1 State=UNKNOWN
 EOF

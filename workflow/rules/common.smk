@@ -95,9 +95,14 @@ def gpu_ids():
 
 
 def final_targets(wildcards):
-    """What `rule all` builds: every video's 3D poses (and render), plus the merged 2D dataset."""
+    """What `rule all` builds: every deliverable of every video, plus the merged 2D dataset.
+
+    The 2D files are targets in their own right (people use them without the 3D stage), so a
+    deleted one is rebuilt even when the 3D outputs made from it are still up to date.
+    """
     targets = []
     for video in VIDEOS:
+        targets += [f"results/{video}/{name}" for name in ("probe.json", "keypoints2d.npz", "dataset2d.npz")]
         targets += [f"results/{video}/pose3d.npz", f"results/{video}/pose3d.csv"]
         if config["render"]["enabled"]:
             targets.append(f"results/{video}/render.mp4")

@@ -1,5 +1,10 @@
 # dataset2d: one person per frame, gaps interpolated, in the VideoPose3D custom format;
-# lift3d: the temporal CNN lifts it to 3D Human3.6M joints.
+# lift3d: the temporal CNN lifts it to 3D Human3.6M joints. On a cluster dataset2d (seconds, CPU)
+# rides in the lift3d job (group "lift") instead of queueing alone; the merge runs locally.
+
+
+localrules:
+    merge_dataset2d,
 
 
 rule dataset2d:
@@ -14,6 +19,8 @@ rule dataset2d:
         "results/{video}/logs/dataset2d.log",
     benchmark:
         "results/{video}/benchmarks/dataset2d.tsv"
+    group:
+        "lift"
     threads: 1
     resources:
         mem_mb=2000,
@@ -59,6 +66,8 @@ rule lift3d:
         "results/{video}/logs/lift3d.log",
     benchmark:
         "results/{video}/benchmarks/lift3d.tsv"
+    group:
+        "lift"
     threads: 2
     resources:
         mem_mb=4000,

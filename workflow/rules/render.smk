@@ -32,3 +32,19 @@ rule render:
         " --out {output:q} --height {params.height} --layout {params.layout}"
         " --azimuth {params.azimuth} --elevation {params.elevation} --max-frames {params.max_frames}"
         " --every {params.every} --crf {params.crf} {params.audio} --threads {threads} > {log:q} 2>&1"
+
+
+rule preview:
+    input:
+        "results/{video}/render.mp4",
+    output:
+        "results/{video}/preview.gif",
+    log:
+        "results/{video}/logs/preview.log",
+    threads: 1
+    resources:
+        mem_mb=1000,
+    conda:
+        "../../envs/posepipe.yaml"
+    shell:
+        "python -m posepipe render-preview {input:q} --out {output:q} > {log:q} 2>&1"

@@ -1,4 +1,6 @@
 # probe: stream facts and every frame's timestamp; frames: the constant-rate frame timeline.
+# On a cluster both run as one job per video (group "timeline"): seconds of work each, which
+# should not pay two queue waits.
 
 
 rule probe:
@@ -13,6 +15,8 @@ rule probe:
         "results/{video}/logs/probe.log",
     benchmark:
         "results/{video}/benchmarks/probe.tsv"
+    group:
+        "timeline"
     threads: 2
     resources:
         mem_mb=1000,
@@ -38,6 +42,8 @@ rule frames:
         "results/{video}/logs/frames.log",
     benchmark:
         "results/{video}/benchmarks/frames.tsv"
+    group:
+        "timeline"
     threads: 1
     resources:
         mem_mb=1000,

@@ -1,0 +1,265 @@
+"""The workflow through a real SLURM: `snakemake --profile profiles/slurm` on a throw-away cluster.
+
+tests/cluster/slurm_up.sh installs and starts a single-node SLURM with one fake GPU on this
+machine (root and apt-get needed; the test is skipped, saying why, where that cannot work), and
+slurm_down.sh stops it again afterwards, also when a test fails. Two 1 s videos go through every
+stage, each job submitted with sbatch; with the GPU rules present, their jobs must have asked for
+and been given a GPU. Keypoints are imported from files and the 3D model is a small random one, so
+no detectron2, no download and no real GPU are needed.
+
+The cluster has no accounting database, so the plugin's default status command (sacct) would
+wait forever: the test adds `--slurm-status-command squeue` and a short first-check delay, and
+caps threads to the node's CPUs (`--max-threads`). Run alone with timings:
+    sudo .venv/bin/python -m pytest -m slurm -s tests/test_slurm.py
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from tests.media import write_test_video
+
+pytestmark = pytest.mark.slurm
+
+REPO = Path(__file__).resolve().parents[1]
+CLUSTER = REPO / "tests" / "cluster"
+PROFILE = REPO / "profiles" / "slurm"
+VIDEOS = ("clip_a", "clip_b")
+FRAMES = 25  # testsrc, 1 s at 25 fps
+WIDTH, HEIGHT = 160, 120
+GPU_RULES = ("lift3d", "keypoints2d")
+# Whole workflow through the queue; SIGINT after this (SIGTERM does not stop snakemake).
+RUN_TIMEOUT = int(os.environ.get("POSEPIPE_SLURM_TEST_TIMEOUT", "540"))
+SUBMITTED = re.compile(r"Job (\d+) has been submitted with SLURM jobid (\d+) \(log: ([^)]+)\)")
+JOB_BLOCK = re.compile(r"^(local)?rule (\w+):\n(?:    .*\n)*?    jobid: (\d+)$", re.MULTILINE)
+SBATCH_CALL = re.compile(r"^sbatch call: (sbatch .*)$", re.MULTILINE)
+
+TIMES: dict[str, float] = {}
+
+
+def _sh(script: str, *args: str, timeout: int = 900) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        ["bash", str(CLUSTER / script), *args], capture_output=True, text=True, timeout=timeout, check=False
+    )
+
+
+def _report(title: str, proc: subprocess.CompletedProcess) -> None:
+    print(f"---- {title} (exit {proc.returncode})\n{proc.stdout}{proc.stderr}", flush=True)
+
+
+@pytest.fixture(scope="session")
+def slurm_cluster():
+    """A running single-node SLURM (started here, stopped at the end), or a skip saying why not."""
+    started = time.monotonic()
+    if os.geteuid() != 0:
+        pytest.skip("needs root: tests/cluster/slurm_up.sh installs packages and starts the SLURM daemons")
+    if shutil.which("apt-get") is None:
+        pytest.skip("needs apt-get (Debian/Ubuntu): tests/cluster/slurm_up.sh installs SLURM with it")
+    try:
+        up = _sh("slurm_up.sh")
+    except subprocess.TimeoutExpired:
+        _report("slurm_down.sh", _sh("slurm_down.sh"))
+        pytest.skip("tests/cluster/slurm_up.sh did not finish in 900 s")
+    _report("slurm_up.sh", up)
+    if up.returncode != 0:
+        _report("slurm_down.sh", _sh("slurm_down.sh"))
+        reason = {
+            2: "this machine cannot run it",
+            3: "installing SLURM failed",
+            4: "the daemons did not come up",
+        }
+        last = (up.stderr.strip() or up.stdout.strip()).splitlines()[-1:]
+        pytest.skip(
+            f"no test cluster: {reason.get(up.returncode, 'slurm_up.sh failed')} "
+            f"(exit {up.returncode}: {' '.join(last)})"
+        )
+    already_running = "already running" in up.stdout
+    TIMES["bring-up"] = time.monotonic() - started
+    try:
+        yield
+    finally:
+        if already_running:
+            print("slurm_down.sh skipped: the cluster was already running before this test session")
+        else:
+            t0 = time.monotonic()
+            down = _sh("slurm_down.sh", timeout=120)
+            _report("slurm_down.sh", down)
+            TIMES["teardown"] = time.monotonic() - t0
+        TIMES["whole SLURM test"] = time.monotonic() - started
+        print("SLURM test timings: " + ", ".join(f"{k} {v:.1f} s" for k, v in TIMES.items()), flush=True)
+
+
+def coco_keypoints(seed: int) -> list[dict]:
+    """COCO keypoint results: one person in every frame (what another 2D tool would write)."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for frame in range(FRAMES):
+        xy = rng.uniform([0.3 * WIDTH, 0.1 * HEIGHT], [0.7 * WIDTH, 0.9 * HEIGHT], size=(17, 2))
+        (x0, y0), (x1, y1) = xy.min(0), xy.max(0)
+        keypoints = np.concatenate([xy, np.full((17, 1), 0.9)], axis=1).ravel().round(2).tolist()
+        out.append({"image_id": frame, "category_id": 1, "bbox": [x0, y0, x1 - x0, y1 - y0], "score": 0.95,
+                    "keypoints": keypoints})  # fmt: skip
+    return out
+
+
+def small_checkpoint(path: Path) -> Path:
+    """A random VideoPose3D-shaped model, small enough to run on a CPU in a blink."""
+    from posepipe.lift3d.checkpoint import save_checkpoint
+    from posepipe.lift3d.model import TemporalCNN
+
+    model = TemporalCNN(num_joints_in=17, in_features=2, num_joints_out=17, filter_widths=(3, 3), channels=16)
+    save_checkpoint(path, model_pos=model)
+    return path
+
+
+def snakemake_cmd(workdir: Path, config: Path, *args: str) -> list[str]:
+    return [
+        sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--directory", str(workdir),
+        "--configfile", str(config), *args,
+    ]  # fmt: skip
+
+
+def run_with_sigint_timeout(cmd: list[str], timeout: int) -> tuple[int, str]:
+    """Run ``cmd``; past ``timeout`` send SIGINT (snakemake then cancels its SLURM jobs)."""
+    env = {k: v for k, v in os.environ.items() if k != "CUDA_VISIBLE_DEVICES"}
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    try:
+        out, _ = proc.communicate(timeout=timeout)
+        return proc.returncode, out
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGINT)
+    try:
+        out, _ = proc.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, _ = proc.communicate()
+    pytest.fail(
+        f"snakemake through SLURM did not finish in {timeout} s (stopped with SIGINT):\n{out[-8000:]}"
+    )
+
+
+def scontrol_job(jobid: str) -> dict[str, str]:
+    out = subprocess.run(["scontrol", "-o", "show", "job", jobid], capture_output=True, text=True).stdout
+    return dict(re.findall(r"(\w+)=(\S*)", out))
+
+
+@pytest.fixture(scope="module")
+def slurm_run(slurm_cluster, tmp_path_factory):
+    """The workflow run once through sbatch; returns what the checks need."""
+    workdir = tmp_path_factory.mktemp("slurm-workflow")
+    for i, name in enumerate(VIDEOS):
+        write_test_video(workdir / "videos" / f"{name}.mp4", size=f"{WIDTH}x{HEIGHT}", rate="25", seconds=1)
+        (workdir / "videos" / f"{name}.coco.json").write_text(json.dumps(coco_keypoints(seed=i)))
+    config = {
+        "input": {"directory": "videos"},
+        "keypoints2d": {"source": "file"},
+        "lift3d": {"checkpoint": str(small_checkpoint(workdir / "lifter.bin")), "device": "cpu"},
+        "render": {"height": 64, "audio": False},
+    }
+    config_path = workdir / "test-config.yaml"
+    config_path.write_text(yaml.safe_dump(config))
+
+    listed = subprocess.run(
+        snakemake_cmd(workdir, config_path, "--list-rules"), capture_output=True, text=True, check=True
+    ).stdout.split()
+    full = "lift3d" in listed and "keypoints2d" in listed
+    # The whole workflow when its later stages exist, else the stages there are.
+    targets = [] if full else [f"results/{v}/frames/timeline.json" for v in VIDEOS]
+
+    cpus = subprocess.run(["sinfo", "-h", "-o", "%c"], capture_output=True, text=True).stdout.split()[0]
+    cmd = snakemake_cmd(
+        workdir, config_path,
+        "--profile", str(PROFILE),
+        "--slurm-status-command", "squeue",
+        "--slurm-init-seconds-before-status-checks", "3",
+        "--slurm-keep-successful-logs",
+        "--max-threads", cpus,
+        "--verbose",
+        *targets,
+    )  # fmt: skip
+    print("running:", " ".join(cmd), flush=True)
+    t0 = time.monotonic()
+    returncode, out = run_with_sigint_timeout(cmd, RUN_TIMEOUT)
+    TIMES["workflow through SLURM"] = time.monotonic() - t0
+    (workdir / "snakemake-output.txt").write_text(out)
+    assert returncode == 0, f"snakemake through SLURM failed ({returncode}):\n{out[-12000:]}"
+
+    jobs = {jobid: (rule, bool(local)) for local, rule, jobid in JOB_BLOCK.findall(out)}
+    submitted = {jobid: (slurm_id, Path(log)) for jobid, slurm_id, log in SUBMITTED.findall(out)}
+    slurm = {slurm_id: scontrol_job(slurm_id) for slurm_id, _ in submitted.values()}
+    return {
+        "workdir": workdir, "out": out, "full": full, "jobs": jobs, "submitted": submitted, "slurm": slurm,
+        "sbatch_calls": SBATCH_CALL.findall(out),
+    }  # fmt: skip
+
+
+def test_every_job_ran_as_a_slurm_job(slurm_run):
+    workdir, jobs, submitted = slurm_run["workdir"], slurm_run["jobs"], slurm_run["submitted"]
+    remote = {jobid: rule for jobid, (rule, local) in jobs.items() if not local and rule != "all"}
+    expected_rules = {"probe", "frames"} | (
+        {"keypoints2d", "dataset2d", "lift3d", "render"} if slurm_run["full"] else set()
+    )
+    assert expected_rules <= set(remote.values()), f"jobs seen: {jobs}"
+    missing = {jobid: rule for jobid, rule in remote.items() if jobid not in submitted}
+    assert not missing, f"jobs not submitted with sbatch: {missing}"
+    assert "SLURM run ID" in slurm_run["out"]
+    for jobid, rule in remote.items():
+        slurm_id, log = submitted[jobid]
+        info = slurm_run["slurm"][slurm_id]
+        assert info.get("JobState") == "COMPLETED", f"{rule} (SLURM job {slurm_id}): {info}"
+        assert info.get("Comment", "").startswith(f"rule_{rule}"), info
+        assert (workdir / log).is_file() or log.is_file(), f"no SLURM log {log} for {rule}"
+    for video in VIDEOS:
+        assert (
+            json.loads((workdir / f"results/{video}/frames/timeline.json").read_text())["frame_count"]
+            == FRAMES
+        )
+    if slurm_run["full"]:
+        for video in VIDEOS:
+            for output in ("keypoints2d.npz", "dataset2d.npz", "pose3d.npz", "render.mp4"):
+                assert (workdir / "results" / video / output).is_file()
+
+
+def test_gpu_rules_asked_for_and_got_a_gpu(slurm_run):
+    jobs, submitted = slurm_run["jobs"], slurm_run["submitted"]
+    gpu_jobs = {
+        jobid: rule
+        for jobid, (rule, local) in jobs.items()
+        if not local and rule in GPU_RULES and jobid in submitted
+    }
+    if not slurm_run["full"] or not gpu_jobs:
+        pytest.skip("the workflow has no GPU rule (keypoints2d/lift3d) yet")
+    calls = slurm_run["sbatch_calls"]
+    for jobid, rule in gpu_jobs.items():
+        slurm_id, _ = submitted[jobid]
+        info = slurm_run["slurm"][slurm_id]
+        wants_gpu = rule == "lift3d"  # keypoints2d imported from a file needs no GPU (gpu=0)
+        matching = [c for c in calls if re.search(rf"--comment '?{re.escape(info['Comment'])}'? ", c)]
+        assert len(matching) == 1, f"sbatch call of {rule} (comment {info['Comment']}) not found in {calls}"
+        call = matching[0]
+        assert ("--gpus=1" in call) == wants_gpu, call
+        assert ("gpu" in info.get("TresPerJob", "")) == wants_gpu, info
+        if wants_gpu:
+            assert info["TresPerJob"] in ("gres:gpu:1", "gres/gpu:1", "gpu:1"), info
+            assert info["Partition"] == "gpu", info  # the profile's GPU partition
+    for jobid, (rule, _local) in jobs.items():
+        if jobid in submitted and rule not in GPU_RULES:
+            info = slurm_run["slurm"][submitted[jobid][0]]
+            assert "gpu" not in info.get("TresPerJob", ""), info
+            assert info["Partition"] == "cpu", info
+    # Inside the job SLURM set CUDA_VISIBLE_DEVICES, and `posepipe with-gpu` kept it.
+    for video in VIDEOS:
+        log = (slurm_run["workdir"] / f"results/{video}/logs/lift3d.log").read_text()
+        assert "CUDA_VISIBLE_DEVICES='0' already set" in log, log
