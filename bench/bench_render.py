@@ -135,6 +135,8 @@ def child_ours(spec: dict) -> dict:
     if spec.get("max_parts"):
         render.MAX_PARTS = spec["max_parts"]  # e.g. 1: one encoder using all the threads
     d = Path(spec["dir"])
+    if spec.get("draw_only"):
+        return _ours_draw_only(d, spec)
     info = render_video(
         d / "timeline.json", d / "dataset2d.npz", d / "pose3d.npz", spec["out"], **spec["options"]
     )
@@ -144,6 +146,29 @@ def child_ours(spec: dict) -> dict:
         "width": info["width"],
         "height": info["height"],
     }
+
+
+def _ours_draw_only(d: Path, spec: dict) -> dict:
+    """Decode + draw in one thread, no encoder: the part of our pipeline that replaces matplotlib."""
+    from posepipe.render import FrameRenderer, build_view3d, default_thickness, load_inputs, plan_layout
+    from posepipe.video import iter_frames
+
+    inputs = load_inputs(d / "timeline.json", d / "dataset2d.npz", d / "pose3d.npz")
+    timeline = inputs.timeline
+    lay = plan_layout(
+        timeline.width, timeline.height, height=spec["options"]["height"], layout="side_by_side"
+    )
+    renderer = FrameRenderer(
+        layout=lay, view=build_view3d(inputs.poses, size=lay.view_size), name=inputs.name,
+        keypoints=inputs.keypoints, detected=inputs.detected, scores=inputs.scores, poses=inputs.poses,
+        time=timeline.time, thickness=default_thickness(lay.height),
+    )  # fmt: skip
+    out = renderer.new_frame()
+    started = time.perf_counter()
+    for k, image in iter_frames(timeline, stop=spec["frames"]):
+        renderer.render(k, image, out)
+    seconds = time.perf_counter() - started
+    return {"frames": spec["frames"], "render_seconds": seconds, "width": lay.width, "height": lay.height}
 
 
 def child_baseline(spec: dict) -> dict:
@@ -205,9 +230,17 @@ def child_baseline(spec: dict) -> dict:
             line.set_3d_properties(poses[i, [j, p], 2], zdir="z")
         points.set_offsets(keypoints[i])
 
-    anim = FuncAnimation(fig, update, frames=np.arange(limit), interval=1000 / timeline.fps, repeat=False)
     started = time.perf_counter()
-    anim.save(spec["out"], writer=FFMpegWriter(fps=timeline.fps, bitrate=3000), dpi=100)
+    if spec.get("draw_only"):
+        # What FFMpegWriter.grab_frame does, minus the encoder: savefig of raw RGBA into a sink.
+        import io
+
+        for i in range(limit):
+            update(i)
+            fig.savefig(io.BytesIO(), format="rgba", dpi=100)
+    else:
+        anim = FuncAnimation(fig, update, frames=np.arange(limit), interval=1000 / timeline.fps, repeat=False)
+        anim.save(spec["out"], writer=FFMpegWriter(fps=timeline.fps, bitrate=3000), dpi=100)
     seconds = time.perf_counter() - started
     plt.close(fig)
     return {
@@ -269,7 +302,10 @@ def main() -> None:
     parser.add_argument("--baseline-frames", type=int, default=150, help="frames the (slow) baseline renders")
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     parser.add_argument(
-        "--presets", nargs="+", default=["veryfast", "superfast"], help="x264 presets of ours"
+        "--presets",
+        nargs="+",
+        default=["veryfast", "superfast", "ultrafast"],
+        help="x264 presets of ours (the first, our default, at every --threads; the others at the most)",
     )
     parser.add_argument(
         "--flat", type=int, nargs=2, default=[300, 3000], help="frame counts of the memory check"
@@ -283,9 +319,15 @@ def main() -> None:
     if args.child:
         spec = json.loads(args.spec)
         result = child_ours(spec) if args.child == "ours" else child_baseline(spec)
-        # Linux reports KiB: this process's peak, and the largest of its finished children (ffmpeg).
-        result["python_peak_mib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
-        result["ffmpeg_peak_mib"] = round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1)
+        me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+        # Linux reports KiB: this process's peak, and the largest of its finished children (ffmpeg;
+        # for the baseline this includes the forked copy of the parent before it ran ffmpeg).
+        result["python_peak_mib"] = round(me.ru_maxrss / 1024, 1)
+        result["ffmpeg_peak_mib"] = round(kids.ru_maxrss / 1024, 1)
+        # CPU time per frame does not depend on what else the machine runs, unlike frames/s.
+        frames = result["frames"]
+        result["python_cpu_ms"] = round((me.ru_utime + me.ru_stime) / frames * 1e3, 1)
+        result["ffmpeg_cpu_ms"] = round((kids.ru_utime + kids.ru_stime) / frames * 1e3, 1)
         print(json.dumps(result))
         return
 
@@ -299,8 +341,9 @@ def main() -> None:
             print(f"{label:<44} {json.dumps(result)}", flush=True)
 
         threads = max(args.threads)
-        for preset in args.presets:
-            for n in args.threads:
+        for i, preset in enumerate(args.presets):
+            # The first (our default) preset at every thread count, the others at the most threads.
+            for n in args.threads if i == 0 else [threads]:
                 record(f"ours, {preset}, threads={n}", run_child("ours", {
                     "dir": str(clip), "out": str(work / f"ours_{preset}_{n}.mp4"),
                     "options": {"height": args.height, "threads": n, "preset": preset}}))  # fmt: skip
@@ -314,6 +357,11 @@ def main() -> None:
         record("baseline (upstream way)", run_child("baseline", {
             "dir": str(clip), "out": str(work / "baseline.mp4"), "frames": args.baseline_frames,
             "height": args.height}))  # fmt: skip
+        # Drawing alone (decode + draw, no encoder), one thread each: the part the redesign replaced.
+        record("draw only: ours (decode + draw)", run_child("ours", {
+            "dir": str(clip), "draw_only": True, "frames": 300, "options": {"height": args.height}}))  # fmt: skip
+        record("draw only: baseline (matplotlib redraw)", run_child("baseline", {
+            "dir": str(clip), "draw_only": True, "frames": 60, "height": args.height}))  # fmt: skip
 
         small = prepare(work, seconds=max(args.flat) / 30 + 0.5, name="small", small=True)
         for frames in args.flat:
@@ -321,13 +369,28 @@ def main() -> None:
                 "dir": str(small), "out": str(work / f"small{frames}.mp4"),
                 "options": {"height": 240, "threads": 1, "max_frames": frames}}))  # fmt: skip
 
-        baseline_fps = next(r["fps"] for label, r in rows if label.startswith("baseline"))
-        print("\n| run | frames | size | frames/s | x baseline | peak RSS: tree / python / ffmpeg (MiB) |")
-        print("|---|---|---|---|---|---|")
+        base = next(r for label, r in rows if label.startswith("baseline"))
+        draw = {label: r for label, r in rows if label.startswith("draw only")}
+        base_cpu = base["python_cpu_ms"] + base["ffmpeg_cpu_ms"]
+        print("\n| run | frames | size | frames/s | x baseline | CPU ms/frame: python + ffmpeg | x baseline "
+              "| peak RSS: tree / python / ffmpeg (MiB) |")  # fmt: skip
+        print("|---|---|---|---|---|---|---|---|")
         for label, r in rows:
-            ratio = f"{r['fps'] / baseline_fps:.1f}" if r["height"] == args.height else "-"
-            print(f"| {label} | {r['frames']} | {r['width']}x{r['height']} | {r['fps']} | {ratio} | "
+            same = (r["width"], r["height"]) == (base["width"], base["height"]) and not label.startswith(
+                "draw only"
+            )
+            cpu = r["python_cpu_ms"] + r["ffmpeg_cpu_ms"]
+            fps_ratio = f"{r['fps'] / base['fps']:.1f}" if same else "-"
+            cpu_ratio = f"{base_cpu / cpu:.1f}" if same else "-"
+            print(f"| {label} | {r['frames']} | {r['width']}x{r['height']} | {r['fps']} | {fps_ratio} | "
+                  f"{r['python_cpu_ms']} + {r['ffmpeg_cpu_ms']} | {cpu_ratio} | "
                   f"{r['tree_peak_mib']} / {r['python_peak_mib']} / {r['ffmpeg_peak_mib']} |")  # fmt: skip
+        ours_draw, base_draw = (
+            draw["draw only: ours (decode + draw)"],
+            draw["draw only: baseline (matplotlib redraw)"],
+        )
+        print(f"\ndrawing alone: ours {1e3 / ours_draw['fps']:.1f} ms/frame, baseline {1e3 / base_draw['fps']:.1f} "
+              f"ms/frame: {ours_draw['fps'] / base_draw['fps']:.1f}x")  # fmt: skip
         sizes = {p.name: round(p.stat().st_size / 2**20, 1) for p in sorted(work.glob("*.mp4"))}
         print(f"\noutput sizes (MiB): {sizes}")
         print(f"cpus: {os.cpu_count()}, load average at the end: {os.getloadavg()[0]:.2f}")

@@ -339,7 +339,7 @@ def _dashes(p: np.ndarray, q: np.ndarray, period: float) -> Iterator[tuple[np.nd
 
 @dataclass
 class FrameRenderer:
-    """Draws output frames; picklable (plain arrays), so worker processes get a copy.
+    """Draws output frames. Keeps no per-frame state, so concurrent parts share one (each with its own ``out``).
 
     ``keypoints`` (T, 17, 2) timeline pixels, ``detected`` (T,), ``scores`` (T, 17) or None,
     ``poses`` (T, 17, 3) display metres, ``time`` (T,) seconds.
@@ -373,8 +373,10 @@ class FrameRenderer:
         if lay.video_width:
             panel = out[:, lay.video_x : lay.video_x + lay.video_width]
             shrink = lay.video_scale_y < 1
-            cv2.resize(image, (lay.video_width, lay.height), dst=panel,
-                       interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)  # fmt: skip
+            resized = cv2.resize(image, (lay.video_width, lay.height), dst=panel,
+                                 interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)  # fmt: skip
+            if not np.may_share_memory(resized, panel):  # OpenCV may not write into a strided view
+                panel[...] = resized
             self._draw_2d(panel, k)
         if lay.view_size:
             panel = out[:, lay.view_x : lay.view_x + lay.view_size]
@@ -768,8 +770,10 @@ def render_video(
         if audio
         else []
     )
+    # Recorded in the file, so a render can be traced to what made it.
     trace = (f"posepipe {__version__} render: layout={layout} height={lay.height} azimuth={azimuth} "
-             f"elevation={elevation} every={every} max_frames={max_frames}")  # fmt: skip
+             f"elevation={elevation} every={every} max_frames={max_frames} crf={crf} bitrate={bitrate} "
+             f"preset={preset} audio={bool(audio_args)}")  # fmt: skip
     final = ["-movflags", "+faststart", "-metadata", f"comment={trace}"]
     threads = threads or available_cpus()
     parts = _split(count, every=every, parts=min(threads, MAX_PARTS))
@@ -871,6 +875,13 @@ def _render_parts(renderer, timeline, parts, tmp: Path, *, fps, options, extra, 
 # command line
 
 
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
 def register_cli(sub) -> None:
     p = sub.add_parser("render", help="draw the video beside its 3D skeleton (H.264 mp4)")
     p.add_argument("timeline", help="frames/timeline.json")
@@ -882,13 +893,13 @@ def register_cli(sub) -> None:
     p.add_argument("--azimuth", type=float, default=DEFAULT_AZIMUTH, help="3D camera azimuth, degrees")
     p.add_argument("--elevation", type=float, default=DEFAULT_ELEVATION, help="3D camera elevation, degrees")
     p.add_argument("--max-frames", type=int, default=0, help="render only the first N output frames (0: all)")
-    p.add_argument("--every", type=int, default=1, help="keep every k-th frame (fps divided by k)")
+    p.add_argument("--every", type=_positive, default=1, help="keep every k-th frame (fps divided by k)")
     p.add_argument("--crf", type=int, default=18, help="x264 quality, lower is better (default 18)")
     p.add_argument("--bitrate", help="x264 bitrate, e.g. 3000k (overrides --crf)")
     p.add_argument("--preset", default=DEFAULT_PRESET, help=f"x264 preset (default {DEFAULT_PRESET})")
     p.add_argument("--audio", action=argparse.BooleanOptionalAction, default=False,
                    help="copy the source's audio track (default: no)")  # fmt: skip
-    p.add_argument("--threads", type=int, help="CPU threads to use (default: all this process may use)")
+    p.add_argument("--threads", type=_positive, help="CPU threads to use (default: all this process may use)")
     p.add_argument("--preview", help="also write a short GIF (or .mp4) preview here")
     p.add_argument("--thickness", type=int, help="bone width in pixels (default: from the height)")
     p.set_defaults(handler=_cli)

@@ -115,6 +115,17 @@ def test_detector_parameter_reruns_keypoints2d_onward(finished):
     assert planned_jobs(workdir, config=changed) == expected | {("merge_dataset2d", "")}
 
 
+def test_speed_settings_rerun_nothing(finished):
+    workdir, config = finished
+    changed = {
+        **config,
+        "keypoints2d": {**config["keypoints2d"], "batch_size": 16, "device": "cpu"},
+        "lift3d": {**config["lift3d"], "window": 64, "device": "cpu"},
+        "resources": {"gpu_ids": [1, 2]},
+    }
+    assert planned_jobs(workdir, config=changed) == set()
+
+
 def test_replaced_video_reruns_that_video_only(finished):
     workdir, config = finished
     time.sleep(1.1)  # a new mtime that Snakemake's one-second comparisons can see

@@ -277,7 +277,7 @@ def test_cli_file_source_checks_the_timeline(tmp_path, main, capsys):
     good = _write_d2npz(tmp_path / "k.npz", [1, 0, 1, 1, 0])
     # Every flag the workflow's rule passes, whatever the source.
     detector_flags = [
-        "--config", "COCO-Keypoints/keypoint_rcnn_X_101_32x8d_FPN_3x.yaml", "--score-threshold", "0.7",
+        "--config", "COCO-Keypoints/keypoint_rcnn_X_101_32x8d_FPN_3x.yaml", "--score-threshold", "0.0",
         "--min-size", "800", "--max-size", "1333", "--no-amp", "--batch-size", "4", "--device", "auto",
     ]  # fmt: skip
     args = ["keypoints2d", str(timeline), "--out", str(out), "--source", "file", "--input", str(good)]
@@ -309,3 +309,24 @@ def test_missing_detectron2_gives_an_install_message(tmp_path, main, capsys, mon
         "pip install --no-build-isolation 'git+https://github.com/facebookresearch/detectron2.git'" in err[0]
     )
     assert "conda-forge" in err[0] and "--source file" in err[0]
+
+
+def test_score_threshold_drops_low_scoring_imported_persons(tmp_path):
+    from posepipe.keypoints2d.importers import import_keypoints
+
+    frames = []
+    for i in range(4):
+        xy = np.full((17, 2), 10.0 + i)
+        kps = np.concatenate([xy, np.full((17, 1), 0.9)], axis=1).ravel().tolist()
+        frames += [
+            {"image_id": i, "category_id": 1, "bbox": [5, 5, 20, 20], "score": 0.9, "keypoints": kps},
+            {"image_id": i, "category_id": 1, "bbox": [1, 1, 5, 5], "score": 0.3, "keypoints": kps},
+        ]
+    path = tmp_path / "two.coco.json"
+    path.write_text(json.dumps(frames))
+    everyone = import_keypoints(path, frame_count=4, width=64, height=48)
+    assert everyone.counts().tolist() == [2, 2, 2, 2]
+    confident = import_keypoints(path, frame_count=4, width=64, height=48, score_threshold=0.5)
+    assert confident.counts().tolist() == [1, 1, 1, 1]
+    assert np.all(confident.box_scores >= 0.5)
+    assert confident.meta["score_threshold"] == 0.5

@@ -209,6 +209,7 @@ def test_frame_count_mismatch_fails_and_writes_nothing(scene, tmp_path):
     assert err.value.path == str(short)
     data = dict(np.load(dataset2d, allow_pickle=True))
     data["positions_2d"] = {"scene": {"custom": [np.zeros((FRAMES + 3, 17, 2), np.float32)]}}
+    data["detected"], data["scores"] = np.ones(FRAMES + 3, bool), np.ones((FRAMES + 3, 17), np.float32)
     np.savez(tmp_path / "long2d.npz", **data)
     with pytest.raises(PosepipeError, match=rf"long2d\.npz.*{FRAMES + 3}.*{FRAMES}"):
         render_video(timeline, tmp_path / "long2d.npz", pose3d, out, height=OUT_H)

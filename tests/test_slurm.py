@@ -39,11 +39,12 @@ PROFILE = REPO / "profiles" / "slurm"
 VIDEOS = ("clip_a", "clip_b")
 FRAMES = 25  # testsrc, 1 s at 25 fps
 WIDTH, HEIGHT = 160, 120
-GPU_RULES = ("lift3d", "keypoints2d")
 # Whole workflow through the queue; SIGINT after this (SIGTERM does not stop snakemake).
 RUN_TIMEOUT = int(os.environ.get("POSEPIPE_SLURM_TEST_TIMEOUT", "540"))
-SUBMITTED = re.compile(r"Job (\d+) has been submitted with SLURM jobid (\d+) \(log: ([^)]+)\)")
-JOB_BLOCK = re.compile(r"^(local)?rule (\w+):\n(?:    .*\n)*?    jobid: (\d+)$", re.MULTILINE)
+# Snakemake's log lines: a submission (a job id, or a group job's uuid), a finished job, a local job.
+SUBMITTED = re.compile(r"^Job (\S+) has been submitted with SLURM jobid (\d+) \(log: ([^)]+)\)", re.MULTILINE)
+FINISHED = re.compile(r"^Finished jobid: (\d+) \(Rule: (\w+)\)", re.MULTILINE)
+LOCAL_RULE = re.compile(r"^\s*localrule (\w+):", re.MULTILINE)
 SBATCH_CALL = re.compile(r"^sbatch call: (sbatch .*)$", re.MULTILINE)
 
 TIMES: dict[str, float] = {}
@@ -150,6 +151,18 @@ def run_with_sigint_timeout(cmd: list[str], timeout: int) -> tuple[int, str]:
     )
 
 
+def failure_excerpt(out: str) -> str:
+    """The error reports of a --verbose snakemake output (which is long), then its last lines."""
+    lines = out.splitlines()
+    errors = [
+        "\n".join(lines[i : i + 12])
+        for i, line in enumerate(lines)
+        if line.startswith(("Error in rule", "Error in group"))
+    ]
+    tail = [line for line in lines[-400:] if not line.startswith(("sbatch call", "General args"))][-60:]
+    return "\n".join([*errors, "...", *tail])
+
+
 def scontrol_job(jobid: str) -> dict[str, str]:
     out = subprocess.run(["scontrol", "-o", "show", "job", jobid], capture_output=True, text=True).stdout
     return dict(re.findall(r"(\w+)=(\S*)", out))
@@ -194,33 +207,45 @@ def slurm_run(slurm_cluster, tmp_path_factory):
     returncode, out = run_with_sigint_timeout(cmd, RUN_TIMEOUT)
     TIMES["workflow through SLURM"] = time.monotonic() - t0
     (workdir / "snakemake-output.txt").write_text(out)
-    assert returncode == 0, f"snakemake through SLURM failed ({returncode}):\n{out[-12000:]}"
+    assert returncode == 0, f"snakemake through SLURM failed ({returncode}):\n{failure_excerpt(out)}"
 
-    jobs = {jobid: (rule, bool(local)) for local, rule, jobid in JOB_BLOCK.findall(out)}
-    submitted = {jobid: (slurm_id, Path(log)) for jobid, slurm_id, log in SUBMITTED.findall(out)}
-    slurm = {slurm_id: scontrol_job(slurm_id) for slurm_id, _ in submitted.values()}
+    slurm = {}
+    for _, slurm_id, log in SUBMITTED.findall(out):
+        slurm[slurm_id] = {**scontrol_job(slurm_id), "log": log}
     return {
-        "workdir": workdir, "out": out, "full": full, "jobs": jobs, "submitted": submitted, "slurm": slurm,
+        "workdir": workdir, "out": out, "full": full, "slurm": slurm,
+        "finished": FINISHED.findall(out), "local_rules": set(LOCAL_RULE.findall(out)),
         "sbatch_calls": SBATCH_CALL.findall(out),
     }  # fmt: skip
 
 
+def covers(comment: str, rule: str) -> bool:
+    """Whether a SLURM job's comment names ``rule``: ``rule_<rule>_wildcards_...`` for a single
+    job, ``rule_<group>_<member>_<member>...`` for a group job (members in sorted order)."""
+    return re.search(rf"(^rule_|_){re.escape(rule)}(_|$)", comment) is not None
+
+
 def test_every_job_ran_as_a_slurm_job(slurm_run):
-    workdir, jobs, submitted = slurm_run["workdir"], slurm_run["jobs"], slurm_run["submitted"]
-    remote = {jobid: rule for jobid, (rule, local) in jobs.items() if not local and rule != "all"}
-    expected_rules = {"probe", "frames"} | (
+    workdir, slurm = slurm_run["workdir"], slurm_run["slurm"]
+    assert "SLURM run ID" in slurm_run["out"]
+    assert slurm, "no job was submitted with sbatch"
+    for slurm_id, info in slurm.items():
+        assert info.get("JobState") == "COMPLETED", f"SLURM job {slurm_id}: {info}"
+        assert Path(info["log"]).is_file(), f"no SLURM log for job {slurm_id}: {info['log']}"
+    # Each job that ran outside Snakemake's local rules ran inside a SLURM job (alone or in a group).
+    ran: dict[str, int] = {}
+    for _, rule in slurm_run["finished"]:
+        if rule not in slurm_run["local_rules"]:
+            ran[rule] = ran.get(rule, 0) + 1
+    expected = {"probe", "frames"} | (
         {"keypoints2d", "dataset2d", "lift3d", "render"} if slurm_run["full"] else set()
     )
-    assert expected_rules <= set(remote.values()), f"jobs seen: {jobs}"
-    missing = {jobid: rule for jobid, rule in remote.items() if jobid not in submitted}
-    assert not missing, f"jobs not submitted with sbatch: {missing}"
-    assert "SLURM run ID" in slurm_run["out"]
-    for jobid, rule in remote.items():
-        slurm_id, log = submitted[jobid]
-        info = slurm_run["slurm"][slurm_id]
-        assert info.get("JobState") == "COMPLETED", f"{rule} (SLURM job {slurm_id}): {info}"
-        assert info.get("Comment", "").startswith(f"rule_{rule}"), info
-        assert (workdir / log).is_file() or log.is_file(), f"no SLURM log {log} for {rule}"
+    assert expected <= set(ran), f"jobs that ran: {ran}"
+    for rule, count in ran.items():
+        in_slurm = [i for i in slurm.values() if covers(i.get("Comment", ""), rule)]
+        assert len(in_slurm) >= count, (
+            f"{count} {rule} jobs ran, {len(in_slurm)} SLURM jobs for them: {slurm}"
+        )
     for video in VIDEOS:
         assert (
             json.loads((workdir / f"results/{video}/frames/timeline.json").read_text())["frame_count"]
@@ -233,33 +258,28 @@ def test_every_job_ran_as_a_slurm_job(slurm_run):
 
 
 def test_gpu_rules_asked_for_and_got_a_gpu(slurm_run):
-    jobs, submitted = slurm_run["jobs"], slurm_run["submitted"]
-    gpu_jobs = {
-        jobid: rule
-        for jobid, (rule, local) in jobs.items()
-        if not local and rule in GPU_RULES and jobid in submitted
-    }
-    if not slurm_run["full"] or not gpu_jobs:
-        pytest.skip("the workflow has no GPU rule (keypoints2d/lift3d) yet")
-    calls = slurm_run["sbatch_calls"]
-    for jobid, rule in gpu_jobs.items():
-        slurm_id, _ = submitted[jobid]
-        info = slurm_run["slurm"][slurm_id]
-        wants_gpu = rule == "lift3d"  # keypoints2d imported from a file needs no GPU (gpu=0)
-        matching = [c for c in calls if re.search(rf"--comment '?{re.escape(info['Comment'])}'? ", c)]
-        assert len(matching) == 1, f"sbatch call of {rule} (comment {info['Comment']}) not found in {calls}"
-        call = matching[0]
-        assert ("--gpus=1" in call) == wants_gpu, call
-        assert ("gpu" in info.get("TresPerJob", "")) == wants_gpu, info
-        if wants_gpu:
+    slurm = slurm_run["slurm"]
+    if not slurm_run["full"]:
+        pytest.skip("the workflow has no GPU rule (lift3d) yet")
+    # lift3d declares gpu=1; keypoints2d imported from a file declares gpu=0 and must not get one.
+    gpu_jobs = {i: info for i, info in slurm.items() if covers(info.get("Comment", ""), "lift3d")}
+    assert len(gpu_jobs) == len(VIDEOS), slurm
+    for slurm_id, info in slurm.items():
+        comment = info.get("Comment", "")
+        calls = [
+            c for c in slurm_run["sbatch_calls"] if re.search(rf"--comment '?{re.escape(comment)}'? ", c)
+        ]
+        assert calls, f"no sbatch call with --comment {comment} in the log"
+        if slurm_id in gpu_jobs:
+            assert all(re.search(r" --gpus=1( |$)", c.split(" --wrap=")[0]) for c in calls), calls
             assert info["TresPerJob"] in ("gres:gpu:1", "gres/gpu:1", "gpu:1"), info
             assert info["Partition"] == "gpu", info  # the profile's GPU partition
-    for jobid, (rule, _local) in jobs.items():
-        if jobid in submitted and rule not in GPU_RULES:
-            info = slurm_run["slurm"][submitted[jobid][0]]
+        else:
+            assert not any("--gpus" in c.split(" --wrap=")[0] for c in calls), calls
             assert "gpu" not in info.get("TresPerJob", ""), info
-            assert info["Partition"] == "cpu", info
-    # Inside the job SLURM set CUDA_VISIBLE_DEVICES, and `posepipe with-gpu` kept it.
+            if not covers(comment, "keypoints2d"):
+                assert info["Partition"] == "cpu", info  # the profile's default partition
+    # Inside the job SLURM set CUDA_VISIBLE_DEVICES to the GPU it gave, and `posepipe with-gpu` kept it.
     for video in VIDEOS:
         log = (slurm_run["workdir"] / f"results/{video}/logs/lift3d.log").read_text()
         assert "CUDA_VISIBLE_DEVICES='0' already set" in log, log

@@ -26,7 +26,10 @@ def _run(args) -> None:
             )
         from posepipe.keypoints2d.importers import import_to_store
 
-        import_to_store(args.input, timeline_json=args.timeline, out=args.out, fmt=args.format)
+        import_to_store(
+            args.input, timeline_json=args.timeline, out=args.out, fmt=args.format,
+            score_threshold=args.score_threshold,
+        )  # fmt: skip
         return
     if not args.weights:
         raise PosepipeError(
@@ -56,6 +59,10 @@ def register_cli(sub) -> None:
     p.add_argument("timeline", help="frames/timeline.json")
     p.add_argument("--out", required=True, help="keypoints2d.npz")
     p.add_argument("--source", choices=("detectron2", "file"), default="detectron2")
+    p.add_argument(
+        "--score-threshold", type=float, default=0.5,
+        help="persons with a lower box score are dropped, detected or imported (default: %(default)s)",
+    )  # fmt: skip
 
     g = p.add_argument_group("--source detectron2")
     g.add_argument(
@@ -67,9 +74,6 @@ def register_cli(sub) -> None:
     g.add_argument("--weights", help="local weights file (.pkl or .pth) matching --config")
     g.add_argument("--batch-size", type=int, default=4, help="frames per forward pass (default: %(default)s)")
     g.add_argument("--device", default="auto", help="auto (cuda if available), cpu, cuda, cuda:1, ...")
-    g.add_argument(
-        "--score-threshold", type=float, default=0.5, help="minimum person box score (default: %(default)s)"
-    )
     g.add_argument(
         "--detections-per-image", type=int, help="at most this many persons per frame (config default 100)"
     )

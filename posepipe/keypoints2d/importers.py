@@ -290,8 +290,23 @@ def check_frames(frames: list[Frame], *, width: int, height: int, path: str | os
         )
 
 
+def drop_below(frames: list, *, score_threshold: float) -> list:
+    """Keep, per frame, the persons whose box score is at least ``score_threshold``."""
+    kept = []
+    for boxes, scores, keypoints in frames:
+        keep = np.asarray(scores) >= score_threshold
+        kept.append((np.asarray(boxes)[keep], np.asarray(scores)[keep], np.asarray(keypoints)[keep]))
+    return kept
+
+
 def import_keypoints(
-    path: str | os.PathLike, *, frame_count: int, width: int, height: int, fmt: str = "auto"
+    path: str | os.PathLike,
+    *,
+    frame_count: int,
+    width: int,
+    height: int,
+    fmt: str = "auto",
+    score_threshold: float = 0.0,
 ) -> Keypoints2D:
     """Read another tool's 2D keypoints and check them against the timeline.
 
@@ -299,6 +314,7 @@ def import_keypoints(
         path: a d2npz or COCO JSON file (see the module docstring).
         frame_count, width, height: of the frame timeline the keypoints must describe.
         fmt: 'auto' (by extension, then content), 'd2npz' or 'coco'.
+        score_threshold: persons whose box score is lower are dropped, as the detector would.
 
     Returns:
         Keypoints2D with ``frame_count`` frames: boxes (N, 4) x1, y1, x2, y2, box_scores (N,),
@@ -319,6 +335,8 @@ def import_keypoints(
         raise PosepipeError(path, f"unknown format {fmt!r}; use one of auto, {', '.join(FORMATS)}")
     reader = read_d2npz if fmt == "d2npz" else read_coco
     frames, size, facts = reader(path, frame_count=frame_count)
+    if score_threshold:
+        frames = drop_below(frames, score_threshold=score_threshold)
     if size is not None and size != (width, height):
         raise PosepipeError(
             path, f"was made on {size[0]}x{size[1]} frames, the timeline's frames are {width}x{height}"
@@ -329,6 +347,7 @@ def import_keypoints(
         "source_file": os.fspath(path),
         "source_sha256": sha256_file(path),
         "format": fmt,
+        "score_threshold": score_threshold,
         "image_size": [width, height],
         "frame_count": frame_count,
         "persons": int(sum(len(b) for b, _, _ in frames)),
@@ -341,15 +360,21 @@ def import_keypoints(
 
 
 def import_to_store(
-    path: str | os.PathLike, *, timeline_json: str | os.PathLike, out: str | os.PathLike, fmt: str = "auto"
+    path: str | os.PathLike,
+    *,
+    timeline_json: str | os.PathLike,
+    out: str | os.PathLike,
+    fmt: str = "auto",
+    score_threshold: float = 0.0,
 ) -> Keypoints2D:
     """Import ``path`` for the timeline in ``timeline_json`` and write ``out`` (keypoints2d.npz)."""
     from posepipe.video import load_timeline
 
     timeline = load_timeline(timeline_json)
     kp = import_keypoints(
-        path, frame_count=timeline.frame_count, width=timeline.width, height=timeline.height, fmt=fmt
-    )
+        path, frame_count=timeline.frame_count, width=timeline.width, height=timeline.height, fmt=fmt,
+        score_threshold=score_threshold,
+    )  # fmt: skip
     kp.meta["timeline"] = os.fspath(timeline_json)
     save_keypoints2d(out, kp)
     log.info(

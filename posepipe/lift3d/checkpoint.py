@@ -13,7 +13,6 @@ weights and is an argument.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import pickle
 import re
@@ -24,6 +23,7 @@ import torch
 from posepipe.atomic import atomic_path
 from posepipe.errors import PosepipeError
 from posepipe.lift3d.model import TemporalCNN, receptive_field
+from posepipe.weights import sha256_file
 
 
 @dataclass(frozen=True)
@@ -60,14 +60,6 @@ class Checkpoint:
     model_traj: TemporalCNN | None = None
     trajectory_architecture: Architecture | None = None
     epoch: int | None = None
-
-
-def file_sha256(path: str | os.PathLike) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _shape(state_dict: dict, key: str, path) -> tuple[int, ...]:
@@ -243,7 +235,7 @@ def load_checkpoint(
             )
     return Checkpoint(
         path=path,
-        sha256=file_sha256(path),
+        sha256=sha256_file(path),
         model_pos=model_pos,
         architecture=arch,
         model_traj=model_traj,

@@ -1,5 +1,6 @@
 # Shared set-up: the video table, wildcard constraints and input functions.
 import os
+import shlex
 import sys
 from pathlib import Path
 
@@ -89,13 +90,40 @@ def keypoints2d_input(wildcards):
     )
 
 
+def untracked(value):
+    """A param that cannot change an output (batch size, device, GPU ids). Snakemake leaves params
+    computed from `resources` out of its "params changed" check, so tuning these re-runs nothing."""
+    return lambda wildcards, resources: value
+
+
+def keypoints2d_options():
+    """Command-line options of the keypoints2d stage that decide its output (ending in the
+    option that takes the source file)."""
+    cfg = config["keypoints2d"]
+    threshold = f"--score-threshold {cfg['score_threshold']}"
+    if cfg["source"] == "file":
+        return f"--source file {threshold} --input"
+    amp = "--amp" if cfg["amp"] else "--no-amp"
+    return (
+        f"--source detectron2 --config {shlex.quote(cfg['model'])} {threshold}"
+        f" --min-size {cfg['min_size']} --max-size {cfg['max_size']} {amp} --weights"
+    )
+
+
+def keypoints2d_launcher():
+    """Detection takes a GPU of its own (see posepipe.gpu); an import needs none."""
+    if config["keypoints2d"]["source"] == "detectron2":
+        return f"python -m posepipe with-gpu --ids {gpu_ids()} --"
+    return ""
+
+
 def gpu_ids():
     ids = config["resources"]["gpu_ids"]
     return ",".join(map(str, ids)) if ids else "auto"
 
 
 def final_targets(wildcards):
-    """What `rule all` builds: every deliverable of every video, plus the merged 2D dataset.
+    """Targets of the default target: every deliverable of every video, and the merged 2D dataset.
 
     The 2D files are targets in their own right (people use them without the 3D stage), so a
     deleted one is rebuilt even when the 3D outputs made from it are still up to date.

@@ -10,16 +10,11 @@ rule keypoints2d:
         "results/{video}/keypoints2d.npz",
     params:
         version=STAGE_VERSIONS["keypoints2d"],
-        source=config["keypoints2d"]["source"],
-        source_flag="--weights" if config["keypoints2d"]["source"] == "detectron2" else "--input",
-        model=config["keypoints2d"]["model"],
-        score_threshold=config["keypoints2d"]["score_threshold"],
-        min_size=config["keypoints2d"]["min_size"],
-        max_size=config["keypoints2d"]["max_size"],
-        amp="--amp" if config["keypoints2d"]["amp"] else "--no-amp",
-        batch_size=config["keypoints2d"]["batch_size"],
-        device=config["keypoints2d"]["device"],
-        gpu_ids=gpu_ids(),
+        # Only what changes the output: detector settings under detectron2, the threshold for both.
+        options=keypoints2d_options(),
+        launcher=untracked(keypoints2d_launcher()),
+        batch_size=untracked(config["keypoints2d"]["batch_size"]),
+        device=untracked(config["keypoints2d"]["device"]),
     log:
         "results/{video}/logs/keypoints2d.log",
     benchmark:
@@ -31,9 +26,5 @@ rule keypoints2d:
     conda:
         "../../envs/detectron2.yaml"
     shell:
-        "python -m posepipe with-gpu --ids {params.gpu_ids} --"
-        " python -m posepipe keypoints2d {input.timeline:q} --out {output:q}"
-        " --source {params.source} {params.source_flag} {input.source:q}"
-        " --config {params.model:q} --score-threshold {params.score_threshold}"
-        " --min-size {params.min_size} --max-size {params.max_size} {params.amp}"
-        " --batch-size {params.batch_size} --device {params.device} > {log:q} 2>&1"
+        "{params.launcher} python -m posepipe keypoints2d {input.timeline:q} --out {output:q} {params.options}"
+        " {input.source:q} --batch-size {params.batch_size} --device {params.device} > {log:q} 2>&1"

@@ -59,9 +59,9 @@ rule lift3d:
         version=STAGE_VERSIONS["lift3d"],
         causal="--causal" if config["lift3d"]["causal"] else "--no-causal",
         flip="--flip" if config["lift3d"]["flip_augmentation"] else "--no-flip",
-        device=config["lift3d"]["device"],
-        window=config["lift3d"]["window"],
-        gpu_ids=gpu_ids(),
+        device=untracked(config["lift3d"]["device"]),
+        window=untracked(config["lift3d"]["window"]),
+        gpu_ids=untracked(gpu_ids()),
     log:
         "results/{video}/logs/lift3d.log",
     benchmark:
