@@ -17,6 +17,7 @@ rule render:
         max_frames=config["render"]["max_frames"] or 0,
         every=config["render"]["every"],
         crf=config["render"]["crf"],
+        preset=config["render"]["preset"],
         audio="--audio" if config["render"]["audio"] else "--no-audio",
     log:
         "results/{video}/logs/render.log",
@@ -31,7 +32,7 @@ rule render:
         "python -m posepipe render {input.timeline:q} --dataset2d {input.dataset2d:q} --pose3d {input.pose3d:q}"
         " --out {output:q} --height {params.height} --layout {params.layout}"
         " --azimuth {params.azimuth} --elevation {params.elevation} --max-frames {params.max_frames}"
-        " --every {params.every} --crf {params.crf} {params.audio} --threads {threads} > {log:q} 2>&1"
+        " --every {params.every} --crf {params.crf} --preset {params.preset} {params.audio} --threads {threads} > {log:q} 2>&1"
 
 
 rule preview:
