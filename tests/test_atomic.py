@@ -21,3 +21,39 @@ def test_result_has_umask_permissions_not_private(tmp_path):
     finally:
         os.umask(old)
     assert stat.S_IMODE((tmp_path / "a.json").stat().st_mode) == 0o644
+
+
+def test_sigterm_mid_write_leaves_no_temporary_file(tmp_path):
+    """A stage stopped by SIGTERM (scheduler, Snakemake) cleans up its half-written output."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    script = tmp_path / "slow.py"
+    script.write_text(
+        "import sys, time\n"
+        "from posepipe import cli\n"
+        "from posepipe.atomic import atomic_path\n"
+        "def slow(args):\n"
+        "    with atomic_path(args.out) as tmp:\n"
+        "        tmp.write_text('partial')\n"
+        "        print('writing', flush=True)\n"
+        "        time.sleep(30)\n"
+        "def register(sub):\n"
+        "    p = sub.add_parser('slow'); p.add_argument('out'); p.set_defaults(handler=slow)\n"
+        "parser_build = cli.build_parser\n"
+        "def build():\n"
+        "    parser = parser_build()\n"
+        "    register(parser._subparsers._group_actions[0])\n"
+        "    return parser\n"
+        "cli.build_parser = build\n"
+        "sys.exit(cli.main(['slow', sys.argv[1]]))\n"
+    )
+    out = tmp_path / "out" / "result.txt"
+    proc = subprocess.Popen([sys.executable, str(script), str(out)], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "writing"
+    time.sleep(0.2)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=20) == 128 + signal.SIGTERM
+    assert list((tmp_path / "out").iterdir()) == []

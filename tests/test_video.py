@@ -208,3 +208,20 @@ def test_bad_input_names_the_file_and_writes_nothing(tmp_path, case):
         write_probe(path, out_json=out / "probe.json", out_pts=out / "probe_pts.npy")
     assert str(path) in str(err.value)
     assert not out.exists() or not any(out.iterdir())
+
+
+def test_jpeg_frames_option_writes_every_timeline_frame(tmp_path):
+    import cv2
+
+    from posepipe.video import write_jpeg_frames
+
+    video = write_indexed_video(tmp_path / "v.mp4", frames=6, fps=6)
+    timeline_for(video, tmp_path, fps=12)
+    out = tmp_path / "out/frames/jpeg"
+    assert write_jpeg_frames(tmp_path / "out/frames/timeline.json", out_dir=out) == 12
+    names = sorted(p.name for p in out.iterdir())
+    assert names == [f"{k:06d}.jpg" for k in range(12)]
+    # Frame k shows source frame k // 2 (12 fps from 6 fps).
+    for k in (0, 5, 11):
+        assert cv2.imread(str(out / f"{k:06d}.jpg")).mean() == pytest.approx(level(k // 2), abs=3)
+    assert not [p for p in out.parent.iterdir() if p.name.startswith(".")]
