@@ -60,6 +60,11 @@ def _report(title: str, proc: subprocess.CompletedProcess) -> None:
     print(f"---- {title} (exit {proc.returncode})\n{proc.stdout}{proc.stderr}", flush=True)
 
 
+# Teardown purges what slurm_up.sh installed: with slurm-client left installed and no controller,
+# the executor plugin's `scontrol show config` at import makes every later `snakemake` wait ~10 s.
+DOWN = ("slurm_down.sh", "--purge")
+
+
 @pytest.fixture(scope="session")
 def slurm_cluster():
     """A running single-node SLURM (started here, stopped at the end), or a skip saying why not."""
@@ -71,11 +76,11 @@ def slurm_cluster():
     try:
         up = _sh("slurm_up.sh")
     except subprocess.TimeoutExpired:
-        _report("slurm_down.sh", _sh("slurm_down.sh"))
+        _report("slurm_down.sh", _sh(*DOWN))
         pytest.skip("tests/cluster/slurm_up.sh did not finish in 900 s")
     _report("slurm_up.sh", up)
     if up.returncode != 0:
-        _report("slurm_down.sh", _sh("slurm_down.sh"))
+        _report("slurm_down.sh", _sh(*DOWN))
         reason = {
             2: "this machine cannot run it",
             3: "installing SLURM failed",
@@ -95,7 +100,7 @@ def slurm_cluster():
             print("slurm_down.sh skipped: the cluster was already running before this test session")
         else:
             t0 = time.monotonic()
-            down = _sh("slurm_down.sh", timeout=120)
+            down = _sh(*DOWN, timeout=120)
             _report("slurm_down.sh", down)
             TIMES["teardown"] = time.monotonic() - t0
         TIMES["whole SLURM test"] = time.monotonic() - started
