@@ -54,6 +54,7 @@ from posepipe.weights import PUBLISHED
 
 ZOO_WEIGHTS = {f.config: name for name, f in PUBLISHED.items() if f.config}
 LIFTER_WEIGHTS = "videopose3d_h36m_detectron_coco"
+LIFTER_FILE = f"resources/models/{PUBLISHED[LIFTER_WEIGHTS].filename}"  # the published file name
 
 
 def detector_weights():
@@ -70,7 +71,7 @@ def detector_weights():
 
 
 def lifter_checkpoint():
-    return config["lift3d"]["checkpoint"] or f"resources/models/{LIFTER_WEIGHTS}.bin"
+    return config["lift3d"]["checkpoint"] or LIFTER_FILE
 
 
 # ---- per-video inputs ---------------------------------------------------------------------------

@@ -22,7 +22,7 @@ rule download_detector_weights:
 
 rule download_lifter_weights:
     output:
-        f"resources/models/{LIFTER_WEIGHTS}.bin",
+        LIFTER_FILE,
     log:
         f"resources/models/logs/{LIFTER_WEIGHTS}.log",
     conda:
