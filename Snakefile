@@ -14,6 +14,9 @@ configfile: os.path.join(workflow.basedir, "config.yaml")
 validate(config, "workflow/schemas/config.schema.yaml", set_default=True)
 
 
+report: "workflow/report/workflow.rst"
+
+
 # GPU counts are per job (per node) on a cluster, and cap concurrent GPU jobs on a workstation.
 resource_scopes:
     gpu="local",

@@ -153,3 +153,10 @@ def test_stage_version_bump_reruns_that_stage_and_downstream(finished, tmp_path_
     stages.write_text(stages.read_text().replace('"dataset2d": 1', '"dataset2d": 2'))
     expected = jobs(("dataset2d", "lift3d", "render"), ["alpha", "beta"]) | {("merge_dataset2d", "")}
     assert planned_jobs(workdir, "-s", str(copy / "Snakefile"), config=config) == expected
+
+
+def test_report_collects_the_renders(finished):
+    workdir, config = finished
+    snakemake(workdir, "--report", "report.html", config=config)
+    report = (workdir / "report.html").read_text(errors="replace")
+    assert "render.mp4" in report and "Renders" in report

@@ -7,7 +7,12 @@ rule render:
         dataset2d="results/{video}/dataset2d.npz",
         pose3d="results/{video}/pose3d.npz",
     output:
-        "results/{video}/render.mp4",
+        report(
+            "results/{video}/render.mp4",
+            caption="../report/render.rst",
+            category="Renders",
+            labels={"video": "{video}"},
+        ),
     params:
         version=STAGE_VERSIONS["render"],
         height=config["render"]["height"],
@@ -39,7 +44,12 @@ rule preview:
     input:
         "results/{video}/render.mp4",
     output:
-        "results/{video}/preview.gif",
+        report(
+            "results/{video}/preview.gif",
+            caption="../report/preview.rst",
+            category="Previews",
+            labels={"video": "{video}"},
+        ),
     log:
         "results/{video}/logs/preview.log",
     threads: 1
