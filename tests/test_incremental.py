@@ -47,11 +47,11 @@ def add_video(workdir, name: str, *, frames: int = 10, seed: int = 0):
 
 
 def random_checkpoint(path):
+    """A small lifter in the published checkpoint format."""
     from posepipe.lift3d.checkpoint import save_checkpoint
-    from posepipe.lift3d.model import TemporalCNN
+    from tests.lift3d_models import random_model
 
-    model = TemporalCNN(num_joints_in=17, in_features=2, num_joints_out=17, filter_widths=(3, 3), channels=16)
-    save_checkpoint(path, model_pos=model)
+    save_checkpoint(path, model_pos=random_model(widths=(3, 3), channels=16))
     return path
 
 

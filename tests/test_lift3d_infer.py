@@ -25,24 +25,10 @@ from posepipe.lift3d.infer import (
     resolve_device,
     run_lift3d,
 )
-from posepipe.lift3d.model import TemporalCNN
 from posepipe.skeleton import COCO_LEFT, COCO_RIGHT, H36M_JOINTS, H36M_LEFT, H36M_RIGHT, flip_permutation
+from tests.lift3d_models import random_model
 
 W, H = 512, 288  # a power-of-two width keeps pixel -> normalised conversion exact for integer pixels
-
-
-def random_model(*, widths=(3, 3), channels=32, joints_out=17, causal=False, seed=0) -> TemporalCNN:
-    torch.manual_seed(seed)
-    model = TemporalCNN(
-        num_joints_in=17, num_joints_out=joints_out, filter_widths=widths, channels=channels, causal=causal
-    )
-    with torch.no_grad():
-        for bn in [model.expand_bn, *model.layers_bn]:
-            bn.weight.uniform_(0.5, 1.5)
-            bn.bias.uniform_(-0.2, 0.2)
-            bn.running_mean.uniform_(-0.2, 0.2)
-            bn.running_var.uniform_(0.5, 2.0)
-    return model.eval()
 
 
 def random_pixels(T: int, *, seed: int = 0) -> np.ndarray:

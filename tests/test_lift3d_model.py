@@ -19,31 +19,9 @@ from posepipe.lift3d.checkpoint import (
     save_checkpoint,
 )
 from posepipe.lift3d.model import TemporalCNN, block_geometry, receptive_field
+from tests.lift3d_models import random_model
 
 FIXTURE = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "vp3d"
-
-
-def random_model(
-    *, widths=(3, 3), channels=32, joints_out=17, causal=False, dense=False, seed=0
-) -> TemporalCNN:
-    """Small model with random weights and random batch-norm statistics, in eval mode."""
-    torch.manual_seed(seed)
-    model = TemporalCNN(
-        num_joints_in=17,
-        num_joints_out=joints_out,
-        filter_widths=widths,
-        channels=channels,
-        causal=causal,
-        dense=dense,
-    )
-    with torch.no_grad():
-        for bn in [model.expand_bn, *model.layers_bn]:
-            bn.weight.uniform_(0.5, 1.5)
-            bn.bias.uniform_(-0.2, 0.2)
-            bn.running_mean.uniform_(-0.2, 0.2)
-            bn.running_var.uniform_(0.5, 2.0)
-            bn.num_batches_tracked.fill_(1000)
-    return model.eval()
 
 
 def test_published_layout_names_shapes_and_counts():

@@ -10,14 +10,8 @@
 # /etc/slurm/slurm.conf was not written by slurm_up.sh.
 set -uo pipefail
 
-MARKER="# posepipe throw-away test cluster (tests/cluster/slurm_up.sh)"
-CONF_DIR=/etc/slurm
-STATE_DIR=/var/lib/slurm
-LOG_DIR=/var/log/slurm
-CTLD_PID=/run/slurmctld.pid
-SLURMD_PID=/run/slurmd.pid
-MUNGE_PID=/run/munge/munged.pid
-INSTALLED_LIST=/var/lib/posepipe-slurm-test/installed-packages
+# shellcheck source=paths.sh
+source "$(dirname "${BASH_SOURCE[0]}")/paths.sh"
 
 purge=0
 case ${1:-} in

@@ -16,18 +16,11 @@
 # 3 package installation failed; 4 the daemons did not come up (see the logs it prints).
 set -euo pipefail
 
-MARKER="# posepipe throw-away test cluster (tests/cluster/slurm_up.sh)"
-CONF_DIR=/etc/slurm
-STATE_DIR=/var/lib/slurm
-LOG_DIR=/var/log/slurm
-CTLD_PID=/run/slurmctld.pid
-SLURMD_PID=/run/slurmd.pid
-MUNGE_PID=/run/munge/munged.pid
+# shellcheck source=paths.sh
+source "$(dirname "${BASH_SOURCE[0]}")/paths.sh"
 PARTITIONS=${POSEPIPE_SLURM_PARTITIONS:-cpu gpu}
 TIMEOUT=${POSEPIPE_SLURM_TIMEOUT:-60}
 PACKAGES=(munge slurmctld slurmd slurm-client)
-# What this script installed (slurm_down.sh --purge removes exactly these packages).
-INSTALLED_LIST=/var/lib/posepipe-slurm-test/installed-packages
 
 say() { echo "slurm_up: $*"; }
 die() {
