@@ -13,6 +13,9 @@ RUN_TORCH ?= torch==2.14.1 torchvision==0.29.1
 # detectron2 is not on PyPI: a pinned commit of its repository, built against the installed torch.
 DETECTRON2_COMMIT ?= 02b5c4e295e990042a714712c21dc79b731e8833
 DETECTRON2_SPEC ?= git+https://github.com/facebookresearch/detectron2.git@$(DETECTRON2_COMMIT)
+# The torch a fresh .venv gets: the main job's pair for `make run`, the CPU build for everything else.
+TORCH_SPEC ?= $(TEST_TORCH)
+run detectron2: TORCH_SPEC = $(RUN_TORCH)
 PROFILE ?= profiles/workstation
 SNAKEMAKE_ARGS ?=
 
@@ -24,7 +27,7 @@ $(PY):
 
 # Base install: torch only when none is there yet (keeps the main job's torch if `make run` came first).
 $(VENV)/.posepipe: pyproject.toml | $(PY)
-	$(PY) -c "import torch" 2>/dev/null || $(PIP) install -q $(TEST_TORCH)
+	$(PY) -c "import torch" 2>/dev/null || $(PIP) install -q $(TORCH_SPEC)
 	$(PIP) install -q -e ".[test]"
 	touch $@
 
