@@ -40,6 +40,7 @@ import numpy as np
 from posepipe import __version__
 from posepipe.atomic import atomic_path
 from posepipe.errors import PosepipeError
+from posepipe.progress import Progress
 from posepipe.skeleton import (
     COCO_BONES,
     COCO_LEFT,
@@ -615,25 +616,6 @@ class _Cancelled(Exception):
     """Another part failed; this one stops quietly."""
 
 
-class _Progress:
-    """Logs frames done, frames/s and time left every few seconds."""
-
-    def __init__(self, total: int, label: str):
-        self.total, self.label = total, label
-        self.started = self.last = clock.perf_counter()
-
-    def update(self, done: int, *, force: bool = False) -> None:
-        now = clock.perf_counter()
-        if not force and now - self.last < PROGRESS_SECONDS:
-            return
-        self.last = now
-        rate = done / max(now - self.started, 1e-9)
-        left = (self.total - done) / rate if rate > 0 else float("nan")
-        eta = f"{int(left // 60)}:{int(left % 60):02d}" if math.isfinite(left) else "?"
-        log.info("%s: %d/%d frames (%.0f%%), %.1f frames/s, %s left",
-                 self.label, done, self.total, 100 * done / max(self.total, 1), rate, eta)  # fmt: skip
-
-
 # ---------------------------------------------------------------------------------------------
 # audio, preview
 
@@ -846,7 +828,7 @@ def _render_parts(renderer, timeline, parts, tmp: Path, *, fps, options, extra, 
                       extra=[] if segdir else extra) as encoder:  # fmt: skip
             _render_part(renderer, timeline, part, encoder, done, stop)
 
-    meter = _Progress(total, label)
+    meter = Progress(total, label=label, logger=log, every=PROGRESS_SECONDS)
     try:
         with ThreadPoolExecutor(max_workers=len(parts), thread_name_prefix="posepipe-render") as pool:
             futures = [pool.submit(run, part, segment) for part, segment in zip(parts, segments, strict=True)]

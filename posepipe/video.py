@@ -35,6 +35,7 @@ import numpy as np
 from posepipe import __version__
 from posepipe.atomic import atomic_path, write_json
 from posepipe.errors import PosepipeError
+from posepipe.progress import Progress
 
 log = logging.getLogger(__name__)
 
@@ -87,12 +88,16 @@ def scan_video(path: str | os.PathLike) -> tuple[dict, np.ndarray]:
     container, stream = _open(path)
     pts: list[int | None] = []
     rotation, size, decode_warning = 0, None, None
+    # The container's count is only an estimate for the progress lines (0 when it states none).
+    progress = Progress(int(stream.frames), label=f"{path}: decoded", logger=log, every=10.0)
     try:
         for frame in container.decode(stream):
             if size is None:
                 rotation = int(round(frame.rotation or 0)) % 360
                 size = (frame.width, frame.height)
             pts.append(frame.pts)
+            if progress.total:
+                progress.update(min(len(pts), progress.total - 1))
     except _decode_errors() as exc:
         decode_warning = f"decoding stopped after {len(pts)} frames: {exc}"
         log.warning("%s: %s", path, decode_warning)

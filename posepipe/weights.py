@@ -28,6 +28,7 @@ from pathlib import Path
 
 from posepipe.atomic import atomic_path, write_text
 from posepipe.errors import PosepipeError
+from posepipe.progress import format_duration
 
 log = logging.getLogger(__name__)
 
@@ -144,11 +145,6 @@ def _mismatch(path: Path, *, sha256: str | None, size: int | None) -> str | None
     return None
 
 
-def _format_eta(seconds: float) -> str:
-    minutes, seconds = divmod(int(round(seconds)), 60)
-    return f"{minutes // 60}h{minutes % 60:02d}m" if minutes >= 60 else f"{minutes}m{seconds:02d}s"
-
-
 def _stream_to(response, tmp: Path, *, url: str, total: int | None, progress_every: float) -> tuple[str, int]:
     """Copy the response body to ``tmp``; return (hex SHA-256, bytes). Logs progress."""
     digest = hashlib.sha256()
@@ -166,7 +162,7 @@ def _stream_to(response, tmp: Path, *, url: str, total: int | None, progress_eve
                 if total:
                     log.info(
                         "%s: %.1f / %.1f MB (%.0f%%), %.1f MB/s, %s left", tmp.name, done / 1e6, total / 1e6,
-                        100 * done / total, rate / 1e6, _format_eta((total - done) / max(rate, 1e-9)),
+                        100 * done / total, rate / 1e6, format_duration((total - done) / max(rate, 1e-9)),
                     )  # fmt: skip
                 else:
                     log.info("%s: %.1f MB, %.1f MB/s", tmp.name, done / 1e6, rate / 1e6)

@@ -34,6 +34,7 @@ import numpy as np
 from posepipe import __version__
 from posepipe.errors import PosepipeError
 from posepipe.keypoints2d.store import NUM_COCO_JOINTS, Keypoints2D, from_frames, save_keypoints2d
+from posepipe.progress import Progress
 
 log = logging.getLogger(__name__)
 
@@ -377,11 +378,6 @@ def _decode(timeline, detector: Detector, q: queue.Queue, stop: threading.Event)
         _put(q, _Failed(exc), stop)
 
 
-def _eta(seconds: float) -> str:
-    minutes, seconds = divmod(int(round(seconds)), 60)
-    return f"{minutes // 60}h{minutes % 60:02d}m" if minutes >= 60 else f"{minutes}m{seconds:02d}s"
-
-
 def run_on_timeline(
     detector: Detector,
     timeline,
@@ -405,7 +401,7 @@ def run_on_timeline(
     worker = threading.Thread(target=_decode, args=(timeline, detector, q, stop), name="decode", daemon=True)
     frames: list = [None] * total
     done, waited, started = 0, 0.0, time.perf_counter()
-    last_log = started
+    progress = Progress(total, label=timeline.video_id, logger=log, every=progress_every)
     if detector.device.startswith("cuda"):
         torch.cuda.reset_peak_memory_stats(detector.device)
     worker.start()
@@ -427,14 +423,7 @@ def run_on_timeline(
                     frames[t] = result
                 done += len(batch)
                 batch = []
-                now = time.perf_counter()
-                if now - last_log >= progress_every or (finished and done == total):
-                    last_log = now
-                    rate = done / (now - started)
-                    log.info(
-                        "%s: %d/%d frames (%.0f%%), %.2f frames/s, %s left", timeline.video_id, done, total,
-                        100 * done / total, rate, _eta((total - done) / max(rate, 1e-9)),
-                    )  # fmt: skip
+                progress.update(done)
     finally:
         stop.set()
         worker.join(timeout=30)

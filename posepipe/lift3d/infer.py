@@ -29,6 +29,7 @@ from posepipe.atomic import atomic_path, save_npz
 from posepipe.dataset2d import load_dataset2d
 from posepipe.errors import PosepipeError
 from posepipe.lift3d.checkpoint import Checkpoint, load_checkpoint
+from posepipe.progress import Progress
 from posepipe.skeleton import COCO_LEFT, COCO_RIGHT, H36M_JOINTS, H36M_LEFT, H36M_RIGHT, flip_permutation
 from posepipe.stages import STAGE_VERSIONS
 
@@ -159,24 +160,13 @@ def camera_to_display(
 
 
 def _progress_logger(label: str, *, every_s: float = 10.0) -> ProgressFn:
-    t0 = time.perf_counter()
-    last = [t0]
+    """A ``progress(done, total)`` callback that logs through :class:`posepipe.progress.Progress`."""
+    meter: list[Progress] = []
 
     def report(done: int, total: int) -> None:
-        now = time.perf_counter()
-        if done < total and now - last[0] < every_s:
-            return
-        last[0] = now
-        rate = done / max(now - t0, 1e-9)
-        log.info(
-            "%s: %d/%d frames (%.0f%%), %.0f frames/s, %.0f s left",
-            label,
-            done,
-            total,
-            100 * done / total,
-            rate,
-            (total - done) / rate,
-        )
+        if not meter:  # the total is known at the first call
+            meter.append(Progress(total, label=label, logger=log, every=every_s))
+        meter[0].update(done)
 
     return report
 
