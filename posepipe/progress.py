@@ -18,8 +18,10 @@ def format_duration(seconds: float) -> str:
 class Progress:
     """``update(done)`` logs '<label>: done/total frames (pct), rate frames/s, time left'.
 
-    Lines come at most every ``every`` seconds, plus one when ``done`` reaches ``total`` (or when
-    forced), so logs stay short for long videos and still show the end.
+    Lines come at most every ``every`` seconds (``force`` skips the wait), and the end, when
+    ``done`` reaches ``total``, is reported exactly once; so logs stay short for long videos and
+    still show the end. ``total`` may be given later, with the first update, when it is not known
+    at the start (the clock runs from construction).
     """
 
     def __init__(
@@ -27,12 +29,16 @@ class Progress:
     ):
         self.total, self.label, self.logger, self.unit, self.every = total, label, logger, unit, every
         self.started = self.last = time.perf_counter()
+        self.ended = False
 
-    def update(self, done: int, *, force: bool = False) -> None:
+    def update(self, done: int, *, total: int | None = None, force: bool = False) -> None:
+        if total is not None:
+            self.total = total
         now = time.perf_counter()
-        if not force and done < self.total and now - self.last < self.every:
+        at_end = done >= self.total
+        if (at_end and self.ended) or (not (force or at_end) and now - self.last < self.every):
             return
-        self.last = now
+        self.last, self.ended = now, at_end
         rate = done / max(now - self.started, 1e-9)
         left = (self.total - done) / rate if rate > 0 else math.inf
         self.logger.info(

@@ -19,3 +19,18 @@ def test_progress_lines_are_throttled_and_the_last_is_shown(caplog):
     lines = [r.getMessage() for r in caplog.records]
     assert len(lines) == 1  # throttled: only the line at the end
     assert lines[0].startswith("clip: 100/100 frames (100%)") and lines[0].endswith("0m00s left")
+
+
+def test_total_given_later_and_the_end_reported_once(caplog):
+    import time
+
+    logger = logging.getLogger("test.progress.late")
+    meter = Progress(0, label="lift", logger=logger, every=3600)
+    time.sleep(0.05)  # work before the first report counts towards the rate
+    with caplog.at_level(logging.INFO, logger="test.progress.late"):
+        meter.update(10, total=10)
+        meter.update(10, force=True)
+    lines = [r.getMessage() for r in caplog.records]
+    assert len(lines) == 1
+    rate = float(lines[0].split(", ")[1].split()[0])
+    assert rate < 10 / 0.05 + 1

@@ -161,14 +161,8 @@ def camera_to_display(
 
 def _progress_logger(label: str, *, every_s: float = 10.0) -> ProgressFn:
     """A ``progress(done, total)`` callback that logs through :class:`posepipe.progress.Progress`."""
-    meter: list[Progress] = []
-
-    def report(done: int, total: int) -> None:
-        if not meter:  # the total is known at the first call
-            meter.append(Progress(total, label=label, logger=log, every=every_s))
-        meter[0].update(done)
-
-    return report
+    meter = Progress(0, label=label, logger=log, every=every_s)  # the total comes with the first call
+    return lambda done, total: meter.update(done, total=total)
 
 
 def lift_keypoints(
