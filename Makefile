@@ -19,7 +19,7 @@ run detectron2: TORCH_SPEC = $(RUN_TORCH)
 PROFILE ?= profiles/workstation
 SNAKEMAKE_ARGS ?=
 
-.PHONY: run test lint setup setup-test detectron2 bench clean-venv
+.PHONY: run test lint setup detectron2 bench clean-venv
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)

@@ -228,6 +228,23 @@ def run_with_gpu(
     return 128 - returncode if returncode < 0 else returncode
 
 
+def resolve_device(device: str = "auto") -> str:
+    """'auto' -> 'cuda' if a GPU is usable, else 'cpu'; an explicit device must exist."""
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        parsed = torch.device(device)
+    except RuntimeError as exc:
+        raise PosepipeError(None, f"unknown device {device!r} ({exc})") from None
+    if parsed.type == "cuda" and not torch.cuda.is_available():
+        raise PosepipeError(
+            None, f"device {device!r} asked for, but torch {torch.__version__} sees no CUDA GPU"
+        )
+    return device
+
+
 def register_cli(sub) -> None:
     p = sub.add_parser(
         "with-gpu",

@@ -6,6 +6,7 @@ Every video gets an id that is safe in paths and Snakemake wildcards (letters, d
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
 import os
 import re
@@ -37,20 +38,16 @@ def find_videos(directory: str | os.PathLike, patterns: list[str], *, recursive:
     directory = Path(directory)
     if not directory.is_dir():
         return []
-    regexes = [re.compile(_glob_to_regex(p), re.IGNORECASE) for p in patterns]
+    globs = [p.lower() for p in patterns]
     walk = directory.rglob("*") if recursive else directory.iterdir()
     found = [
         p
         for p in walk
-        if p.is_file() and not p.name.startswith(".") and any(r.fullmatch(p.name) for r in regexes)
+        if p.is_file()
+        and not p.name.startswith(".")
+        and any(fnmatch.fnmatchcase(p.name.lower(), g) for g in globs)
     ]
     return sorted(found)
-
-
-def _glob_to_regex(pattern: str) -> str:
-    import fnmatch
-
-    return fnmatch.translate(pattern).replace(r"\Z", "").removeprefix("(?s:").removesuffix(")") or ".*"
 
 
 def load_sample_sheet(path: str | os.PathLike, *, base: str | os.PathLike = ".") -> list[dict]:

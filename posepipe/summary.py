@@ -8,13 +8,13 @@ failed and the reason its log gives.
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
 import numpy as np
 
 from posepipe.atomic import atomic_path
+from posepipe.video import load_timeline_header
 
 # Stage -> the output that proves it finished.
 STAGE_OUTPUTS = (
@@ -49,7 +49,7 @@ def video_row(results: Path, video: str, *, stages: tuple[str, ...]) -> dict:
 
     timeline = folder / "frames/timeline.json"
     if timeline.exists():
-        header = json.loads(timeline.read_text())
+        header = load_timeline_header(timeline)
         row |= {"source": header["source"], "frames": header["frame_count"], "fps": round(header["fps"], 4)}
         row |= {"width": header["width"], "height": header["height"]}
     dataset = folder / "dataset2d.npz"

@@ -354,13 +354,25 @@ def make_timeline(
     return header
 
 
+def load_timeline_header(path: str | os.PathLike) -> dict:
+    """The JSON header of frames/timeline.json (fps, frame_count, size, ...), without the table."""
+    try:
+        header = json.loads(Path(path).read_text())
+        fps, count = float(header["fps"]), int(header["frame_count"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise PosepipeError(path, f"cannot read the frame timeline ({exc})") from exc
+    if not fps > 0 or count < 0:
+        raise PosepipeError(path, f"invalid timeline: fps={fps}, frame_count={count}")
+    return header
+
+
 def load_timeline(path: str | os.PathLike) -> Timeline:
     """Read frames/timeline.json and the CSV beside it."""
     import pandas as pd
 
     path = Path(path)
+    header = load_timeline_header(path)
     try:
-        header = json.loads(path.read_text())
         table = pd.read_csv(path.parent / header["timeline_csv"])
     except (OSError, ValueError, KeyError) as exc:
         raise PosepipeError(path, f"cannot read the frame timeline ({exc})") from exc

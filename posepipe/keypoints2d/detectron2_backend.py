@@ -33,17 +33,16 @@ import numpy as np
 
 from posepipe import __version__
 from posepipe.errors import PosepipeError
+from posepipe.gpu import resolve_device
 from posepipe.keypoints2d.store import NUM_COCO_JOINTS, Keypoints2D, from_frames, save_keypoints2d
 from posepipe.progress import Progress
+from posepipe.weights import PUBLISHED, weights_record
 
 log = logging.getLogger(__name__)
 
-ZOO_CONFIGS = (
-    "COCO-Keypoints/keypoint_rcnn_X_101_32x8d_FPN_3x.yaml",
-    "COCO-Keypoints/keypoint_rcnn_R_101_FPN_3x.yaml",
-    "COCO-Keypoints/keypoint_rcnn_R_50_FPN_3x.yaml",
-)
-DEFAULT_CONFIG = ZOO_CONFIGS[0]
+# The zoo configs whose weights posepipe.weights knows how to fetch; X_101 as in the original project.
+ZOO_CONFIGS = tuple(entry.config for entry in PUBLISHED.values() if entry.config)
+DEFAULT_CONFIG = "COCO-Keypoints/keypoint_rcnn_X_101_32x8d_FPN_3x.yaml"
 KEYPOINT_SCORE = (
     "spatial-softmax probability of the heatmap peak (detectron2 pred_keypoints[..., 2]), in (0, 1]"
 )
@@ -93,23 +92,6 @@ class _Detectron2:
 
 # ---------------------------------------------------------------------------------------------
 # configuration and model
-
-
-def resolve_device(device: str = "auto") -> str:
-    """'auto' -> 'cuda' if a GPU is usable, else 'cpu'; an explicit device must exist."""
-    import torch
-
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    try:
-        parsed = torch.device(device)
-    except RuntimeError as exc:
-        raise PosepipeError(None, f"unknown device {device!r} ({exc})") from None
-    if parsed.type == "cuda" and not torch.cuda.is_available():
-        raise PosepipeError(
-            None, f"device {device!r} asked for, but torch {torch.__version__} sees no CUDA GPU"
-        )
-    return device
 
 
 def build_cfg(
@@ -168,8 +150,6 @@ def build_cfg(
 
 
 def _suggest_download(config: str) -> str:
-    from posepipe.weights import PUBLISHED
-
     names = [entry.name for entry in PUBLISHED.values() if entry.config == config]
     return (
         f"python -m posepipe download --name {names[0]}"
@@ -194,8 +174,6 @@ def load_weights(model, weights: str | os.PathLike, *, config: str = "") -> dict
         PosepipeError: file missing or unreadable, or parameters missing from it, unexpected in
             it, or of another shape than the model's (names them).
     """
-    from posepipe.weights import sha256_file
-
     d2 = import_detectron2()
     weights = Path(weights)
     if not weights.is_file():
@@ -240,12 +218,7 @@ def load_weights(model, weights: str | os.PathLike, *, config: str = "") -> dict
             f"weights do not fit the model of {config or 'the config'} (detectron2 would run on with random "
             f"values for these): {'; '.join(problems)}",
         )
-    return {
-        "path": os.fspath(weights),
-        "sha256": sha256_file(weights),
-        "bytes": weights.stat().st_size,
-        "author": reported.get("author"),
-    }
+    return {**weights_record(weights), "author": reported.get("author")}
 
 
 @dataclass

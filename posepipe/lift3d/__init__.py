@@ -8,3 +8,6 @@
 
 torch is imported by ``model``, ``checkpoint`` and ``infer``; this package file and ``cli`` stay light.
 """
+
+# Output frames per model pass: memory stays flat for long videos. Here so the light CLI shares it.
+DEFAULT_WINDOW = 4096

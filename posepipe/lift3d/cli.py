@@ -6,7 +6,7 @@ import argparse
 import re
 from pathlib import Path
 
-DEFAULT_WINDOW = 4096  # keep equal to infer.DEFAULT_WINDOW (not imported: it pulls in torch)
+from posepipe.lift3d import DEFAULT_WINDOW
 
 
 def _device(text: str) -> str:

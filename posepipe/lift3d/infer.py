@@ -24,18 +24,19 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import torch
 
-from posepipe import __version__
+from posepipe import __version__, gpu
 from posepipe.atomic import atomic_path, save_npz
 from posepipe.dataset2d import load_dataset2d
 from posepipe.errors import PosepipeError
+from posepipe.lift3d import DEFAULT_WINDOW
 from posepipe.lift3d.checkpoint import Checkpoint, load_checkpoint
 from posepipe.progress import Progress
 from posepipe.skeleton import COCO_LEFT, COCO_RIGHT, H36M_JOINTS, H36M_LEFT, H36M_RIGHT, flip_permutation
 from posepipe.stages import STAGE_VERSIONS
+from posepipe.video import load_timeline_header
 
 log = logging.getLogger(__name__)
 
-DEFAULT_WINDOW = 4096
 # Orientation of a Human3.6M camera (w, x, y, z), camera-to-world; upstream uses it to show custom videos.
 H36M_DISPLAY_QUATERNION = np.array(
     [0.1407056450843811, -0.1500701755285263, -0.755240797996521, 0.6223280429840088], dtype=np.float32
@@ -60,13 +61,8 @@ def pad_sequence(x: np.ndarray, *, pad: int, causal: bool = False) -> np.ndarray
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
-    """'auto' -> cuda when available else cpu; 'cuda' without a GPU raises PosepipeError."""
-    if str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    dev = torch.device(device)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise PosepipeError(None, "device 'cuda' requested but torch sees no CUDA GPU")
-    return dev
+    """:func:`posepipe.gpu.resolve_device` as a ``torch.device``."""
+    return torch.device(gpu.resolve_device(str(device)))
 
 
 def run_windowed(
@@ -213,19 +209,6 @@ def lift_keypoints(
     return positions.astype(np.float32)
 
 
-def read_timeline(path: str | os.PathLike) -> tuple[float, int]:
-    """(fps, frame_count) of a frames-stage timeline.json; PosepipeError naming the file otherwise."""
-    try:
-        with open(path, encoding="utf-8") as f:
-            timeline = json.load(f)
-        fps, count = float(timeline["fps"]), int(timeline["frame_count"])
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise PosepipeError(path, f"cannot read timeline 'fps' and 'frame_count' ({exc})") from exc
-    if not fps > 0 or count < 0:
-        raise PosepipeError(path, f"invalid timeline: fps={fps}, frame_count={count}")
-    return fps, count
-
-
 def pose3d_table(positions: np.ndarray, times: np.ndarray):
     """Tidy pandas DataFrame: one row per frame and joint: frame, time, joint, x, y, z."""
     import pandas as pd
@@ -267,7 +250,8 @@ def run_lift3d(
     ds = load_dataset2d(dataset2d_path, subject=subject)
     T = ds.num_frames
     if timeline is not None:
-        fps_used, count = read_timeline(timeline)
+        header = load_timeline_header(timeline)
+        fps_used, count = float(header["fps"]), int(header["frame_count"])
         if count != T:
             raise PosepipeError(
                 dataset2d_path, f"has {T} frames but timeline {os.fspath(timeline)} has {count}"
