@@ -6,7 +6,8 @@ fills frames without a detection by linear interpolation of each coordinate betw
 detected frames (before the first / after the last detection the nearest detection is held), and
 writes results/{video}/dataset2d.npz.
 
-File contract (``np.load(path, allow_pickle=True)``; the first two keys are what upstream
+File contract (read with ``posepipe.safeload.load_npz``, or ``np.load(path, allow_pickle=True)`` for
+files you made; the first two keys are what upstream
 ``run.py -d custom`` reads, unchanged):
 
 - ``positions_2d``: object, ``.item()`` is ``{name: {'custom': [float32 (T, 17, 2): x, y pixels]}}``.
@@ -34,8 +35,6 @@ import argparse
 import json
 import logging
 import os
-import pickle
-import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,6 +45,7 @@ from posepipe import __version__
 from posepipe.atomic import save_npz
 from posepipe.errors import PosepipeError
 from posepipe.keypoints2d.store import Keypoints2D, load_keypoints2d
+from posepipe.safeload import load_npz
 from posepipe.skeleton import COCO_LEFT, COCO_RIGHT
 from posepipe.stages import STAGE_VERSIONS
 
@@ -208,18 +208,15 @@ def save_dataset2d(path: str | os.PathLike, ds: Dataset2D) -> None:
 
 def _read_custom(path: str | os.PathLike) -> tuple[dict, dict, dict]:
     """(positions_2d, metadata, other arrays) of a custom-format file; PosepipeError if unreadable."""
-    if not os.path.isfile(path):
-        raise PosepipeError(path, "file not found")
-    if not zipfile.is_zipfile(path):  # np.load would unpickle any other file as a whole
-        raise PosepipeError(path, "not an .npz archive (VideoPose3D custom 2D dataset expected)")
+    # The dicts of this format are pickled object arrays: read through the restricted unpickler,
+    # so a dataset from elsewhere can hold only arrays, lists, dicts and numbers.
+    z = load_npz(path, what="VideoPose3D custom 2D dataset")
     try:
-        # The dicts of this format are pickled object arrays: open only files this pipeline or upstream wrote.
-        with np.load(path, allow_pickle=True) as z:
-            positions = z["positions_2d"].item()
-            metadata = z["metadata"].item()
-            extras = {k: z[k] for k in z.files if k not in ("positions_2d", "metadata")}
-    except (OSError, KeyError, ValueError, EOFError, pickle.UnpicklingError) as exc:
-        raise PosepipeError(path, f"cannot read VideoPose3D custom 2D dataset ({exc})") from exc
+        positions = z["positions_2d"].item()
+        metadata = z["metadata"].item()
+    except (KeyError, ValueError) as exc:
+        raise PosepipeError(path, f"cannot read VideoPose3D custom 2D dataset (no {exc})") from exc
+    extras = {k: v for k, v in z.items() if k not in ("positions_2d", "metadata")}
     if not isinstance(positions, dict) or not isinstance(metadata, dict) or "video_metadata" not in metadata:
         raise PosepipeError(path, "not a VideoPose3D custom 2D dataset (positions_2d / metadata malformed)")
     return positions, metadata, extras

@@ -6,9 +6,11 @@ takes one at a time), with exactly ``DefaultPredictor``'s preprocessing: BGR fra
 background thread decodes and resizes the next frames while the model runs (a bounded queue
 caps the memory this takes).
 
-Weights are loaded through ``DetectionCheckpointer``, which only *logs* parameters that are
-missing from the file, unexpected, or of another shape, and then runs with random values for
-them. Here any such parameter is an error that names the weights file and the parameters.
+Weights are loaded through a subclass of ``DetectionCheckpointer`` (:func:`checkpointer_class`).
+detectron2 only *logs* parameters that are missing from the file (they stay random), unexpected
+(ignored) or of another shape (random); here any such parameter is an error that names the
+weights file and the parameters. Zoo ``.pkl`` files are pickles: they are read by the restricted
+unpickler of ``posepipe.safeload``, so a weights file cannot run code.
 
 Keypoint scores: not logits. detectron2 (0.6, ``heatmaps_to_keypoints`` + ``keypoint_rcnn_inference``)
 returns for each joint a spatial-softmax probability of the heatmap peak: 1 / sum over the 56x56
@@ -164,15 +166,76 @@ def _list_keys(keys, limit: int = 8) -> str:
     return ", ".join(str(k) for k in keys[:limit]) + more
 
 
+PIXEL_STATS = ("pixel_mean", "pixel_std")
+
+
+def checkpointer_class(d2):
+    """``DetectionCheckpointer`` subclassed to read files safely and keep what it finds.
+
+    - ``.pkl`` (model zoo, Detectron1/Caffe2 layouts) is read by :func:`posepipe.safeload.load_pickle`,
+      which builds arrays and containers only; torch files load with ``weights_only=True``.
+    - ``_load_model`` keeps the incompatible keys (detectron2 only logs them) and the file's author.
+    - ``pixel_mean`` / ``pixel_std`` in a file (detectron2 saved them from 2020-04 to 2021-02) are
+      taken out of the unexpected keys, as detectron2 loads such files with the config's values;
+      a warning says when the file's values differ from the config's.
+    """
+
+    class SafeDetectionCheckpointer(d2.DetectionCheckpointer):
+        incompatible = None
+        author = None
+
+        def _load_file(self, filename):
+            if not filename.endswith(".pkl"):
+                return super()._load_file(filename)  # .pth/.pyth: through _torch_load below
+            from posepipe.safeload import load_pickle
+
+            data = load_pickle(filename, what="detectron2 weights (.pkl)", encoding="latin1")
+            if not isinstance(data, dict):
+                raise PosepipeError(filename, f"a .pkl of weights holds a dict, not {type(data).__name__}")
+            if "model" in data and "__author__" in data:  # detectron2 model-zoo layout
+                return data
+            # Detectron1 / Caffe2 layout: blobs by Caffe2 names, converted by name matching.
+            blobs = data.get("blobs", data)
+            model = {k: v for k, v in blobs.items() if not k.endswith("_momentum")}
+            return {"model": model, "__author__": "Caffe2", "matching_heuristics": True}
+
+        def _torch_load(self, f):
+            from posepipe.safeload import torch_load
+
+            return torch_load(f, what="detectron2 weights")
+
+        def _load_model(self, checkpoint):
+            state = checkpoint.get("model", {})
+            stats = {k: state[k] for k in PIXEL_STATS if k in state}
+            self.author = checkpoint.get("__author__")
+            incompatible = super()._load_model(checkpoint)
+            for key, value in stats.items():
+                if key in incompatible.unexpected_keys:
+                    incompatible.unexpected_keys.remove(key)
+                config_value = getattr(self.model, key, None)
+                if config_value is not None and not np.allclose(
+                    np.asarray(value, dtype=np.float64).ravel(),
+                    config_value.detach().cpu().double().numpy().ravel(),
+                ):
+                    log.warning(
+                        "weights file has %s %s, the config %s; using the config's (as detectron2 does)",
+                        key, np.asarray(value).ravel().tolist(), config_value.cpu().ravel().tolist(),
+                    )  # fmt: skip
+            self.incompatible = incompatible
+            return incompatible
+
+    return SafeDetectionCheckpointer
+
+
 def load_weights(model, weights: str | os.PathLike, *, config: str = "") -> dict:
-    """Load ``weights`` into ``model`` with ``DetectionCheckpointer``, refusing any mismatch.
+    """Load ``weights`` into ``model`` with :func:`checkpointer_class`, refusing any mismatch.
 
     Returns:
         {'path', 'sha256', 'bytes', 'author'}: what the output records about the weights.
 
     Raises:
-        PosepipeError: file missing or unreadable, or parameters missing from it, unexpected in
-            it, or of another shape than the model's (names them).
+        PosepipeError: file missing, unreadable or refused for safety, or parameters missing
+            from it, unexpected in it, or of another shape than the model's (names them).
     """
     d2 = import_detectron2()
     weights = Path(weights)
@@ -180,24 +243,16 @@ def load_weights(model, weights: str | os.PathLike, *, config: str = "") -> dict
         raise PosepipeError(
             weights, f"weights file not found (fetch the published file with: {_suggest_download(config)})"
         )
-    checkpointer = d2.DetectionCheckpointer(model)
-    reported = {}
-    load_model = checkpointer._load_model
-
-    def recording_load_model(checkpoint):
-        # DetectionCheckpointer.load() logs the incompatible keys and drops them; keep them.
-        reported["author"] = checkpoint.get("__author__")
-        reported["incompatible"] = load_model(checkpoint)
-        return reported["incompatible"]
-
-    checkpointer._load_model = recording_load_model
+    checkpointer = checkpointer_class(d2)(model)
     try:
         checkpointer.load(os.fspath(weights))
-    except Exception as exc:  # pickle/torch/zip errors of a corrupt or foreign file
+    except PosepipeError:
+        raise
+    except Exception as exc:  # torch/zip errors of a corrupt or foreign file
         raise PosepipeError(
             weights, f"cannot load as detectron2 weights ({type(exc).__name__}: {exc})"
         ) from exc
-    incompatible = reported.get("incompatible")
+    incompatible = checkpointer.incompatible
     if incompatible is None:
         raise PosepipeError(weights, "detectron2 did not load any model parameters from this file")
     problems = []
@@ -205,20 +260,19 @@ def load_weights(model, weights: str | os.PathLike, *, config: str = "") -> dict
     wrong_shape = {k for k, _, _ in incompatible.incorrect_shapes}
     missing = [k for k in incompatible.missing_keys if k not in wrong_shape]
     if missing:
-        problems.append(f"missing from the file ({len(missing)}): {_list_keys(missing)}")
+        problems.append(f"missing from the file, would be random ({len(missing)}): {_list_keys(missing)}")
     if incompatible.unexpected_keys:
         unexpected = incompatible.unexpected_keys
-        problems.append(f"not in the model ({len(unexpected)}): {_list_keys(unexpected)}")
+        problems.append(f"not in the model, would be ignored ({len(unexpected)}): {_list_keys(unexpected)}")
     if incompatible.incorrect_shapes:
         shapes = [f"{k} file {tuple(a)} vs model {tuple(b)}" for k, a, b in incompatible.incorrect_shapes]
-        problems.append(f"shape mismatch ({len(shapes)}): {_list_keys(shapes)}")
+        problems.append(f"shape mismatch, would be random ({len(shapes)}): {_list_keys(shapes)}")
     if problems:
         raise PosepipeError(
             weights,
-            f"weights do not fit the model of {config or 'the config'} (detectron2 would run on with random "
-            f"values for these): {'; '.join(problems)}",
+            f"weights do not fit the model of {config or 'the config'}: {'; '.join(problems)}",
         )
-    return {**weights_record(weights), "author": reported.get("author")}
+    return {**weights_record(weights), "author": checkpointer.author}
 
 
 @dataclass

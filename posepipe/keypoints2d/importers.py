@@ -6,7 +6,8 @@ Two formats are read, each checked against the frame timeline (frame count, imag
   layout, object arrays): ``boxes[t] = [[], array (n, 5)]`` (x1, y1, x2, y2, score),
   ``keypoints[t] = [[], array (n, 4, 17)]`` (x, y, logit, probability), ``segments[t]``
   (unused), ``metadata = {'w': W, 'h': H}``. Index 1 is the person class; a frame with nobody
-  has empty lists. The file is a pickle: import only files you trust.
+  has empty lists. The object arrays are pickles: they are read by ``posepipe.safeload``, which
+  builds arrays, lists, dicts and numbers only and refuses any other global (no code runs).
 - ``coco``: COCO keypoint results JSON: a list of ``{"image_id": frame index, "category_id": 1,
   "bbox": [x, y, w, h], "score": s, "keypoints": [x1, y1, v1, ..., x17, y17, v17]}``. Frames
   without an entry have nobody. A COCO-style dict ``{"images": [...], "annotations": [...]}`` is
@@ -29,6 +30,7 @@ import numpy as np
 
 from posepipe.errors import PosepipeError
 from posepipe.keypoints2d.store import NUM_COCO_JOINTS, Keypoints2D, from_frames, save_keypoints2d
+from posepipe.safeload import load_npz
 
 log = logging.getLogger(__name__)
 
@@ -77,21 +79,13 @@ def read_d2npz(
         keypoints (n, 17, 3) x, y, probability; (w, h) from ``metadata`` or None; facts for meta).
     """
     path = Path(path)
-    try:
-        with np.load(path, allow_pickle=True) as z:
-            missing = {"boxes", "keypoints"} - set(z.files)
-            if missing:
-                raise PosepipeError(
-                    path, f"not an infer_video_d2 file: no {', '.join(sorted(missing))} array"
-                )
-            boxes, keypoints = z["boxes"], z["keypoints"]
-            metadata = z["metadata"].item() if "metadata" in z.files else None
-    except PosepipeError:
-        raise
-    except Exception as exc:  # a damaged zip or pickle can fail in many ways; all mean "unreadable"
-        raise PosepipeError(
-            path, f"cannot read as an infer_video_d2 .npz ({type(exc).__name__}: {exc})"
-        ) from exc
+    # The layout is object arrays (pickles): read them with the restricted unpickler, never np.load.
+    z = load_npz(path, what="an infer_video_d2 .npz")
+    missing = {"boxes", "keypoints"} - set(z)
+    if missing:
+        raise PosepipeError(path, f"not an infer_video_d2 file: no {', '.join(sorted(missing))} array")
+    boxes, keypoints = z["boxes"], z["keypoints"]
+    metadata = z["metadata"].item() if "metadata" in z and z["metadata"].shape == () else None
 
     if len(boxes) != len(keypoints):
         raise PosepipeError(path, f"has {len(boxes)} frames of boxes but {len(keypoints)} of keypoints")

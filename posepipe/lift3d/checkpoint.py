@@ -14,8 +14,6 @@ weights and is an argument.
 from __future__ import annotations
 
 import os
-import pickle
-import re
 from dataclasses import asdict, dataclass
 
 import torch
@@ -23,6 +21,7 @@ import torch
 from posepipe.atomic import atomic_path
 from posepipe.errors import PosepipeError
 from posepipe.lift3d.model import TemporalCNN, receptive_field
+from posepipe.safeload import torch_load
 from posepipe.weights import sha256_file
 
 
@@ -194,21 +193,7 @@ def load_checkpoint(
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise PosepipeError(path, "checkpoint file not found")
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises many types for corrupt or unsafe files
-        detail = re.sub(r"\x1b\[[0-9;]*m", "", " ".join(str(exc).split()))
-        hint = ""
-        if isinstance(exc, pickle.UnpicklingError):
-            # torch's message is mostly advice to disable the check; keep the line that names the object.
-            found = re.search(r"Unsupported (?:global: GLOBAL \S+|[^.;]*)", detail)
-            detail = found.group(0) if found else detail
-            hint = "; only tensors and plain containers are accepted: re-save epoch, lr, model_pos (and model_traj)"
-        detail = detail[:300]
-        raise PosepipeError(
-            path,
-            f"cannot read as a torch checkpoint with weights_only=True ({type(exc).__name__}: {detail}){hint}",
-        ) from exc
+    obj = torch_load(path, what="torch checkpoint")
     if not isinstance(obj, dict):
         raise PosepipeError(path, f"expected a dict of tensors, found {type(obj).__name__}")
 
