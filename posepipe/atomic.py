@@ -1,7 +1,10 @@
 """Whole-or-nothing writes: write under a temporary name in the same folder, then rename.
 
 A job that dies half-way leaves no output that looks finished, so Snakemake never takes a
-truncated file for a good one.
+truncated file for a good one. Temporary names are ``.{name}.*`` beside the target (files, or
+folders such as the renderer's ``.render.mp4.*.parts.*``); a job killed with SIGKILL cannot remove
+its own, so the next write of the same target removes them first (:func:`remove_stale`).
+Snakemake never runs two jobs for one output at once, so anything of that name is a leftover.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ def atomic_path(path: str | os.PathLike, *, suffix: str | None = None) -> Iterat
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale(path)
     fd, tmp = tempfile.mkstemp(
         prefix=f".{path.name}.", suffix=path.suffix if suffix is None else suffix, dir=path.parent
     )
@@ -35,6 +39,32 @@ def atomic_path(path: str | os.PathLike, *, suffix: str | None = None) -> Iterat
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def remove_stale(path: str | os.PathLike) -> list[Path]:
+    """Remove the temporaries that earlier, killed writes of ``path`` left (``.{name}.*``).
+
+    Returns:
+        The removed paths (files and folders).
+    """
+    import shutil
+
+    path = Path(path)
+    removed = []
+    for leftover in path.parent.glob(f".{glob_escape(path.name)}.*"):
+        if leftover.is_dir() and not leftover.is_symlink():
+            shutil.rmtree(leftover, ignore_errors=True)
+        else:
+            leftover.unlink(missing_ok=True)
+        removed.append(leftover)
+    return removed
+
+
+def glob_escape(name: str) -> str:
+    """``name`` with glob metacharacters quoted (video ids are safe; output names may not be)."""
+    import glob
+
+    return glob.escape(name)
 
 
 def _umask() -> int:

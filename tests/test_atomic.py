@@ -57,3 +57,21 @@ def test_sigterm_mid_write_leaves_no_temporary_file(tmp_path):
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=20) == 128 + signal.SIGTERM
     assert list((tmp_path / "out").iterdir()) == []
+
+
+def test_leftovers_of_killed_writes_are_removed_on_the_next_write(tmp_path):
+    target = tmp_path / "render.mp4"
+    (tmp_path / ".render.mp4.abc123.mp4").write_bytes(b"half")
+    parts = tmp_path / ".render.mp4.def456.parts.xyz"
+    parts.mkdir()
+    (parts / "000.mp4").write_bytes(b"segment")
+    (tmp_path / ".pose3d.npz.zzz.npz").write_bytes(b"")  # another target's: kept
+    (tmp_path / "render.mp4.txt").write_text("not a temporary")
+    with atomic_path(target) as tmp:
+        tmp.write_bytes(b"whole")
+    assert target.read_bytes() == b"whole"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        ".pose3d.npz.zzz.npz",
+        "render.mp4",
+        "render.mp4.txt",
+    ]

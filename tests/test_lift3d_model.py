@@ -195,7 +195,9 @@ def test_refuses_arbitrary_pickled_code(tmp_path, legacy):
     payload = {"model_pos": random_model().state_dict(), "extra": _Payload(marker)}
     torch.save(payload, path, pickle_module=pickle, _use_new_zipfile_serialization=not legacy)
     marker.unlink(missing_ok=True)  # __reduce__ is not run by saving, but be sure
-    with pytest.raises(PosepipeError, match=r"refused for safety: the torch checkpoint would call \w+") as err:
+    with pytest.raises(
+        PosepipeError, match=r"refused for safety: the torch checkpoint would call \w+"
+    ) as err:
         load_checkpoint(path)
     assert str(err.value).startswith(str(path)) and "likely succeed" not in str(err.value)
     assert not marker.exists()
