@@ -1,6 +1,7 @@
 # Two commands on a fresh machine (no root needed):
 #   make run    set up .venv (with detectron2 when the network allows) and run the workflow on videos/
-#   make test   set up .venv and run the test suite
+#   make test   set up .venv and run the test suite (changes nothing outside the checkout: the SLURM
+#               test, which installs packages as root, runs only with PYTEST_ARGS=--run-slurm)
 # Python >= 3.10 with venv and a C/C++ compiler (for detectron2) are all that is assumed.
 
 PYTHON ?= python3

@@ -8,9 +8,9 @@ timed.
 
     /work/d2venv/bin/python bench/bench_keypoints2d.py --frames 30 --min-size 320 --max-size 533
 
-Without --weights, a randomly initialised model is used (``make_random_weights``: calibrated
-so that it detects ``--detections-per-image`` boxes per frame, 2 by default, about what real
-weights give on a one-person clip); speed does not depend on the values of the weights.
+Without --weights, a randomly initialised model is used (``posepipe.testing.make_random_weights``:
+calibrated so that it detects ``--detections-per-image`` boxes per frame, 2 by default, about what
+real weights give on a one-person clip); speed does not depend on the values of the weights.
 """
 
 from __future__ import annotations
@@ -100,6 +100,7 @@ def _prepare(args, tmp: Path) -> tuple[Path, Path]:
     if args.weights:
         return tmp / "timeline.json", Path(args.weights)
     from posepipe.keypoints2d import detectron2_backend as backend
+    from posepipe.testing import make_random_weights
 
     timeline = video.load_timeline(tmp / "timeline.json")
     images = [image for _, image in video.iter_frames(timeline, stop=3)]
@@ -107,7 +108,7 @@ def _prepare(args, tmp: Path) -> tuple[Path, Path]:
         args.config, device="cpu", score_threshold=args.score_threshold,
         detections_per_image=args.detections_per_image, min_size=args.min_size, max_size=args.max_size,
     )  # fmt: skip
-    return tmp / "timeline.json", backend.make_random_weights(cfg, images=images, out=tmp / "random.pkl")
+    return tmp / "timeline.json", make_random_weights(cfg, images=images, out=tmp / "random.pkl")
 
 
 def main() -> None:

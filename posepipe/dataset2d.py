@@ -46,11 +46,13 @@ from posepipe.atomic import save_npz
 from posepipe.errors import PosepipeError
 from posepipe.keypoints2d.store import Keypoints2D, load_keypoints2d
 from posepipe.safeload import load_npz
+from posepipe.settings import add_option
 from posepipe.skeleton import COCO_LEFT, COCO_RIGHT
 from posepipe.stages import STAGE_VERSIONS
 
 log = logging.getLogger(__name__)
 
+STAGE = "dataset2d"
 SELECTIONS = ("highest_score", "largest_box")
 ACTION = "custom"
 NUM_JOINTS = 17
@@ -157,13 +159,11 @@ def build_dataset2d(
     scores[~detected] = 0
     box_scores[~detected] = 0
     if T == 0 or not detected.any():
-        raise PosepipeError(path, f"no person detected in any of the {T} frames")
+        raise PosepipeError(path, f"no person detected in any of the {T} frames{_threshold_hint(kp.meta)}")
     keypoints = interpolate_missing(keypoints, detected)
     boxes = interpolate_missing(boxes, detected)
     counts = kp.counts()
     meta = {
-        "stage": "dataset2d",
-        "stage_version": STAGE_VERSIONS["dataset2d"],
         "posepipe_version": __version__,
         "subject": name,
         "action": ACTION,
@@ -192,8 +192,24 @@ def build_dataset2d(
     )
 
 
+def _threshold_hint(meta: dict) -> str:
+    """Why there may be nobody: the score threshold of the keypoints2d stage, with what it removed."""
+    threshold = meta.get("score_threshold")
+    if not threshold:
+        return ""
+    removed = meta.get("persons_below_threshold")
+    if removed:
+        return (
+            f" (keypoints2d.score_threshold {threshold} removed all {removed} persons the source had; "
+            "lower it to keep them)"
+        )
+    return f" (persons scoring below keypoints2d.score_threshold {threshold} are not kept)"
+
+
 def save_dataset2d(path: str | os.PathLike, ds: Dataset2D) -> None:
-    """Write one subject in the custom format plus our per-frame extras (atomic)."""
+    """Write one subject in the custom format plus our per-frame extras (atomic); the stage and
+    its version are stamped into ``meta``."""
+    ds.meta = {"stage": STAGE, "stage_version": STAGE_VERSIONS[STAGE], **ds.meta}
     save_npz(
         path,
         positions_2d={ds.name: {ACTION: [ds.keypoints.astype(np.float32)]}},
@@ -222,13 +238,18 @@ def _read_custom(path: str | os.PathLike) -> tuple[dict, dict, dict]:
     return positions, metadata, extras
 
 
-def load_dataset2d(path: str | os.PathLike, *, subject: str | None = None) -> Dataset2D:
+def load_dataset2d(
+    path: str | os.PathLike, *, subject: str | None = None, prefer: str | None = None
+) -> Dataset2D:
     """Read one subject of a custom 2D dataset (ours, merged, or made by upstream tools).
 
-    ``subject`` may be omitted when the file holds exactly one. Files without our extras get
-    ``detected`` all True and None for scores and boxes.
+    ``subject`` may be omitted when the file holds exactly one; ``prefer`` names the subject to
+    take when it is omitted and the file holds several (e.g. a merged file and a video's id).
+    Files without our extras get ``detected`` all True and None for scores and boxes.
     """
     positions, metadata, extras = _read_custom(path)
+    if subject is None and prefer is not None and len(positions) > 1 and prefer in positions:
+        subject = prefer
     if subject is None:
         if len(positions) != 1:
             raise PosepipeError(path, f"holds {len(positions)} subjects {sorted(positions)}; choose one")
@@ -346,7 +367,7 @@ def register_cli(subparsers) -> None:
     p.add_argument("keypoints2d", type=Path, metavar="KEYPOINTS2D_NPZ")
     p.add_argument("--out", type=Path, required=True, help="dataset2d.npz to write")
     p.add_argument("--video-id", required=True, help="video id (results/{video}); names the subject")
-    p.add_argument("--selection", choices=SELECTIONS, default="highest_score", help="which person per frame")
+    add_option(p, "--selection", key="dataset2d.selection", choices=SELECTIONS, help="which person per frame")
     p.add_argument(
         "--subject", default=None, help="subject name (default: VIDEO_ID.mp4, as upstream names it)"
     )

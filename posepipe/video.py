@@ -36,11 +36,19 @@ from posepipe import __version__
 from posepipe.atomic import atomic_path, write_json
 from posepipe.errors import PosepipeError
 from posepipe.progress import Progress
+from posepipe.settings import add_option, schema_default
+from posepipe.stages import STAGE_VERSIONS
 
 log = logging.getLogger(__name__)
 
-STAGE_VERSION = 1  # bump when the probe/timeline algorithm changes output for the same input
 VFR_TOLERANCE = 0.05  # a frame interval this far (relative) from the median marks a variable rate
+# Decoder threading. Frame threading ("FRAME", part of "AUTO") hides decode errors: a worker
+# thread's failure can come back with another frame's output and PyAV then drops the error (a
+# truncated last packet decodes to nothing, silently), and the set of frames decoded from a
+# damaged file then depends on the thread count. Slice threading reports every error and
+# gives the same frames on every machine.
+DECODE_THREADS = "SLICE"
+MAX_FAILED_READS = 8  # consecutive demuxer read errors after which the rest of the file is given up
 
 
 def _open(path: str | os.PathLike):
@@ -59,7 +67,7 @@ def _open(path: str | os.PathLike):
         container.close()
         raise PosepipeError(path, "contains no video stream")
     stream = container.streams.video[0]
-    stream.thread_type = "AUTO"
+    stream.thread_type = DECODE_THREADS
     return container, stream
 
 
@@ -67,6 +75,49 @@ def _decode_errors():
     import av
 
     return (av.error.FFmpegError, EOFError)
+
+
+class DecodeErrors:
+    """Count of the packets that failed to decode (or to be read), and the first reason."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.first: str | None = None
+
+    def add(self, exc: Exception) -> None:
+        self.count += 1
+        if self.first is None:
+            self.first = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+
+
+def decoded_frames(container, stream, errors: DecodeErrors) -> Iterator:
+    """Every frame of ``stream`` that decodes, in presentation order; damaged packets are skipped.
+
+    Each packet is decoded on its own, so a packet the decoder rejects costs that packet (and
+    what references it) instead of the rest of the video; every rejected packet, and every read
+    error of the demuxer, is added to ``errors``. The demuxer's final empty packet drains the
+    decoder's delayed frames.
+    """
+    codec = stream.codec_context
+    failed_reads = 0
+    while failed_reads < MAX_FAILED_READS:
+        try:
+            for packet in container.demux(stream):
+                failed_reads = 0
+                try:
+                    frames = codec.decode(packet)
+                except _decode_errors() as exc:
+                    errors.add(exc)
+                    continue
+                yield from frames
+            return
+        except _decode_errors() as exc:  # the demuxer could not read on; try the next packet
+            errors.add(exc)
+            failed_reads += 1
+    try:  # the demuxer gave up before its final packet: drain the decoder here
+        yield from codec.decode(None)
+    except _decode_errors() as exc:
+        errors.add(exc)
 
 
 def _fraction(rate) -> Fraction | None:
@@ -77,31 +128,62 @@ def _fraction(rate) -> Fraction | None:
 # probe
 
 
+def _stated_duration(container, stream) -> float | None:
+    """Seconds of video the container states: the stream's duration, else the Matroska track's
+    DURATION tag, else the container's duration when the video is its only stream; None if none."""
+    if stream.duration and stream.time_base:
+        return float(stream.duration * stream.time_base)
+    tag = (stream.metadata or {}).get("DURATION")
+    if tag:
+        try:
+            hours, minutes, seconds = tag.split(":")
+            return int(hours) * 3600 + int(minutes) * 60 + float(seconds)
+        except ValueError:
+            pass
+    if container.duration and len(container.streams) == 1:
+        return container.duration / 1_000_000  # AV_TIME_BASE
+    return None
+
+
+def _promised_frames(container, stream) -> tuple[int | None, float | None]:
+    """(frames the container promises, its stated duration in seconds); None where unknown.
+
+    The stream's frame count, capped by stated duration x average rate when both are known: an
+    mp4 cut without re-encoding counts the frames before its cut that its edit list never shows.
+    """
+    duration = _stated_duration(container, stream)
+    rate = _fraction(stream.average_rate or stream.guessed_rate)
+    by_duration = int(round(duration * float(rate))) if duration and rate else None
+    stated = int(stream.frames) or None
+    if stated and by_duration:
+        return min(stated, by_duration), duration
+    return stated or by_duration, duration
+
+
 def scan_video(path: str | os.PathLike) -> tuple[dict, np.ndarray]:
     """Decode every frame once; return (probe facts, int64 (n,) presentation timestamps).
 
     The frame count is counted by decoding, never taken from the container (some files state
-    none, some state a wrong one). If decoding breaks off part-way, the frames decoded so far
-    are the video and ``decode_warning`` says where it stopped.
+    none, some state a wrong one). A damaged packet is skipped and decoding goes on (see
+    :func:`decoded_frames`); the probe records what the container promises, what decoded, and the
+    errors, and leaves judging the loss to the frames stage.
     """
     started = clock.perf_counter()
     container, stream = _open(path)
     pts: list[int | None] = []
-    rotation, size, decode_warning = 0, None, None
-    # The container's count is only an estimate for the progress lines (0 when it states none).
-    progress = Progress(int(stream.frames), label=f"{path}: decoded", logger=log, every=10.0)
+    rotation, size = 0, None
+    errors = DecodeErrors()
     try:
-        for frame in container.decode(stream):
+        expected, stated_duration = _promised_frames(container, stream)
+        # The promised count is only an estimate for the progress lines (0 when unknown).
+        progress = Progress(expected or 0, label=f"{path}: decoded", logger=log, every=10.0)
+        for frame in decoded_frames(container, stream, errors):
             if size is None:
                 rotation = int(round(frame.rotation or 0)) % 360
                 size = (frame.width, frame.height)
             pts.append(frame.pts)
             if progress.total:
                 progress.update(min(len(pts), progress.total - 1))
-    except _decode_errors() as exc:
-        decode_warning = f"decoding stopped after {len(pts)} frames: {exc}"
-        log.warning("%s: %s", path, decode_warning)
-    finally:
         info = {
             "format": container.format.name,
             "codec": stream.codec_context.name,
@@ -113,7 +195,18 @@ def scan_video(path: str | os.PathLike) -> tuple[dict, np.ndarray]:
             "audio_codec": container.streams.audio[0].codec_context.name if container.streams.audio else None,
             "sample_aspect_ratio": str(stream.sample_aspect_ratio or "1/1"),
         }
+    finally:
         container.close()
+    n = len(pts)
+    lost = None if expected is None else max(0, expected - n)
+    decode_warning = None
+    if errors.count or lost:
+        promised = f"{expected}" if expected is not None else "an unknown number of"
+        decode_warning = f"decoded {n} of {promised} frames the container promises"
+        if errors.count:
+            s = "" if errors.count == 1 else "s"
+            decode_warning += f"; {errors.count} decode error{s} (first: {errors.first})"
+        log.warning("%s: %s", path, decode_warning)
     if not pts:
         raise PosepipeError(
             path, "no decodable video frames" + (f" ({decode_warning})" if decode_warning else "")
@@ -128,7 +221,6 @@ def scan_video(path: str | os.PathLike) -> tuple[dict, np.ndarray]:
         pts = [int(round(i * step)) for i in range(len(pts))]
     pts_arr = np.asarray(pts, dtype=np.int64)
     seconds = pts_arr * float(time_base)
-    n = len(pts_arr)
     intervals = np.diff(seconds)
     if n > 1:
         average_fps = (n - 1) / (seconds[-1] - seconds[0])
@@ -161,9 +253,14 @@ def scan_video(path: str | os.PathLike) -> tuple[dict, np.ndarray]:
         "duration": float(seconds[-1] - seconds[0] + frame_duration),
         "timestamps_reliable": reliable,
         "decode_warning": decode_warning,
+        "frames_expected": expected,
+        "frames_decoded": n,
+        "frames_lost": lost,
+        "decode_errors": errors.count,
+        "container_duration": stated_duration,
         **info,
         "posepipe_version": __version__,
-        "stage_version": STAGE_VERSION,
+        "stage_version": STAGE_VERSIONS["probe"],
         "seconds": round(clock.perf_counter() - started, 3),
     }
     return probe, pts_arr
@@ -289,6 +386,40 @@ def plan_timeline(
     return kept[idx], rate, True
 
 
+def _percent(share: float) -> str:
+    return f"{100 * share:.0f}%" if share >= 0.1 else f"{100 * share:.1f}%"
+
+
+def damage_warnings(probe: dict, *, max_lost_share: float, strict: bool) -> list[str]:
+    """The frames stage's verdict on the probe's damage record: a list of short warnings.
+
+    Frames lost = frames the container promises minus frames decoded. A lost share above
+    ``max_lost_share`` is a warning, or with ``strict`` a :class:`PosepipeError` naming the video
+    and the numbers. Decode errors with an unknown promised count are a warning (no share to
+    judge). A probe written before damage was recorded has no such keys and gets no warning.
+    """
+    expected, decoded = probe.get("frames_expected"), probe.get("frames_decoded", probe["frame_count"])
+    errors = probe.get("decode_errors") or 0
+    errs = f"{errors} decode error{'' if errors == 1 else 's'}"
+    if not expected:
+        return (
+            [f"{errs} (frame count the container promises unknown; {decoded} frames decoded)"]
+            if errors
+            else []
+        )
+    lost = max(0, expected - decoded)
+    share = lost / expected
+    if share <= max_lost_share:
+        return []
+    if strict:
+        raise PosepipeError(
+            probe["path"],
+            f"decoded {decoded} of {expected} frames the container promises ({_percent(share)} lost, {errs}); "
+            "frames.strict is on",
+        )
+    return [f"{_percent(share)} of frames lost to damage ({decoded} of {expected} decoded, {errs})"]
+
+
 def make_timeline(
     probe_json: str | os.PathLike,
     probe_pts: str | os.PathLike,
@@ -299,11 +430,22 @@ def make_timeline(
     fps: float | None = None,
     start: float | None = None,
     end: float | None = None,
+    max_lost_share: float | None = None,
+    strict: bool | None = None,
 ) -> dict:
-    """Write frames/timeline.json and frames/timeline.csv from the probe (no decoding)."""
+    """Write frames/timeline.json and frames/timeline.csv from the probe (no decoding).
+
+    ``max_lost_share`` and ``strict`` judge the probe's damage record (see :func:`damage_warnings`);
+    None takes the config schema's default (``frames.max_lost_share``, ``frames.strict``).
+    """
     import pandas as pd
 
+    if max_lost_share is None:
+        max_lost_share = schema_default("frames.max_lost_share")
+    if strict is None:
+        strict = schema_default("frames.strict")
     probe = json.loads(Path(probe_json).read_text())
+    warnings = damage_warnings(probe, max_lost_share=max_lost_share, strict=strict)
     pts = np.load(probe_pts)
     seconds = pts * float(Fraction(probe["time_base"]))
     index, rate, resampled = plan_timeline(
@@ -343,8 +485,11 @@ def make_timeline(
         "timestamps_reliable": probe["timestamps_reliable"],
         "has_audio": probe["has_audio"],
         "timeline_csv": Path(out_csv).name,
+        "warnings": warnings,
+        "max_lost_share": max_lost_share,
+        "strict": strict,
         "posepipe_version": __version__,
-        "stage_version": STAGE_VERSION,
+        "stage_version": STAGE_VERSIONS["frames"],
     }
     with atomic_path(out_csv) as tmp:
         table.to_csv(tmp, index=False, float_format="%.6f")
@@ -408,31 +553,44 @@ def iter_frames(
     """Yield (timeline index, BGR uint8 (height, width, 3)) for frames ``start:stop``.
 
     Decodes the source once, seeking near ``start`` when timestamps allow; a source frame that
-    the timeline repeats (resampling up) is converted once and yielded for each use.
+    the timeline repeats (resampling up) is converted once and yielded for each use. Damaged
+    packets are skipped as the probe skipped them (the timeline references only frames the probe
+    decoded); a referenced frame that does not decode raises :class:`PosepipeError` naming it, so
+    a reader never gets fewer frames than the timeline has.
     """
     stop = timeline.frame_count if stop is None else min(stop, timeline.frame_count)
     if start >= stop:
         return
     want_idx = timeline.source_frame[start:stop]
     want_pts = timeline.source_pts[start:stop]
-    seek = timeline.timestamps_reliable and want_idx[0] > 0
+    by_pts = timeline.timestamps_reliable  # else frames are known only by their decoding order
+    seek = by_pts and want_idx[0] > 0
+
+    def missing(j: int, why: str) -> PosepipeError:
+        return PosepipeError(
+            timeline.source,
+            f"frame {start + j} of the timeline (source frame {want_idx[j]}, pts {want_pts[j]}) {why}",
+        )
+
     for attempt in ("seek", "scan") if seek else ("scan",):
         container, stream = _open(timeline.source)
+        errors = DecodeErrors()
+        j, decoded = 0, -1
         try:
             if attempt == "seek":
-                container.seek(int(want_pts[0]), stream=stream, backward=True, any_frame=False)
-            j, decoded = 0, -1
-            for frame in container.decode(stream):
+                try:
+                    container.seek(int(want_pts[0]), stream=stream, backward=True, any_frame=False)
+                except _decode_errors():
+                    continue  # decode from the start instead
+            for frame in decoded_frames(container, stream, errors):
                 decoded += 1
-                if attempt == "seek":
+                if by_pts:
                     if frame.pts is None or frame.pts < want_pts[j]:
                         continue
                     if frame.pts != want_pts[j]:
-                        if j == 0:
+                        if attempt == "seek" and j == 0:
                             break  # the seek overshot: decode from the start instead
-                        raise PosepipeError(
-                            timeline.source, f"frame {start + j} of the timeline is not in the video any more"
-                        )
+                        raise missing(j, "did not decode (has the file changed since probing?)")
                 elif decoded < want_idx[j]:
                     continue
                 source_index = want_idx[j]
@@ -443,16 +601,14 @@ def iter_frames(
                 if j == len(want_idx):
                     return
             else:
-                raise PosepipeError(
-                    timeline.source,
-                    f"video ended before frame {start + j} of the timeline (has it changed since probing?)",
-                )
-        except _decode_errors() as exc:
-            raise PosepipeError(
-                timeline.source, f"decoding failed at timeline frame {start + j}: {exc}"
-            ) from exc
+                raise missing(j, "did not decode: the video ended first (has it changed since probing?)")
         finally:
             container.close()
+            if errors.count:
+                log.warning(
+                    "%s: skipped %d undecodable packet(s) reading timeline frames %d-%d (first: %s)",
+                    timeline.source, errors.count, start, start + j, errors.first,
+                )  # fmt: skip
 
 
 def write_jpeg_frames(
@@ -488,6 +644,16 @@ def optional_float(text: str) -> float | None:
     return None if text.strip().lower() in ("", "none", "null") else float(text)
 
 
+def share(text: str) -> float:
+    """argparse type: a number in [0, 1]."""
+    import argparse
+
+    value = float(text)
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"{text} is not a share between 0 and 1")
+    return value
+
+
 def register_cli(sub) -> None:
     p = sub.add_parser("probe", help="count frames and read stream facts of one video")
     p.add_argument("video")
@@ -504,10 +670,16 @@ def register_cli(sub) -> None:
     p.add_argument("--fps", type=optional_float, help="output rate (default: the source's)")
     p.add_argument("--start", type=optional_float, help="trim start, seconds from the first frame")
     p.add_argument("--end", type=optional_float, help="trim end (exclusive), seconds from the first frame")
+    add_option(
+        p, "--max-lost-share", key="frames.max_lost_share", type=share,
+        help="share of the frames the container promises that may fail to decode without a warning",
+    )  # fmt: skip
+    add_option(p, "--strict", key="frames.strict", help="fail instead of warning when more frames are lost")
     p.set_defaults(
         handler=lambda a: make_timeline(
             a.probe, a.pts or Path(a.probe).with_name("probe_pts.npy"), video_id=a.video_id,
             out_json=a.out, out_csv=a.csv, fps=a.fps, start=a.start, end=a.end,
+            max_lost_share=a.max_lost_share, strict=a.strict,
         )
     )  # fmt: skip
 

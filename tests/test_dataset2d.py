@@ -20,6 +20,7 @@ from posepipe.dataset2d import (
 )
 from posepipe.errors import PosepipeError
 from posepipe.keypoints2d.store import from_frames, save_keypoints2d
+from posepipe.stages import STAGE_VERSIONS
 
 W, H = 640, 360
 
@@ -138,9 +139,11 @@ def test_file_has_upstream_structure(tmp_path):
     assert data["box_scores"].shape == (6,) and data["boxes"].shape == (6, 4)
     meta = json.loads(str(data["meta"]))
     assert meta["selection"] == "highest_score" and meta["video_id"] == "walk"
-    assert meta["stage"] == "dataset2d" and meta["stage_version"] >= 1
+    assert meta["stage"] == "dataset2d" and meta["stage_version"] == STAGE_VERSIONS["dataset2d"]
     assert meta["source"].endswith("walk.keypoints2d.npz") and meta["keypoints2d_meta"] == {
-        "detector": "test"
+        "detector": "test",
+        "stage": "keypoints2d",
+        "stage_version": STAGE_VERSIONS["keypoints2d"],
     }
 
     back = load_dataset2d(out)

@@ -161,11 +161,7 @@ def test_cli_errors(tmp_path):
 
 
 def test_python_dash_m_posepipe_with_gpu(tmp_path):
-    """The real entry point (once posepipe.gpu is in cli.STAGE_MODULES)."""
-    from posepipe import cli
-
-    if "posepipe.gpu" not in cli.STAGE_MODULES:
-        pytest.skip("posepipe.gpu is not in posepipe.cli.STAGE_MODULES yet")
+    """The real entry point, in a child process."""
     env = {k: v for k, v in os.environ.items() if k != "CUDA_VISIBLE_DEVICES"}
     out = subprocess.run(
         [sys.executable, "-m", "posepipe", "with-gpu", "--ids", "5", "--lock-dir", str(tmp_path), "--", *PRINT_ENV],

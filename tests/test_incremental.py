@@ -6,53 +6,18 @@ VideoPose3D checkpoint, and 64 px renders keep one full run to a few seconds.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import time
 
-import numpy as np
 import pytest
 
-from tests.media import write_indexed_video
+from posepipe.testing import add_video, random_checkpoint
 from tests.snakemake_run import REPO, planned_jobs, snakemake
 
 pytestmark = pytest.mark.workflow
 
 PER_VIDEO = ("probe", "frames", "keypoints2d", "dataset2d", "lift3d", "render")
-
-
-def coco_results(frames: int, *, width: int, height: int, seed: int) -> list[dict]:
-    """One person per frame, except frame 2 (nobody): the shape other tools' files have."""
-    rng = np.random.default_rng(seed)
-    out = []
-    for i in range(frames):
-        if i == 2:
-            continue
-        xy = rng.uniform([0.3 * width, 0.1 * height], [0.7 * width, 0.9 * height], size=(17, 2))
-        kps = np.concatenate([xy, np.full((17, 1), 0.9)], axis=1)
-        (x0, y0), (x1, y1) = xy.min(0), xy.max(0)
-        out.append({"image_id": i, "category_id": 1, "bbox": [x0, y0, x1 - x0, y1 - y0], "score": 0.98,
-                    "keypoints": kps.ravel().round(2).tolist()})  # fmt: skip
-    return out
-
-
-def add_video(workdir, name: str, *, frames: int = 10, seed: int = 0):
-    video = write_indexed_video(
-        workdir / "videos" / f"{name}.mp4", width=64, height=48, frames=frames, fps=25
-    )
-    keypoints = coco_results(frames, width=64, height=48, seed=seed)
-    (workdir / "videos" / f"{name}.coco.json").write_text(json.dumps(keypoints))
-    return video
-
-
-def random_checkpoint(path):
-    """A small lifter in the published checkpoint format."""
-    from posepipe.lift3d.checkpoint import save_checkpoint
-    from tests.lift3d_models import random_model
-
-    save_checkpoint(path, model_pos=random_model(widths=(3, 3), channels=16))
-    return path
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,7 @@
 
 Runs where detectron2 is installed (``pytest -m detectron2``). No published weights are needed:
 a Keypoint R-CNN from the R_50 zoo config gets random weights that still detect a fixed number of
-"persons" (see ``make_random_weights``), saved in detectron2's .pkl format and loaded through the
+"persons" (see ``posepipe.testing.make_random_weights``), saved in detectron2's .pkl format and loaded through the
 backend's own loading path. Input sizes are small to keep CPU time low.
 """
 
@@ -19,10 +19,11 @@ import pytest
 
 pytest.importorskip("detectron2")
 
-from posepipe import cli, video  # noqa: E402 (after the skip: nothing below runs without detectron2)
+from posepipe import video  # noqa: E402 (after the skip: nothing below runs without detectron2)
 from posepipe.errors import PosepipeError  # noqa: E402
 from posepipe.keypoints2d import detectron2_backend as backend  # noqa: E402
 from posepipe.keypoints2d.store import load_keypoints2d  # noqa: E402
+from posepipe.testing import make_random_weights, write_timeline  # noqa: E402
 from posepipe.weights import sha256_file  # noqa: E402
 
 pytestmark = [
@@ -49,25 +50,13 @@ def clip(tmp_path_factory) -> dict:
         cv2.circle(frame, (150, 60 + 5 * i), 20, (220, 40, 40), -1)
         writer.write(frame)
     writer.release()
-    video.write_probe(tmp / "clip.mp4", out_json=tmp / "probe.json", out_pts=tmp / "probe_pts.npy")
-    video.make_timeline(
-        tmp / "probe.json", tmp / "probe_pts.npy", video_id="clip",
-        out_json=tmp / "timeline.json", out_csv=tmp / "timeline.csv",
-    )  # fmt: skip
-    timeline = video.load_timeline(tmp / "timeline.json")
+    timeline = video.load_timeline(write_timeline(tmp / "clip.mp4", tmp, video_id="clip"))
     images = [image for _, image in video.iter_frames(timeline)]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         cfg = backend.build_cfg(CONFIG, device="cpu", detections_per_image=DETECTIONS, **SIZES)
-        weights = backend.make_random_weights(cfg, images=images[:3], out=tmp / "random.pkl")
+        weights = make_random_weights(cfg, images=images[:3], out=tmp / "random.pkl")
     return {"tmp": tmp, "timeline": tmp / "timeline.json", "images": images, "weights": weights}
-
-
-@pytest.fixture
-def main(monkeypatch):
-    if "posepipe.keypoints2d.cli" not in cli.STAGE_MODULES:
-        monkeypatch.setattr(cli, "STAGE_MODULES", (*cli.STAGE_MODULES, "posepipe.keypoints2d.cli"))
-    return cli.main
 
 
 def test_batched_cli_output_equals_default_predictor(clip, main, tmp_path, caplog):

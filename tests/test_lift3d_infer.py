@@ -26,6 +26,7 @@ from posepipe.lift3d.infer import (
     run_lift3d,
 )
 from posepipe.skeleton import COCO_LEFT, COCO_RIGHT, H36M_JOINTS, H36M_LEFT, H36M_RIGHT, flip_permutation
+from posepipe.stages import STAGE_VERSIONS
 from tests.lift3d_models import random_model
 
 W, H = 512, 288  # a power-of-two width keeps pixel -> normalised conversion exact for integer pixels
@@ -174,7 +175,7 @@ def test_run_lift3d_writes_npz_csv_and_meta(tmp_path, caplog):
     assert stored_meta["receptive_field"] == 9 and stored_meta["flip"] and not stored_meta["causal"]
     assert stored_meta["architecture"]["filter_widths"] == [3, 3] and stored_meta["time_source"] == "timeline"
     assert set(stored_meta["timings_s"]) == {"load", "inference", "csv"}
-    assert stored_meta["stage"] == "lift3d" and stored_meta["stage_version"] >= 1
+    assert stored_meta["stage"] == "lift3d" and stored_meta["stage_version"] == STAGE_VERSIONS["lift3d"]
 
     table = pd.read_csv(tmp_path / "pose3d.csv")
     assert list(table.columns) == ["frame", "time", "joint", "x", "y", "z"]
@@ -245,7 +246,6 @@ def test_cli_module_is_light_and_consistent():
         ).stdout.strip()
         == "False"
     )
-    assert lift3d_cli.DEFAULT_WINDOW == infer.DEFAULT_WINDOW
     parser = argparse.ArgumentParser()
     lift3d_cli.register_cli(parser.add_subparsers())
     base = ["lift3d", "d.npz", "--checkpoint", "c.bin", "--out", "o.npz"]

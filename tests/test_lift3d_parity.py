@@ -5,8 +5,6 @@ The fixture lives in ../shared beside the repository; a clone without it skips t
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 
@@ -14,18 +12,19 @@ from posepipe.dataset2d import load_dataset2d
 from posepipe.lift3d.checkpoint import load_checkpoint
 from posepipe.lift3d.infer import camera_to_display, lift_keypoints
 
-FIXTURE = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "vp3d"
 CLIPS = ("clip_long", "clip_short", "clip_one")
 TOLERANCE = 1e-5
 
-pytestmark = pytest.mark.skipif(
-    not (FIXTURE / "checkpoint.bin").exists(), reason=f"VideoPose3D parity fixture not found at {FIXTURE}"
-)
+
+@pytest.fixture(scope="module")
+def fixture_dir(shared):
+    """../shared/fixtures/vp3d: the upstream checkpoint, its 2D input and upstream's outputs."""
+    return shared("fixtures/vp3d/checkpoint.bin").parent
 
 
 @pytest.fixture(scope="module")
-def checkpoint():
-    return load_checkpoint(FIXTURE / "checkpoint.bin")
+def checkpoint(fixture_dir):
+    return load_checkpoint(fixture_dir / "checkpoint.bin")
 
 
 def test_fixture_architecture(checkpoint):
@@ -36,11 +35,11 @@ def test_fixture_architecture(checkpoint):
 
 @pytest.mark.parametrize("window", [None, 7])
 @pytest.mark.parametrize("clip", CLIPS)
-def test_matches_upstream(checkpoint, clip, window):
-    ds = load_dataset2d(FIXTURE / "data_2d_custom_fixture.npz", subject=f"{clip}.mp4")
+def test_matches_upstream(fixture_dir, checkpoint, clip, window):
+    ds = load_dataset2d(fixture_dir / "data_2d_custom_fixture.npz", subject=f"{clip}.mp4")
     assert (ds.width, ds.height) == (640, 360)
     for flip, suffix in ((True, "tta"), (False, "notta")):
-        expected = np.load(FIXTURE / "expected" / f"{clip}_{suffix}.npy")
+        expected = np.load(fixture_dir / "expected" / f"{clip}_{suffix}.npy")
         got = lift_keypoints(
             ds.keypoints,
             width=ds.width,
@@ -53,5 +52,5 @@ def test_matches_upstream(checkpoint, clip, window):
         assert got.shape == expected.shape and got.dtype == np.float32
         np.testing.assert_allclose(got, expected, rtol=0, atol=TOLERANCE, err_msg=f"{clip} {suffix}")
         if flip:
-            display = np.load(FIXTURE / "expected" / f"{clip}_tta_display.npy")
+            display = np.load(fixture_dir / "expected" / f"{clip}_tta_display.npy")
             np.testing.assert_allclose(camera_to_display(got), display, rtol=0, atol=TOLERANCE)

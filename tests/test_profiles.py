@@ -6,8 +6,8 @@ import re
 
 import pytest
 
+from posepipe.testing import add_video, random_checkpoint
 from tests.snakemake_run import REPO, snakemake
-from tests.test_incremental import add_video, random_checkpoint
 
 pytestmark = pytest.mark.workflow
 

@@ -1,5 +1,8 @@
+"""posepipe.progress: throttled progress lines, rate and time left, the end reported once."""
+
 import logging
 import math
+import time
 
 from posepipe.progress import Progress, format_duration
 
@@ -22,8 +25,6 @@ def test_progress_lines_are_throttled_and_the_last_is_shown(caplog):
 
 
 def test_total_given_later_and_the_end_reported_once(caplog):
-    import time
-
     logger = logging.getLogger("test.progress.late")
     meter = Progress(0, label="lift", logger=logger, every=3600)
     time.sleep(0.05)  # work before the first report counts towards the rate

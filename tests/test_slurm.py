@@ -1,15 +1,17 @@
 """The workflow through a real SLURM: `snakemake --profile profiles/slurm` on a throw-away cluster.
 
-tests/cluster/slurm_up.sh installs and starts a single-node SLURM with one fake GPU on this
-machine (root and apt-get needed; the test is skipped, saying why, where that cannot work), and
-slurm_down.sh stops it again afterwards, also when a test fails. Two 1 s videos go through every
-stage, each job submitted with sbatch; with the GPU rules present, their jobs must have asked for
-and been given a GPU. Keypoints are imported from files and the 3D model is a small random one, so
+tests/cluster/slurm_up.sh installs (apt-get) and starts a single-node SLURM with one fake GPU on
+this machine, and slurm_down.sh stops it and purges the packages again afterwards, also when a
+test fails. This changes the machine's system packages, so the test runs only when asked
+(``--run-slurm``, or ``-m slurm``; tests/conftest.py deselects it otherwise); where it cannot
+work (not root, no apt-get) it is skipped, saying why. Two 1 s videos go through every stage,
+each job submitted with sbatch; with the GPU rules present, their jobs must have asked for and
+been given a GPU. Keypoints are imported from files and the 3D model is a small random one, so
 no detectron2, no download and no real GPU are needed.
 
 The cluster has no accounting database, so the plugin's default status command (sacct) would
 wait forever: the test adds `--slurm-status-command squeue` and a short first-check delay, and
-caps threads to the node's CPUs (`--max-threads`). Run alone with timings:
+caps threads to the node's CPUs (`--max-threads`). Run alone, with timings:
     sudo .venv/bin/python -m pytest -m slurm -s tests/test_slurm.py
 """
 
@@ -25,11 +27,10 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 import yaml
 
-from tests.media import write_test_video
+from posepipe.testing import add_video, random_checkpoint
 
 pytestmark = pytest.mark.slurm
 
@@ -37,7 +38,7 @@ REPO = Path(__file__).resolve().parents[1]
 CLUSTER = REPO / "tests" / "cluster"
 PROFILE = REPO / "profiles" / "slurm"
 VIDEOS = ("clip_a", "clip_b")
-FRAMES = 25  # testsrc, 1 s at 25 fps
+FRAMES = 25  # 1 s at 25 fps
 WIDTH, HEIGHT = 160, 120
 # Whole workflow through the queue; SIGINT after this (SIGTERM does not stop snakemake).
 RUN_TIMEOUT = int(os.environ.get("POSEPIPE_SLURM_TEST_TIMEOUT", "540"))
@@ -107,29 +108,6 @@ def slurm_cluster():
         print("SLURM test timings: " + ", ".join(f"{k} {v:.1f} s" for k, v in TIMES.items()), flush=True)
 
 
-def coco_keypoints(seed: int) -> list[dict]:
-    """COCO keypoint results: one person in every frame (what another 2D tool would write)."""
-    rng = np.random.default_rng(seed)
-    out = []
-    for frame in range(FRAMES):
-        xy = rng.uniform([0.3 * WIDTH, 0.1 * HEIGHT], [0.7 * WIDTH, 0.9 * HEIGHT], size=(17, 2))
-        (x0, y0), (x1, y1) = xy.min(0), xy.max(0)
-        keypoints = np.concatenate([xy, np.full((17, 1), 0.9)], axis=1).ravel().round(2).tolist()
-        out.append({"image_id": frame, "category_id": 1, "bbox": [x0, y0, x1 - x0, y1 - y0], "score": 0.95,
-                    "keypoints": keypoints})  # fmt: skip
-    return out
-
-
-def small_checkpoint(path: Path) -> Path:
-    """A random VideoPose3D-shaped model, small enough to run on a CPU in a blink."""
-    from posepipe.lift3d.checkpoint import save_checkpoint
-    from posepipe.lift3d.model import TemporalCNN
-
-    model = TemporalCNN(num_joints_in=17, in_features=2, num_joints_out=17, filter_widths=(3, 3), channels=16)
-    save_checkpoint(path, model_pos=model)
-    return path
-
-
 def snakemake_cmd(workdir: Path, config: Path, *args: str) -> list[str]:
     return [
         sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--directory", str(workdir),
@@ -178,12 +156,11 @@ def slurm_run(slurm_cluster, tmp_path_factory):
     """The workflow run once through sbatch; returns what the checks need."""
     workdir = tmp_path_factory.mktemp("slurm-workflow")
     for i, name in enumerate(VIDEOS):
-        write_test_video(workdir / "videos" / f"{name}.mp4", size=f"{WIDTH}x{HEIGHT}", rate="25", seconds=1)
-        (workdir / "videos" / f"{name}.coco.json").write_text(json.dumps(coco_keypoints(seed=i)))
+        add_video(workdir, name, frames=FRAMES, fps=25, width=WIDTH, height=HEIGHT, seed=i)
     config = {
         "input": {"directory": "videos"},
         "keypoints2d": {"source": "file"},
-        "lift3d": {"checkpoint": str(small_checkpoint(workdir / "lifter.bin")), "device": "cpu"},
+        "lift3d": {"checkpoint": str(random_checkpoint(workdir / "lifter.bin")), "device": "cpu"},
         "render": {"height": 64, "audio": False},
     }
     config_path = workdir / "test-config.yaml"

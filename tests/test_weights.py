@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from posepipe import cli, weights
+from posepipe import weights
 from posepipe.errors import PosepipeError
 
 PAYLOAD = bytes(range(256)) * 4096  # 1 MiB, more than one read chunk
@@ -182,13 +182,6 @@ def test_registry_records_the_published_files():
     assert all(e.sha256 is None for e in d2.values())
     with pytest.raises(PosepipeError, match="no published file named 'nope'"):
         weights.published("nope")
-
-
-@pytest.fixture
-def main(monkeypatch):
-    if "posepipe.weights" not in cli.STAGE_MODULES:
-        monkeypatch.setattr(cli, "STAGE_MODULES", (*cli.STAGE_MODULES, "posepipe.weights"))
-    return cli.main
 
 
 def test_cli_download_and_offline_error(main, server, tmp_path, capsys):

@@ -12,10 +12,9 @@ Heavy modules (torch, detectron2) are imported by the handler, so ``--help`` sta
 
 from __future__ import annotations
 
-import argparse
-
 from posepipe.errors import PosepipeError
-from posepipe.keypoints2d.detectron2_backend import DEFAULT_CONFIG, ZOO_CONFIGS  # imports no detectron2 yet
+from posepipe.keypoints2d.detectron2_backend import ZOO_CONFIGS  # imports no detectron2 yet
+from posepipe.settings import add_option
 
 
 def _run(args) -> None:
@@ -58,30 +57,26 @@ def register_cli(sub) -> None:
     p = sub.add_parser("keypoints2d", help="every person's 17 COCO keypoints in every frame of a timeline")
     p.add_argument("timeline", help="frames/timeline.json")
     p.add_argument("--out", required=True, help="keypoints2d.npz")
-    p.add_argument("--source", choices=("detectron2", "file"), default="detectron2")
-    p.add_argument(
-        "--score-threshold", type=float, default=0.5,
-        help="persons with a lower box score are dropped, detected or imported (default: %(default)s)",
+    add_option(p, "--source", key="keypoints2d.source", choices=("detectron2", "file"), help="where keypoints come from")
+    add_option(
+        p, "--score-threshold", key="keypoints2d.score_threshold", type=float,
+        help="persons with a lower box score are dropped, detected or imported",
     )  # fmt: skip
 
     g = p.add_argument_group("--source detectron2")
-    g.add_argument(
-        "--config",
-        default=DEFAULT_CONFIG,
-        help=f"detectron2 model-zoo config ({', '.join(ZOO_CONFIGS)}) or a local .yaml "
-        "(default: %(default)s)",
-    )
+    add_option(
+        g, "--config", key="keypoints2d.model",
+        help=f"detectron2 model-zoo config ({', '.join(ZOO_CONFIGS)}) or a local .yaml",
+    )  # fmt: skip
     g.add_argument("--weights", help="local weights file (.pkl or .pth) matching --config")
-    g.add_argument("--batch-size", type=int, default=4, help="frames per forward pass (default: %(default)s)")
-    g.add_argument("--device", default="auto", help="auto (cuda if available), cpu, cuda, cuda:1, ...")
+    add_option(g, "--batch-size", key="keypoints2d.batch_size", type=int, help="frames per forward pass")
+    add_option(g, "--device", key="keypoints2d.device", help="auto (cuda if available), cpu, cuda, cuda:1, ...")
     g.add_argument(
         "--detections-per-image", type=int, help="at most this many persons per frame (config default 100)"
     )
-    g.add_argument(
-        "--amp", action=argparse.BooleanOptionalAction, default=False, help="float16 autocast (CUDA only)"
-    )
-    g.add_argument("--min-size", type=int, help="test-time short side (config default 800)")
-    g.add_argument("--max-size", type=int, help="test-time longest side cap (config default 1333)")
+    add_option(g, "--amp", key="keypoints2d.amp", help="float16 autocast (CUDA only)")
+    add_option(g, "--min-size", key="keypoints2d.min_size", type=int, help="test-time short side")
+    add_option(g, "--max-size", key="keypoints2d.max_size", type=int, help="test-time longest side cap")
     g.add_argument("--progress-every", type=float, default=5.0, help="seconds between progress lines")
 
     g = p.add_argument_group("--source file")

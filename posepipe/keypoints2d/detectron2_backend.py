@@ -38,13 +38,17 @@ from posepipe.errors import PosepipeError
 from posepipe.gpu import resolve_device
 from posepipe.keypoints2d.store import NUM_COCO_JOINTS, Keypoints2D, from_frames, save_keypoints2d
 from posepipe.progress import Progress
+from posepipe.settings import schema_default
 from posepipe.weights import PUBLISHED, weights_record
 
 log = logging.getLogger(__name__)
 
 # The zoo configs whose weights posepipe.weights knows how to fetch; X_101 as in the original project.
 ZOO_CONFIGS = tuple(entry.config for entry in PUBLISHED.values() if entry.config)
-DEFAULT_CONFIG = "COCO-Keypoints/keypoint_rcnn_X_101_32x8d_FPN_3x.yaml"
+# Defaults of the Python API are the workflow's (posepipe.settings reads them from the config schema).
+DEFAULT_CONFIG = schema_default("keypoints2d.model")
+DEFAULT_SCORE_THRESHOLD = schema_default("keypoints2d.score_threshold")
+DEFAULT_BATCH_SIZE = schema_default("keypoints2d.batch_size")
 KEYPOINT_SCORE = (
     "spatial-softmax probability of the heatmap peak (detectron2 pred_keypoints[..., 2]), in (0, 1]"
 )
@@ -101,7 +105,7 @@ def build_cfg(
     *,
     weights: str | os.PathLike | None = None,
     device: str = "cpu",
-    score_threshold: float = 0.5,
+    score_threshold: float = DEFAULT_SCORE_THRESHOLD,
     detections_per_image: int | None = None,
     min_size: int | None = None,
     max_size: int | None = None,
@@ -293,7 +297,7 @@ def build_detector(
     *,
     weights: str | os.PathLike,
     device: str = "auto",
-    score_threshold: float = 0.5,
+    score_threshold: float = DEFAULT_SCORE_THRESHOLD,
     detections_per_image: int | None = None,
     min_size: int | None = None,
     max_size: int | None = None,
@@ -409,7 +413,7 @@ def run_on_timeline(
     detector: Detector,
     timeline,
     *,
-    batch_size: int = 4,
+    batch_size: int = DEFAULT_BATCH_SIZE,
     queue_size: int | None = None,
     progress_every: float = 5.0,
 ) -> tuple[list, dict]:
@@ -476,9 +480,9 @@ def detect_keypoints(
     *,
     config: str = DEFAULT_CONFIG,
     weights: str | os.PathLike,
-    batch_size: int = 4,
+    batch_size: int = DEFAULT_BATCH_SIZE,
     device: str = "auto",
-    score_threshold: float = 0.5,
+    score_threshold: float = DEFAULT_SCORE_THRESHOLD,
     detections_per_image: int | None = None,
     min_size: int | None = None,
     max_size: int | None = None,
@@ -561,63 +565,3 @@ def detect_to_store(timeline_json: str | os.PathLike, *, out: str | os.PathLike,
     )
     return kp
 
-
-# ---------------------------------------------------------------------------------------------
-# weights for tests and benchmarks
-
-
-def make_random_weights(
-    cfg, *, images: list[np.ndarray], out: str | os.PathLike, foreground_bias: float = 6.0
-) -> Path:
-    """Write a detectron2 .pkl of a randomly initialised model that still detects "persons".
-
-    For tests and benchmarks without the published weights. Plain random weights detect nothing
-    (activations grow through the ResNet until no proposal survives), so: set every frozen
-    batch norm's statistics from one backbone pass over ``images`` (BGR uint8 frames), which
-    keeps activations at unit scale, then add ``foreground_bias`` to the box classifier's person
-    logit so that proposals pass the score threshold; ``TEST.DETECTIONS_PER_IMAGE`` then fixes
-    how many persons each frame gets.
-
-    Returns:
-        ``out``: pickle of {"model": {name: numpy array}, "__author__": ...}, the model-zoo format.
-    """
-    import pickle
-
-    import torch
-
-    from posepipe.atomic import atomic_path
-
-    d2 = import_detectron2()
-    from detectron2.layers import FrozenBatchNorm2d
-
-    model = d2.build_model(cfg)
-    model.eval()
-    detector = Detector(
-        model=model, cfg=cfg, device=cfg.MODEL.DEVICE, amp=False, config="", weights={},
-        resize=d2.T.ResizeShortestEdge([cfg.INPUT.MIN_SIZE_TEST] * 2, cfg.INPUT.MAX_SIZE_TEST),
-    )  # fmt: skip
-
-    def calibrate(module, args):
-        x = args[0]
-        module.running_mean.copy_(x.mean(dim=(0, 2, 3)))
-        module.running_var.copy_(x.var(dim=(0, 2, 3), unbiased=False))
-
-    hooks = [
-        m.register_forward_pre_hook(calibrate) for m in model.modules() if isinstance(m, FrozenBatchNorm2d)
-    ]
-    try:
-        with torch.inference_mode():
-            batch = model.preprocess_image([preprocess(detector, image) for image in images])
-            model.backbone(batch.tensor)
-    finally:
-        for hook in hooks:
-            hook.remove()
-    with torch.no_grad():
-        model.roi_heads.box_predictor.cls_score.bias[0] += (
-            foreground_bias  # index 0: person; last: background
-        )
-    state = {name: value.detach().cpu().numpy() for name, value in model.state_dict().items()}
-    out = Path(out)
-    with atomic_path(out) as tmp, open(tmp, "wb") as fh:
-        pickle.dump({"model": state, "__author__": "posepipe random weights (tests/benchmarks)"}, fh)
-    return out

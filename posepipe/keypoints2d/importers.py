@@ -41,6 +41,9 @@ PERSON_CATEGORY = 1
 # were made on other frames. Generous, because detectors place occluded joints off-frame.
 EXTENT_MARGIN = 0.25
 EXTENT_MAX_OUTSIDE = 0.5
+# Any point farther than this many frame widths (heights) from the frame's centre is refused:
+# no detector places a joint there, and such values would overflow drawing and lifting.
+COORDINATE_BOUND = 10
 
 Frame = tuple[np.ndarray, np.ndarray, np.ndarray]  # boxes (n, 4), box_scores (n,), keypoints (n, 17, 3)
 
@@ -266,13 +269,25 @@ def _jsonable(value):
 
 
 def check_frames(frames: list[Frame], *, width: int, height: int, path: str | os.PathLike) -> None:
-    """Raise PosepipeError for non-finite values or points that mostly fall off ``width x height``."""
+    """Raise PosepipeError for non-finite values, any point beyond :data:`COORDINATE_BOUND` frame sizes
+    from the frame, or points that mostly fall off ``width x height``."""
+    for t, (boxes, scores, keypoints) in enumerate(frames):
+        for what, values in (("box", boxes), ("box score", scores), ("keypoint", keypoints)):
+            if not np.all(np.isfinite(values)):
+                raise PosepipeError(path, f"frame {t}: a {what} value is NaN or infinite")
     points = [np.concatenate([b.reshape(-1, 2), k[..., :2].reshape(-1, 2)]) for b, _, k in frames if len(b)]
     if not points:
         return
     xy = np.concatenate(points)
-    if not np.all(np.isfinite(xy)) or not all(np.all(np.isfinite(s)) for _, s, _ in frames):
-        raise PosepipeError(path, "contains NaN or infinite coordinates or scores")
+    bx, by = COORDINATE_BOUND * width, COORDINATE_BOUND * height
+    far = (np.abs(xy[:, 0] - width / 2) > bx) | (np.abs(xy[:, 1] - height / 2) > by)
+    if far.any():
+        x, y = xy[np.argmax(far)]
+        raise PosepipeError(
+            path,
+            f"a point lies at ({x:.4g}, {y:.4g}) px, more than {COORDINATE_BOUND} frame sizes from the "
+            f"{width}x{height} frame; coordinates must be pixels of the timeline's frames",
+        )
     mx, my = EXTENT_MARGIN * width, EXTENT_MARGIN * height
     outside = (xy[:, 0] < -mx) | (xy[:, 0] > width + mx) | (xy[:, 1] < -my) | (xy[:, 1] > height + my)
     if outside.mean() > EXTENT_MAX_OUTSIDE:
@@ -329,13 +344,14 @@ def import_keypoints(
         raise PosepipeError(path, f"unknown format {fmt!r}; use one of auto, {', '.join(FORMATS)}")
     reader = read_d2npz if fmt == "d2npz" else read_coco
     frames, size, facts = reader(path, frame_count=frame_count)
-    if score_threshold:
-        frames = drop_below(frames, score_threshold=score_threshold)
     if size is not None and size != (width, height):
         raise PosepipeError(
             path, f"was made on {size[0]}x{size[1]} frames, the timeline's frames are {width}x{height}"
         )
-    check_frames(frames, width=width, height=height, path=path)
+    check_frames(frames, width=width, height=height, path=path)  # every field, before the threshold
+    persons_in_file = sum(len(b) for b, _, _ in frames)
+    if score_threshold:
+        frames = drop_below(frames, score_threshold=score_threshold)
     meta = {
         "detector": f"import:{fmt}",
         "source_file": os.fspath(path),
@@ -345,6 +361,7 @@ def import_keypoints(
         "image_size": [width, height],
         "frame_count": frame_count,
         "persons": int(sum(len(b) for b, _, _ in frames)),
+        "persons_below_threshold": int(persons_in_file - sum(len(b) for b, _, _ in frames)),
         "frames_with_person": int(sum(len(b) > 0 for b, _, _ in frames)),
         **facts,
     }

@@ -9,7 +9,8 @@ Persons are stored flat, with per-frame offsets (no pickled objects, loads with
 - ``box_scores``: float32 (N,): detector confidence in [0, 1].
 - ``keypoints``: float32 (N, 17, 3): x, y, score per COCO joint (``posepipe.skeleton.COCO_JOINTS``).
 - ``image_size``: int64 (2,): width, height of the frames the coordinates refer to.
-- ``meta``: str, JSON: detector, config, weights checksum, score threshold, device, timings, ...
+- ``meta``: str, JSON: ``stage``, ``stage_version`` (:data:`posepipe.stages.STAGE_VERSIONS`), detector,
+  config, weights checksum, score threshold, device, timings, ...
 """
 
 from __future__ import annotations
@@ -23,7 +24,9 @@ import numpy as np
 
 from posepipe.atomic import save_npz
 from posepipe.errors import PosepipeError
+from posepipe.stages import STAGE_VERSIONS
 
+STAGE = "keypoints2d"
 NUM_COCO_JOINTS = 17
 
 
@@ -99,8 +102,9 @@ def from_frames(
 
 
 def save_keypoints2d(path: str | os.PathLike, kp: Keypoints2D) -> None:
-    """Validate and write atomically."""
+    """Validate and write atomically; the stage and its version are stamped into ``meta``."""
     kp.validate(path)
+    kp.meta = {**kp.meta, "stage": STAGE, "stage_version": STAGE_VERSIONS[STAGE]}
     save_npz(
         path,
         frame_offsets=kp.frame_offsets.astype(np.int64),

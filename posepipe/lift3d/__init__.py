@@ -9,5 +9,7 @@
 torch is imported by ``model``, ``checkpoint`` and ``infer``; this package file and ``cli`` stay light.
 """
 
-# Output frames per model pass: memory stays flat for long videos. Here so the light CLI shares it.
-DEFAULT_WINDOW = 4096
+from posepipe.settings import schema_default
+
+# Output frames per model pass: memory stays flat for long videos (the workflow's default).
+DEFAULT_WINDOW = schema_default("lift3d.window")

@@ -6,7 +6,7 @@ import argparse
 import re
 from pathlib import Path
 
-from posepipe.lift3d import DEFAULT_WINDOW
+from posepipe.settings import add_option
 
 
 def _device(text: str) -> str:
@@ -47,26 +47,18 @@ def register_cli(subparsers) -> None:
     p.add_argument("--csv", type=Path, default=None, help="tidy pose3d.csv to write")
     p.add_argument("--timeline", type=Path, default=None, help="frames/timeline.json (fps, frame_count)")
     p.add_argument("--fps", type=float, default=None, help="frame rate when no timeline is given")
-    p.add_argument(
-        "--causal",
-        action=argparse.BooleanOptionalAction,
-        default=False,
-        help="the checkpoint uses causal convolutions (not recorded in the weights; default: no)",
-    )
-    p.add_argument(
-        "--flip",
-        action=argparse.BooleanOptionalAction,
-        default=True,
-        help="average with a horizontally mirrored pass (upstream's test-time augmentation; default: yes)",
-    )
-    p.add_argument(
-        "--device", type=_device, default="auto", help="auto (CUDA if present), cpu, cuda or cuda:N"
-    )
-    p.add_argument(
-        "--window",
-        type=int,
-        default=DEFAULT_WINDOW,
-        help=f"output frames per model pass (memory bound); 0: whole sequence at once (default {DEFAULT_WINDOW})",
-    )
+    add_option(
+        p, "--causal", key="lift3d.causal",
+        help="the checkpoint uses causal convolutions (not recorded in the weights)",
+    )  # fmt: skip
+    add_option(
+        p, "--flip", key="lift3d.flip_augmentation",
+        help="average with a horizontally mirrored pass (upstream's test-time augmentation)",
+    )  # fmt: skip
+    add_option(p, "--device", key="lift3d.device", type=_device, help="auto (CUDA if present), cpu, cuda or cuda:N")
+    add_option(
+        p, "--window", key="lift3d.window", type=int,
+        help="output frames per model pass (memory bound); 0: whole sequence at once",
+    )  # fmt: skip
     p.add_argument("--subject", default=None, help="subject to lift when the file holds several")
     p.set_defaults(handler=_run)

@@ -15,7 +15,6 @@ over the whole sequence (up to float rounding).
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import time
@@ -25,14 +24,13 @@ import numpy as np
 import torch
 
 from posepipe import __version__, gpu
-from posepipe.atomic import atomic_path, save_npz
 from posepipe.dataset2d import load_dataset2d
 from posepipe.errors import PosepipeError
 from posepipe.lift3d import DEFAULT_WINDOW
 from posepipe.lift3d.checkpoint import Checkpoint, load_checkpoint
+from posepipe.lift3d.store import Pose3D, save_pose3d, save_pose3d_csv
 from posepipe.progress import Progress
 from posepipe.skeleton import COCO_LEFT, COCO_RIGHT, H36M_JOINTS, H36M_LEFT, H36M_RIGHT, flip_permutation
-from posepipe.stages import STAGE_VERSIONS
 from posepipe.video import load_timeline_header
 
 log = logging.getLogger(__name__)
@@ -209,23 +207,6 @@ def lift_keypoints(
     return positions.astype(np.float32)
 
 
-def pose3d_table(positions: np.ndarray, times: np.ndarray):
-    """Tidy pandas DataFrame: one row per frame and joint: frame, time, joint, x, y, z."""
-    import pandas as pd
-
-    T, J, _ = positions.shape
-    return pd.DataFrame(
-        {
-            "frame": np.repeat(np.arange(T), J),
-            "time": np.repeat(times, J),
-            "joint": np.tile(np.array(H36M_JOINTS[:J], dtype=object), T),
-            "x": positions[..., 0].reshape(-1),
-            "y": positions[..., 1].reshape(-1),
-            "z": positions[..., 2].reshape(-1),
-        }
-    )
-
-
 def run_lift3d(
     dataset2d_path: str | os.PathLike,
     *,
@@ -242,9 +223,8 @@ def run_lift3d(
 ) -> dict:
     """The ``lift3d`` stage. Writes ``out`` (pose3d.npz) and, if given, ``csv``; returns the meta dict.
 
-    pose3d.npz: ``positions_3d`` float32 (T, 17, 3) camera space, metres, Human3.6M order;
-    ``positions_3d_display`` float32 (T, 17, 3) (see ``camera_to_display``); ``time`` float64 (T,)
-    seconds; ``meta`` JSON string. Frame times come from the timeline's fps when given, else ``fps``.
+    The files are described in :mod:`posepipe.lift3d.store`. Frame times come from the timeline's
+    fps when given, else ``fps``. Non-finite model output is an error naming the checkpoint.
     """
     t_start = time.perf_counter()
     ds = load_dataset2d(dataset2d_path, subject=subject)
@@ -291,9 +271,14 @@ def run_lift3d(
     display = camera_to_display(positions)
     times = np.arange(T, dtype=np.float64) / fps_used
 
+    if not np.isfinite(positions).all():
+        bad = int((~np.isfinite(positions).all(axis=(1, 2))).sum())
+        raise PosepipeError(
+            checkpoint_path,
+            f"the model gave non-finite 3D joints in {bad} of {T} frames of {dataset2d_path} "
+            "(NaN or infinite weights in the checkpoint?); nothing was written",
+        )
     meta = {
-        "stage": "lift3d",
-        "stage_version": STAGE_VERSIONS["lift3d"],
         "posepipe_version": __version__,
         "torch_version": torch.__version__,
         "dataset2d": os.fspath(dataset2d_path),
@@ -315,18 +300,16 @@ def run_lift3d(
         "units": "m",
         "display": {"quaternion": H36M_DISPLAY_QUATERNION.tolist(), "translation": [0.0, 0.0, 0.0]},
     }
+    pose = Pose3D(positions=positions, display=display, time=times, meta=meta)
     # The CSV goes first so that pose3d.npz, written last, can record every timing.
     if csv is not None:
-        with atomic_path(csv) as tmp:
-            pose3d_table(positions, times).to_csv(tmp, index=False)
+        save_pose3d_csv(csv, pose)
     meta["timings_s"] = {
         "load": round(t_loaded - t_start, 4),
         "inference": round(t_inferred - t_loaded, 4),
         "csv": round(time.perf_counter() - t_inferred, 4),
     }
     meta["frames_per_second"] = round(T / max(t_inferred - t_loaded, 1e-9), 2)
-    save_npz(
-        out, positions_3d=positions, positions_3d_display=display, time=times, meta=np.array(json.dumps(meta))
-    )
+    save_pose3d(out, pose)
     log.info("lift3d %s: %d frames at %.0f frames/s -> %s", ds.name, T, meta["frames_per_second"], out)
-    return meta
+    return pose.meta

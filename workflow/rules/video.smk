@@ -1,4 +1,6 @@
-# probe: stream facts and every frame's timestamp; frames: the constant-rate frame timeline.
+# probe: stream facts, every frame's timestamp and the damage record (frames promised, decoded,
+# decode errors); frames: the constant-rate frame timeline, and the verdict on that damage
+# (a warning in timeline.json, or a failure with frames.strict).
 # On a cluster both run as one job per video (group "timeline"): seconds of work each, which
 # should not pay two queue waits.
 
@@ -38,6 +40,8 @@ rule frames:
         fps=frames_setting("fps"),
         start=frames_setting("start"),
         end=frames_setting("end"),
+        max_lost_share=config["frames"]["max_lost_share"],
+        strict="--strict" if config["frames"]["strict"] else "--no-strict",
     log:
         "results/{video}/logs/frames.log",
     benchmark:
@@ -52,7 +56,8 @@ rule frames:
     shell:
         "python -m posepipe frames {input.json:q} --pts {input.pts:q} --video-id {wildcards.video}"
         " --out {output.json:q} --csv {output.csv:q}"
-        " --fps {params.fps} --start {params.start} --end {params.end} > {log:q} 2>&1"
+        " --fps {params.fps} --start {params.start} --end {params.end}"
+        " --max-lost-share {params.max_lost_share} {params.strict} > {log:q} 2>&1"
 
 
 rule frames_jpeg:

@@ -1,0 +1,118 @@
+"""The pose3d artefact: ``results/{video}/pose3d.npz`` and its tidy twin ``pose3d.csv``.
+
+The only module that writes or reads these files; it imports no torch, so the renderer, the
+summary and exports read 3D poses without loading the model code.
+
+``pose3d.npz`` (plain arrays, loads with ``allow_pickle=False``):
+
+- ``positions_3d``: float32 (T, 17, 3): x, y, z in metres, camera space, Human3.6M joint order
+  (:data:`posepipe.skeleton.H36M_JOINTS`), root-relative unless the checkpoint had a trajectory
+  model; what upstream ``run.py --viz-export`` writes.
+- ``positions_3d_display``: float32 (T, 17, 3): the same poses rotated by a Human3.6M camera's
+  orientation (z up) with the lowest joint of the sequence at height 0, for display.
+- ``time``: float64 (T,): seconds of each frame on the frame timeline.
+- ``meta``: str (JSON): ``stage``, ``stage_version`` (:data:`posepipe.stages.STAGE_VERSIONS`),
+  checkpoint path and SHA-256, architecture, options, timings.
+
+``pose3d.csv``: one row per frame and joint: ``frame, time, joint, x, y, z`` (camera space).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from posepipe.atomic import atomic_path, save_npz
+from posepipe.errors import PosepipeError
+from posepipe.skeleton import H36M_JOINTS
+from posepipe.stages import STAGE_VERSIONS
+
+STAGE = "lift3d"
+NUM_JOINTS = len(H36M_JOINTS)
+
+
+@dataclass
+class Pose3D:
+    """3D poses of one video; shapes as in the module docstring."""
+
+    positions: np.ndarray  # (T, 17, 3) camera space, metres
+    display: np.ndarray  # (T, 17, 3) display frame, metres
+    time: np.ndarray  # (T,) seconds
+    meta: dict = field(default_factory=dict)
+
+    @property
+    def num_frames(self) -> int:
+        return len(self.positions)
+
+
+def pose3d_table(positions: np.ndarray, times: np.ndarray):
+    """Tidy pandas DataFrame: one row per frame and joint: frame, time, joint, x, y, z."""
+    import pandas as pd
+
+    T, J, _ = positions.shape
+    return pd.DataFrame(
+        {
+            "frame": np.repeat(np.arange(T), J),
+            "time": np.repeat(times, J),
+            "joint": np.tile(np.array(H36M_JOINTS[:J], dtype=object), T),
+            "x": positions[..., 0].reshape(-1),
+            "y": positions[..., 1].reshape(-1),
+            "z": positions[..., 2].reshape(-1),
+        }
+    )
+
+
+def save_pose3d_csv(path: str | os.PathLike, pose: Pose3D) -> None:
+    """Write ``pose3d.csv`` (atomic)."""
+    with atomic_path(path) as tmp:
+        pose3d_table(pose.positions, pose.time).to_csv(tmp, index=False)
+
+
+def save_pose3d(path: str | os.PathLike, pose: Pose3D) -> None:
+    """Write ``pose3d.npz`` (atomic); the stage and its version are stamped into ``meta``."""
+    meta = {"stage": STAGE, "stage_version": STAGE_VERSIONS[STAGE], **pose.meta}
+    pose.meta = meta
+    save_npz(
+        path,
+        positions_3d=np.asarray(pose.positions, dtype=np.float32),
+        positions_3d_display=np.asarray(pose.display, dtype=np.float32),
+        time=np.asarray(pose.time, dtype=np.float64),
+        meta=np.array(json.dumps(meta)),
+    )
+
+
+def load_pose3d(path: str | os.PathLike, *, frame_count: int | None = None) -> Pose3D:
+    """Read and check ``pose3d.npz``.
+
+    Args:
+        frame_count: when given, the file must have this many frames (the timeline's).
+
+    Raises:
+        PosepipeError: unreadable file, missing arrays, wrong shapes, or another frame count.
+    """
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            missing = {"positions_3d", "positions_3d_display", "time"} - set(z.files)
+            if missing:
+                raise PosepipeError(path, f"not a pose3d.npz: no {', '.join(sorted(missing))} array")
+            positions = np.asarray(z["positions_3d"], dtype=np.float32)
+            display = np.asarray(z["positions_3d_display"], dtype=np.float32)
+            times = np.asarray(z["time"], dtype=np.float64)
+            meta = json.loads(str(z["meta"])) if "meta" in z.files else {}
+    except PosepipeError:
+        raise
+    except (OSError, ValueError, EOFError) as exc:  # zip, header and JSON errors
+        raise PosepipeError(path, f"cannot read 3D poses ({type(exc).__name__}: {exc})") from exc
+    for name, array in (("positions_3d", positions), ("positions_3d_display", display)):
+        if array.ndim != 3 or array.shape[1:] != (NUM_JOINTS, 3):
+            raise PosepipeError(path, f"{name} has shape {array.shape}, expected (T, {NUM_JOINTS}, 3)")
+    if not len(positions) == len(display) == len(times):
+        raise PosepipeError(
+            path, f"arrays disagree on the frame count ({len(positions)}, {len(display)}, {len(times)})"
+        )
+    if frame_count is not None and len(positions) != frame_count:
+        raise PosepipeError(path, f"has {len(positions)} frames of 3D poses, the timeline has {frame_count}")
+    return Pose3D(positions=positions, display=display, time=times, meta=meta)

@@ -1,0 +1,74 @@
+"""One source for every setting's default: the workflow's config schema.
+
+``workflow/schemas/config.schema.yaml`` holds the default of every key of ``config.yaml``; the
+workflow fills them in with ``validate(..., set_default=True)``. The stage command lines take
+their defaults from the same file through :func:`add_option`, so running a stage by hand with no
+options does what the workflow does with the default configuration. Each option made that way
+carries its key (``action.config_key``), which is how the tests check the two against each other.
+
+Unset is spelled one way: an option whose setting is null has the default None and is omitted
+from a rule's command line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+from pathlib import Path
+
+SCHEMA_PATH = Path(__file__).resolve().parent.parent / "workflow" / "schemas" / "config.schema.yaml"
+
+
+@functools.cache
+def schema() -> dict:
+    """The parsed config schema (read once per process)."""
+    import yaml
+
+    try:
+        return yaml.safe_load(SCHEMA_PATH.read_text(encoding="utf-8"))
+    except OSError as exc:  # a broken install: the package was copied without the workflow beside it
+        raise RuntimeError(
+            f"{SCHEMA_PATH}: cannot read the config schema ({exc.strerror}); posepipe runs from its "
+            "repository folder (the workflow and the package side by side)"
+        ) from exc
+
+
+def schema_node(key: str) -> dict:
+    """The schema of a dotted config key such as ``"render.audio"``."""
+    node = schema()
+    for part in key.split("."):
+        try:
+            node = node["properties"][part]
+        except KeyError:
+            raise KeyError(f"{key!r} is not a key of {SCHEMA_PATH.name}") from None
+    return node
+
+
+def schema_default(key: str):
+    """The default of a dotted config key, as the workflow fills it in."""
+    node = schema_node(key)
+    if "default" not in node:
+        raise KeyError(f"{key!r} has no default in {SCHEMA_PATH.name}")
+    return node["default"]
+
+
+def leaf_keys(section: str) -> list[str]:
+    """Dotted keys of the settings (not sub-objects) under ``section``."""
+    props = schema_node(section).get("properties", {})
+    return [f"{section}.{name}" for name, node in props.items() if node.get("type") != "object"]
+
+
+def add_option(parser, *flags: str, key: str, help: str = "", **kwargs) -> argparse.Action:  # noqa: A002
+    """``parser.add_argument(*flags, default=<schema default of key>, ...)`` that records ``key``.
+
+    Booleans become ``--x/--no-x``; the help text ends with the default and the config key.
+    """
+    default = schema_default(key)
+    if isinstance(default, bool) and "action" not in kwargs:
+        kwargs["action"] = argparse.BooleanOptionalAction
+    shown = "unset" if default is None else "%(default)s"
+    action = parser.add_argument(
+        *flags, default=default, help=f"{help} (default: {shown}; config {key})".lstrip(), **kwargs
+    )
+    action.config_key = key
+    return action

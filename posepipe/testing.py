@@ -1,0 +1,226 @@
+"""Small synthetic inputs for posepipe's tests and benchmarks; the workflow never uses this module.
+
+Each builder is deterministic for its arguments and small enough for a CPU:
+
+- :func:`write_indexed_video`: an H.264 mp4 whose frame ``i`` is flat grey ``level(i)``, so a
+  decoded image tells which source frame it came from, even after lossy compression.
+- :func:`write_timeline`: ``probe.json``, ``probe_pts.npy`` and ``timeline.json``/``.csv`` of a
+  video, made by the functions the workflow's probe and frames rules call.
+- :func:`coco_results`: COCO keypoint results (the JSON list other 2D tools write: ``image_id``,
+  ``category_id`` 1, ``bbox`` x, y, w, h, ``score``, ``keypoints`` as 17 x (x, y, v)), one random
+  person per frame inside the image.
+- :func:`add_video`: ``<workdir>/videos/<name>.mp4`` and its ``<name>.coco.json``, ready for a
+  workflow run with ``keypoints2d.source: file``.
+- :func:`random_model` / :func:`random_checkpoint`: a small VideoPose3D temporal CNN with random
+  weights and random batch-norm statistics, and a checkpoint of it in the published format
+  (``{"epoch", "lr", "model_pos": state dict}``, old non-zip torch serialisation).
+- :func:`make_random_weights`: a detectron2 model-zoo ``.pkl`` of a randomly initialised Keypoint
+  R-CNN that still detects a fixed number of "persons" per frame.
+
+torch, PyAV and detectron2 are imported inside the functions that need them: importing this
+module needs none of them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Collection
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+
+
+def level(i: int) -> int:
+    """Grey level of frame ``i`` in videos made by :func:`write_indexed_video` (distinct for i < 24)."""
+    return 16 + (i % 24) * 9
+
+
+def write_indexed_video(
+    path: str | os.PathLike,
+    *,
+    width: int = 64,
+    height: int = 48,
+    fps: Fraction | int = 30,
+    frames: int = 30,
+    pts: list[int] | None = None,
+    time_base: Fraction | None = None,
+) -> Path:
+    """H.264 mp4 whose frame i is flat grey ``level(i)``; ``pts`` (in ``time_base``) makes it VFR."""
+    import av
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=Fraction(fps))
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        stream.options = {"crf": "10", "bf": "0"}
+        if time_base is not None:
+            stream.codec_context.time_base = time_base
+        for i in range(frames):
+            image = np.full((height, width, 3), level(i), np.uint8)
+            frame = av.VideoFrame.from_ndarray(image, format="rgb24")
+            if pts is not None:
+                frame.pts, frame.time_base = pts[i], time_base
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return path
+
+
+def write_timeline(
+    video: str | os.PathLike, folder: str | os.PathLike, *, video_id: str = "clip", **options
+) -> Path:
+    """Probe ``video`` and make its frame timeline in ``folder``; returns ``folder/timeline.json``.
+
+    ``options`` go to :func:`posepipe.video.make_timeline` (``fps``, ``start``, ``end``, ...).
+    """
+    from posepipe import video as video_stage
+
+    folder = Path(folder)
+    video_stage.write_probe(video, out_json=folder / "probe.json", out_pts=folder / "probe_pts.npy")
+    video_stage.make_timeline(
+        folder / "probe.json", folder / "probe_pts.npy", video_id=video_id,
+        out_json=folder / "timeline.json", out_csv=folder / "timeline.csv", **options,
+    )  # fmt: skip
+    return folder / "timeline.json"
+
+
+def coco_results(
+    frames: int,
+    *,
+    width: int,
+    height: int,
+    seed: int,
+    empty_frames: Collection[int] = (2,),
+    score: float = 0.98,
+) -> list[dict]:
+    """One person per frame, except ``empty_frames`` (nobody there, so gap filling has work to do).
+
+    Joints are uniform in the middle of the image (x in 30-70 % of ``width``, y in 10-90 % of
+    ``height``) with visibility 0.9; the box is the joints' bounding box.
+    """
+    rng = np.random.default_rng(seed)
+    out = []
+    for i in range(frames):
+        if i in empty_frames:
+            continue
+        xy = rng.uniform([0.3 * width, 0.1 * height], [0.7 * width, 0.9 * height], size=(17, 2))
+        kps = np.concatenate([xy, np.full((17, 1), 0.9)], axis=1)
+        (x0, y0), (x1, y1) = xy.min(0), xy.max(0)
+        out.append({"image_id": i, "category_id": 1, "bbox": [x0, y0, x1 - x0, y1 - y0], "score": score,
+                    "keypoints": kps.ravel().round(2).tolist()})  # fmt: skip
+    return out
+
+
+def add_video(
+    workdir: str | os.PathLike,
+    name: str,
+    *,
+    frames: int = 10,
+    seed: int = 0,
+    width: int = 64,
+    height: int = 48,
+    fps: int = 25,
+) -> Path:
+    """Write ``workdir/videos/<name>.mp4`` (:func:`write_indexed_video`) and its ``<name>.coco.json``
+    (:func:`coco_results`); returns the video's path."""
+    videos = Path(workdir) / "videos"
+    video = write_indexed_video(videos / f"{name}.mp4", width=width, height=height, frames=frames, fps=fps)
+    keypoints = coco_results(frames, width=width, height=height, seed=seed)
+    (videos / f"{name}.coco.json").write_text(json.dumps(keypoints))
+    return video
+
+
+def random_model(*, widths=(3, 3), channels=32, joints_out=17, causal=False, dense=False, seed=0):
+    """A ``TemporalCNN`` in eval mode whose batch norms are not the identity (so they are exercised)."""
+    import torch
+
+    from posepipe.lift3d.model import TemporalCNN
+
+    torch.manual_seed(seed)
+    model = TemporalCNN(
+        num_joints_in=17,
+        num_joints_out=joints_out,
+        filter_widths=widths,
+        channels=channels,
+        causal=causal,
+        dense=dense,
+    )
+    with torch.no_grad():
+        for bn in [model.expand_bn, *model.layers_bn]:
+            bn.weight.uniform_(0.5, 1.5)
+            bn.bias.uniform_(-0.2, 0.2)
+            bn.running_mean.uniform_(-0.2, 0.2)
+            bn.running_var.uniform_(0.5, 2.0)
+            bn.num_batches_tracked.fill_(1000)
+    return model.eval()
+
+
+def random_checkpoint(path: str | os.PathLike, *, widths=(3, 3), channels: int = 16, seed: int = 0) -> Path:
+    """A small :func:`random_model` saved at ``path`` in the published checkpoint format."""
+    from posepipe.lift3d.checkpoint import save_checkpoint
+
+    save_checkpoint(path, model_pos=random_model(widths=widths, channels=channels, seed=seed))
+    return Path(path)
+
+
+def make_random_weights(
+    cfg, *, images: list[np.ndarray], out: str | os.PathLike, foreground_bias: float = 6.0
+) -> Path:
+    """Write a detectron2 .pkl of a randomly initialised model that still detects "persons".
+
+    For tests and benchmarks without the published weights. Plain random weights detect nothing
+    (activations grow through the ResNet until no proposal survives), so: set every frozen
+    batch norm's statistics from one backbone pass over ``images`` (BGR uint8 frames), which
+    keeps activations at unit scale, then add ``foreground_bias`` to the box classifier's person
+    logit so that proposals pass the score threshold; ``TEST.DETECTIONS_PER_IMAGE`` then fixes
+    how many persons each frame gets. ``cfg`` is a detectron2 config
+    (:func:`posepipe.keypoints2d.detectron2_backend.build_cfg`).
+
+    Returns:
+        ``out``: pickle of {"model": {name: numpy array}, "__author__": ...}, the model-zoo format.
+    """
+    import pickle
+
+    import torch
+
+    from posepipe.atomic import atomic_path
+    from posepipe.keypoints2d import detectron2_backend as backend
+
+    d2 = backend.import_detectron2()
+    from detectron2.layers import FrozenBatchNorm2d
+
+    model = d2.build_model(cfg)
+    model.eval()
+    detector = backend.Detector(
+        model=model, cfg=cfg, device=cfg.MODEL.DEVICE, amp=False, config="", weights={},
+        resize=d2.T.ResizeShortestEdge([cfg.INPUT.MIN_SIZE_TEST] * 2, cfg.INPUT.MAX_SIZE_TEST),
+    )  # fmt: skip
+
+    def calibrate(module, args):
+        x = args[0]
+        module.running_mean.copy_(x.mean(dim=(0, 2, 3)))
+        module.running_var.copy_(x.var(dim=(0, 2, 3), unbiased=False))
+
+    hooks = [
+        m.register_forward_pre_hook(calibrate) for m in model.modules() if isinstance(m, FrozenBatchNorm2d)
+    ]
+    try:
+        with torch.inference_mode():
+            batch = model.preprocess_image([backend.preprocess(detector, image) for image in images])
+            model.backbone(batch.tensor)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    with torch.no_grad():
+        model.roi_heads.box_predictor.cls_score.bias[0] += (
+            foreground_bias  # index 0: person; last: background
+        )
+    state = {name: value.detach().cpu().numpy() for name, value in model.state_dict().items()}
+    out = Path(out)
+    with atomic_path(out) as tmp, open(tmp, "wb") as fh:
+        pickle.dump({"model": state, "__author__": "posepipe random weights (tests/benchmarks)"}, fh)
+    return out

@@ -1,0 +1,66 @@
+"""Fixtures shared by the test modules, and the opt-in for the SLURM test.
+
+Fixtures (pytest finds them in every module under tests/; a module's own fixture of the same
+name takes precedence):
+
+- ``main``: posepipe's command line run in this process: ``main(argv)`` returns the exit
+  status, and error lines go to stderr (``capsys``).
+- ``shared``: ``shared("media/dance.mp4")`` is the path of a file or folder in the team's shared
+  folder beside the checkout (``../shared``: sample media, the VideoPose3D parity fixture). A
+  clone without it skips the test, naming the missing path.
+
+Synthetic inputs (videos, COCO keypoints, random checkpoints and detectron2 weights) are built by
+:mod:`posepipe.testing`.
+
+The ``slurm`` tests (tests/test_slurm.py) run as root install SLURM with apt-get, start its
+daemons, and purge the packages again at the end: they change the machine, so they run only
+when asked, with ``--run-slurm`` or with a ``-m`` expression that names the marker
+(``pytest -m slurm``). Otherwise they are deselected, and ``make test`` changes no system
+package. CI (.ci/run) passes ``--run-slurm``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.media import SHARED
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--run-slurm",
+        action="store_true",
+        help="also run the slurm tests: as root they install SLURM with apt-get, start it and purge it again",
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if config.getoption("--run-slurm") or "slurm" in (config.option.markexpr or ""):
+        return  # asked for: `-m` (pytest's own selection) decides
+    slurm = [item for item in items if item.get_closest_marker("slurm")]
+    if slurm:
+        config.hook.pytest_deselected(items=slurm)
+        items[:] = [item for item in items if not item.get_closest_marker("slurm")]
+
+
+@pytest.fixture
+def main():
+    """``posepipe`` run in-process: ``main(["render", ...])`` -> exit status."""
+    from posepipe import cli
+
+    return cli.main
+
+
+@pytest.fixture(scope="session")
+def shared():
+    """``shared(relative)``: a path under ../shared, or skip the test where this clone lacks it."""
+
+    def get(relative: str) -> Path:
+        path = SHARED / relative
+        if not path.exists():
+            pytest.skip(f"{path} not found (the shared folder is only beside the team's checkout)")
+        return path
+
+    return get

@@ -1,0 +1,70 @@
+"""One source for settings: every stage command line defaults to the workflow's config schema.
+
+A stage run by hand with no options must do what the workflow does with the default
+config.yaml. Every setting of the per-stage sections is either bound to a command-line option
+(whose default must equal the schema's) or listed below as a workflow-only key with the reason.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import pytest
+import yaml
+
+from posepipe import cli, settings
+
+# Settings that choose files or targets in the workflow, not what a stage computes from its input.
+WORKFLOW_ONLY = {
+    "frames.jpeg": "whether the frames_jpeg rule is a target",
+    "keypoints2d.file_pattern": "how the workflow finds each video's keypoints file (the CLI takes --input)",
+    "keypoints2d.weights": "which file the workflow downloads or uses (the CLI takes --weights)",
+    "lift3d.checkpoint": "which file the workflow downloads or uses (the CLI takes --checkpoint)",
+    "render.enabled": "whether render.mp4 is a target",
+    "render.preview": "whether the preview rule is a target",
+}
+SECTIONS = ("frames", "keypoints2d", "dataset2d", "lift3d", "render")
+
+
+def _bound_options() -> dict[str, argparse.Action]:
+    parser = cli.build_parser()
+    if "posepipe.keypoints2d.cli" not in cli.STAGE_MODULES:  # pragma: no cover (always registered)
+        raise AssertionError("keypoints2d CLI not registered")
+    bound = {}
+    for action in parser._subparsers._group_actions:  # the sub-command chooser
+        for sub in action.choices.values():
+            for option in sub._actions:
+                key = getattr(option, "config_key", None)
+                if key is not None:
+                    assert key not in bound or bound[key].default == option.default, key
+                    bound[key] = option
+    return bound
+
+
+def test_every_stage_setting_is_a_cli_option_with_the_schema_default():
+    bound = _bound_options()
+    keys = [key for section in SECTIONS for key in settings.leaf_keys(section)]
+    unclassified = [k for k in keys if k not in bound and k not in WORKFLOW_ONLY]
+    assert not unclassified, f"config keys with no CLI option and not workflow-only: {unclassified}"
+    for key, option in bound.items():
+        assert option.default == settings.schema_default(key), (key, option.option_strings)
+
+
+def test_schema_defaults_equal_the_commented_config_file():
+    config = yaml.safe_load((Path(settings.SCHEMA_PATH).parents[2] / "config.yaml").read_text())
+    for section in SECTIONS:
+        for key in settings.leaf_keys(section):
+            name = key.split(".", 1)[1]
+            assert config[section][name] == settings.schema_default(key), key
+
+
+def test_known_disagreements_are_gone():
+    bound = _bound_options()
+    assert bound["keypoints2d.score_threshold"].default == 0.7
+    assert bound["render.audio"].default is True
+
+
+def test_unknown_key_is_a_clear_error():
+    with pytest.raises(KeyError, match="'render.nope' is not a key of config.schema.yaml"):
+        settings.schema_default("render.nope")
