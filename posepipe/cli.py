@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import signal
 import sys
 import threading
@@ -38,10 +39,31 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class Terminated(SystemExit):
+    """Raised in the main thread on SIGTERM (schedulers and Snakemake stop jobs with it)."""
+
+
 def _exit_on_sigterm(signum, frame) -> None:
-    # Schedulers and Snakemake stop jobs with SIGTERM; exiting through SystemExit runs the
-    # `finally` blocks, so atomic writes remove their temporary files instead of leaving them.
-    raise SystemExit(128 + signum)
+    # Exiting through SystemExit runs the `finally` blocks, so atomic writes remove their
+    # temporary files instead of leaving them.
+    raise Terminated(128 + signum)
+
+
+def _subject(args: argparse.Namespace) -> str:
+    """The file a stage works on, for messages: its first positional path argument."""
+    for name, value in vars(args).items():
+        if name not in ("stage", "handler") and isinstance(value, str | os.PathLike):
+            return os.fspath(value)
+    return "?"
+
+
+def _reason(exc: BaseException) -> str:
+    """One line for an unexpected exception: the file it names (OSError) and the cause."""
+    if isinstance(exc, OSError):
+        where = f"{exc.filename}: " if exc.filename else ""
+        return f"{where}{exc.strerror or exc} ({type(exc).__name__}, errno {exc.errno})"
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text[:300]}" if text else type(exc).__name__
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -56,5 +78,19 @@ def main(argv: list[str] | None = None) -> int:
     except PosepipeError as exc:
         # Expected input problems: one clear line, no traceback.
         print(f"posepipe {args.stage}: error: {exc}", file=sys.stderr)
+        return 1
+    except Terminated:
+        print(f"posepipe {args.stage}: error: {_subject(args)}: stopped by SIGTERM (killed by the "
+              "scheduler or Snakemake; nothing was written)", file=sys.stderr)  # fmt: skip
+        raise
+    except KeyboardInterrupt:
+        print(
+            f"posepipe {args.stage}: error: {_subject(args)}: interrupted; nothing was written",
+            file=sys.stderr,
+        )
+        return 130
+    except Exception as exc:  # a bug or a failing system (disk full): traceback for us, one line for the user
+        logging.getLogger("posepipe").exception("unexpected failure; traceback follows")
+        print(f"posepipe {args.stage}: error: {_subject(args)}: {_reason(exc)}", file=sys.stderr)
         return 1
     return 0

@@ -2,10 +2,22 @@
 
 Every video gets an id that is safe in paths and Snakemake wildcards (letters, digits, ``.``,
 ``_``, ``-``). Two inputs that map to the same id are an error, never a silent overwrite.
+
+Sample sheet (TSV, first line the header; lines starting with ``#`` and blank lines are skipped):
+``path`` (required), ``video`` (id), ``start``, ``end``, ``fps`` (numbers, empty for the default)
+and ``keypoints2d`` (another tool's keypoints file). Relative paths are relative to ``base`` (the
+working directory). Each row comes back with its ``line`` number so that checks made later (the
+workflow's schema, ``workflow/schemas/samples.schema.yaml``) can name it.
+
+Paths reach Snakemake and shell commands through two helpers: :func:`shell_path` (a name starting
+with ``-`` gets ``./`` so no command reads it as an option) and :func:`snakemake_safe_path`
+(a path with ``{`` or ``}``, which Snakemake would read as a wildcard, is reached through a
+symbolic link with a plain name).
 """
 
 from __future__ import annotations
 
+import csv
 import fnmatch
 import hashlib
 import os
@@ -17,68 +29,176 @@ from posepipe.errors import PosepipeError
 
 VIDEO_ID_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._-]*"
 SAMPLE_COLUMNS = ("video", "path", "start", "end", "fps", "keypoints2d")
+NUMBER_COLUMNS = ("start", "end", "fps")
+
+# Snakemake refuses a wildcard value that ends in 20 or more repeats of one substring
+# (snakemake.io.PeriodicityDetector: it takes them for an endless recursion of rules).
+PERIODIC_REPEATS = 20
+_PERIODIC = re.compile(r"(.+?)\1{%d,}$" % (PERIODIC_REPEATS - 1))
+
+
+def periodic_suffix(value: str) -> str | None:
+    """The unit that ``value`` ends in 20+ repeats of ('ha' for 'hahaha…ha'), else None."""
+    found = _PERIODIC.search(value)
+    return found.group(1) if found else None
 
 
 def video_id_from_name(name: str) -> str:
     """A path- and wildcard-safe id from a file name: 'Tänzer 1 (take 2).MOV' -> 'Tanzer_1_take_2'.
 
     Accents are folded to ASCII; other characters become '_'. A name with nothing left (e.g.
-    all CJK) gets a stable id from a hash of the name, so it is still unique and repeatable.
+    all CJK) gets a stable id from a hash of the name, so it is still unique and repeatable. A
+    name that ends in 20+ repeats ('hahaha…', 'take_0000…') gets a short hash of the name
+    appended, because Snakemake rejects such wildcard values.
     """
     stem = Path(name).stem if "." in name else name
     ascii_stem = unicodedata.normalize("NFKD", stem).encode("ascii", "ignore").decode()
     safe = re.sub(r"[^A-Za-z0-9._-]+", "_", ascii_stem).strip("._-")
+    digest = hashlib.sha1(stem.encode()).hexdigest()
     if not safe:
-        safe = "video_" + hashlib.sha1(stem.encode()).hexdigest()[:10]
+        safe = "video_" + digest[:10]
+    elif periodic_suffix(safe):
+        safe = f"{safe}_{digest[:8]}"
     return safe
 
 
-def find_videos(directory: str | os.PathLike, patterns: list[str], *, recursive: bool = False) -> list[Path]:
-    """Files under ``directory`` whose names match any glob pattern (case-insensitive), sorted."""
+def shell_path(path: str | os.PathLike) -> str:
+    """``path`` as a string no command line takes for an option: '-a.mp4' -> './-a.mp4'."""
+    text = os.fspath(path)
+    return f"./{text}" if text.startswith("-") else text
+
+
+def has_braces(path: str | os.PathLike) -> bool:
+    text = os.fspath(path)
+    return "{" in text or "}" in text
+
+
+def snakemake_safe_path(path: str | os.PathLike, link: str | os.PathLike) -> str:
+    """A name for ``path`` that Snakemake takes literally.
+
+    Snakemake formats every input path, so '{x}.mp4' would be read as a wildcard ``x``; such a
+    path is reached through the symbolic link ``link`` (made or corrected here; its own time
+    stamp is set to the target's, so making it never makes results look out of date: Snakemake
+    compares the later of the two). Other paths come back unchanged (via :func:`shell_path`).
+    A missing file also comes back unchanged: the caller decides what a missing file means.
+    """
+    if not has_braces(path) or not os.path.exists(path):
+        return shell_path(path)
+    link = Path(link)
+    if has_braces(link):
+        raise PosepipeError(link, "a link name must not contain { or }")
+    target = os.path.abspath(path)
+    # Relative when the target is given relative to the working directory: the project folder
+    # can then be moved as a whole.
+    if not os.path.isabs(path):
+        target = os.path.relpath(target, os.path.abspath(link.parent))
+    if not (link.is_symlink() and os.readlink(link) == target):
+        link.parent.mkdir(parents=True, exist_ok=True)
+        tmp = link.with_name(f".{link.name}.tmp{os.getpid()}")
+        try:
+            if tmp.is_symlink():
+                tmp.unlink()
+            os.symlink(target, tmp)
+            os.replace(tmp, link)
+        except OSError as exc:
+            raise PosepipeError(
+                path, f"the name has {{ or }}, which Snakemake reads as a wildcard, and no link could be made ({exc}): rename the file"
+            ) from exc
+    stat = os.stat(path)
+    if os.lstat(link).st_mtime != stat.st_mtime:
+        os.utime(link, ns=(stat.st_atime_ns, stat.st_mtime_ns), follow_symlinks=False)
+    return os.fspath(link)
+
+
+def find_videos(
+    directory: str | os.PathLike,
+    patterns: list[str],
+    *,
+    recursive: bool = False,
+    exclude: tuple[str | os.PathLike, ...] = (),
+) -> list[Path]:
+    """Files under ``directory`` whose names match any glob pattern (case-insensitive), sorted.
+
+    Hidden files and folders are skipped, and so is everything under ``exclude`` (the
+    workflow's own results folder, when ``directory`` contains it).
+
+    Raises:
+        PosepipeError: ``directory`` does not exist or is not a folder.
+    """
     directory = Path(directory)
     if not directory.is_dir():
-        return []
+        reason = "is not a folder" if directory.exists() else "does not exist"
+        raise PosepipeError(directory, f"the input folder (input.directory) {reason}")
     globs = [p.lower() for p in patterns]
+    skip = [Path(e).resolve() for e in exclude]
     walk = directory.rglob("*") if recursive else directory.iterdir()
-    found = [
-        p
-        for p in walk
-        if p.is_file()
-        and not p.name.startswith(".")
-        and any(fnmatch.fnmatchcase(p.name.lower(), g) for g in globs)
-    ]
+    found = []
+    for p in walk:
+        relative = p.relative_to(directory).parts
+        if any(part.startswith(".") for part in relative) or not p.is_file():
+            continue
+        if skip and any(p.resolve().is_relative_to(s) for s in skip):
+            continue
+        if any(fnmatch.fnmatchcase(p.name.lower(), g) for g in globs):
+            found.append(p)
     return sorted(found)
 
 
-def load_sample_sheet(path: str | os.PathLike, *, base: str | os.PathLike = ".") -> list[dict]:
-    """Rows of a TSV with columns video (id, optional), path, and optional start, end, fps, keypoints2d."""
-    import pandas as pd
-
+def _number(text: str, *, path, line: int, column: str) -> float:
     try:
-        table = pd.read_csv(path, sep="\t", dtype=str, comment="#").fillna("")
-    except (OSError, ValueError) as exc:
+        return float(text)
+    except ValueError:
+        raise PosepipeError(path, f"line {line}, column {column}: must be a number, got {text!r}") from None
+
+
+def load_sample_sheet(path: str | os.PathLike, *, base: str | os.PathLike = ".") -> list[dict]:
+    """Rows of the sample sheet (see the module docstring): dicts with 'line', 'path' (Path) and
+    the optional 'video', 'start', 'end', 'fps' (floats) and 'keypoints2d' (Path) that are given.
+
+    Raises:
+        PosepipeError: unreadable file, unknown or missing columns, a bad number or video id;
+            the message names the line and column.
+    """
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            lines = [(n, text) for n, text in enumerate(f.read().splitlines(), start=1)]
+    except (OSError, UnicodeDecodeError) as exc:
         raise PosepipeError(path, f"cannot read the sample sheet ({exc})") from exc
-    unknown = sorted(set(table.columns) - set(SAMPLE_COLUMNS))
-    if unknown or "path" not in table.columns:
+    lines = [(n, text) for n, text in lines if text.strip() and not text.lstrip().startswith("#")]
+    if not lines:
+        raise PosepipeError(path, "the sample sheet is empty (it needs a header line with a 'path' column)")
+    records = list(csv.reader([text for _, text in lines], dialect="excel-tab"))
+    header = [name.strip() for name in records[0]]
+    unknown = sorted(set(header) - set(SAMPLE_COLUMNS))
+    if unknown or "path" not in header or len(set(header)) != len(header):
         raise PosepipeError(
             path,
-            f"sample sheet needs a 'path' column and may have {', '.join(SAMPLE_COLUMNS)}; unknown: {unknown}",
+            f"line {lines[0][0]}: the header needs a 'path' column and may have "
+            f"{', '.join(SAMPLE_COLUMNS)}, each once; unknown: {unknown}",
         )
     rows = []
-    for i, rec in enumerate(table.to_dict("records"), start=2):
-        row = {"path": Path(base, rec["path"]) if not os.path.isabs(rec["path"]) else Path(rec["path"])}
+    for (line, _), values in zip(lines[1:], records[1:], strict=True):
+        if len(values) > len(header):
+            raise PosepipeError(path, f"line {line}: {len(values)} fields, the header has {len(header)}")
+        rec = {name: value.strip() for name, value in zip(header, values, strict=False)}
+        if not rec.get("path"):
+            raise PosepipeError(path, f"line {line}, column path: empty")
+        row: dict = {"line": line, "path": Path(base, rec["path"])}
         if rec.get("video"):
             if not re.fullmatch(VIDEO_ID_PATTERN, rec["video"]):
                 raise PosepipeError(
-                    path, f"line {i}: video id {rec['video']!r} must match {VIDEO_ID_PATTERN}"
+                    path, f"line {line}, column video: id {rec['video']!r} must match {VIDEO_ID_PATTERN}"
+                )
+            if unit := periodic_suffix(rec["video"]):
+                raise PosepipeError(
+                    path,
+                    f"line {line}, column video: id {rec['video']!r} ends in {PERIODIC_REPEATS}+ repeats "
+                    f"of {unit!r}, which Snakemake refuses as a wildcard value; choose another id",
                 )
             row["video"] = rec["video"]
-        for key in ("start", "end", "fps"):
+        for key in NUMBER_COLUMNS:
             if rec.get(key, "") != "":
-                try:
-                    row[key] = float(rec[key])
-                except ValueError:
-                    raise PosepipeError(path, f"line {i}: {key} must be a number, got {rec[key]!r}") from None
+                row[key] = _number(rec[key], path=path, line=line, column=key)
         if rec.get("keypoints2d"):
             row["keypoints2d"] = Path(base, rec["keypoints2d"])
         rows.append(row)
@@ -90,22 +210,34 @@ def collect_videos(
     directory: str | os.PathLike | None,
     patterns: list[str],
     recursive: bool = False,
-    samples: str | os.PathLike | None = None,
+    samples: str | os.PathLike | list[dict] | None = None,
+    exclude: tuple[str | os.PathLike, ...] = (),
 ) -> dict[str, dict]:
     """Map video id -> {'path', and per-video 'start', 'end', 'fps', 'keypoints2d' when given}.
 
+    ``samples`` is a sample-sheet path or rows already read by :func:`load_sample_sheet`.
     Sample-sheet rows come first and override a folder file with the same path.
+
+    Raises:
+        PosepipeError: a missing input folder, a listed video that does not exist, two inputs
+            with one id.
     """
-    rows = load_sample_sheet(samples) if samples else []
+    if samples is None:
+        rows = []
+    elif isinstance(samples, list):
+        rows = [dict(r) for r in samples]
+    else:
+        rows = load_sample_sheet(samples)
     listed = {Path(r["path"]).resolve() for r in rows}
     if directory:
         rows += [
             {"path": p}
-            for p in find_videos(directory, patterns, recursive=recursive)
+            for p in find_videos(directory, patterns, recursive=recursive, exclude=exclude)
             if p.resolve() not in listed
         ]
     videos: dict[str, dict] = {}
     for row in rows:
+        row.pop("line", None)
         vid = row.pop("video", None) or video_id_from_name(Path(row["path"]).name)
         if vid in videos:
             raise PosepipeError(

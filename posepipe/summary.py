@@ -1,20 +1,32 @@
 """results/summary.csv: one row per video, whatever state it is in.
 
 Written at the end of every workflow run (also one where some videos failed), from the files
-under ``results/{video}/``: frames, fps, detection rate, interpolated frames, mean keypoint
-score, per-stage seconds (Snakemake benchmark files) and a status that names the stage that
-failed and the reason its log gives.
+under ``results/{video}/``. Columns:
+
+- ``video``, ``status``: ``complete``; ``failed at STAGE: REASON`` (the first stage without its
+  output whose log was written after that stage's input: the job ran and did not finish; REASON is
+  the log's ``posepipe STAGE: error: ...`` line, else its last line naming an error, else its last
+  line); or ``pending (STAGE)`` (the stage has not run on the current input).
+- ``source``, ``frames``, ``fps``, ``width``, ``height``: from ``frames/timeline.json``.
+- ``detection_rate``, ``interpolated_frames``, ``mean_keypoint_score``: from ``dataset2d.npz``.
+- ``warnings``: every stage's ``warnings`` list (JSON headers in :data:`WARNING_SOURCES`), joined
+  with ``"; "``, plus a note for each of this video's files that could not be read.
+- ``{stage}_s``: seconds from Snakemake's benchmark file, only when it belongs to the output
+  that is there now (the output exists and is not newer than the benchmark file); a time left from
+  an earlier run of a stage that has since failed, or been re-made some other way, is left out.
+
+The summary never fails because of one video's files: anything unreadable becomes a note in
+that video's row, and the other rows are unaffected.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import re
 from pathlib import Path
 
-import numpy as np
-
 from posepipe.atomic import atomic_path
-from posepipe.video import load_timeline_header
 
 # Stage -> the output that proves it finished.
 STAGE_OUTPUTS = (
@@ -26,45 +38,143 @@ STAGE_OUTPUTS = (
     ("render", "render.mp4"),
 )
 
+# JSON files (under results/{video}/) whose top-level "warnings" list (of strings) is reported.
+# A stage that has warnings of its own adds its header here.
+WARNING_SOURCES = ("probe.json", "frames/timeline.json")
 
-def _error_line(log: Path) -> str | None:
-    """The last 'error' line a stage wrote to its log."""
-    if not log.exists():
+COLUMNS = (
+    ["video", "status", "source", "frames", "fps", "width", "height", "detection_rate",
+     "interpolated_frames", "mean_keypoint_score", "warnings"]
+    + [f"{stage}_s" for stage, _ in STAGE_OUTPUTS]
+)  # fmt: skip
+
+# A benchmark file is written just after its job's output; allow for coarse file-system clocks.
+_CLOCK_SLACK_S = 2.0
+_OUR_ERROR = re.compile(r"^posepipe [\w-]+: error: (.*)$")
+
+
+def _mtime(path: Path) -> float | None:
+    try:
+        return path.stat().st_mtime
+    except OSError:
         return None
-    lines = [ln.strip() for ln in log.read_text(errors="replace").splitlines() if "error" in ln.lower()]
-    return lines[-1] if lines else None
+
+
+def failure_reason(log: Path) -> str | None:
+    """The one line of a stage's log that says why it stopped (see the module docstring)."""
+    try:
+        lines = [ln.strip() for ln in log.read_text(errors="replace").splitlines() if ln.strip()]
+    except OSError:
+        return None
+    for line in reversed(lines):
+        if found := _OUR_ERROR.match(line):
+            return found.group(1)
+    errors = [ln for ln in lines if "error" in ln.lower()]
+    if errors:
+        return errors[-1]
+    return lines[-1] if lines else "the log is empty (the job was stopped before it wrote anything)"
+
+
+def collect_warnings(folder: Path) -> tuple[list[str], list[str]]:
+    """(warnings, problems): every ``warnings`` list in the JSON headers of :data:`WARNING_SOURCES`
+    under ``folder``, in that order; problems name the headers that could not be read."""
+    warnings: list[str] = []
+    problems: list[str] = []
+    for name in WARNING_SOURCES:
+        path = folder / name
+        if not path.exists():
+            continue
+        try:
+            found = json.loads(path.read_text()).get("warnings", [])
+        except (OSError, ValueError, AttributeError) as exc:
+            problems.append(f"cannot read {path} ({exc})")
+            continue
+        if not isinstance(found, list) or not all(isinstance(w, str) for w in found):
+            problems.append(f"{path}: 'warnings' is not a list of strings")
+            continue
+        warnings += found
+    return warnings, problems
+
+
+def _status(folder: Path, stages: tuple[str, ...]) -> tuple[str, str | None]:
+    """(status, the failed stage or None)."""
+    outputs = dict(STAGE_OUTPUTS)
+    previous_output_time = None
+    for stage in (s for s, _ in STAGE_OUTPUTS if s in stages):
+        made = _mtime(folder / outputs[stage])
+        if made is not None:
+            previous_output_time = made
+            continue
+        log = folder / "logs" / f"{stage}.log"
+        logged = _mtime(log)
+        if logged is not None and (previous_output_time is None or logged >= previous_output_time):
+            return f"failed at {stage}: {failure_reason(log)}", stage
+        return f"pending ({stage})", None
+    return "complete", None
+
+
+def _benchmark_seconds(folder: Path, stage: str, output: str) -> float | None:
+    """The benchmark time of ``stage`` if it belongs to the output that is there now."""
+    bench = folder / "benchmarks" / f"{stage}.tsv"
+    bench_time, output_time = _mtime(bench), _mtime(folder / output)
+    if bench_time is None or output_time is None or output_time > bench_time + _CLOCK_SLACK_S:
+        return None
+    lines = bench.read_text().splitlines()
+    if len(lines) < 2:
+        return None
+    return round(float(lines[1].split("\t")[0]), 3)
 
 
 def video_row(results: Path, video: str, *, stages: tuple[str, ...]) -> dict:
-    folder = results / video
+    """The summary row of one video; never raises for a bad file (the row says what was wrong).
+
+    ``failed_stage`` (not a column) names the stage whose job failed, if any.
+    """
+    folder = Path(results) / video
     row: dict = {"video": video}
-    done = [stage for stage, output in STAGE_OUTPUTS if stage in stages and (folder / output).exists()]
-    missing = [stage for stage in stages if stage not in done]
-    if not missing:
-        row["status"] = "complete"
-    else:
-        stage = missing[0]
-        error = _error_line(folder / "logs" / f"{stage}.log")
-        row["status"] = f"failed at {stage}: {error}" if error else f"pending ({stage})"
+    problems: list[str] = []
+    try:
+        row["status"], row["failed_stage"] = _status(folder, stages)
+    except Exception as exc:  # noqa: BLE001 - a summary row must be written whatever happened
+        row["status"], row["failed_stage"] = f"unknown (cannot read {folder}: {exc})", None
 
     timeline = folder / "frames/timeline.json"
     if timeline.exists():
-        header = load_timeline_header(timeline)
-        row |= {"source": header["source"], "frames": header["frame_count"], "fps": round(header["fps"], 4)}
-        row |= {"width": header["width"], "height": header["height"]}
+        try:
+            from posepipe.video import load_timeline_header
+
+            header = load_timeline_header(timeline)
+            row |= {"source": header["source"], "frames": header["frame_count"], "fps": round(header["fps"], 4)}
+            row |= {"width": header["width"], "height": header["height"]}
+        except Exception as exc:  # noqa: BLE001
+            problems.append(f"unreadable {timeline}: {exc}")
     dataset = folder / "dataset2d.npz"
     if dataset.exists():
-        with np.load(dataset, allow_pickle=False) as z:
-            detected, scores = z["detected"], z["scores"]
-        row["detection_rate"] = round(float(detected.mean()), 4)
-        row["interpolated_frames"] = int((~detected).sum())
-        row["mean_keypoint_score"] = round(float(scores[detected].mean()), 4) if detected.any() else None
-    for stage, _ in STAGE_OUTPUTS:
-        bench = folder / "benchmarks" / f"{stage}.tsv"
-        if bench.exists():
-            lines = bench.read_text().splitlines()
-            if len(lines) >= 2:
-                row[f"{stage}_s"] = round(float(lines[1].split("\t")[0]), 3)
+        try:
+            from posepipe.dataset2d import load_dataset2d
+
+            ds = load_dataset2d(dataset)
+            detected = ds.detected.astype(bool)
+            row["detection_rate"] = round(float(detected.mean()), 4)
+            row["interpolated_frames"] = int((~detected).sum())
+            if ds.scores is not None and detected.any():
+                row["mean_keypoint_score"] = round(float(ds.scores[detected].mean()), 4)
+        except Exception as exc:  # noqa: BLE001
+            problems.append(f"unreadable {dataset}: {exc}")
+    try:
+        warnings, unreadable = collect_warnings(folder)
+    except Exception as exc:  # noqa: BLE001
+        warnings, unreadable = [], [f"cannot collect warnings ({exc})"]
+    if warnings or unreadable or problems:
+        row["warnings"] = "; ".join(warnings + unreadable + problems)
+    for stage, output in STAGE_OUTPUTS:
+        try:
+            seconds = _benchmark_seconds(folder, stage, output)
+        except Exception as exc:  # noqa: BLE001
+            seconds = None
+            row["warnings"] = "; ".join(filter(None, [row.get("warnings"), f"bad benchmark of {stage} ({exc})"]))
+        if seconds is not None:
+            row[f"{stage}_s"] = seconds
     return row
 
 
@@ -79,9 +189,7 @@ def write_summary(
     import pandas as pd
 
     rows = [video_row(Path(results), video, stages=stages) for video in videos]
-    columns = ["video", "status", "source", "frames", "fps", "width", "height", "detection_rate",
-               "interpolated_frames", "mean_keypoint_score"] + [f"{s}_s" for s, _ in STAGE_OUTPUTS]  # fmt: skip
-    table = pd.DataFrame(rows).reindex(columns=columns)
+    table = pd.DataFrame(rows).reindex(columns=COLUMNS)
     with atomic_path(out) as tmp:
         table.to_csv(tmp, index=False)
     return rows

@@ -420,6 +420,16 @@ def damage_warnings(probe: dict, *, max_lost_share: float, strict: bool) -> list
     return [f"{_percent(share)} of frames lost to damage ({decoded} of {expected} decoded, {errs})"]
 
 
+def _holes_only(probe: dict, seconds: np.ndarray) -> bool:
+    """Whether every frame interval is a whole number of nominal frame intervals (a constant
+    rate with frames missing), rather than a variable rate."""
+    if not probe.get("nominal_fps_fraction") or len(seconds) < 2:
+        return False
+    steps = np.diff(seconds) * float(Fraction(probe["nominal_fps_fraction"]))
+    whole = np.round(steps)
+    return bool(np.all(whole >= 1) and np.all(np.abs(steps - whole) <= VFR_TOLERANCE))
+
+
 def make_timeline(
     probe_json: str | os.PathLike,
     probe_pts: str | os.PathLike,
@@ -448,11 +458,21 @@ def make_timeline(
     warnings = damage_warnings(probe, max_lost_share=max_lost_share, strict=strict)
     pts = np.load(probe_pts)
     seconds = pts * float(Fraction(probe["time_base"]))
+    plan_fps = fps
+    if (
+        fps is None
+        and probe["variable_frame_rate"]
+        and probe.get("frames_lost")
+        and _holes_only(probe, seconds)
+    ):
+        # A constant-rate video with frames lost to damage: keep its own rate, and let each lost
+        # frame's instant show the nearest decoded frame (instead of resampling to a made-up rate).
+        plan_fps = Fraction(probe["nominal_fps_fraction"])
     index, rate, resampled = plan_timeline(
         seconds,
         variable_frame_rate=probe["variable_frame_rate"],
         nominal_fps=probe["nominal_fps"],
-        fps=fps,
+        fps=plan_fps,
         start=start,
         end=end,
         path=probe["path"],

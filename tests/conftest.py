@@ -36,6 +36,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+SLURM_LEFT_OUT = pytest.StashKey[int]()
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if config.getoption("--run-slurm") or "slurm" in (config.option.markexpr or ""):
         return  # asked for: `-m` (pytest's own selection) decides
@@ -43,6 +46,15 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if slurm:
         config.hook.pytest_deselected(items=slurm)
         items[:] = [item for item in items if not item.get_closest_marker("slurm")]
+        config.stash[SLURM_LEFT_OUT] = len(slurm)
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
+    if left_out := config.stash.get(SLURM_LEFT_OUT, 0):
+        terminalreporter.write_line(
+            f"{left_out} slurm tests deselected: as root they install SLURM packages; "
+            "run them with --run-slurm or -m slurm"
+        )
 
 
 @pytest.fixture
