@@ -11,6 +11,7 @@ STAGE_VERSIONS = {
     "probe": 1,
     "frames": 1,
     "keypoints2d": 1,
+    "tracks": 1,
     "dataset2d": 1,
     "lift3d": 1,
     "render": 1,
