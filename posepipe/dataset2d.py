@@ -19,6 +19,17 @@ files you made; the first two keys are what upstream
 - ``boxes``: float32 (T, 4): x1, y1, x2, y2 of the selected person, filled like the keypoints.
 - ``meta``: str, JSON: selection, subject, frame counts, source file and its checksum, detector meta.
 
+Several people (``person: main`` or ``all``, from tracks.npz): ``positions_2d`` / ``metadata`` hold
+one subject per segment of each person (``{video}.mp4.p{track}``, or ``...p{track}.s{k}`` when a
+long gap splits the person), covering only that segment's frames, so upstream ``run.py`` loads
+them unchanged; ``meta["subjects"]`` gives each subject's person, track and first/last frame. The
+timeline-aligned per-person arrays replace ``detected`` .. ``boxes``:
+
+- ``person_keypoints``: float32 (P, T, 17, 2), NaN where the person is absent.
+- ``person_detected``: bool (P, T); ``person_scores``: float32 (P, T, 17); ``person_box_scores``:
+  float32 (P, T) (0 where not detected); ``person_boxes``: float32 (P, T, 4) (NaN where absent).
+- ``person_track``: int64 (P,): each person's track id in tracks.npz.
+
 Subject name: upstream names a subject after the detection file, i.e. the video's file name with
 its extension (``infer_video_d2.py`` writes ``input_video.mp4.npz``, so the subject is
 ``input_video.mp4`` and ``run.py --viz-subject input_video.mp4`` selects it). Our detector runs on
@@ -46,7 +57,7 @@ from posepipe.atomic import save_npz
 from posepipe.errors import PosepipeError
 from posepipe.keypoints2d.store import Keypoints2D, load_keypoints2d
 from posepipe.safeload import load_npz
-from posepipe.settings import add_option
+from posepipe.settings import add_option, schema_default
 from posepipe.skeleton import COCO_LEFT, COCO_RIGHT
 from posepipe.stages import STAGE_VERSIONS
 
@@ -54,6 +65,7 @@ log = logging.getLogger(__name__)
 
 STAGE = "dataset2d"
 SELECTIONS = ("highest_score", "largest_box")
+PERSON_MODES = ("top_score", "main", "all")
 ACTION = "custom"
 NUM_JOINTS = 17
 
@@ -76,10 +88,16 @@ class Dataset2D:
     box_scores: np.ndarray | None = None
     boxes: np.ndarray | None = None
     meta: dict = field(default_factory=dict)
+    track_id: int = -1  # the person's track (tracks.npz); -1: one person per frame, no tracking
 
     @property
     def num_frames(self) -> int:
         return len(self.keypoints)
+
+    @property
+    def present(self) -> np.ndarray:
+        """bool (T,): frames where this person has keypoints (detected or filled); all for one per frame."""
+        return np.isfinite(self.keypoints).all(axis=(1, 2))
 
 
 def subject_name(video_id: str) -> str:
@@ -192,6 +210,167 @@ def build_dataset2d(
     )
 
 
+# ---------------------------------------------------------------------------------------------
+# several people: one sequence per person track
+
+
+def runs(mask: np.ndarray) -> list[tuple[int, int]]:
+    """Maximal runs of True in a bool (T,) array, as [start, stop) pairs."""
+    edges = np.diff(np.concatenate([[0], mask.astype(np.int8), [0]]))
+    return list(zip(np.flatnonzero(edges == 1).tolist(), np.flatnonzero(edges == -1).tolist(), strict=True))
+
+
+def build_person(
+    kp: Keypoints2D, rows: np.ndarray, *, name: str, track_id: int, max_gap_frames: int
+) -> Dataset2D:
+    """One person's sequence from ``rows`` (int64 (T,): their detection row per frame, -1 if none).
+
+    Gaps of at most ``max_gap_frames`` frames between two detections are filled by linear
+    interpolation; longer gaps and the frames before the first / after the last detection stay
+    absent (NaN keypoints and boxes), so the sequence falls into segments (:func:`runs` of
+    :attr:`Dataset2D.present`) that are lifted separately.
+    """
+    T = kp.num_frames
+    detected = rows >= 0
+    keypoints = np.full((T, NUM_JOINTS, 2), np.nan, np.float32)
+    boxes = np.full((T, 4), np.nan, np.float32)
+    scores = np.zeros((T, NUM_JOINTS), np.float32)
+    box_scores = np.zeros(T, np.float32)
+    keypoints[detected] = kp.keypoints[rows[detected], :, :2]
+    boxes[detected] = kp.boxes[rows[detected]]
+    scores[detected] = kp.keypoints[rows[detected], :, 2]
+    box_scores[detected] = kp.box_scores[rows[detected]]
+    seen = np.flatnonzero(detected)
+    present = detected.copy()
+    for a, b in zip(seen[:-1], seen[1:], strict=True):
+        if 1 < b - a <= max_gap_frames + 1:
+            present[a:b] = True
+    for start, stop in runs(present):
+        known = detected[start:stop]
+        keypoints[start:stop] = interpolate_missing(keypoints[start:stop], known)
+        boxes[start:stop] = interpolate_missing(boxes[start:stop], known)
+    return Dataset2D(
+        name=name, keypoints=keypoints, width=int(kp.width), height=int(kp.height), detected=detected,
+        scores=scores, box_scores=box_scores, boxes=boxes, track_id=int(track_id),
+        meta={"track": int(track_id), "detected_frames": int(detected.sum()),
+              "interpolated_frames": int((present & ~detected).sum()), "segments": runs(present)},
+    )  # fmt: skip
+
+
+def build_persons(
+    kp: Keypoints2D, tracks, *, person: str, video_id: str, max_gap_frames: int, path=None
+) -> list[Dataset2D]:
+    """Per-person sequences of the tracks chosen by ``person`` ('main': the longest track, ties by
+    total box score; 'all': every track), in track order. PosepipeError if there is no track."""
+    if tracks.num_tracks == 0:
+        raise PosepipeError(
+            path,
+            f"no person track in any of the {kp.num_frames} frames (tracks shorter than "
+            f"tracks.min_track_frames are dropped){_threshold_hint(kp.meta)}",
+        )
+    frame_of_row = np.repeat(np.arange(kp.num_frames), kp.counts())
+    rows = np.full((tracks.num_tracks, kp.num_frames), -1, np.int64)
+    tracked = np.flatnonzero(tracks.track_ids >= 0)
+    rows[tracks.track_ids[tracked], frame_of_row[tracked]] = tracked
+    if person == "main":
+        total = np.array([kp.box_scores[r[r >= 0]].sum() for r in rows])
+        chosen = [int(np.lexsort((-total, -tracks.length))[0])]
+    elif person == "all":
+        chosen = list(range(tracks.num_tracks))
+    else:
+        raise ValueError(f"person must be main or all for tracks, got {person!r}")
+    return [
+        build_person(kp, rows[k], name=person_name(video_id, k), track_id=k, max_gap_frames=max_gap_frames)
+        for k in chosen
+    ]
+
+
+def person_name(video_id: str, track_id: int) -> str:
+    """Name of a person of a video: its subject name plus the track, e.g. ``dance.mp4.p0``."""
+    return f"{subject_name(video_id)}.p{track_id}"
+
+
+def person_subjects(persons: Sequence[Dataset2D]) -> list[dict]:
+    """The upstream subjects of per-person data: one per segment, ``NAME`` or ``NAME.sK`` when a
+    person has several segments; each with its person index, track, first and last frame."""
+    subjects = []
+    for p, ds in enumerate(persons):
+        segs = runs(ds.present)
+        for k, (start, stop) in enumerate(segs):
+            name = ds.name if len(segs) == 1 else f"{ds.name}.s{k}"
+            subjects.append(
+                {"name": name, "person": p, "track": ds.track_id, "first": start, "last": stop - 1}
+            )
+    return subjects
+
+
+def save_persons2d(path: str | os.PathLike, persons: Sequence[Dataset2D], *, meta: dict) -> None:
+    """Write per-person data (atomic): upstream subjects per segment plus ``person_*`` arrays
+    aligned to the timeline (see the module docstring); stage and version stamped into ``meta``."""
+    subjects = person_subjects(persons)
+    width, height = persons[0].width, persons[0].height
+    meta = {"stage": STAGE, "stage_version": STAGE_VERSIONS[STAGE], **meta, "layout": "persons",
+            "subjects": subjects, "persons": [ds.meta for ds in persons]}  # fmt: skip
+    save_npz(
+        path,
+        positions_2d={
+            s["name"]: {
+                ACTION: [persons[s["person"]].keypoints[s["first"] : s["last"] + 1].astype(np.float32)]
+            }
+            for s in subjects
+        },
+        metadata=coco_metadata({s["name"]: {"w": width, "h": height} for s in subjects}),
+        person_keypoints=np.stack([ds.keypoints for ds in persons]).astype(np.float32),
+        person_detected=np.stack([ds.detected for ds in persons]).astype(bool),
+        person_scores=np.stack([ds.scores for ds in persons]).astype(np.float32),
+        person_box_scores=np.stack([ds.box_scores for ds in persons]).astype(np.float32),
+        person_boxes=np.stack([ds.boxes for ds in persons]).astype(np.float32),
+        person_track=np.array([ds.track_id for ds in persons], np.int64),
+        meta=np.array(json.dumps(meta, sort_keys=True)),
+    )
+
+
+def load_persons2d(path: str | os.PathLike, *, prefer: str | None = None) -> list[Dataset2D]:
+    """Every person of a dataset2d file: the ``person_*`` arrays of a per-person file (NaN where a
+    person is absent), or the one sequence of a one-person file (track -1)."""
+    z = load_npz(path, what="VideoPose3D custom 2D dataset")
+    if "person_keypoints" not in z:
+        return [load_dataset2d(path, prefer=prefer)]
+    try:
+        metadata = z["metadata"].item()
+        meta = json.loads(str(z["meta"]))
+        keypoints, tracks = z["person_keypoints"], z["person_track"]
+        P, T = keypoints.shape[:2]
+        width, height = next(iter(metadata["video_metadata"].values())).values()
+        arrays = {k: z[f"person_{k}"] for k in ("detected", "scores", "box_scores", "boxes")}
+    except (KeyError, ValueError, TypeError, StopIteration) as exc:
+        raise PosepipeError(path, f"not a per-person dataset2d file ({type(exc).__name__}: {exc})") from exc
+    shapes = {"detected": (P, T), "scores": (P, T, NUM_JOINTS), "box_scores": (P, T), "boxes": (P, T, 4)}
+    for key, shape in shapes.items():
+        if arrays[key].shape != shape:
+            raise PosepipeError(path, f"person_{key} has shape {arrays[key].shape}, expected {shape}")
+    if keypoints.shape[2:] != (NUM_JOINTS, 2) or tracks.shape != (P,):
+        raise PosepipeError(
+            path, f"person_keypoints {keypoints.shape} / person_track {tracks.shape} malformed"
+        )
+    names = meta.get("persons", [{}] * P)
+    return [
+        Dataset2D(
+            name=person_name(meta.get("video_id", "video"), int(tracks[p])),
+            keypoints=keypoints[p],
+            width=int(width),
+            height=int(height),
+            detected=arrays["detected"][p].astype(bool),
+            scores=arrays["scores"][p],
+            box_scores=arrays["box_scores"][p],
+            boxes=arrays["boxes"][p],
+            meta={**meta, **names[p]} if p < len(names) else meta,
+            track_id=int(tracks[p]),
+        )  # fmt: skip
+        for p in range(P)
+    ]
+
+
 def _threshold_hint(meta: dict) -> str:
     """Why there may be nobody: the score threshold of the keypoints2d stage, with what it removed."""
     threshold = meta.get("score_threshold")
@@ -294,11 +473,40 @@ def make_dataset2d(
     out: str | os.PathLike,
     *,
     video_id: str,
-    selection: str = "highest_score",
+    selection: str = schema_default("dataset2d.selection"),
     subject: str | None = None,
-) -> Dataset2D:
-    """The ``dataset2d`` stage: keypoints2d.npz -> dataset2d.npz. Returns what it wrote."""
+    person: str = schema_default("person"),
+    tracks_path: str | os.PathLike | None = None,
+    max_gap_frames: int | None = schema_default("dataset2d.max_gap_frames"),
+) -> Dataset2D | list[Dataset2D]:
+    """The ``dataset2d`` stage: keypoints2d.npz (+ tracks.npz) -> dataset2d.npz. Returns what it wrote.
+
+    ``person='top_score'`` (upstream): one person per frame by ``selection``, one subject. ``main``
+    or ``all``: per-person sequences of the tracks in ``tracks_path`` (:func:`build_persons`);
+    ``max_gap_frames`` None takes the tracker's ``max_lost_frames``.
+    """
     kp = load_keypoints2d(keypoints2d_path)
+    if person != "top_score":
+        from posepipe.tracks import load_tracks
+
+        if tracks_path is None:
+            raise PosepipeError(keypoints2d_path, f"person: {person} needs the tracks file (--tracks)")
+        tracks = load_tracks(tracks_path, detections=len(kp.boxes))
+        gap = tracks.meta.get("max_lost_frames_used", 0) if max_gap_frames is None else max_gap_frames
+        persons = build_persons(
+            kp, tracks, person=person, video_id=video_id, max_gap_frames=int(gap), path=keypoints2d_path
+        )
+        meta = {
+            "posepipe_version": __version__, "video_id": video_id, "person": person, "max_gap_frames": int(gap),
+            "num_frames": kp.num_frames, "width": int(kp.width), "height": int(kp.height),
+            "source": os.fspath(keypoints2d_path), "tracks": os.fspath(tracks_path), "keypoints2d_meta": kp.meta,
+        }  # fmt: skip
+        save_persons2d(out, persons, meta=meta)
+        log.info(
+            "%s: %d persons (%s), %d segments -> %s", keypoints2d_path, len(persons), person,
+            len(person_subjects(persons)), out,
+        )  # fmt: skip
+        return persons
     ds = build_dataset2d(
         kp, name=subject or subject_name(video_id), selection=selection, path=keypoints2d_path
     )
@@ -350,8 +558,9 @@ def merge_dataset2d(paths: Sequence[str | os.PathLike], out: str | os.PathLike) 
 
 def _run_dataset2d(args: argparse.Namespace) -> None:
     make_dataset2d(
-        args.keypoints2d, args.out, video_id=args.video_id, selection=args.selection, subject=args.subject
-    )
+        args.keypoints2d, args.out, video_id=args.video_id, selection=args.selection, subject=args.subject,
+        person=args.person, tracks_path=args.tracks, max_gap_frames=args.max_gap_frames,
+    )  # fmt: skip
 
 
 def _run_merge(args: argparse.Namespace) -> None:
@@ -371,6 +580,12 @@ def register_cli(subparsers) -> None:
     p.add_argument(
         "--subject", default=None, help="subject name (default: VIDEO_ID.mp4, as upstream names it)"
     )
+    add_option(p, "--person", key="person", choices=PERSON_MODES, help="whose poses: top_score, main or all")
+    p.add_argument("--tracks", type=Path, default=None, help="tracks.npz (needed by --person main / all)")
+    add_option(
+        p, "--max-gap-frames", key="dataset2d.max_gap_frames", type=int,
+        help="longest gap in a track that is interpolated; longer ones split it (unset: tracks' max_lost_frames)",
+    )  # fmt: skip
     p.set_defaults(handler=_run_dataset2d)
 
     m = subparsers.add_parser(

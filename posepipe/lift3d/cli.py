@@ -55,7 +55,9 @@ def register_cli(subparsers) -> None:
         p, "--flip", key="lift3d.flip_augmentation",
         help="average with a horizontally mirrored pass (upstream's test-time augmentation)",
     )  # fmt: skip
-    add_option(p, "--device", key="lift3d.device", type=_device, help="auto (CUDA if present), cpu, cuda or cuda:N")
+    add_option(
+        p, "--device", key="lift3d.device", type=_device, help="auto (CUDA if present), cpu, cuda or cuda:N"
+    )
     add_option(
         p, "--window", key="lift3d.window", type=int,
         help="output frames per model pass (memory bound); 0: whole sequence at once",

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from posepipe import __version__, gpu
-from posepipe.dataset2d import load_dataset2d
+from posepipe.dataset2d import load_dataset2d, load_persons2d, runs
 from posepipe.errors import PosepipeError
 from posepipe.lift3d import DEFAULT_WINDOW
 from posepipe.lift3d.checkpoint import Checkpoint, load_checkpoint
@@ -149,7 +149,9 @@ def camera_to_display(
     """Camera-space poses (T, J, 3) -> z-up display frame: rotate camera-to-world with the fixed
     Human3.6M orientation (no translation), then shift so the lowest z of the whole sequence is 0."""
     world = qrot(quaternion, positions)
-    world[..., 2] -= np.min(world[..., 2])
+    finite = np.isfinite(world).all(axis=(-2, -1))  # frames where a person is absent stay NaN
+    if finite.any():
+        world[..., 2] -= np.min(world[finite][..., 2])
     return world.astype(np.float32)
 
 
@@ -227,7 +229,9 @@ def run_lift3d(
     fps when given, else ``fps``. Non-finite model output is an error naming the checkpoint.
     """
     t_start = time.perf_counter()
-    ds = load_dataset2d(dataset2d_path, subject=subject)
+    # One sequence, or one per person (NaN where a person is absent) from a per-person file.
+    people = [load_dataset2d(dataset2d_path, subject=subject)] if subject else load_persons2d(dataset2d_path)
+    ds, per_person = people[0], people[0].track_id >= 0
     T = ds.num_frames
     if timeline is not None:
         header = load_timeline_header(timeline)
@@ -262,17 +266,39 @@ def run_lift3d(
         dev,
         window,
     )
-    positions = lift_keypoints(
-        ds.keypoints, width=ds.width, height=ds.height, checkpoint=ckpt, flip=flip, window=window, device=dev
-    )
+    if per_person:
+        # Each segment of each person is lifted alone: the model never sees across a long absence.
+        positions = np.full((len(people), T, len(H36M_JOINTS), 3), np.nan, np.float32)
+        for p, person in enumerate(people):
+            for start, stop in runs(person.present):
+                positions[p, start:stop] = lift_keypoints(
+                    person.keypoints[start:stop], width=ds.width, height=ds.height, checkpoint=ckpt, flip=flip,
+                    window=window, device=dev, label=f"lift3d {person.name} frames {start}-{stop - 1}",
+                )  # fmt: skip
+    else:
+        positions = lift_keypoints(
+            ds.keypoints,
+            width=ds.width,
+            height=ds.height,
+            checkpoint=ckpt,
+            flip=flip,
+            window=window,
+            device=dev,
+        )
     if dev.type == "cuda":
         torch.cuda.synchronize(dev)
     t_inferred = time.perf_counter()
-    display = camera_to_display(positions)
+    display = (
+        np.stack([camera_to_display(person_positions) for person_positions in positions])
+        if per_person
+        else camera_to_display(positions)
+    )
     times = np.arange(T, dtype=np.float64) / fps_used
 
-    if not np.isfinite(positions).all():
-        bad = int((~np.isfinite(positions).all(axis=(1, 2))).sum())
+    present = np.stack([person.present for person in people]) if per_person else np.ones((1, T), bool)
+    lifted = positions if per_person else positions[None]
+    if not np.isfinite(lifted[present]).all():
+        bad = int((~np.isfinite(lifted[present]).all(axis=(1, 2))).sum())
         raise PosepipeError(
             checkpoint_path,
             f"the model gave non-finite 3D joints in {bad} of {T} frames of {dataset2d_path} "
@@ -300,7 +326,14 @@ def run_lift3d(
         "units": "m",
         "display": {"quaternion": H36M_DISPLAY_QUATERNION.tolist(), "translation": [0.0, 0.0, 0.0]},
     }
-    pose = Pose3D(positions=positions, display=display, time=times, meta=meta)
+    if per_person:
+        meta["persons"] = [
+            {"name": person.name, "track": person.track_id, "frames": int(person.present.sum()),
+             "segments": runs(person.present)}
+            for person in people
+        ]  # fmt: skip
+    track_ids = np.array([person.track_id for person in people], np.int64) if per_person else None
+    pose = Pose3D(positions=positions, display=display, time=times, meta=meta, track_ids=track_ids)
     # The CSV goes first so that pose3d.npz, written last, can record every timing.
     if csv is not None:
         save_pose3d_csv(csv, pose)

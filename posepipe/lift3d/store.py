@@ -14,7 +14,14 @@ summary and exports read 3D poses without loading the model code.
 - ``meta``: str (JSON): ``stage``, ``stage_version`` (:data:`posepipe.stages.STAGE_VERSIONS`),
   checkpoint path and SHA-256, architecture, options, timings.
 
-``pose3d.csv``: one row per frame and joint: ``frame, time, joint, x, y, z`` (camera space).
+Several people (``person: main`` or ``all``): ``positions_3d`` and ``positions_3d_display`` are
+float32 (P, T, 17, 3), NaN in the frames where a person is absent (outside their track's
+segments), each person root-relative at the origin; ``track_ids``: int64 (P,), their tracks in
+tracks.npz; ``meta["persons"]``: per person its name, track, frame count and segments
+([start, stop) frame ranges, lifted separately).
+
+``pose3d.csv``: one row per frame and joint: ``frame, time, joint, x, y, z`` (camera space); with
+several people a ``person`` column (the track id) comes first and absent frames have no rows.
 """
 
 from __future__ import annotations
@@ -38,20 +45,38 @@ NUM_JOINTS = len(H36M_JOINTS)
 class Pose3D:
     """3D poses of one video; shapes as in the module docstring."""
 
-    positions: np.ndarray  # (T, 17, 3) camera space, metres
-    display: np.ndarray  # (T, 17, 3) display frame, metres
+    positions: np.ndarray  # (T, 17, 3), or (P, T, 17, 3) per person: camera space, metres
+    display: np.ndarray  # same shape: display frame, metres
     time: np.ndarray  # (T,) seconds
     meta: dict = field(default_factory=dict)
+    track_ids: np.ndarray | None = None  # (P,) per person; None: one person per frame
 
     @property
     def num_frames(self) -> int:
-        return len(self.positions)
+        return len(self.time)
+
+    @property
+    def per_person(self) -> bool:
+        return self.track_ids is not None
+
+    def persons(self, *, display: bool = False) -> np.ndarray:
+        """(P, T, 17, 3): camera-space (or display) poses with a person axis (P = 1 for one per frame)."""
+        poses = self.display if display else self.positions
+        return poses if self.per_person else poses[None]
 
 
-def pose3d_table(positions: np.ndarray, times: np.ndarray):
-    """Tidy pandas DataFrame: one row per frame and joint: frame, time, joint, x, y, z."""
+def pose3d_table(positions: np.ndarray, times: np.ndarray, track_ids: np.ndarray | None = None):
+    """Tidy pandas DataFrame: one row per frame and joint: frame, time, joint, x, y, z; with
+    ``track_ids`` (positions (P, T, 17, 3)) a first column ``person`` and no rows for absent frames."""
     import pandas as pd
 
+    if track_ids is not None:
+        tables = []
+        for track, person in zip(track_ids, positions, strict=True):
+            table = pose3d_table(person, times)
+            table.insert(0, "person", int(track))
+            tables.append(table[np.repeat(np.isfinite(person).all(axis=(1, 2)), person.shape[1])])
+        return pd.concat(tables, ignore_index=True)
     T, J, _ = positions.shape
     return pd.DataFrame(
         {
@@ -68,19 +93,21 @@ def pose3d_table(positions: np.ndarray, times: np.ndarray):
 def save_pose3d_csv(path: str | os.PathLike, pose: Pose3D) -> None:
     """Write ``pose3d.csv`` (atomic)."""
     with atomic_path(path) as tmp:
-        pose3d_table(pose.positions, pose.time).to_csv(tmp, index=False)
+        pose3d_table(pose.positions, pose.time, pose.track_ids).to_csv(tmp, index=False)
 
 
 def save_pose3d(path: str | os.PathLike, pose: Pose3D) -> None:
     """Write ``pose3d.npz`` (atomic); the stage and its version are stamped into ``meta``."""
     meta = {"stage": STAGE, "stage_version": STAGE_VERSIONS[STAGE], **pose.meta}
     pose.meta = meta
+    persons = {} if pose.track_ids is None else {"track_ids": np.asarray(pose.track_ids, dtype=np.int64)}
     save_npz(
         path,
         positions_3d=np.asarray(pose.positions, dtype=np.float32),
         positions_3d_display=np.asarray(pose.display, dtype=np.float32),
         time=np.asarray(pose.time, dtype=np.float64),
         meta=np.array(json.dumps(meta)),
+        **persons,
     )
 
 
@@ -102,17 +129,15 @@ def load_pose3d(path: str | os.PathLike, *, frame_count: int | None = None) -> P
             display = np.asarray(z["positions_3d_display"], dtype=np.float32)
             times = np.asarray(z["time"], dtype=np.float64)
             meta = json.loads(str(z["meta"])) if "meta" in z.files else {}
+            track_ids = np.asarray(z["track_ids"], dtype=np.int64) if "track_ids" in z.files else None
     except PosepipeError:
         raise
     except (OSError, ValueError, EOFError) as exc:  # zip, header and JSON errors
         raise PosepipeError(path, f"cannot read 3D poses ({type(exc).__name__}: {exc})") from exc
+    lead = (len(times),) if track_ids is None else (len(track_ids), len(times))
     for name, array in (("positions_3d", positions), ("positions_3d_display", display)):
-        if array.ndim != 3 or array.shape[1:] != (NUM_JOINTS, 3):
-            raise PosepipeError(path, f"{name} has shape {array.shape}, expected (T, {NUM_JOINTS}, 3)")
-    if not len(positions) == len(display) == len(times):
-        raise PosepipeError(
-            path, f"arrays disagree on the frame count ({len(positions)}, {len(display)}, {len(times)})"
-        )
-    if frame_count is not None and len(positions) != frame_count:
-        raise PosepipeError(path, f"has {len(positions)} frames of 3D poses, the timeline has {frame_count}")
-    return Pose3D(positions=positions, display=display, time=times, meta=meta)
+        if array.shape != (*lead, NUM_JOINTS, 3):
+            raise PosepipeError(path, f"{name} has shape {array.shape}, expected {(*lead, NUM_JOINTS, 3)}")
+    if frame_count is not None and len(times) != frame_count:
+        raise PosepipeError(path, f"has {len(times)} frames of 3D poses, the timeline has {frame_count}")
+    return Pose3D(positions=positions, display=display, time=times, meta=meta, track_ids=track_ids)
