@@ -22,6 +22,7 @@ STAGE_MODULES = (
     "posepipe.video",
     "posepipe.weights",
     "posepipe.keypoints2d.cli",
+    "posepipe.tracks",
     "posepipe.dataset2d",
     "posepipe.lift3d.cli",
     "posepipe.render",

@@ -24,7 +24,8 @@ WORKFLOW_ONLY = {
     "render.enabled": "whether render.mp4 is a target",
     "render.preview": "whether the preview rule is a target",
 }
-SECTIONS = ("frames", "keypoints2d", "dataset2d", "lift3d", "render")
+SECTIONS = ("frames", "keypoints2d", "tracks", "dataset2d", "lift3d", "render")
+TOP_LEVEL = ("person",)
 
 
 def _bound_options() -> dict[str, argparse.Action]:
@@ -44,7 +45,7 @@ def _bound_options() -> dict[str, argparse.Action]:
 
 def test_every_stage_setting_is_a_cli_option_with_the_schema_default():
     bound = _bound_options()
-    keys = [key for section in SECTIONS for key in settings.leaf_keys(section)]
+    keys = [key for section in SECTIONS for key in settings.leaf_keys(section)] + list(TOP_LEVEL)
     unclassified = [k for k in keys if k not in bound and k not in WORKFLOW_ONLY]
     assert not unclassified, f"config keys with no CLI option and not workflow-only: {unclassified}"
     for key, option in bound.items():
@@ -57,6 +58,8 @@ def test_schema_defaults_equal_the_commented_config_file():
         for key in settings.leaf_keys(section):
             name = key.split(".", 1)[1]
             assert config[section][name] == settings.schema_default(key), key
+    for key in TOP_LEVEL:
+        assert config[key] == settings.schema_default(key), key
 
 
 def test_known_disagreements_are_gone():

@@ -1,50 +1,6 @@
-# dataset2d: one person per frame, gaps interpolated, in the VideoPose3D custom format;
-# lift3d: the temporal CNN lifts it to 3D Human3.6M joints. On a cluster dataset2d (seconds, CPU)
-# rides in the lift3d job (group "lift") instead of queueing alone; the merge runs locally.
-
-
-localrules:
-    merge_dataset2d,
-
-
-rule dataset2d:
-    input:
-        "results/{video}/keypoints2d.npz",
-    output:
-        "results/{video}/dataset2d.npz",
-    params:
-        version=STAGE_VERSIONS["dataset2d"],
-        selection=config["dataset2d"]["selection"],
-    log:
-        "results/{video}/logs/dataset2d.log",
-    benchmark:
-        "results/{video}/benchmarks/dataset2d.tsv"
-    group:
-        "lift"
-    threads: 1
-    resources:
-        mem_mb=2000,
-    conda:
-        "../../envs/posepipe.yaml"
-    shell:
-        "python -m posepipe dataset2d {input:q} --out {output:q} --video-id {wildcards.video}"
-        " --selection {params.selection} > {log:q} 2>&1"
-
-
-rule merge_dataset2d:
-    input:
-        expand("results/{video}/dataset2d.npz", video=VIDEOS),
-    output:
-        "results/dataset2d_custom.npz",
-    log:
-        "results/logs/merge_dataset2d.log",
-    threads: 1
-    resources:
-        mem_mb=2000,
-    conda:
-        "../../envs/posepipe.yaml"
-    shell:
-        "python -m posepipe merge-dataset2d {input:q} --out {output:q} > {log:q} 2>&1"
+# lift3d: the temporal CNN lifts dataset2d.npz to 3D Human3.6M joints (per person and segment
+# with person: main / all). On a cluster tracks and dataset2d (seconds, CPU) ride in the lift3d
+# job (group "lift") instead of queueing alone.
 
 
 rule lift3d:

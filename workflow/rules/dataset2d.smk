@@ -1,0 +1,67 @@
+# dataset2d: the VideoPose3D custom 2D dataset of each video: one person per frame with gaps
+# interpolated (person: top_score, upstream), or one sequence per person track (main / all);
+# merge_dataset2d joins every video's subjects into one file, as upstream does for a folder.
+
+
+def dataset2d_input(wildcards):
+    """keypoints2d.npz, and tracks.npz when people are followed by track."""
+    inputs = {"keypoints2d": f"results/{wildcards.video}/keypoints2d.npz"}
+    if config["person"] != "top_score":
+        inputs["tracks"] = f"results/{wildcards.video}/tracks.npz"
+    return inputs
+
+
+def dataset2d_options(wildcards, input):
+    """--tracks with its file when tracking, and the gap setting when it is set."""
+    options = [f"--tracks {shlex.quote(input.tracks)}"] if "tracks" in input.keys() else []
+    if config["dataset2d"]["max_gap_frames"] is not None:
+        options.append(f"--max-gap-frames {config['dataset2d']['max_gap_frames']}")
+    return " ".join(options)
+
+
+localrules:
+    merge_dataset2d,
+
+
+rule dataset2d:
+    input:
+        unpack(dataset2d_input),
+    output:
+        "results/{video}/dataset2d.npz",
+    params:
+        version=STAGE_VERSIONS["dataset2d"],
+        selection=config["dataset2d"]["selection"],
+        person=config["person"],
+        options=dataset2d_options,
+    log:
+        "results/{video}/logs/dataset2d.log",
+    benchmark:
+        "results/{video}/benchmarks/dataset2d.tsv"
+    group:
+        "lift"
+    threads: 1
+    resources:
+        mem_mb=2000,
+    conda:
+        "../../envs/posepipe.yaml"
+    shell:
+        "python -m posepipe dataset2d {input.keypoints2d:q} --out {output:q} --video-id {wildcards.video}"
+        " --selection {params.selection} --person {params.person} {params.options} > {log:q} 2>&1"
+
+
+rule merge_dataset2d:
+    input:
+        expand("results/{video}/dataset2d.npz", video=VIDEOS),
+    output:
+        "results/dataset2d_custom.npz",
+    log:
+        "results/logs/merge_dataset2d.log",
+    threads: 1
+    resources:
+        mem_mb=2000,
+    conda:
+        "../../envs/posepipe.yaml"
+    shell:
+        "python -m posepipe merge-dataset2d {input:q} --out {output:q} > {log:q} 2>&1"
+
+
