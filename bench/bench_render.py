@@ -129,11 +129,10 @@ def prepare(work: Path, *, seconds: float, name: str, small: bool = False) -> Pa
 
 
 def child_ours(spec: dict) -> dict:
-    from posepipe import render
-    from posepipe.render import render_video
+    from posepipe.render import render_video, stage
 
     if spec.get("max_parts"):
-        render.MAX_PARTS = spec["max_parts"]  # e.g. 1: one encoder using all the threads
+        stage.MAX_PARTS = spec["max_parts"]  # e.g. 1: one encoder using all the threads
     d = Path(spec["dir"])
     if spec.get("draw_only"):
         return _ours_draw_only(d, spec)

@@ -54,6 +54,7 @@ import numpy as np
 
 from posepipe import __version__
 from posepipe.atomic import save_npz
+from posepipe.conditioning import FILTERS, apply_filter, fill_low_confidence, runs
 from posepipe.errors import PosepipeError
 from posepipe.keypoints2d.store import Keypoints2D, load_keypoints2d
 from posepipe.safeload import load_npz
@@ -214,12 +215,6 @@ def build_dataset2d(
 # several people: one sequence per person track
 
 
-def runs(mask: np.ndarray) -> list[tuple[int, int]]:
-    """Maximal runs of True in a bool (T,) array, as [start, stop) pairs."""
-    edges = np.diff(np.concatenate([[0], mask.astype(np.int8), [0]]))
-    return list(zip(np.flatnonzero(edges == 1).tolist(), np.flatnonzero(edges == -1).tolist(), strict=True))
-
-
 def build_person(
     kp: Keypoints2D, rows: np.ndarray, *, name: str, track_id: int, max_gap_frames: int
 ) -> Dataset2D:
@@ -371,6 +366,66 @@ def load_persons2d(path: str | os.PathLike, *, prefer: str | None = None) -> lis
     ]
 
 
+# ---------------------------------------------------------------------------------------------
+# conditioning (off by default): per-joint confidence, temporal filters
+
+
+FILTER_OPTION_KEYS = {
+    "butterworth": {"cutoff_hz": "butterworth_cutoff_hz", "order": "butterworth_order"},
+    "savgol": {"window": "savgol_window", "order": "savgol_order"},
+    "one_euro": {
+        "min_cutoff": "one_euro_min_cutoff",
+        "beta": "one_euro_beta",
+        "d_cutoff": "one_euro_d_cutoff",
+    },
+    "none": {},
+}
+
+
+@dataclass(frozen=True)
+class Conditioning:
+    """What :func:`condition` does (config ``dataset2d:``); the defaults change nothing."""
+
+    joint_score_threshold: float | None = schema_default("dataset2d.joint_score_threshold")
+    filter: str = schema_default("dataset2d.filter")
+    filter_options: dict = field(default_factory=dict)  # per FILTER_OPTION_KEYS[filter]
+
+    @property
+    def active(self) -> bool:
+        return self.joint_score_threshold is not None or self.filter != "none"
+
+
+def condition(ds: Dataset2D, *, options: Conditioning, fps: float | None) -> dict:
+    """Apply ``options`` to ``ds.keypoints`` in place, segment by segment; returns what it did (for QC).
+
+    Returns:
+        {'joint_score_threshold', 'joints_refilled', 'filter', 'filter_options',
+        'filter_mean_shift_px': mean distance the filter moved each present joint}.
+    """
+    report = {"joint_score_threshold": options.joint_score_threshold, "joints_refilled": 0,
+              "filter": options.filter, "filter_options": dict(options.filter_options)}  # fmt: skip
+    if options.filter not in FILTERS:
+        raise ValueError(f"filter must be one of {FILTERS}, got {options.filter!r}")
+    if options.filter in ("butterworth", "one_euro") and not fps:
+        raise PosepipeError(None, f"the {options.filter} filter needs the frame rate (give --timeline)")
+    shifts = []
+    for start, stop in runs(ds.present):
+        seg = ds.keypoints[start:stop].astype(np.float64)
+        if options.joint_score_threshold is not None and ds.scores is not None:
+            seg, refilled = fill_low_confidence(
+                seg, ds.scores[start:stop], ds.detected[start:stop], threshold=options.joint_score_threshold
+            )
+            report["joints_refilled"] += int(refilled.sum())
+        if options.filter != "none":
+            filtered = apply_filter(seg, name=options.filter, fps=fps, options=options.filter_options)
+            shifts.append(np.linalg.norm(filtered - seg, axis=-1).ravel())
+            seg = filtered
+        ds.keypoints[start:stop] = seg.astype(np.float32)
+    if options.filter != "none":
+        report["filter_mean_shift_px"] = round(float(np.concatenate(shifts).mean()), 4) if shifts else 0.0
+    return report
+
+
 def _threshold_hint(meta: dict) -> str:
     """Why there may be nobody: the score threshold of the keypoints2d stage, with what it removed."""
     threshold = meta.get("score_threshold")
@@ -478,13 +533,17 @@ def make_dataset2d(
     person: str = schema_default("person"),
     tracks_path: str | os.PathLike | None = None,
     max_gap_frames: int | None = schema_default("dataset2d.max_gap_frames"),
+    conditioning: Conditioning | None = None,
+    fps: float | None = None,
 ) -> Dataset2D | list[Dataset2D]:
     """The ``dataset2d`` stage: keypoints2d.npz (+ tracks.npz) -> dataset2d.npz. Returns what it wrote.
 
     ``person='top_score'`` (upstream): one person per frame by ``selection``, one subject. ``main``
     or ``all``: per-person sequences of the tracks in ``tracks_path`` (:func:`build_persons`);
-    ``max_gap_frames`` None takes the tracker's ``max_lost_frames``.
+    ``max_gap_frames`` None takes the tracker's ``max_lost_frames``. ``conditioning`` (off by
+    default) then works on each sequence, segment by segment (``fps``: the timeline's).
     """
+    conditioning = conditioning or Conditioning()
     kp = load_keypoints2d(keypoints2d_path)
     if person != "top_score":
         from posepipe.tracks import load_tracks
@@ -496,6 +555,9 @@ def make_dataset2d(
         persons = build_persons(
             kp, tracks, person=person, video_id=video_id, max_gap_frames=int(gap), path=keypoints2d_path
         )
+        if conditioning.active:
+            for ds in persons:
+                ds.meta["conditioning"] = condition(ds, options=conditioning, fps=fps)
         meta = {
             "posepipe_version": __version__, "video_id": video_id, "person": person, "max_gap_frames": int(gap),
             "num_frames": kp.num_frames, "width": int(kp.width), "height": int(kp.height),
@@ -511,6 +573,8 @@ def make_dataset2d(
         kp, name=subject or subject_name(video_id), selection=selection, path=keypoints2d_path
     )
     ds.meta["video_id"] = video_id
+    if conditioning.active:
+        ds.meta["conditioning"] = condition(ds, options=conditioning, fps=fps)
     save_dataset2d(out, ds)
     log.info(
         "%s: %d frames, %d detected, %d interpolated -> %s",
@@ -557,9 +621,17 @@ def merge_dataset2d(paths: Sequence[str | os.PathLike], out: str | os.PathLike) 
 
 
 def _run_dataset2d(args: argparse.Namespace) -> None:
+    fps = None
+    if args.timeline is not None:
+        from posepipe.video import load_timeline_header
+
+        fps = float(load_timeline_header(args.timeline)["fps"])
+    options = {name: getattr(args, key) for name, key in FILTER_OPTION_KEYS[args.filter].items()}
+    conditioning = Conditioning(args.joint_score_threshold, args.filter, options)
     make_dataset2d(
         args.keypoints2d, args.out, video_id=args.video_id, selection=args.selection, subject=args.subject,
         person=args.person, tracks_path=args.tracks, max_gap_frames=args.max_gap_frames,
+        conditioning=conditioning, fps=fps,
     )  # fmt: skip
 
 
@@ -586,6 +658,23 @@ def register_cli(subparsers) -> None:
         p, "--max-gap-frames", key="dataset2d.max_gap_frames", type=int,
         help="longest gap in a track that is interpolated; longer ones split it (unset: tracks' max_lost_frames)",
     )  # fmt: skip
+    g = p.add_argument_group("conditioning (off by default; see README, 2D conditioning)")
+    g.add_argument(
+        "--timeline", type=Path, default=None, help="frames/timeline.json: the frame rate filters need"
+    )
+    add_option(
+        g, "--joint-score-threshold", key="dataset2d.joint_score_threshold", type=float,
+        help="joints scoring lower are refilled from the same joint's confident frames",
+    )  # fmt: skip
+    add_option(
+        g, "--filter", key="dataset2d.filter", choices=FILTERS, help="temporal filter of the 2D keypoints"
+    )
+    for names in FILTER_OPTION_KEYS.values():
+        for key in names.values():
+            kind = int if key.endswith(("order", "window")) else float
+            add_option(
+                g, f"--{key.replace('_', '-')}", key=f"dataset2d.{key}", type=kind, help=key.replace("_", " ")
+            )
     p.set_defaults(handler=_run_dataset2d)
 
     m = subparsers.add_parser(

@@ -20,6 +20,7 @@ from __future__ import annotations
 import csv
 import fnmatch
 import hashlib
+import math
 import os
 import re
 import unicodedata
@@ -34,7 +35,7 @@ NUMBER_COLUMNS = ("start", "end", "fps")
 # Snakemake refuses a wildcard value that ends in 20 or more repeats of one substring
 # (snakemake.io.PeriodicityDetector: it takes them for an endless recursion of rules).
 PERIODIC_REPEATS = 20
-_PERIODIC = re.compile(r"(.+?)\1{%d,}$" % (PERIODIC_REPEATS - 1))
+_PERIODIC = re.compile(rf"(.+?)\1{{{PERIODIC_REPEATS - 1},}}$")
 
 
 def periodic_suffix(value: str) -> str | None:
@@ -102,7 +103,9 @@ def snakemake_safe_path(path: str | os.PathLike, link: str | os.PathLike) -> str
             os.replace(tmp, link)
         except OSError as exc:
             raise PosepipeError(
-                path, f"the name has {{ or }}, which Snakemake reads as a wildcard, and no link could be made ({exc}): rename the file"
+                path,
+                f"the name has {{ or }}, which Snakemake reads as a wildcard, and no link to it could be "
+                f"made ({exc}): rename the file",
             ) from exc
     stat = os.stat(path)
     if os.lstat(link).st_mtime != stat.st_mtime:
@@ -146,9 +149,12 @@ def find_videos(
 
 def _number(text: str, *, path, line: int, column: str) -> float:
     try:
-        return float(text)
+        value = float(text)
     except ValueError:
-        raise PosepipeError(path, f"line {line}, column {column}: must be a number, got {text!r}") from None
+        value = math.nan
+    if not math.isfinite(value):
+        raise PosepipeError(path, f"line {line}, column {column}: must be a finite number, got {text!r}")
+    return value
 
 
 def load_sample_sheet(path: str | os.PathLike, *, base: str | os.PathLike = ".") -> list[dict]:

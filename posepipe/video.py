@@ -12,7 +12,18 @@ Files per video:
 
 - ``probe.json``: stream facts (see :func:`probe_video`); ``probe_pts.npy``: int64 (n,) the
   presentation timestamp of every decodable frame, in units of ``probe.json["time_base"]``.
-- ``frames/timeline.json``: header (size after rotation, rotation, fps, frame count, trim, ...).
+  Damage record (facts, no verdict): ``frames_expected`` (what the container promises: the
+  stream's frame count, capped by its stated duration x average rate; null if it states
+  neither), ``frames_decoded`` (= ``frame_count``), ``frames_lost`` (max(0, expected - decoded);
+  null if unknown), ``decode_errors`` (packets that failed to decode or to be read; decoding
+  skips them and goes on), ``container_duration`` (seconds the container states; ``duration``
+  is the decoded one) and ``decode_warning`` (one line, null for a clean video).
+- ``frames/timeline.json``: header (size after rotation, rotation, fps, frame count, trim, ...);
+  ``warnings``: list of short strings, empty for a clean video, e.g. "57% of frames lost to
+  damage (228 of 525 decoded, 3 decode errors)" when more than ``max_lost_share`` (recorded
+  beside it with ``strict``) of the promised frames did not decode; with ``strict`` the stage
+  fails instead. A constant-rate video with lost frames keeps its rate: a lost frame's instant
+  shows the nearest decoded frame.
 - ``frames/timeline.csv``: columns ``frame, time, source_frame, source_pts, source_time``;
   ``time`` is seconds on the constant-rate output timeline (``frame / fps``), ``source_time``
   the source frame's presentation time in seconds (it does not start at 0 when the video
@@ -271,7 +282,9 @@ def probe_video(path: str | os.PathLike) -> dict:
 
     Keys: width, height (as displayed, after rotation), rotation (degrees counter-clockwise, as
     ffmpeg reports it), codec, nominal_fps, average_fps, variable_frame_rate, frame_count
-    (decoded), start_time, duration (seconds), has_audio, and a few more for tracing.
+    (decoded), start_time, duration (seconds, decoded), has_audio, the damage record
+    (frames_expected, frames_decoded, frames_lost, decode_errors, container_duration,
+    decode_warning; see the module docstring), and a few more for tracing.
     """
     return scan_video(path)[0]
 
@@ -576,7 +589,9 @@ def iter_frames(
     the timeline repeats (resampling up) is converted once and yielded for each use. Damaged
     packets are skipped as the probe skipped them (the timeline references only frames the probe
     decoded); a referenced frame that does not decode raises :class:`PosepipeError` naming it, so
-    a reader never gets fewer frames than the timeline has.
+    a reader never gets fewer frames than the timeline has. (In a damaged stretch, pixels that
+    the decoder's error concealment makes up can depend on where decoding started; intact
+    frames are the same whether the reader seeks or not.)
     """
     stop = timeline.frame_count if stop is None else min(stop, timeline.frame_count)
     if start >= stop:
@@ -687,9 +702,17 @@ def register_cli(sub) -> None:
     p.add_argument("--video-id", required=True)
     p.add_argument("--out", required=True, help="frames/timeline.json")
     p.add_argument("--csv", required=True, help="frames/timeline.csv")
-    p.add_argument("--fps", type=optional_float, help="output rate (default: the source's)")
-    p.add_argument("--start", type=optional_float, help="trim start, seconds from the first frame")
-    p.add_argument("--end", type=optional_float, help="trim end (exclusive), seconds from the first frame")
+    add_option(p, "--fps", key="frames.fps", type=optional_float, help="output rate, frames per second")
+    add_option(
+        p, "--start", key="frames.start", type=optional_float, help="trim start, seconds from the first frame"
+    )
+    add_option(
+        p,
+        "--end",
+        key="frames.end",
+        type=optional_float,
+        help="trim end (exclusive), seconds from the first frame",
+    )
     add_option(
         p, "--max-lost-share", key="frames.max_lost_share", type=share,
         help="share of the frames the container promises that may fail to decode without a warning",
@@ -706,5 +729,5 @@ def register_cli(sub) -> None:
     p = sub.add_parser("frames-jpeg", help="write the timeline's frames as JPEG files")
     p.add_argument("timeline", help="frames/timeline.json")
     p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--quality", type=int, default=90)
+    add_option(p, "--quality", key="frames.jpeg_quality", type=int, help="JPEG quality, 1-100")
     p.set_defaults(handler=lambda a: write_jpeg_frames(a.timeline, out_dir=a.out, quality=a.quality))

@@ -147,15 +147,17 @@ def test_weights_that_do_not_fit_are_refused(clip):
         backend.build_detector(CONFIG, weights=path, device="cpu", **SIZES)
     message = str(info.value)
     assert message.startswith(f"{path}: weights do not fit the model of {CONFIG}")
-    assert "missing from the file (1): roi_heads.keypoint_head.score_lowres.weight" in message
-    assert "not in the model (1): roi_heads.mask_head.predictor.weight" in message
+    assert (
+        "missing from the file, would be random (1): roi_heads.keypoint_head.score_lowres.weight" in message
+    )
+    assert "not in the model, would be ignored (1): roi_heads.mask_head.predictor.weight" in message
     assert "roi_heads.box_predictor.cls_score.weight file (81, 1024) vs model (2, 1024)" in message
 
 
 def test_unreadable_or_missing_weights(clip):
     bad = clip["tmp"] / "corrupt.pkl"
     bad.write_bytes(clip["weights"].read_bytes()[:1000])
-    with pytest.raises(PosepipeError, match="corrupt.pkl: cannot load as detectron2 weights"):
+    with pytest.raises(PosepipeError, match="corrupt.pkl: cannot read as detectron2 weights"):
         backend.build_detector(CONFIG, weights=bad, device="cpu")
     with pytest.raises(PosepipeError, match="download --name keypoint_rcnn_R_50_FPN_3x"):
         backend.build_detector(CONFIG, weights=clip["tmp"] / "absent.pkl", device="cpu")

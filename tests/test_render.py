@@ -1,8 +1,10 @@
-"""render: frame count and rate, decodability, where the skeletons are drawn, layouts, parts, audio, preview."""
+"""render: frame count and rate, decodability, where the skeletons are drawn, layouts, parts, audio, preview,
+the version record in the file, leftovers of killed jobs, and drawing wild data (1e30 px, NaN)."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 from fractions import Fraction
 from pathlib import Path
@@ -10,6 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import posepipe
+import posepipe.stages
 from posepipe import render
 from posepipe.errors import PosepipeError
 from posepipe.render import (
@@ -17,10 +21,16 @@ from posepipe.render import (
     DEFAULT_AZIMUTH,
     DEFAULT_ELEVATION,
     build_view3d,
+    load_inputs,
     plan_layout,
+    read_render_meta,
     render_video,
     view_limits,
 )
+from posepipe.render import stage as render_stage
+from posepipe.render.scene import MAX_COORD_M, tick_step
+from posepipe.render.visualizer import clip_segment
+from posepipe.settings import schema_default
 from posepipe.skeleton import COCO_BONES, COCO_LEFT, COCO_RIGHT, H36M_BONES, H36M_LEFT, H36M_RIGHT, bone_side
 from posepipe.video import make_timeline, write_probe
 from tests.media import ffmpeg
@@ -202,7 +212,7 @@ def test_frame_count_mismatch_fails_and_writes_nothing(scene, tmp_path):
     folder, _ = scene
     timeline, dataset2d, pose3d = inputs(folder)
     short = tmp_path / "short_pose3d.npz"
-    np.savez(short, positions_3d_display=np.load(pose3d)["positions_3d_display"][:-1])
+    np.savez(short, **{key: value[:-1] for key, value in np.load(pose3d).items()})
     out = tmp_path / "bad.mp4"
     with pytest.raises(PosepipeError, match=rf"short_pose3d\.npz.*{FRAMES - 1}.*{FRAMES}") as err:
         render_video(timeline, dataset2d, short, out, height=OUT_H)
@@ -226,7 +236,7 @@ def test_layouts_every_and_cli(scene, tmp_path, caplog):
         args = parser.parse_args([
             "render", str(folder / "timeline.json"), "--dataset2d", str(folder / "dataset2d.npz"),
             "--pose3d", str(folder / "pose3d.npz"), "--out", str(out), "--height", str(OUT_H),
-            "--layout", layout, "--max-frames", "4" if layout != "side_by_side" else "0", "--every", "2",
+            "--layout", layout, *(["--max-frames", "4"] if layout != "side_by_side" else []), "--every", "2",
             "--no-audio", "--threads", "1",
         ])  # fmt: skip
         with caplog.at_level(logging.INFO, logger="posepipe.render"):
@@ -240,8 +250,9 @@ def test_layouts_every_and_cli(scene, tmp_path, caplog):
 
 def test_parallel_parts_join_seamlessly(scene, tmp_path, monkeypatch):
     folder, _ = scene
-    monkeypatch.setattr(render, "MIN_PART_FRAMES", 16)
+    monkeypatch.setattr(render_stage, "MIN_PART_FRAMES", 16)
     info = render_video(*inputs(folder), tmp_path / "parts.mp4", height=OUT_H, threads=3)
+    assert read_render_meta(tmp_path / "parts.mp4") == info["meta"]  # the join keeps the record
     frames, pts, stream = decode(tmp_path / "parts.mp4")
     single, _, _ = decode(folder / "render.mp4")
     assert len(frames) == info["frames"] == FRAMES and stream.average_rate == Fraction(RATE)
@@ -279,3 +290,141 @@ def test_projection_matches_what_matplotlib_drew():
 
     assert (darkest(on_lines) < 228).all()  # grid grey (~195) blended in
     assert (darkest(off_lines) > 230).all()  # bare floor (~237)
+
+
+def test_the_file_records_its_stage_version(scene):
+    folder, info = scene
+    expected = {
+        "stage": "render", "stage_version": posepipe.stages.STAGE_VERSIONS["render"],
+        "posepipe": posepipe.__version__,
+        "options": {"layout": "side_by_side", "height": OUT_H, "azimuth": DEFAULT_AZIMUTH,
+                    "elevation": DEFAULT_ELEVATION, "every": 1, "max_frames": None, "crf": 18, "bitrate": None,
+                    "preset": "ultrafast", "audio": False, "thickness": 2},
+    }  # fmt: skip
+    import av
+
+    with av.open(str(folder / "render.mp4")) as container:  # the container's own tag, as any tool reads it
+        assert json.loads(container.metadata["comment"]) == expected
+    assert read_render_meta(folder / "render.mp4") == info["meta"] == expected
+    with pytest.raises(PosepipeError, match="records no render stage"):
+        read_render_meta(folder / "clip.mp4")
+
+
+def test_cli_defaults_are_the_workflow_defaults_and_unset_is_omitted():
+    parser = argparse.ArgumentParser()
+    render.register_cli(parser.add_subparsers())
+    args = parser.parse_args(
+        ["render", "t.json", "--dataset2d", "d.npz", "--pose3d", "p.npz", "--out", "o.mp4"]
+    )
+    for key in ("height", "layout", "azimuth", "elevation", "max_frames", "every", "crf", "preset", "audio"):
+        assert getattr(args, key) == schema_default(f"render.{key}"), key
+    assert args.audio is True and args.max_frames is None  # omitted = the workflow's default / unset
+    for wrong in (["--max-frames", "0"], ["--height", "0"], ["--every", "0"], ["--preset", "quick"]):
+        with pytest.raises(SystemExit):
+            parser.parse_args(["render", "t", "--dataset2d", "d", "--pose3d", "p", "--out", "o", *wrong])
+
+
+def test_leftovers_of_killed_renders_are_removed(scene, tmp_path, monkeypatch):
+    """A job killed with SIGKILL leaves its temporary mp4 and parts folder; the next render removes them."""
+    folder, _ = scene
+    out = tmp_path / "render.mp4"
+    (tmp_path / ".render.mp4.k1ll3d.mp4").write_bytes(b"half an mp4")
+    stale_parts = tmp_path / ".render.mp4.k1ll3d.parts.x7y8"
+    stale_parts.mkdir()
+    (stale_parts / "000.mp4").write_bytes(b"a segment")
+    (tmp_path / ".preview.gif.k1ll3d.gif").write_bytes(b"half a gif")
+    (tmp_path / "render.mp4.notes").write_text("the user's own file")
+    monkeypatch.setattr(render_stage, "MIN_PART_FRAMES", 16)
+    seen = []
+    join = render_stage.join_segments
+    monkeypatch.setattr(render_stage, "join_segments", lambda segments, out, **kw: (
+        seen.append(segments[0].parent.name), join(segments, out, **kw)))  # fmt: skip
+    render_video(*inputs(folder), out, height=OUT_H, threads=2, preview=tmp_path / "preview.gif")
+    # This render's own parts folder has the name a later render would remove.
+    assert len(seen) == 1 and seen[0].startswith(".render.mp4.") and ".parts." in seen[0]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["preview.gif", "render.mp4", "render.mp4.notes"]
+
+
+def test_merged_dataset2d_gives_the_videos_own_subject(scene, tmp_path):
+    folder, _ = scene
+    timeline, _, pose3d = inputs(folder)
+    merged = tmp_path / "dataset2d_custom.npz"
+    np.savez(merged, positions_2d={"other.mp4": {"custom": [np.zeros((FRAMES, 17, 2), np.float32)]},
+                                   "scene.mp4": {"custom": [np.repeat(KEYPOINTS[None], FRAMES, 0)]}},
+             metadata={"layout_name": "coco", "num_joints": 17,
+                       "video_metadata": {"other.mp4": {"w": W, "h": H}, "scene.mp4": {"w": W, "h": H}}})  # fmt: skip
+    got = load_inputs(timeline, merged, pose3d)
+    assert np.array_equal(got.keypoints, np.repeat(KEYPOINTS[None], FRAMES, 0))
+
+
+def test_view_limits_and_ticks_ignore_wild_values():
+    poses = np.repeat(T_POSE[None], 10, 0)
+    expected = view_limits(poses)
+    wild = poses.copy()
+    wild[2, 13] = 1e30  # a failed lift of a 1e30 px keypoint
+    wild[3, 5] = [np.nan, 0, 0]
+    wild[4] = np.nan  # nobody in this frame
+    wild[5, 0, 2] = -3e38
+    assert view_limits(wild) == expected
+    assert view_limits(np.full((3, 17, 3), np.nan))[2] == (0.0, 1.7)
+    big = poses * 40  # a 68 m tall "person" keeps round ticks, not hundreds of them
+    (_, _), (_, _), (_, z1) = view_limits(big)
+    assert z1 > 50 and tick_step(z1) == 2.0
+    assert z1 / tick_step(z1 * 10) * 10 <= 50 and tick_step(2 * MAX_COORD_M) == 500
+    assert [tick_step(s) for s in (1.7, 3.0, 5.0, 100.0)] == [0.5, 0.5, 1.0, 2.0]  # unchanged below 100 m
+
+
+def test_clip_segment():
+    box = (0.0, 0.0, 10.0, 10.0)
+    p, q = clip_segment(np.array([5.0, 5.0]), np.array([1e30, 5.0]), box)
+    assert p.tolist() == [5.0, 5.0] and q.tolist() == [10.0, 5.0]
+    assert clip_segment(np.array([-5.0, -5.0]), np.array([-1.0, 20.0]), box) is None
+    p, q = clip_segment(np.array([-10.0, 0.0]), np.array([20.0, 15.0]), box)
+    assert p.tolist() == [0.0, 5.0] and q.tolist() == [10.0, 10.0]
+
+
+def test_wild_but_finite_data_renders(scene, tmp_path):
+    """A keypoint at 1e30 px, 3D joints at 1e30 m, frames of NaN: drawn as far as they can be, no failure."""
+    folder, _ = scene
+    timeline, dataset2d, pose3d = inputs(folder)
+    data = dict(np.load(dataset2d, allow_pickle=True))
+    keypoints = np.repeat(KEYPOINTS[None], FRAMES, 0)
+    keypoints[[5, 35], 9] = [1e30, KEYPOINTS[7, 1]]  # left wrist far right, level with the elbow
+    keypoints[50] = np.nan  # nobody detected (and not interpolated)
+    keypoints[60, 3] = [-1e30, 1e30]
+    data["positions_2d"] = {"scene": {"custom": [keypoints]}}
+    np.savez(tmp_path / "dataset2d.npz", **data)
+    poses3d = dict(np.load(pose3d))
+    display = poses3d["positions_3d_display"]
+    display[3, 13] = 1e30  # left wrist
+    display[4] = np.nan
+    display[6, 16] = [-3e38, 3e38, 3e38]
+    np.savez(tmp_path / "pose3d.npz", **poses3d)
+    info = render_video(timeline, tmp_path / "dataset2d.npz", tmp_path / "pose3d.npz", tmp_path / "wild.mp4",
+                        height=OUT_H, threads=1)  # fmt: skip
+    frames, _, _ = decode(tmp_path / "wild.mp4")
+    assert len(frames) == info["frames"] == FRAMES
+    layout = plan_layout(W, H, height=OUT_H, layout="side_by_side")
+    for k in (5, 35):  # detected and interpolated: the forearm leaves the panel to the right
+        x, y = layout.video_point([(KEYPOINTS[7, 0] + W) / 2, KEYPOINTS[7, 1]]).round().astype(int)
+        found = {side_of_colour(p) for p in frames[k][y - 1 : y + 2, x - 2 : x + 3].reshape(-1, 3)}
+        assert "left" in found, (k, found)
+    # The other bones are where they always are.
+    bones = [b for b in COCO_BONES if 9 not in b]
+    mid2d = layout.video_point((KEYPOINTS[[a for a, _ in bones]] + KEYPOINTS[[b for _, b in bones]]) / 2)
+    assert_bone_colours(frames[5], mid2d, [bone_side(b, COCO_LEFT, COCO_RIGHT) for b in bones], "2D")
+    # No skeleton where nobody is: the video panel of frame 50 shows no limb colour.
+    panel = frames[50][20:, : layout.video_width].reshape(-1, 3)
+    assert not {side_of_colour(p) for p in panel[::7]} - {None}
+    # The axes ignore the wild 3D joints; the NaN frame's 3D panel is the bare background.
+    view = build_view3d(display, size=layout.view_size)
+    assert view.limits == view_limits(np.load(pose3d)["positions_3d_display"])
+    bare = frames[4][40:, layout.view_x :].astype(int) - view.background[40:].astype(int)
+    assert np.abs(bare).mean() < 2.0
+    mid3d = view.project((display[3, [a for a, b in H36M_BONES if 13 not in (a, b)]]
+                          + display[3, [b for a, b in H36M_BONES if 13 not in (a, b)]]) / 2)  # fmt: skip
+    mid3d[:, 0] += layout.view_x
+    sides = [bone_side(b, H36M_LEFT, H36M_RIGHT) for b in H36M_BONES if 13 not in b]
+    for (x, y), side in zip(mid3d.round().astype(int), sides, strict=True):
+        # The forearm to the far wrist may cross other bones on its way off the panel.
+        assert side in {side_of_colour(p) for p in frames[3][y - 1 : y + 2, x - 1 : x + 2].reshape(-1, 3)}

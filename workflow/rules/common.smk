@@ -1,6 +1,8 @@
 # Shared set-up: the video table, wildcard constraints and input functions.
 import os
+import re
 import shlex
+import string
 import sys
 from pathlib import Path
 
@@ -10,19 +12,45 @@ from snakemake.settings.types import DeploymentMethod
 # The posepipe package lives beside the Snakefile; jobs (local or on a cluster) import it from there.
 sys.path.insert(0, workflow.basedir)
 
-from posepipe.inputs import VIDEO_ID_PATTERN, collect_videos
+from posepipe.errors import PosepipeError
+from posepipe.inputs import VIDEO_ID_PATTERN, collect_videos, load_sample_sheet, shell_path, snakemake_safe_path
 from posepipe.jobenv import prepare_job_environment
 from posepipe.stages import STAGE_VERSIONS
 
 USE_CONDA = DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method
 prepare_job_environment(workflow.basedir, conda=USE_CONDA)
 
-VIDEOS = collect_videos(
-    directory=config["input"]["directory"],
-    patterns=config["input"]["patterns"],
-    recursive=config["input"]["recursive"],
-    samples=config["input"]["samples"],
-)
+
+def read_sample_sheet(path):
+    """The sample sheet's rows, each checked against workflow/schemas/samples.schema.yaml; every
+    bad row is named by its line and column in one short error."""
+    try:
+        rows = load_sample_sheet(path)
+    except PosepipeError as exc:
+        raise WorkflowError(f"sample sheet {exc}") from None
+    problems = []
+    for row in rows:
+        record = {k: (os.fspath(v) if isinstance(v, Path) else v) for k, v in row.items() if k != "line"}
+        problem = schema_problem(record, SAMPLES_SCHEMA)
+        if problem:
+            key, reason = problem
+            problems.append(f"line {row['line']}, column {key}: {reason}")
+    if problems:
+        raise WorkflowError(f"sample sheet {path}: " + "; ".join(problems))
+    return rows
+
+
+SAMPLES_SCHEMA = os.path.join(workflow.basedir, "workflow/schemas/samples.schema.yaml")
+try:
+    VIDEOS = collect_videos(
+        directory=config["input"]["directory"],
+        patterns=config["input"]["patterns"],
+        recursive=config["input"]["recursive"],
+        samples=read_sample_sheet(config["input"]["samples"]) if config["input"]["samples"] else None,
+        exclude=("results",),  # when input.directory holds the working directory's results/
+    )
+except PosepipeError as exc:
+    raise WorkflowError(f"input: {exc}") from None
 if not VIDEOS:
     logger.warning(
         f"posepipe: no videos found in {config['input']['directory']!r} "
@@ -34,8 +62,21 @@ wildcard_constraints:
     video=VIDEO_ID_PATTERN,
 
 
+def link_name(video, role, path):
+    """Where a path with { or } is linked from (see posepipe.inputs.snakemake_safe_path)."""
+    suffix = re.sub(r"[^A-Za-z0-9.]", "", "".join(Path(path).suffixes[-2:]))
+    return f"results/{video}/links/{role}{suffix}"
+
+
 def video_file(wildcards):
-    return str(VIDEOS[wildcards.video]["path"])
+    """The video, by a name that Snakemake takes literally and no command takes for an option."""
+    path = VIDEOS[wildcards.video]["path"]
+    return snakemake_safe_path(path, link_name(wildcards.video, "video", path))
+
+
+def video_source(wildcards):
+    """The video's own path for a command line (the input may be a link to it), shell-quoted."""
+    return shlex.quote(shell_path(VIDEOS[wildcards.video]["path"]))
 
 
 def frames_setting(key):
@@ -77,18 +118,55 @@ def lifter_checkpoint():
 # ---- per-video inputs ---------------------------------------------------------------------------
 
 
-def keypoints2d_input(wildcards):
-    """detectron2: the weights file; file: the other tool's keypoints for this video."""
-    cfg = config["keypoints2d"]
-    if cfg["source"] == "detectron2":
-        return detector_weights()
-    video = VIDEOS[wildcards.video]
+FILE_PATTERN_FIELDS = ("directory", "stem", "video")
+
+
+def check_file_pattern(pattern):
+    """Stop at start-up on a keypoints2d.file_pattern that cannot be filled in."""
+    where = f"config keypoints2d.file_pattern {pattern!r}"
+    try:
+        fields = [name for _, name, _, _ in string.Formatter().parse(pattern) if name is not None]
+    except ValueError as exc:
+        raise WorkflowError(f"{where}: {exc} (write {{{{ or }}}} for a literal brace)") from None
+    allowed = ", ".join(f"{{{name}}}" for name in FILE_PATTERN_FIELDS)
+    for name in fields:
+        if name not in FILE_PATTERN_FIELDS:
+            raise WorkflowError(f"{where}: unknown placeholder {{{name}}}; allowed: {allowed}")
+
+
+check_file_pattern(config["keypoints2d"]["file_pattern"])
+
+
+def keypoints_file(video_id):
+    """source file: this video's keypoints file (the sample sheet's, else keypoints2d.file_pattern's)."""
+    video = VIDEOS[video_id]
     if "keypoints2d" in video:
-        return str(video["keypoints2d"])
+        return os.fspath(video["keypoints2d"])
     path = Path(video["path"])
-    return cfg["file_pattern"].format(
-        directory=config["input"]["directory"] or str(path.parent), stem=path.stem, video=wildcards.video
+    return config["keypoints2d"]["file_pattern"].format(
+        directory=config["input"]["directory"] or str(path.parent), stem=path.stem, video=video_id
     )
+
+
+def keypoints2d_inputs(wildcards):
+    """Named inputs of keypoints2d besides the timeline: `weights` (detectron2) or `keypoints`
+    (file). A keypoints file that does not exist is not declared, so a missing file fails this
+    video's job alone (the command names it) instead of stopping every video before any job; once
+    the file is there, the next run declares it and imports it."""
+    if config["keypoints2d"]["source"] == "detectron2":
+        return {"weights": detector_weights()}
+    path = keypoints_file(wildcards.video)
+    if not os.path.exists(path):
+        return {}
+    return {"keypoints": snakemake_safe_path(path, link_name(wildcards.video, "keypoints", path))}
+
+
+def keypoints2d_source_option(wildcards, input):
+    """The option naming the source, with its value: `--weights FILE` or `--input FILE` (the
+    keypoints file's own path, also when it is missing or reached through a link)."""
+    if config["keypoints2d"]["source"] == "detectron2":
+        return f"--weights {shlex.quote(shell_path(input.weights))}"
+    return f"--input {shlex.quote(shell_path(keypoints_file(wildcards.video)))}"
 
 
 def untracked(value):
@@ -98,16 +176,16 @@ def untracked(value):
 
 
 def keypoints2d_options():
-    """Command-line options of the keypoints2d stage that decide its output (ending in the
-    option that takes the source file)."""
+    """Command-line options of the keypoints2d stage that decide its output (the source file comes
+    from keypoints2d_source_option)."""
     cfg = config["keypoints2d"]
     threshold = f"--score-threshold {cfg['score_threshold']}"
     if cfg["source"] == "file":
-        return f"--source file {threshold} --input"
+        return f"--source file {threshold}"
     amp = "--amp" if cfg["amp"] else "--no-amp"
     return (
         f"--source detectron2 --config {shlex.quote(cfg['model'])} {threshold}"
-        f" --min-size {cfg['min_size']} --max-size {cfg['max_size']} {amp} --weights"
+        f" --min-size {cfg['min_size']} --max-size {cfg['max_size']} {amp}"
     )
 
 

@@ -4,14 +4,18 @@
 
 rule keypoints2d:
     input:
+        # weights= (detectron2) or keypoints= (file; left out while the file is missing, so that
+        # this video's job fails alone, naming it).
+        unpack(keypoints2d_inputs),
         timeline="results/{video}/frames/timeline.json",
-        source=keypoints2d_input,
     output:
         "results/{video}/keypoints2d.npz",
     params:
         version=STAGE_VERSIONS["keypoints2d"],
         # Only what changes the output: detector settings under detectron2, the threshold for both.
         options=keypoints2d_options(),
+        # --weights FILE or --input FILE (derived from the inputs, which Snakemake tracks itself).
+        source=keypoints2d_source_option,
         launcher=untracked(keypoints2d_launcher()),
         batch_size=untracked(config["keypoints2d"]["batch_size"]),
         device=untracked(config["keypoints2d"]["device"]),
@@ -27,4 +31,4 @@ rule keypoints2d:
         "../../envs/detectron2.yaml"
     shell:
         "{params.launcher} python -m posepipe keypoints2d {input.timeline:q} --out {output:q} {params.options}"
-        " {input.source:q} --batch-size {params.batch_size} --device {params.device} > {log:q} 2>&1"
+        " {params.source} --batch-size {params.batch_size} --device {params.device} > {log:q} 2>&1"

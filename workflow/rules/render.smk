@@ -1,4 +1,5 @@
-# render: the timeline's frames with the 2D skeleton beside the 3D skeleton, H.264.
+# render: the timeline's frames with the 2D skeleton beside the 3D skeleton, H.264 (posepipe.render);
+# preview: a short GIF of it.
 
 
 rule render:
@@ -19,7 +20,10 @@ rule render:
         layout=config["render"]["layout"],
         azimuth=config["render"]["azimuth"],
         elevation=config["render"]["elevation"],
-        max_frames=config["render"]["max_frames"] or 0,
+        # Unset (null) is an omitted option.
+        max_frames=(
+            f"--max-frames {config['render']['max_frames']}" if config["render"]["max_frames"] is not None else ""
+        ),
         every=config["render"]["every"],
         crf=config["render"]["crf"],
         preset=config["render"]["preset"],
@@ -36,7 +40,7 @@ rule render:
     shell:
         "python -m posepipe render {input.timeline:q} --dataset2d {input.dataset2d:q} --pose3d {input.pose3d:q}"
         " --out {output:q} --height {params.height} --layout {params.layout}"
-        " --azimuth {params.azimuth} --elevation {params.elevation} --max-frames {params.max_frames}"
+        " --azimuth {params.azimuth} --elevation {params.elevation} {params.max_frames}"
         " --every {params.every} --crf {params.crf} --preset {params.preset} {params.audio} --threads {threads} > {log:q} 2>&1"
 
 

@@ -1,0 +1,423 @@
+"""The render stage: inputs in, ``render.mp4`` out, parts rendered in parallel; its command line.
+
+Inputs are read through their contract modules, each checked against the frame timeline:
+``frames/timeline.json`` (:func:`posepipe.video.load_timeline`), ``dataset2d.npz``
+(:func:`posepipe.dataset2d.load_dataset2d`; of a merged file, the video's own subject) and
+``pose3d.npz`` (:func:`posepipe.lift3d.store.load_pose3d`, its ``positions_3d_display``).
+
+Frames stream: decoded (``video.iter_frames``), drawn into one reused buffer
+(:class:`~posepipe.render.visualizer.FrameRenderer`) and piped to an ffmpeg/libx264 encoder as
+raw BGR; nothing proportional to the video's length is held except the pose arrays. With
+``threads = N > 1`` the output frames are split into up to N contiguous parts; each part decodes
+its own range (one seek), draws it and feeds its own single-threaded encoder, writing an mp4
+segment; the segments are then joined without re-encoding, which is also where the audio is added
+and the index moved to the front (+faststart). Contiguous parts cost one seek each, where
+interleaved chunks fed to one encoder would seek (decode from a key frame) per chunk or hold whole
+parts in memory; and x264 is most efficient per core with one thread per encoder.
+
+Output (written atomically: ``.render.mp4.*`` temporaries, the parts folder among them, are
+removed by the next write if a job is killed): same frame count and exact rational frame rate
+as the timeline (``every`` divides the rate, ``max_frames`` shortens), yuv420p BT.709, even
+dimensions, playable in browsers. The container's ``comment`` tag holds JSON recording what made
+it: ``{"stage": "render", "stage_version": <STAGE_VERSIONS["render"]>, "posepipe": <version>,
+"options": {...}}`` (read it back with :func:`read_render_meta`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import shutil
+import tempfile
+import time as clock
+from collections.abc import Iterator
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+
+from posepipe import __version__
+from posepipe.atomic import atomic_path
+from posepipe.errors import PosepipeError
+from posepipe.progress import Progress
+from posepipe.render.encode import (
+    DEFAULT_PRESET,
+    Encoder,
+    EncoderOptions,
+    audio_args,
+    join_segments,
+    write_preview,
+)
+from posepipe.render.scene import DEFAULT_AZIMUTH, DEFAULT_ELEVATION, LAYOUTS, build_view3d, plan_layout
+from posepipe.render.visualizer import FrameRenderer, default_thickness
+from posepipe.stages import STAGE_VERSIONS
+
+log = logging.getLogger(__name__)
+
+STAGE = "render"
+PROGRESS_SECONDS = 5.0
+MAX_PARTS = 8  # more parallel parts than this gain little and cost memory (an encoder each)
+# Fewer frames than this per part and a worker's start-up and seek cost more than they save.
+MIN_PART_FRAMES = 48
+
+
+# ---------------------------------------------------------------------------------------------
+# inputs
+
+
+@dataclass
+class RenderInputs:
+    """Everything one frame needs, per timeline frame: ``keypoints`` (T, 17, 2) float32 pixels,
+    ``detected`` bool (T,), ``scores`` float32 (T, 17) or None, ``poses`` (T, 17, 3) display metres."""
+
+    timeline: object  # posepipe.video.Timeline
+    name: str
+    keypoints: np.ndarray
+    detected: np.ndarray
+    scores: np.ndarray | None
+    poses: np.ndarray
+
+
+def load_inputs(
+    timeline_json: str | os.PathLike, dataset2d_npz: str | os.PathLike, pose3d_npz: str | os.PathLike
+) -> RenderInputs:
+    """Read and cross-check the three inputs; a frame count or image size that differs from the
+    timeline's is an error (PosepipeError naming the file)."""
+    from posepipe.dataset2d import load_dataset2d, subject_name
+    from posepipe.lift3d.store import load_pose3d
+    from posepipe.video import load_timeline
+
+    timeline = load_timeline(timeline_json)
+    count = timeline.frame_count
+    # A file of one video holds one subject; of a merged file, take this video's.
+    ds = load_dataset2d(dataset2d_npz, prefer=subject_name(timeline.video_id))
+    if ds.num_frames != count:
+        raise PosepipeError(
+            dataset2d_npz,
+            f"has {ds.num_frames} frames of keypoints but the timeline {timeline_json} has {count} frames",
+        )
+    if (ds.width, ds.height) != (timeline.width, timeline.height):
+        raise PosepipeError(
+            dataset2d_npz,
+            f"keypoints are for a {ds.width}x{ds.height} image, the timeline {timeline_json} is "
+            f"{timeline.width}x{timeline.height}",
+        )
+    pose = load_pose3d(pose3d_npz, frame_count=count)
+    return RenderInputs(
+        timeline=timeline, name=timeline.video_id, keypoints=ds.keypoints, detected=ds.detected,
+        scores=ds.scores, poses=pose.display,
+    )  # fmt: skip
+
+
+# ---------------------------------------------------------------------------------------------
+# parts
+
+
+@dataclass(frozen=True)
+class _Part:
+    """Output frames ``first .. first + count - 1``; output frame ``i`` is timeline frame ``i * every``."""
+
+    index: int
+    first: int
+    count: int
+    every: int
+
+
+def available_cpus() -> int:
+    """CPUs this process may run on (the affinity mask a scheduler sets), else the machine's count."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def _split(count: int, *, every: int, parts: int) -> list[_Part]:
+    """``count`` output frames as up to ``parts`` contiguous parts of near-equal size."""
+    n = max(1, min(parts, count // MIN_PART_FRAMES))
+    bounds = np.linspace(0, count, n + 1).round().astype(int)
+    return [
+        _Part(index=i, first=int(a), count=int(b - a), every=every)
+        for i, (a, b) in enumerate(zip(bounds, bounds[1:], strict=False))
+    ]
+
+
+def _frames_of(timeline, part: _Part, *, need_video: bool) -> Iterator[tuple[int, np.ndarray | None]]:
+    """(timeline index, BGR frame or None) of each output frame of ``part``, decoding only the range."""
+    from posepipe.video import iter_frames
+
+    start = part.first * part.every
+    stop = (part.first + part.count - 1) * part.every + 1
+    if not need_video:
+        for k in range(start, stop, part.every):
+            yield k, None
+        return
+    for k, image in iter_frames(timeline, start=start, stop=stop):
+        if (k - start) % part.every == 0:
+            yield k, image
+
+
+class _Cancelled(Exception):
+    """Another part failed; this one stops quietly."""
+
+
+def _render_part(
+    renderer: FrameRenderer, timeline, part: _Part, encoder: Encoder, done: list[int], stop
+) -> None:
+    """Draw and encode every frame of ``part``; ``done[part.index]`` counts frames, ``stop`` (an Event) cancels."""
+    out = renderer.new_frame()  # one buffer per part, reused for every frame
+    for k, image in _frames_of(timeline, part, need_video=renderer.layout.video_width > 0):
+        if stop.is_set():
+            raise _Cancelled
+        encoder.write(renderer.render(k, image, out))
+        done[part.index] += 1
+    if done[part.index] != part.count:
+        raise PosepipeError(
+            timeline.source, f"decoded {done[part.index]} of {part.count} frames of the timeline range"
+        )
+
+
+def _render_parts(renderer, timeline, parts, tmp: Path, *, fps, options, extra, label) -> None:
+    """Render ``parts`` concurrently into ``tmp``: one part is encoded straight into it, several are
+    encoded as mp4 segments (in a ``{tmp.stem}.parts.*`` folder beside it) and joined.
+
+    Each part runs in a thread with its own decoder and its own ffmpeg process. Threads suffice:
+    decoding (PyAV), resizing and drawing (OpenCV) and pipe writes release the GIL, drawing holds
+    it for ~1 ms a frame, and encoding, the bulk of the work, runs in the ffmpeg processes. Unlike
+    worker processes, threads need no pickling, start instantly and pass exceptions back intact.
+    """
+    from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+    from threading import Event
+
+    total = sum(p.count for p in parts)
+    done = [0] * len(parts)
+    stop = Event()
+    lay = renderer.layout
+    # Named after the temporary mp4 (``.render.mp4.*``): the next write removes it if a job is killed.
+    segdir = Path(tempfile.mkdtemp(prefix=f"{tmp.stem}.parts.", dir=tmp.parent)) if len(parts) > 1 else None
+    segments = [segdir / f"{p.index:03d}.mp4" for p in parts] if segdir else [tmp]
+
+    def run(part: _Part, segment: Path) -> None:
+        # A single part carries the final options (audio, faststart); segments get them when joined.
+        with Encoder(segment, width=lay.width, height=lay.height, fps=fps, options=options,
+                     extra=[] if segdir else extra) as encoder:  # fmt: skip
+            _render_part(renderer, timeline, part, encoder, done, stop)
+
+    meter = Progress(total, label=label, logger=log, every=PROGRESS_SECONDS)
+    try:
+        with ThreadPoolExecutor(max_workers=len(parts), thread_name_prefix="posepipe-render") as pool:
+            futures = [pool.submit(run, part, segment) for part, segment in zip(parts, segments, strict=True)]
+            try:
+                pending = futures
+                while pending:
+                    finished, pending = wait(pending, timeout=1.0, return_when=FIRST_EXCEPTION)
+                    meter.update(sum(done))
+                    for future in finished:
+                        future.result()  # raises the part's exception
+            finally:
+                stop.set()  # no-op when all finished; stops the other parts after a failure
+        meter.update(total, force=True)
+        if segdir is not None:
+            join_segments(segments, tmp, extra=extra)
+    finally:
+        if segdir is not None:
+            shutil.rmtree(segdir, ignore_errors=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# the stage
+
+
+def render_meta(options: dict) -> dict:
+    """What render.mp4 records about what made it (its ``comment`` tag, as JSON)."""
+    return {
+        "stage": STAGE,
+        "stage_version": STAGE_VERSIONS[STAGE],
+        "posepipe": __version__,
+        "options": options,
+    }
+
+
+def read_render_meta(path: str | os.PathLike) -> dict:
+    """The record :func:`render_video` wrote into ``path`` (an mp4): see :func:`render_meta`."""
+    import av
+
+    try:
+        with av.open(os.fspath(path)) as container:
+            comment = container.metadata.get("comment")
+    except (OSError, av.FFmpegError) as exc:
+        raise PosepipeError(path, f"cannot read the video's metadata ({exc})") from exc
+    try:
+        meta = json.loads(comment) if comment else None
+    except json.JSONDecodeError:
+        meta = None
+    if not isinstance(meta, dict) or meta.get("stage") != STAGE:
+        raise PosepipeError(path, "records no render stage (no posepipe JSON in its comment tag)")
+    return meta
+
+
+def render_video(
+    timeline_json: str | os.PathLike,
+    dataset2d_npz: str | os.PathLike,
+    pose3d_npz: str | os.PathLike,
+    out_mp4: str | os.PathLike,
+    *,
+    height: int | None = 720,
+    layout: str = "side_by_side",
+    azimuth: float = DEFAULT_AZIMUTH,
+    elevation: float = DEFAULT_ELEVATION,
+    max_frames: int | None = None,
+    every: int = 1,
+    crf: int = 18,
+    bitrate: str | None = None,
+    preset: str = DEFAULT_PRESET,
+    audio: bool = False,
+    threads: int | None = None,
+    preview: str | os.PathLike | None = None,
+    thickness: int | None = None,
+) -> dict:
+    """Render ``out_mp4``: timeline frames with the 2D skeleton beside the 3D skeleton.
+
+    Args:
+        height: output height in pixels (None: the timeline's); the width follows from ``layout``
+            ('side_by_side': video + square 3D panel, '3d_only', '2d_only'), rounded to even.
+        azimuth, elevation: camera of the 3D panel, degrees.
+        max_frames: write at most this many output frames; ``every``: keep every k-th frame
+            (the frame rate is divided by k, so the clip keeps its duration).
+        crf / bitrate / preset: libx264 quality (bitrate, e.g. '3000k', overrides crf).
+        audio: copy the source's audio, aligned to the timeline's first frame (skipped, with a
+            log line, when the timeline is resampled or the source has none).
+        threads: CPU threads to use (None: all this process may use); up to ``threads`` parts
+            are rendered and encoded concurrently, the encoders share the threads.
+        preview: also write a short small GIF (or .mp4) there.
+        thickness: bone width in output pixels (default grows with ``height``).
+
+    Returns:
+        dict with frames, fps (str), width, height, layout, seconds, audio, meta (the record
+        written into the file).
+    """
+    started = clock.perf_counter()
+    if every < 1:
+        raise ValueError("every must be >= 1")
+    if max_frames is not None and max_frames < 1:
+        raise ValueError("max_frames must be >= 1")
+    inputs = load_inputs(timeline_json, dataset2d_npz, pose3d_npz)
+    timeline = inputs.timeline
+    count = len(range(0, timeline.frame_count, every))
+    if max_frames is not None:
+        count = min(count, max_frames)
+    fps = Fraction(timeline.fps_fraction) / every
+    lay = plan_layout(timeline.width, timeline.height, height=height, layout=layout)
+    view = (
+        build_view3d(inputs.poses, size=lay.view_size, azimuth=azimuth, elevation=elevation)
+        if lay.view_size
+        else None
+    )
+    renderer = FrameRenderer(
+        layout=lay, view=view, name=inputs.name, keypoints=inputs.keypoints, detected=inputs.detected,
+        scores=inputs.scores, poses=inputs.poses, time=timeline.time,
+        thickness=thickness or default_thickness(lay.height),
+    )  # fmt: skip
+    duration = count / fps
+    sound = (
+        audio_args(timeline, first_time=float(timeline.source_time[0]), duration=float(duration))
+        if audio
+        else []
+    )
+    # Recorded in the file, so a render can be traced to what made it.
+    meta = render_meta({
+        "layout": layout, "height": lay.height, "azimuth": azimuth, "elevation": elevation, "every": every,
+        "max_frames": max_frames, "crf": crf, "bitrate": bitrate, "preset": preset, "audio": bool(sound),
+        "thickness": renderer.thickness,
+    })  # fmt: skip
+    final = ["-movflags", "+faststart", "-metadata", f"comment={json.dumps(meta)}"]
+    threads = threads or available_cpus()
+    parts = _split(count, every=every, parts=min(threads, MAX_PARTS))
+    options = EncoderOptions(
+        crf=crf, bitrate=bitrate, preset=preset, x264_threads=max(1, threads // len(parts))
+    )
+    log.info("render: %s -> %s, %d frames at %s fps, %dx%d (%s), %d part(s)",
+             timeline.video_id, out_mp4, count, fps, lay.width, lay.height, layout, len(parts))  # fmt: skip
+
+    out_mp4 = Path(out_mp4)
+    with atomic_path(out_mp4) as tmp:
+        _render_parts(renderer, timeline, parts, tmp, fps=fps, options=options, extra=[*sound, *final],
+                      label=f"render {timeline.video_id}")  # fmt: skip
+        if preview is not None:
+            write_preview(tmp, preview)
+    seconds = clock.perf_counter() - started
+    log.info(
+        "render: wrote %s (%d frames in %.1f s, %.1f frames/s)", out_mp4, count, seconds, count / seconds
+    )
+    return {
+        "frames": count, "fps": str(fps), "width": lay.width, "height": lay.height, "layout": layout,
+        "seconds": round(seconds, 3), "audio": bool(sound), "meta": meta,
+    }  # fmt: skip
+
+
+# ---------------------------------------------------------------------------------------------
+# command line
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
+def register_cli(sub) -> None:
+    """``render`` and ``render-preview``. Settings of the workflow's ``render:`` section default to
+    the config schema's values; an unset setting is an omitted option."""
+    from posepipe.settings import add_option, schema_node
+
+    p = sub.add_parser("render", help="draw the video beside its 3D skeleton (H.264 mp4)")
+    p.add_argument("timeline", help="frames/timeline.json")
+    p.add_argument("--dataset2d", required=True, help="dataset2d.npz (VideoPose3D 2D keypoints)")
+    p.add_argument("--pose3d", required=True, help="pose3d.npz (positions_3d_display)")
+    p.add_argument("--out", required=True, help="render.mp4")
+    add_option(p, "--height", key="render.height", type=_positive, help="output height in pixels")
+    add_option(
+        p,
+        "--layout",
+        key="render.layout",
+        choices=LAYOUTS,
+        help="the video beside the 3D view, or one of them",
+    )
+    add_option(p, "--azimuth", key="render.azimuth", type=float, help="3D camera azimuth, degrees")
+    add_option(p, "--elevation", key="render.elevation", type=float, help="3D camera elevation, degrees")
+    add_option(p, "--max-frames", key="render.max_frames", type=_positive,
+               help="render only the first N output frames; omit for all")  # fmt: skip
+    add_option(
+        p, "--every", key="render.every", type=_positive, help="keep every k-th frame (fps divided by k)"
+    )
+    add_option(p, "--crf", key="render.crf", type=int, help="x264 quality, lower is better")
+    add_option(p, "--preset", key="render.preset", choices=schema_node("render.preset")["enum"],
+               help="x264 preset")  # fmt: skip
+    add_option(p, "--audio", key="render.audio", help="copy the source's audio track")
+    p.add_argument("--bitrate", help="x264 bitrate, e.g. 3000k (overrides --crf)")
+    p.add_argument("--threads", type=_positive, help="CPU threads to use (default: all this process may use)")
+    p.add_argument("--preview", help="also write a short GIF (or .mp4) preview here")
+    p.add_argument("--thickness", type=_positive, help="bone width in pixels (default: from the height)")
+    p.set_defaults(handler=_cli)
+
+    p = sub.add_parser("render-preview", help="a short small GIF (or mp4) from a rendered video")
+    p.add_argument("video", help="render.mp4")
+    p.add_argument("--out", required=True, help="preview.gif (or .mp4)")
+    p.add_argument("--width", type=_positive, default=480)
+    p.add_argument("--fps", type=float, default=10.0)
+    p.add_argument("--seconds", type=float, default=4.0, help="length, taken from the middle of the video")
+    p.set_defaults(
+        handler=lambda a: write_preview(a.video, a.out, width=a.width, fps=a.fps, seconds=a.seconds)
+    )
+
+
+def _cli(args) -> None:
+    render_video(
+        args.timeline, args.dataset2d, args.pose3d, args.out, height=args.height, layout=args.layout,
+        azimuth=args.azimuth, elevation=args.elevation, max_frames=args.max_frames, every=args.every,
+        crf=args.crf, bitrate=args.bitrate, preset=args.preset, audio=args.audio, threads=args.threads,
+        preview=args.preview, thickness=args.thickness,
+    )  # fmt: skip

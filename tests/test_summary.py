@@ -1,0 +1,194 @@
+"""results/summary.csv: status, reasons, warnings and stage times from a video's files, and no
+failure of the whole table because one video's files are bad."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from posepipe.dataset2d import Dataset2D, save_dataset2d
+from posepipe.summary import STAGE_OUTPUTS, WARNING_SOURCES, collect_warnings, write_summary
+
+T0 = 1_700_000_000  # stage k's files are made at T0 + 10 k
+
+
+def timeline(folder, *, fps=25.0, warnings=None):
+    header = {"source": "videos/a.mp4", "fps": fps, "frame_count": 4, "width": 64, "height": 48}
+    if warnings is not None:
+        header["warnings"] = warnings
+    (folder / "frames").mkdir(parents=True, exist_ok=True)
+    (folder / "frames/timeline.json").write_text(json.dumps(header))
+
+
+def dataset(path):
+    detected = np.array([True, True, False, True])
+    scores = np.full((4, 17), 0.5, np.float32)
+    save_dataset2d(path, Dataset2D(
+        name="a.mp4", keypoints=np.zeros((4, 17, 2), np.float32), width=64, height=48, detected=detected,
+        scores=scores, box_scores=np.ones(4, np.float32), boxes=np.zeros((4, 4), np.float32),
+    ))  # fmt: skip
+
+
+def make_video(results, video, *, upto="render", fps=25.0, warnings=None, tracks=False):
+    """Outputs, logs and benchmarks of every stage up to ``upto``, each stage 10 s after the last
+    (stage k's benchmark says k + 1.5 s)."""
+    folder = results / video
+    for k, (stage, output) in enumerate(STAGE_OUTPUTS):
+        if stage == "tracks" and not tracks:
+            continue
+        path = folder / output
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if stage == "frames":
+            timeline(folder, fps=fps, warnings=warnings)
+        elif stage == "dataset2d":
+            dataset(path)
+        else:
+            path.write_text("{}")
+        (folder / "logs").mkdir(exist_ok=True)
+        (folder / "logs" / f"{stage}.log").write_text(f"{stage} done\n")
+        (folder / "benchmarks").mkdir(exist_ok=True)
+        (folder / "benchmarks" / f"{stage}.tsv").write_text(f"s\th:m:s\n{k + 1}.5\t0:00:01\n")
+        touch(folder / "logs" / f"{stage}.log", T0 + 10 * k - 5)
+        touch(path, T0 + 10 * k)
+        touch(folder / "benchmarks" / f"{stage}.tsv", T0 + 10 * k + 1)
+        if stage == upto:
+            break
+    return folder
+
+
+def touch(path, when):
+    os.utime(path, (when, when))
+
+
+def row_of(results, video, **kw):
+    rows = write_summary([video], out=results / "summary.csv", results=results, **kw)
+    return rows[0]
+
+
+def test_complete_video_with_warnings_and_times(tmp_path):
+    make_video(tmp_path, "a", warnings=["3 frames could not be decoded", "audio dropped"])
+    row = row_of(tmp_path, "a")
+    assert row["status"] == "complete" and row["failed_stage"] is None
+    assert (row["frames"], row["fps"], row["width"]) == (4, 25.0, 64)
+    assert (row["detection_rate"], row["interpolated_frames"], row["mean_keypoint_score"]) == (0.75, 1, 0.5)
+    assert row["warnings"] == "3 frames could not be decoded; audio dropped"
+    assert [row.get(f"{s}_s") for s, _ in STAGE_OUTPUTS] == [1.5, 2.5, 3.5, None, 5.5, 6.5, 7.5]
+    table = pd.read_csv(tmp_path / "summary.csv")
+    assert "warnings" in table.columns and "failed_stage" not in table.columns
+
+
+def test_stopped_stage_shows_its_last_line_and_no_stale_times(tmp_path):
+    folder = make_video(tmp_path, "a")
+    # A re-run of keypoints2d was killed: Snakemake had removed its output; the outputs after it
+    # and every benchmark are from the earlier, complete run.
+    (folder / "keypoints2d.npz").unlink()
+    log = folder / "logs/keypoints2d.log"
+    log.write_text(
+        "progress 10/40 frames\nposepipe keypoints2d: error: t.json: stopped by SIGTERM (killed)\n"
+    )
+    touch(log, T0 + 100)
+    row = row_of(tmp_path, "a")
+    assert row["status"] == "failed at keypoints2d: t.json: stopped by SIGTERM (killed)"
+    assert row["failed_stage"] == "keypoints2d"
+    assert (row.get("probe_s"), row.get("frames_s")) == (1.5, 2.5)
+    assert all(f"{s}_s" not in row for s in ("keypoints2d", "dataset2d", "lift3d", "render"))
+
+
+@pytest.mark.parametrize(
+    ("log", "reason"),
+    [
+        ("step 1\nTraceback ...\nValueError: bad shape\nexiting\n", "ValueError: bad shape"),
+        ("step 1\nstep 2\n", "step 2"),
+        ("", "the log is empty"),
+    ],
+)
+def test_failure_reason_without_our_error_line(tmp_path, log, reason):
+    folder = make_video(tmp_path, "a", upto="frames")
+    (folder / "logs/keypoints2d.log").write_text(log)
+    touch(folder / "logs/keypoints2d.log", T0 + 100)
+    assert row_of(tmp_path, "a")["status"].startswith(f"failed at keypoints2d: {reason}")
+
+
+def test_pending_when_the_log_is_older_than_the_stage_input(tmp_path):
+    folder = make_video(tmp_path, "a", upto="frames")
+    (folder / "logs/keypoints2d.log").write_text("posepipe keypoints2d: error: old failure\n")
+    touch(folder / "logs/keypoints2d.log", T0)  # before frames re-made the timeline
+    assert row_of(tmp_path, "a")["status"] == "pending (keypoints2d)"
+
+
+def test_output_older_than_its_input_is_out_of_date(tmp_path):
+    folder = make_video(tmp_path, "a")
+    touch(folder / "frames/timeline.json", T0 + 500)  # frames re-ran (e.g. --until frames, new fps)
+    row = row_of(tmp_path, "a")
+    assert row["status"] == "pending (keypoints2d)"
+    assert row["probe_s"] == 1.5 and "frames_s" not in row  # that frames run left no benchmark
+    assert all(f"{s}_s" not in row for s in ("keypoints2d", "dataset2d", "lift3d", "render"))
+
+
+def test_output_newer_than_its_benchmark_has_no_time(tmp_path):
+    folder = make_video(tmp_path, "a", upto="frames")
+    touch(folder / "frames/timeline.json", T0 + 100)  # re-made by hand, no benchmark of that
+    row = row_of(tmp_path, "a", stages=("probe", "frames"))
+    assert row["status"] == "complete" and "frames_s" not in row and row["probe_s"] == 1.5
+
+
+def test_tracks_are_needed_only_when_followed(tmp_path):
+    with_tracks = ("probe", "frames", "keypoints2d", "tracks", "dataset2d", "lift3d")
+    make_video(tmp_path, "a", upto="lift3d")
+    assert row_of(tmp_path, "a", stages=with_tracks)["status"] == "pending (tracks)"
+    make_video(tmp_path, "b", upto="lift3d", tracks=True)
+    row = row_of(tmp_path, "b", stages=with_tracks)
+    assert row["status"] == "complete" and row["tracks_s"] == 4.5
+
+
+def test_render_is_optional(tmp_path):
+    make_video(tmp_path, "a", upto="lift3d")
+    assert row_of(tmp_path, "a", stages=("probe", "frames", "keypoints2d", "dataset2d", "lift3d"))[
+        "status"
+    ] == ("complete")
+    assert row_of(tmp_path, "a")["status"] == "pending (render)"
+
+
+def test_bad_files_of_one_video_never_fail_the_summary(tmp_path):
+    make_video(tmp_path, "good", upto="lift3d")
+    make_video(tmp_path, "negative_fps", upto="lift3d", fps=-5.0)
+    bad = make_video(tmp_path, "garbage", upto="lift3d")
+    for name in ("dataset2d.npz", "probe.json"):
+        made = (bad / name).stat().st_mtime
+        (bad / name).write_bytes(b"{not json, not npz")
+        touch(bad / name, made)
+    bench = bad / "benchmarks/lift3d.tsv"
+    bench.write_text("s\nnot a number\n")
+    touch(bench, T0 + 100)
+    missing = tmp_path / "never_ran"
+    rows = write_summary(
+        ["good", "negative_fps", "garbage", "never_ran"], out=tmp_path / "summary.csv", results=tmp_path,
+        stages=("probe", "frames", "keypoints2d", "dataset2d", "lift3d"),
+    )  # fmt: skip
+    assert not missing.exists()
+    by_video = {row["video"]: row for row in rows}
+    assert by_video["good"]["status"] == "complete" and by_video["good"]["detection_rate"] == 0.75
+    assert "warnings" not in by_video["good"]
+    assert (
+        "unreadable" in by_video["negative_fps"]["warnings"]
+        and "fps=-5.0" in by_video["negative_fps"]["warnings"]
+    )
+    assert by_video["negative_fps"]["detection_rate"] == 0.75  # the rest of the row is still there
+    notes = by_video["garbage"]["warnings"]
+    assert "dataset2d.npz" in notes and "probe.json" in notes and "benchmark of lift3d" in notes
+    assert by_video["never_ran"]["status"] == "pending (probe)"
+    assert len(pd.read_csv(tmp_path / "summary.csv")) == 4
+
+
+def test_collect_warnings_reads_every_known_header(tmp_path):
+    assert WARNING_SOURCES[0] == "probe.json"
+    (tmp_path / "probe.json").write_text(json.dumps({"warnings": ["probe says"]}))
+    timeline(tmp_path, warnings=["frames says"])
+    assert collect_warnings(tmp_path) == (["probe says", "frames says"], [])
+    timeline(tmp_path, warnings="not a list")
+    warnings, problems = collect_warnings(tmp_path)
+    assert warnings == ["probe says"] and "'warnings' is not a list of strings" in problems[0]

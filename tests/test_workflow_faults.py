@@ -1,0 +1,119 @@
+"""The real workflow on awkward input: each bad video fails alone (or works), with its reason in
+the terminal and in summary.csv; bad settings stop the run at once with one short line.
+
+The run stops after keypoints2d (imported from COCO JSON), which is all these faults touch, so
+the whole module takes seconds.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pandas as pd
+import pytest
+
+from posepipe.keypoints2d.store import load_keypoints2d
+from posepipe.testing import add_video
+from tests.snakemake_run import planned_jobs, snakemake
+
+pytestmark = pytest.mark.workflow
+
+PERIODIC = "ha" * 20  # Snakemake takes a wildcard ending in 20 repeats for an endless recursion
+CONFIG = {"input": {"directory": "."}, "keypoints2d": {"source": "file"}, "render": {"enabled": False}}
+UNTIL = ["--until", "keypoints2d"]
+
+
+@pytest.fixture(scope="module")
+def faulty_run(tmp_path_factory):
+    """Good videos beside one without its keypoints file, one named {x}, a periodic name and a
+    name starting with '-', all in the working directory itself (input.directory '.')."""
+    workdir = tmp_path_factory.mktemp("faults")
+    for name in ("good", "nokp", "{x}", PERIODIC, "-dash"):
+        add_video(workdir, name, frames=6)
+    for path in (workdir / "videos").iterdir():
+        path.rename(workdir / path.name)
+    (workdir / "videos").rmdir()
+    (workdir / "nokp.coco.json").unlink()
+    proc = snakemake(workdir, "--cores", "2", "--keep-going", *UNTIL, config=CONFIG, check=False)
+    return workdir, proc
+
+
+def summary(workdir) -> dict[str, dict]:
+    table = pd.read_csv(workdir / "results/summary.csv", dtype=str).fillna("")
+    return {row["video"]: row for row in table.to_dict("records")}
+
+
+def test_bad_videos_fail_alone_and_awkward_names_work(faulty_run):
+    workdir, proc = faulty_run
+    output = proc.stdout + proc.stderr
+    assert proc.returncode != 0, output
+    periodic = next(p.name for p in (workdir / "results").iterdir() if p.name.startswith(PERIODIC))
+    assert periodic != PERIODIC  # a stable hash suffix keeps Snakemake from refusing it
+    for video, source in [("good", "good"), ("x", "{x}"), (periodic, PERIODIC), ("dash", "-dash")]:
+        kp = load_keypoints2d(workdir / f"results/{video}/keypoints2d.npz")
+        assert kp.meta["source_file"].endswith(f"{source}.coco.json"), kp.meta  # the file itself, not a link
+    header = json.loads((workdir / "results/dash/frames/timeline.json").read_text())
+    assert header["source"] == "./-dash.mp4"
+
+    # The missing file fails its own video's job, naming the file ...
+    assert not (workdir / "results/nokp/keypoints2d.npz").exists()
+    assert (
+        "nokp.coco.json: keypoints file not found"
+        in (workdir / "results/nokp/logs/keypoints2d.log").read_text()
+    )
+    # ... the terminal says why without the workstation profile ...
+    assert "nokp: failed at keypoints2d: nokp.coco.json: keypoints file not found" in output
+    # ... and so does the summary, beside the others' rows.
+    rows = summary(workdir)
+    assert rows["nokp"]["status"] == "failed at keypoints2d: nokp.coco.json: keypoints file not found"
+    for video in ("good", "x", periodic, "dash"):
+        assert rows[video]["status"] == "pending (dataset2d)" and rows[video]["keypoints2d_s"], rows[video]
+
+
+def test_a_keypoints_file_that_appears_later_is_picked_up(faulty_run, tmp_path):
+    workdir = tmp_path / "work"
+    shutil.copytree(faulty_run[0], workdir, symlinks=True)
+    shutil.copy(workdir / "good.coco.json", workdir / "nokp.coco.json")
+    # Only the job that failed runs again: the linked {x} video and the others are up to date.
+    assert planned_jobs(workdir, *UNTIL, config=CONFIG) == {("keypoints2d", "nokp")}
+    snakemake(workdir, "--cores", "1", *UNTIL, config=CONFIG)
+    assert load_keypoints2d(workdir / "results/nokp/keypoints2d.npz").num_frames == 6
+    assert summary(workdir)["nokp"]["status"] == "pending (dataset2d)"
+
+
+def short_error(workdir, config, *needles):
+    """A dry run stops with a message holding every needle, in a few lines (no schema dump)."""
+    proc = snakemake(workdir, "--dry-run", config=config, check=False)
+    output = proc.stdout + proc.stderr
+    assert proc.returncode != 0
+    for needle in needles:
+        assert needle in output, output
+    assert len(output.splitlines()) < 12, output
+
+
+def test_sample_sheet_out_of_range_names_line_and_column(tmp_path):
+    add_video(tmp_path, "a", frames=3)
+    (tmp_path / "samples.tsv").write_text(
+        "video\tpath\tfps\n# lab sheet\nneg\tvideos/a.mp4\t-5\nhuge\tvideos/a.mp4\t1e9\nok\tvideos/a.mp4\t50\n"
+    )
+    config = {"input": {"directory": None, "samples": "samples.tsv"}}
+    short_error(
+        tmp_path, config,
+        "sample sheet samples.tsv: line 3, column fps: -5.0 is less than or equal to the minimum of 0",
+        "line 4, column fps: 1000000000.0 is greater than the maximum of 1000",
+    )  # fmt: skip
+
+
+def test_missing_input_folder_is_an_error(tmp_path):
+    short_error(tmp_path, {"input": {"directory": "no_such_folder"}}, "no_such_folder: the input folder")
+
+
+def test_unknown_placeholder_in_file_pattern(tmp_path):
+    (tmp_path / "videos").mkdir()
+    config = {"keypoints2d": {"source": "file", "file_pattern": "{dir}/{stem}.json"}}
+    short_error(
+        tmp_path, config,
+        "config keypoints2d.file_pattern '{dir}/{stem}.json': unknown placeholder {dir}; "
+        "allowed: {directory}, {stem}, {video}",
+    )  # fmt: skip
