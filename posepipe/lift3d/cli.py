@@ -30,6 +30,7 @@ def _run(args: argparse.Namespace) -> None:
         device=args.device,
         window=args.window,
         subject=args.subject,
+        model_fps=args.model_fps,
     )
 
 
@@ -61,6 +62,10 @@ def register_cli(subparsers) -> None:
     add_option(
         p, "--window", key="lift3d.window", type=int,
         help="output frames per model pass (memory bound); 0: whole sequence at once",
+    )  # fmt: skip
+    add_option(
+        p, "--model-fps", key="lift3d.model_fps", type=float,
+        help="lift at this frame rate (2D resampled to it, 3D back to the timeline); unset: as is",
     )  # fmt: skip
     p.add_argument("--subject", default=None, help="subject to lift when the file holds several")
     p.set_defaults(handler=_run)

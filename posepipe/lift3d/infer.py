@@ -24,7 +24,8 @@ import numpy as np
 import torch
 
 from posepipe import __version__, gpu
-from posepipe.dataset2d import load_dataset2d, load_persons2d, runs
+from posepipe.conditioning import model_times, resample, runs
+from posepipe.dataset2d import load_dataset2d, load_persons2d
 from posepipe.errors import PosepipeError
 from posepipe.lift3d import DEFAULT_WINDOW
 from posepipe.lift3d.checkpoint import Checkpoint, load_checkpoint
@@ -209,6 +210,15 @@ def lift_keypoints(
     return positions.astype(np.float32)
 
 
+def lift_at_rate(keypoints: np.ndarray, times: np.ndarray, *, model_fps: float, **options) -> np.ndarray:
+    """Lift one segment at the model's frame rate: 2D (T, 17, 2) at ``times`` (T,) seconds is
+    resampled by linear interpolation to ``model_fps`` over the same span, lifted with
+    :func:`lift_keypoints` (``options``), and the 3D resampled back to ``times``."""
+    grid = model_times(float(times[0]), float(times[-1]), model_fps)
+    lifted = lift_keypoints(resample(keypoints, times, grid).astype(np.float32), **options)
+    return resample(lifted, grid, times).astype(np.float32)
+
+
 def run_lift3d(
     dataset2d_path: str | os.PathLike,
     *,
@@ -222,11 +232,14 @@ def run_lift3d(
     device: str = "auto",
     window: int | None = DEFAULT_WINDOW,
     subject: str | None = None,
+    model_fps: float | None = None,
 ) -> dict:
     """The ``lift3d`` stage. Writes ``out`` (pose3d.npz) and, if given, ``csv``; returns the meta dict.
 
     The files are described in :mod:`posepipe.lift3d.store`. Frame times come from the timeline's
     fps when given, else ``fps``. Non-finite model output is an error naming the checkpoint.
+    ``model_fps``: lift each sequence resampled to that rate and resample the 3D back
+    (:func:`lift_at_rate`); None or the timeline's own rate lifts the frames as they are.
     """
     t_start = time.perf_counter()
     # One sequence, or one per person (NaN where a person is absent) from a per-person file.
@@ -266,25 +279,26 @@ def run_lift3d(
         dev,
         window,
     )
+    resample_to = None if model_fps is None or abs(model_fps - fps_used) < 1e-9 * fps_used else model_fps
+
+    def lift(keypoints: np.ndarray, start: int, label: str) -> np.ndarray:
+        options = dict(
+            width=ds.width, height=ds.height, checkpoint=ckpt, flip=flip, window=window, device=dev
+        )
+        if resample_to is None:
+            return lift_keypoints(keypoints, label=label, **options)
+        times = (start + np.arange(len(keypoints))) / fps_used
+        return lift_at_rate(keypoints, times, model_fps=resample_to, label=label, **options)
+
     if per_person:
         # Each segment of each person is lifted alone: the model never sees across a long absence.
         positions = np.full((len(people), T, len(H36M_JOINTS), 3), np.nan, np.float32)
         for p, person in enumerate(people):
             for start, stop in runs(person.present):
-                positions[p, start:stop] = lift_keypoints(
-                    person.keypoints[start:stop], width=ds.width, height=ds.height, checkpoint=ckpt, flip=flip,
-                    window=window, device=dev, label=f"lift3d {person.name} frames {start}-{stop - 1}",
-                )  # fmt: skip
+                label = f"lift3d {person.name} frames {start}-{stop - 1}"
+                positions[p, start:stop] = lift(person.keypoints[start:stop], start, label)
     else:
-        positions = lift_keypoints(
-            ds.keypoints,
-            width=ds.width,
-            height=ds.height,
-            checkpoint=ckpt,
-            flip=flip,
-            window=window,
-            device=dev,
-        )
+        positions = lift(ds.keypoints, 0, "lift3d")
     if dev.type == "cuda":
         torch.cuda.synchronize(dev)
     t_inferred = time.perf_counter()
@@ -320,6 +334,7 @@ def run_lift3d(
         "device": str(dev),
         "window": window,
         "fps": fps_used,
+        "model_fps": resample_to,
         "time_source": time_source,
         "timeline": None if timeline is None else os.fspath(timeline),
         "joints": list(H36M_JOINTS),

@@ -15,6 +15,8 @@ rule lift3d:
         version=STAGE_VERSIONS["lift3d"],
         causal="--causal" if config["lift3d"]["causal"] else "--no-causal",
         flip="--flip" if config["lift3d"]["flip_augmentation"] else "--no-flip",
+        # Unset (null) is an omitted option.
+        model_fps=f"--model-fps {config['lift3d']['model_fps']}" if config["lift3d"]["model_fps"] else "",
         device=untracked(config["lift3d"]["device"]),
         window=untracked(config["lift3d"]["window"]),
         gpu_ids=untracked(gpu_ids()),
@@ -34,4 +36,4 @@ rule lift3d:
         "python -m posepipe with-gpu --ids {params.gpu_ids} --"
         " python -m posepipe lift3d {input.dataset2d:q} --checkpoint {input.checkpoint:q}"
         " --timeline {input.timeline:q} --out {output.npz:q} --csv {output.csv:q}"
-        " {params.causal} {params.flip} --device {params.device} --window {params.window} > {log:q} 2>&1"
+        " {params.causal} {params.flip} {params.model_fps} --device {params.device} --window {params.window} > {log:q} 2>&1"
