@@ -23,8 +23,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from tests.media import write_indexed_video  # noqa: E402
-from tests.test_incremental import coco_results, random_checkpoint  # noqa: E402
+from posepipe.testing import coco_results, random_checkpoint, write_indexed_video  # noqa: E402
 
 
 def snakemake(workdir: Path, *args: str) -> float:

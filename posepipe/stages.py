@@ -8,8 +8,8 @@ hours of GPU work for a renamed variable.
 """
 
 STAGE_VERSIONS = {
-    "probe": 1,
-    "frames": 1,
+    "probe": 2,  # 2: damage record (frames promised, decoded, decode errors)
+    "frames": 2,  # 2: warnings for frames lost to damage
     "keypoints2d": 1,
     "tracks": 1,
     "dataset2d": 1,

@@ -80,7 +80,7 @@ def test_full_disk_fails_cleanly(tmp_path):
 
 def test_sigterm_leaves_a_line_and_no_output(tmp_path):
     from posepipe.dataset2d import make_dataset2d
-    from tests.lift3d_models import random_model
+    from posepipe.testing import random_model
 
     ckpt = tmp_path / "lifter.bin"
     save_checkpoint(ckpt, model_pos=random_model(widths=(3, 3, 3, 3, 3), channels=256))
@@ -108,7 +108,7 @@ def test_nan_weights_are_an_error_naming_the_checkpoint(tmp_path):
     from posepipe.dataset2d import make_dataset2d
     from posepipe.errors import PosepipeError
     from posepipe.lift3d.infer import run_lift3d
-    from tests.lift3d_models import random_model
+    from posepipe.testing import random_model
 
     model = random_model()
     with torch.no_grad():

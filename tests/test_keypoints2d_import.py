@@ -13,12 +13,12 @@ import cv2
 import numpy as np
 import pytest
 
-from posepipe import cli, video
+from posepipe import video
 from posepipe.errors import PosepipeError
 from posepipe.keypoints2d.importers import detect_format, import_keypoints
 from posepipe.keypoints2d.store import load_keypoints2d
+from posepipe.testing import write_timeline
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "media"
 W, H, T = 64, 48, 5  # the small timeline of most tests
 
 
@@ -97,33 +97,16 @@ def _write_json(path: Path, data) -> Path:
 
 
 @pytest.fixture(scope="module")
-def dance_timeline(tmp_path_factory):
-    if not (SHARED / "dance.mp4").is_file():
-        pytest.skip(f"sample media not found at {SHARED}")
-    tmp = tmp_path_factory.mktemp("dance")
-    video.write_probe(SHARED / "dance.mp4", out_json=tmp / "probe.json", out_pts=tmp / "probe_pts.npy")
-    video.make_timeline(
-        tmp / "probe.json", tmp / "probe_pts.npy", video_id="dance",
-        out_json=tmp / "timeline.json", out_csv=tmp / "timeline.csv",
-    )  # fmt: skip
-    return tmp / "timeline.json"
+def dance_timeline(tmp_path_factory, shared):
+    return write_timeline(shared("media/dance.mp4"), tmp_path_factory.mktemp("dance"), video_id="dance")
 
 
-@pytest.fixture
-def main(monkeypatch):
-    if "posepipe.keypoints2d.cli" not in cli.STAGE_MODULES:
-        monkeypatch.setattr(cli, "STAGE_MODULES", (*cli.STAGE_MODULES, "posepipe.keypoints2d.cli"))
-    return cli.main
-
-
-def test_shared_d2npz_and_coco_agree(dance_timeline, tmp_path, main):
-    for name in ("dance.d2.npz", "dance.coco.json"):
-        if not (SHARED / name).is_file():
-            pytest.skip(f"{SHARED / name} not found")
+def test_shared_d2npz_and_coco_agree(dance_timeline, tmp_path, main, shared):
+    d2npz, coco = shared("media/dance.d2.npz"), shared("media/dance.coco.json")
     out_npz, out_json = tmp_path / "from_npz.npz", tmp_path / "from_json.npz"
     base = ["keypoints2d", str(dance_timeline), "--source", "file"]
-    assert main([*base, "--out", str(out_npz), "--input", str(SHARED / "dance.d2.npz")]) == 0
-    assert main([*base, "--out", str(out_json), "--input", str(SHARED / "dance.coco.json")]) == 0
+    assert main([*base, "--out", str(out_npz), "--input", str(d2npz)]) == 0
+    assert main([*base, "--out", str(out_json), "--input", str(coco)]) == 0
     a, b = load_keypoints2d(out_npz), load_keypoints2d(out_json)
     assert a.num_frames == b.num_frames == 525
     assert (a.width, a.height) == (800, 480)

@@ -27,7 +27,7 @@ from posepipe.lift3d.infer import (
 )
 from posepipe.skeleton import COCO_LEFT, COCO_RIGHT, H36M_JOINTS, H36M_LEFT, H36M_RIGHT, flip_permutation
 from posepipe.stages import STAGE_VERSIONS
-from tests.lift3d_models import random_model
+from posepipe.testing import random_model
 
 W, H = 512, 288  # a power-of-two width keeps pixel -> normalised conversion exact for integer pixels
 

@@ -19,9 +19,7 @@ from posepipe.lift3d.checkpoint import (
     save_checkpoint,
 )
 from posepipe.lift3d.model import TemporalCNN, block_geometry, receptive_field
-from tests.lift3d_models import random_model
-
-FIXTURE = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "vp3d"
+from posepipe.testing import random_model
 
 
 def test_published_layout_names_shapes_and_counts():
@@ -47,11 +45,9 @@ def test_published_layout_names_shapes_and_counts():
     assert infer_architecture(sd) == Architecture((3, 3, 3, 3, 3), 1024, 17, 2, 17, dense=False, causal=False)
 
 
-@pytest.mark.skipif(
-    not (FIXTURE / "checkpoint.bin").exists(), reason="shared VideoPose3D fixture not present"
-)
-def test_state_dict_key_order_matches_upstream():
-    upstream = torch.load(FIXTURE / "checkpoint.bin", map_location="cpu", weights_only=True)["model_pos"]
+def test_state_dict_key_order_matches_upstream(shared):
+    fixture = shared("fixtures/vp3d/checkpoint.bin")
+    upstream = torch.load(fixture, map_location="cpu", weights_only=True)["model_pos"]
     ours = TemporalCNN(num_joints_in=17, num_joints_out=17, filter_widths=(3, 3, 3), channels=64).state_dict()
     assert list(ours) == list(upstream)
     assert all(ours[k].shape == upstream[k].shape for k in ours)

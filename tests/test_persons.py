@@ -14,8 +14,8 @@ from posepipe.keypoints2d.store import from_frames, save_keypoints2d
 from posepipe.lift3d.checkpoint import load_checkpoint, save_checkpoint
 from posepipe.lift3d.infer import lift_keypoints, run_lift3d
 from posepipe.lift3d.store import load_pose3d
+from posepipe.testing import random_model
 from posepipe.tracks import TrackParams, make_tracks
-from tests.lift3d_models import random_model
 from tests.synthetic_people import scene
 
 FPS = 25.0

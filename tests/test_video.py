@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 
 from posepipe.errors import PosepipeError
+from posepipe.testing import level, write_indexed_video
 from posepipe.video import iter_frames, load_timeline, make_timeline, plan_timeline, probe_video, write_probe
-from tests.media import SHARED, ffmpeg, level, write_indexed_video, write_test_video
+from tests.media import ffmpeg, write_test_video
 
 
 def timeline_for(video, tmp_path, **options):
@@ -175,10 +176,8 @@ def test_plan_timeline_single_frame():
     assert index.tolist() == [0, 0]
 
 
-def test_real_clip_without_container_frame_count():
-    video = SHARED / "media" / "dance.mp4"
-    if not video.exists():
-        pytest.skip(f"{video} not present (the shared media folder is only beside the team's checkout)")
+def test_real_clip_without_container_frame_count(shared):
+    video = shared("media/dance.mp4")
     probe = probe_video(video)
     assert probe["container_frame_count"] is None
     assert probe["frame_count"] == 525

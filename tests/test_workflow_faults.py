@@ -69,6 +69,7 @@ def test_bad_videos_fail_alone_and_awkward_names_work(faulty_run):
     assert rows["nokp"]["status"] == "failed at keypoints2d: nokp.coco.json: keypoints file not found"
     for video in ("good", "x", periodic, "dash"):
         assert rows[video]["status"] == "pending (dataset2d)" and rows[video]["keypoints2d_s"], rows[video]
+    assert rows["x"]["source"] == "{x}.mp4"  # read through results/x/links/, shown as itself
 
 
 def test_a_keypoints_file_that_appears_later_is_picked_up(faulty_run, tmp_path):
