@@ -236,11 +236,15 @@ def collect_videos(
         rows = load_sample_sheet(samples)
     listed = {Path(r["path"]).resolve() for r in rows}
     if directory:
-        rows += [
-            {"path": p}
-            for p in find_videos(directory, patterns, recursive=recursive, exclude=exclude)
-            if p.resolve() not in listed
-        ]
+        try:
+            found = find_videos(directory, patterns, recursive=recursive, exclude=exclude)
+        except PosepipeError as exc:
+            if rows:
+                raise PosepipeError(
+                    exc.path, f"{exc.reason} (set input.directory to null to use only the sample sheet)"
+                ) from None
+            raise
+        rows += [{"path": p} for p in found if p.resolve() not in listed]
     videos: dict[str, dict] = {}
     for row in rows:
         row.pop("line", None)

@@ -4,12 +4,15 @@ Written at the end of every workflow run (also one where some videos failed), fr
 under ``results/{video}/``. Columns:
 
 - ``video``, ``status``: ``complete``; ``failed at STAGE: REASON`` (the first stage not done has
-  no output and a log written after its input was made: the job ran on it and did not finish;
+  no output, and a log written after its input was made and after the stage's last benchmark
+  (Snakemake writes that only on success): the job ran on it and did not finish;
   REASON is the log's ``posepipe STAGE: error: ...`` line, else its last line naming an error,
   else its last line); or ``pending (STAGE)`` (the stage has not run on the current input). A
   stage is done when its output exists, the stage before it is done, and its output is not older
   than that stage's (Snakemake's own rule: an output older than its input is out of date).
-- ``source``, ``frames``, ``fps``, ``width``, ``height``: from ``frames/timeline.json``.
+- ``source``, ``frames``, ``fps``, ``width``, ``height``: from ``frames/timeline.json`` (``source``
+  is the video's own path also where the stages read it through a link, see
+  ``posepipe.inputs.snakemake_safe_path``).
 - ``detection_rate``, ``interpolated_frames``, ``mean_keypoint_score``: from ``dataset2d.npz``.
 - ``warnings``: every stage's ``warnings`` list (JSON headers in :data:`WARNING_SOURCES`), joined
   with ``"; "``, plus a note for each of this video's files that could not be read.
@@ -84,6 +87,15 @@ def failure_reason(log: Path) -> str | None:
     return lines[-1] if lines else "the log is empty (the job was stopped before it wrote anything)"
 
 
+def _shown_source(source: str) -> str:
+    """The video's own path where the stages read it through the workflow's link to a name with
+    braces (results/{video}/links/, see posepipe.inputs.snakemake_safe_path)."""
+    path = Path(source)
+    if path.parent.name == "links" and path.is_symlink():
+        return os.path.normpath(path.parent / os.readlink(path))
+    return source
+
+
 def _unreadable(path: Path, exc: Exception) -> str:
     text = str(exc) if isinstance(exc, PosepipeError) else f"{path}: {type(exc).__name__}: {exc}"
     return f"unreadable {text}"
@@ -142,8 +154,12 @@ def _status(folder: Path, states: dict) -> tuple[str, str | None]:
             continue
         log = folder / "logs" / f"{stage}.log"
         logged = _mtime(log)
-        # A log written after the stage's input was made: the job ran on it and did not finish.
-        if state == "missing" and logged is not None and (input_time is None or logged >= input_time):
+        benchmarked = _mtime(folder / "benchmarks" / f"{stage}.tsv")
+        # A log written after the stage's input was made: the job ran on it. Snakemake writes the
+        # benchmark only when the job succeeds, so one written after the log means the output
+        # was there and has been removed since: the stage is to do, not failed.
+        ran = logged is not None and (input_time is None or logged >= input_time)
+        if state == "missing" and ran and (benchmarked is None or benchmarked < logged):
             return f"failed at {stage}: {failure_reason(log)}", stage
         return f"pending ({stage})", None
     return "complete", None
@@ -180,12 +196,8 @@ def video_row(results: Path, video: str, *, stages: tuple[str, ...]) -> dict:
     if timeline.exists():
         try:
             header = load_timeline_header(timeline)
-            row |= {
-                "source": header["source"],
-                "frames": header["frame_count"],
-                "fps": round(header["fps"], 4),
-            }
-            row |= {"width": header["width"], "height": header["height"]}
+            row |= {"source": _shown_source(header["source"]), "frames": header["frame_count"]}
+            row |= {"fps": round(header["fps"], 4), "width": header["width"], "height": header["height"]}
         except Exception as exc:
             problems.append(_unreadable(timeline, exc))
     dataset = folder / "dataset2d.npz"

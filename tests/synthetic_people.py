@@ -70,3 +70,52 @@ def id_switches(truth: np.ndarray, track_ids: np.ndarray, frame_of_row: np.ndarr
         ids = track_ids[rows[np.argsort(frame_of_row[rows], kind="stable")]]
         switches += int(np.count_nonzero(np.diff(ids)))
     return switches
+
+
+def two_dancers(media, out_dir, *, frames: int = 150, delay: int = 30, scale: float = 0.5):
+    """A real two-person clip from the shared ``dance.mp4``: the clip (left) beside itself ``delay``
+    frames later (right), scaled by ``scale``, and both persons' COCO keypoints in one results file,
+    listed in a shuffled order in every frame.
+
+    Returns:
+        (video path, keypoints JSON path, truth: per COCO entry of the file, 0 = left, 1 = right).
+    """
+    import json
+    from pathlib import Path
+
+    from tests.media import ffmpeg_exe
+
+    media, out_dir = Path(media), Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    w, h = round(800 * scale) // 2 * 2, round(480 * scale) // 2 * 2
+    video = out_dir / "duet.mp4"
+    chain = (
+        f"[0:v]trim=start_frame=0:end_frame={frames},setpts=PTS-STARTPTS,scale={w}:{h}[a];"
+        f"[1:v]trim=start_frame={delay}:end_frame={delay + frames},setpts=PTS-STARTPTS,scale={w}:{h}[b];"
+        "[a][b]hstack"
+    )
+    import subprocess
+
+    subprocess.run(
+        [ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y", "-i", str(media / "dance.mp4"), "-i",
+         str(media / "dance.mp4"), "-filter_complex", chain, "-c:v", "libx264", "-pix_fmt", "yuv420p", str(video)],
+        check=True,
+    )  # fmt: skip
+    source = {e["image_id"]: e for e in json.loads((media / "dance.coco.json").read_text())}
+    rng = np.random.default_rng(0)
+    entries, truth = [], []
+    for t in range(frames):
+        people = []
+        for who, (src, dx) in enumerate(((source[t], 0.0), (source[t + delay], w))):
+            kp = np.asarray(src["keypoints"], float).reshape(17, 3)
+            kp[:, :2] = kp[:, :2] * scale + [dx, 0]
+            x, y, bw, bh = src["bbox"]
+            people.append((who, {"image_id": t, "category_id": 1, "score": src["score"],
+                                 "bbox": [x * scale + dx, y * scale, bw * scale, bh * scale],
+                                 "keypoints": kp.ravel().tolist()}))  # fmt: skip
+        for i in rng.permutation(2):
+            truth.append(people[i][0])
+            entries.append(people[i][1])
+    keypoints = out_dir / "duet.coco.json"
+    keypoints.write_text(json.dumps(entries))
+    return video, keypoints, np.array(truth)

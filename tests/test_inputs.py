@@ -55,6 +55,10 @@ def test_a_missing_input_folder_is_an_error(tmp_path):
     (tmp_path / "file.mp4").write_bytes(b"x")
     with pytest.raises(PosepipeError, match="is not a folder"):
         collect_videos(directory=tmp_path / "file.mp4", patterns=PATTERNS)
+    rows = [{"line": 2, "path": tmp_path / "file.mp4"}]
+    with pytest.raises(PosepipeError, match="set input.directory to null"):
+        collect_videos(directory=tmp_path / "missing", patterns=PATTERNS, samples=rows)
+    assert list(collect_videos(directory=None, patterns=PATTERNS, samples=rows)) == ["file"]
 
 
 def test_results_and_hidden_folders_are_never_inputs(tmp_path):

@@ -136,3 +136,29 @@ def test_nobody_tracked_is_an_error_naming_the_file(tmp_path):
         make_dataset2d(tmp_path / "keypoints2d.npz", tmp_path / "d.npz", video_id="v", person="all",
                        tracks_path=tmp_path / "tracks.npz")  # fmt: skip
     assert not (tmp_path / "d.npz").exists()
+
+
+def test_real_two_person_clip_keeps_identities(tmp_path, shared):
+    """dance.mp4 beside itself 30 frames later, keypoints of both in one COCO file, shuffled per frame."""
+    from posepipe.keypoints2d.importers import import_to_store
+    from posepipe.testing import write_timeline
+    from tests.synthetic_people import id_switches, two_dancers
+
+    video, keypoints, truth = two_dancers(shared("media"), tmp_path)
+    timeline = write_timeline(video, tmp_path / "frames", video_id="duet")
+    kp = import_to_store(keypoints, timeline_json=timeline, out=tmp_path / "keypoints2d.npz")
+    tracks = make_tracks(tmp_path / "keypoints2d.npz", tmp_path / "tracks.npz", fps=30000 / 1001,
+                         params=TrackParams())  # fmt: skip
+    assert tracks.num_tracks == 2 and (tracks.track_ids >= 0).all()
+    # Rows of a frame keep the file's (shuffled) order, so ``truth`` is per row.
+    rows_frames = np.repeat(np.arange(kp.num_frames), kp.counts())
+    assert id_switches(truth, tracks.track_ids, rows_frames) == 0
+    # The left dancer is track 0 (left edge first), the right one track 1, in every frame.
+    assert (tracks.track_ids == truth).all()
+    make_dataset2d(tmp_path / "keypoints2d.npz", tmp_path / "dataset2d.npz", video_id="duet", person="all",
+                   tracks_path=tmp_path / "tracks.npz")  # fmt: skip
+    save_checkpoint(tmp_path / "lifter.bin", model_pos=random_model(widths=(3, 3), channels=16))
+    run_lift3d(tmp_path / "dataset2d.npz", checkpoint_path=tmp_path / "lifter.bin", out=tmp_path / "pose3d.npz",
+               timeline=timeline, device="cpu")  # fmt: skip
+    pose = load_pose3d(tmp_path / "pose3d.npz", frame_count=150)
+    assert pose.positions.shape == (2, 150, 17, 3) and np.isfinite(pose.positions).all()

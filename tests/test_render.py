@@ -354,7 +354,8 @@ def test_merged_dataset2d_gives_the_videos_own_subject(scene, tmp_path):
              metadata={"layout_name": "coco", "num_joints": 17,
                        "video_metadata": {"other.mp4": {"w": W, "h": H}, "scene.mp4": {"w": W, "h": H}}})  # fmt: skip
     got = load_inputs(timeline, merged, pose3d)
-    assert np.array_equal(got.keypoints, np.repeat(KEYPOINTS[None], FRAMES, 0))
+    assert np.array_equal(got.keypoints, np.repeat(KEYPOINTS[None], FRAMES, 0)[None])  # one person
+    assert got.labels is None
 
 
 def test_view_limits_and_ticks_ignore_wild_values():

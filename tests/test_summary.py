@@ -120,6 +120,12 @@ def test_pending_when_the_log_is_older_than_the_stage_input(tmp_path):
     assert row_of(tmp_path, "a")["status"] == "pending (keypoints2d)"
 
 
+def test_an_output_removed_after_a_successful_run_is_pending(tmp_path):
+    folder = make_video(tmp_path, "a")
+    (folder / "keypoints2d.npz").unlink()  # the benchmark is newer than the log: that job succeeded
+    assert row_of(tmp_path, "a")["status"] == "pending (keypoints2d)"
+
+
 def test_output_older_than_its_input_is_out_of_date(tmp_path):
     folder = make_video(tmp_path, "a")
     touch(folder / "frames/timeline.json", T0 + 500)  # frames re-ran (e.g. --until frames, new fps)

@@ -8,6 +8,7 @@ the whole module takes seconds.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 
 import pandas as pd
@@ -118,3 +119,36 @@ def test_unknown_placeholder_in_file_pattern(tmp_path):
         "config keypoints2d.file_pattern '{dir}/{stem}.json': unknown placeholder {dir}; "
         "allowed: {directory}, {stem}, {video}",
     )  # fmt: skip
+
+
+def test_yaml_syntax_error_in_the_default_config_names_line_and_column(tmp_path):
+    """Snakemake's own loader says only "not valid JSON or YAML" (for a --configfile it still does:
+    that file is read before the Snakefile runs)."""
+    import subprocess
+    import sys
+
+    from tests.snakemake_run import REPO
+
+    copy = tmp_path / "repo"
+    copy.mkdir()
+    for name in ("Snakefile", "config.yaml", "workflow", "posepipe", "envs"):
+        source = REPO / name
+        if source.is_dir():
+            shutil.copytree(source, copy / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy(source, copy / name)
+    text = (copy / "config.yaml").read_text()
+    assert "\n  recursive: false\n" in text
+    (copy / "config.yaml").write_text(text.replace("\n  recursive: false\n", "\n  recursive: [false\n"))
+    line = text[: text.index("\n  recursive: false\n")].count("\n") + 2
+    (tmp_path / "videos").mkdir()
+    proc = subprocess.run(
+        [sys.executable, "-m", "snakemake", "-s", str(copy / "Snakefile"), "-d", str(tmp_path), "--dry-run"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode != 0
+    output = proc.stderr + proc.stdout
+    assert re.search(r"config\.yaml, line \d+, column \d+: YAML syntax error: expected ',' or ']'", output), (
+        output
+    )
+    assert f"flow sequence that starts at line {line}, column 14" in output, output

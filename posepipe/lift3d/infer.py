@@ -156,6 +156,30 @@ def camera_to_display(
     return world.astype(np.float32)
 
 
+def place_side_by_side(
+    display: np.ndarray,
+    keypoints: np.ndarray,
+    *,
+    width: int,
+    quaternion: np.ndarray = H36M_DISPLAY_QUATERNION,
+) -> np.ndarray:
+    """Spread several people's display poses (P, T, 17, 3) along the floor as they stand in the image.
+
+    Without a trajectory model every person's root is at the origin. Each person is moved, frame by
+    frame, along the display-frame direction of the camera's x axis (image right, projected onto the
+    floor) by ``(hip x / width - 0.5) * span``, hip x from the 2D keypoints (P, T, 17, 2) and ``span``
+    = max(2 m, 1 m per person): the 3D panel keeps the image's left-to-right order, and people move
+    apart and together smoothly as they do in the video (no jumps when they cross).
+    """
+    direction = qrot(quaternion, np.array([[1.0, 0.0, 0.0]], np.float32))[0].astype(np.float64)
+    direction[2] = 0.0
+    direction /= max(np.linalg.norm(direction), 1e-9)
+    span = max(2.0, 1.0 * len(display))
+    hips = keypoints[:, :, [11, 12], 0].astype(np.float64).mean(axis=-1)  # COCO left/right hip
+    offset = (hips / width - 0.5) * span  # NaN where a person is absent, as their poses are
+    return (display + offset[..., None, None] * direction).astype(np.float32)
+
+
 def _progress_logger(label: str, *, every_s: float = 10.0) -> ProgressFn:
     """A ``progress(done, total)`` callback that logs through :class:`posepipe.progress.Progress`."""
     meter = Progress(0, label=label, logger=log, every=every_s)  # the total comes with the first call
@@ -302,11 +326,13 @@ def run_lift3d(
     if dev.type == "cuda":
         torch.cuda.synchronize(dev)
     t_inferred = time.perf_counter()
-    display = (
-        np.stack([camera_to_display(person_positions) for person_positions in positions])
-        if per_person
-        else camera_to_display(positions)
-    )
+    if per_person:
+        display = place_side_by_side(
+            np.stack([camera_to_display(person_positions) for person_positions in positions]),
+            np.stack([person.keypoints for person in people]), width=ds.width,
+        )  # fmt: skip
+    else:
+        display = camera_to_display(positions)
     times = np.arange(T, dtype=np.float64) / fps_used
 
     present = np.stack([person.present for person in people]) if per_person else np.ones((1, T), bool)

@@ -16,7 +16,9 @@ summary and exports read 3D poses without loading the model code.
 
 Several people (``person: main`` or ``all``): ``positions_3d`` and ``positions_3d_display`` are
 float32 (P, T, 17, 3), NaN in the frames where a person is absent (outside their track's
-segments), each person root-relative at the origin; ``track_ids``: int64 (P,), their tracks in
+segments); in camera space each person is root-relative at the origin, in the display copy each
+stands on the floor and is moved along it by their horizontal place in the image
+(:func:`posepipe.lift3d.infer.place_side_by_side`); ``track_ids``: int64 (P,), their tracks in
 tracks.npz; ``meta["persons"]``: per person its name, track, frame count and segments
 ([start, stop) frame ranges, lifted separately).
 

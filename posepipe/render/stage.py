@@ -70,8 +70,10 @@ MIN_PART_FRAMES = 48
 
 @dataclass
 class RenderInputs:
-    """Everything one frame needs, per timeline frame: ``keypoints`` (T, 17, 2) float32 pixels,
-    ``detected`` bool (T,), ``scores`` float32 (T, 17) or None, ``poses`` (T, 17, 3) display metres."""
+    """Everything one frame needs, per person and timeline frame: ``keypoints`` (P, T, 17, 2)
+    float32 pixels (NaN where a person is absent), ``detected`` bool (P, T), ``scores`` float32
+    (P, T, 17) or None, ``poses`` (P, T, 17, 3) display metres; ``labels``: a label per person
+    ("P<track>"), or None for one person per frame (upstream's choice)."""
 
     timeline: object  # posepipe.video.Timeline
     name: str
@@ -79,6 +81,7 @@ class RenderInputs:
     detected: np.ndarray
     scores: np.ndarray | None
     poses: np.ndarray
+    labels: list[str] | None = None
 
 
 def load_inputs(
@@ -86,14 +89,15 @@ def load_inputs(
 ) -> RenderInputs:
     """Read and cross-check the three inputs; a frame count or image size that differs from the
     timeline's is an error (PosepipeError naming the file)."""
-    from posepipe.dataset2d import load_dataset2d, subject_name
+    from posepipe.dataset2d import load_persons2d, subject_name
     from posepipe.lift3d.store import load_pose3d
     from posepipe.video import load_timeline
 
     timeline = load_timeline(timeline_json)
     count = timeline.frame_count
-    # A file of one video holds one subject; of a merged file, take this video's.
-    ds = load_dataset2d(dataset2d_npz, prefer=subject_name(timeline.video_id))
+    # One sequence, or one per person; of a merged file, this video's subject.
+    people = load_persons2d(dataset2d_npz, prefer=subject_name(timeline.video_id))
+    ds = people[0]
     if ds.num_frames != count:
         raise PosepipeError(
             dataset2d_npz,
@@ -106,9 +110,21 @@ def load_inputs(
             f"{timeline.width}x{timeline.height}",
         )
     pose = load_pose3d(pose3d_npz, frame_count=count)
+    poses = pose.persons(display=True)
+    per_person = ds.track_id >= 0
+    if len(poses) != len(people) or (
+        per_person
+        and [p.track_id for p in people] != [int(t) for t in (pose.track_ids if pose.per_person else [])]
+    ):
+        raise PosepipeError(
+            pose3d_npz,
+            f"holds {len(poses)} persons, {dataset2d_npz} holds {len(people)} (made from other data?)",
+        )
+    scores = None if ds.scores is None else np.stack([p.scores for p in people])
     return RenderInputs(
-        timeline=timeline, name=timeline.video_id, keypoints=ds.keypoints, detected=ds.detected,
-        scores=ds.scores, poses=pose.display,
+        timeline=timeline, name=timeline.video_id, keypoints=np.stack([p.keypoints for p in people]),
+        detected=np.stack([p.detected for p in people]), scores=scores, poses=poses,
+        labels=[f"P{p.track_id}" for p in people] if per_person else None,
     )  # fmt: skip
 
 
@@ -311,13 +327,18 @@ def render_video(
     fps = Fraction(timeline.fps_fraction) / every
     lay = plan_layout(timeline.width, timeline.height, height=height, layout=layout)
     view = (
-        build_view3d(inputs.poses, size=lay.view_size, azimuth=azimuth, elevation=elevation)
+        build_view3d(
+            inputs.poses.reshape(-1, *inputs.poses.shape[2:]),
+            size=lay.view_size,
+            azimuth=azimuth,
+            elevation=elevation,
+        )  # fmt: skip
         if lay.view_size
         else None
     )
     renderer = FrameRenderer(
         layout=lay, view=view, name=inputs.name, keypoints=inputs.keypoints, detected=inputs.detected,
-        scores=inputs.scores, poses=inputs.poses, time=timeline.time,
+        scores=inputs.scores, poses=inputs.poses, time=timeline.time, labels=inputs.labels,
         thickness=thickness or default_thickness(lay.height),
     )  # fmt: skip
     duration = count / fps

@@ -6,6 +6,11 @@ where no detector saw the pose; hollow joints below the score threshold), the Hu
 projected onto the 3D panel's pre-drawn background (floor shadow first, far bones first) and a
 caption with the video id, frame number and time. Left limbs are blue, right limbs red.
 
+Several people (labels given): each person has a colour of their own, the same in both panels
+for the whole video (:data:`PERSON_COLOURS` by track id), left limbs in a lighter and right limbs
+in a darker shade of it, and a label ("P3") above the head in both panels; "P3 interpolated"
+when that person's pose in this frame was filled in rather than detected.
+
 Input data is drawn as far as it can be: joints that are not finite (e.g. frames where a person
 is absent) are skipped with their bones; finite points far off the panel are not visible, and
 a bone towards one is clipped to the panel before it reaches OpenCV (whose coordinates are int32
@@ -47,6 +52,19 @@ SHIFT = 4  # OpenCV sub-pixel bits: coordinates are drawn at 1/16 pixel
 # Largest |coordinate| (pixels) handed to OpenCV unclipped: far beyond any panel, far inside int32
 # at 1/16 pixel (2**22) and inside what OpenCV's own fixed-point line code adds to it.
 MAX_PIXEL = float(1 << 18)
+# One colour per person (BGR), by track id modulo the count: apart from each other, from the
+# blue/red of one-person renders and from the white 3D panel.
+PERSON_COLOURS = (
+    (40, 150, 255), (200, 90, 30), (60, 170, 60), (180, 60, 190), (30, 200, 220),
+    (120, 110, 230), (170, 150, 40), (90, 90, 200), (150, 200, 60), (200, 120, 160),
+)  # fmt: skip
+WHITE, BLACK = (255, 255, 255), (0, 0, 0)
+
+
+def person_palette(index: int) -> dict[str, tuple[int, int, int]]:
+    """Colours of person ``index``: ``center`` its own colour, ``left`` lighter, ``right`` darker."""
+    base = PERSON_COLOURS[index % len(PERSON_COLOURS)]
+    return {"center": base, "left": _mix(base, WHITE, 0.45), "right": _mix(base, BLACK, 0.35)}
 
 
 def _fixed(points: np.ndarray) -> np.ndarray:
@@ -113,8 +131,9 @@ def _far_bone(panel: np.ndarray, points: np.ndarray, a: int, b: int, margin: flo
 class FrameRenderer:
     """Draws output frames. Keeps no per-frame state, so concurrent parts share one (each with its own ``out``).
 
-    ``keypoints`` (T, 17, 2) timeline pixels, ``detected`` (T,), ``scores`` (T, 17) or None,
-    ``poses`` (T, 17, 3) display metres, ``time`` (T,) seconds.
+    Per person and frame: ``keypoints`` (P, T, 17, 2) timeline pixels, ``detected`` (P, T),
+    ``scores`` (P, T, 17) or None, ``poses`` (P, T, 17, 3) display metres (NaN where a person is
+    absent); ``time`` (T,) seconds; ``labels`` (P,) for several people, None for one per frame.
     """
 
     layout: Layout
@@ -127,12 +146,24 @@ class FrameRenderer:
     time: np.ndarray
     thickness: int
     score_threshold: float = 0.3
+    labels: list[str] | None = None
+    _palettes: list = field(default_factory=list, repr=False)
     _bones2d: list = field(default_factory=list, repr=False)
     _bones3d: list = field(default_factory=list, repr=False)
 
     def __post_init__(self):
-        self._bones2d = [(a, b, COLOURS[bone_side((a, b), COCO_LEFT, COCO_RIGHT)]) for a, b in COCO_BONES]
-        self._bones3d = [(a, b, COLOURS[bone_side((a, b), H36M_LEFT, H36M_RIGHT)]) for a, b in H36M_BONES]
+        if self.labels is None:
+            self._palettes = [COLOURS] * len(self.keypoints)
+        else:
+            self._palettes = [person_palette(int(label.lstrip("P") or 0)) for label in self.labels]
+        self._bones2d = [
+            [(a, b, palette[bone_side((a, b), COCO_LEFT, COCO_RIGHT)]) for a, b in COCO_BONES]
+            for palette in self._palettes
+        ]
+        self._bones3d = [
+            [(a, b, palette[bone_side((a, b), H36M_LEFT, H36M_RIGHT)]) for a, b in H36M_BONES]
+            for palette in self._palettes
+        ]
 
     def new_frame(self) -> np.ndarray:
         return np.zeros((self.layout.height, self.layout.width, 3), np.uint8)
@@ -149,23 +180,33 @@ class FrameRenderer:
                                  interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)  # fmt: skip
             if not np.may_share_memory(resized, panel):  # OpenCV may not write into a strided view
                 panel[...] = resized
-            self._draw_2d(panel, k)
+            for p in range(len(self.keypoints)):
+                self._draw_2d(panel, k, p)
         if lay.view_size:
             panel = out[:, lay.view_x : lay.view_x + lay.view_size]
             np.copyto(panel, self.view.background)
-            self._draw_3d(panel, k)
+            if self.labels is None:
+                self._draw_3d(panel, k)
+            else:  # every shadow under every skeleton
+                for p in range(len(self.poses)):
+                    self._draw_3d(panel, k, p, shadow_only=True)
+                for p in range(len(self.poses)):
+                    self._draw_3d(panel, k, p)
         self._draw_caption(out, k)
         return out
 
-    def _draw_2d(self, panel: np.ndarray, k: int) -> None:
+    def _draw_2d(self, panel: np.ndarray, k: int, person: int = 0) -> None:
         import cv2
 
         t = self.thickness
-        points = self.layout.video_point(self.keypoints[k]) - [self.layout.video_x, 0]
+        points = self.layout.video_point(self.keypoints[person, k]) - [self.layout.video_x, 0]
         ok = np.isfinite(points).all(axis=1)
+        if not ok.any():
+            return  # this person is not in this frame
         fixed, near = _guard(points, ok)
-        interpolated = not self.detected[k]
-        for a, b, colour in self._bones2d:
+        interpolated = not self.detected[person, k]
+        palette = self._palettes[person]
+        for a, b, colour in self._bones2d[person]:
             if not (ok[a] and ok[b]):
                 continue
             p, q = points[a], points[b]
@@ -190,16 +231,36 @@ class FrameRenderer:
                 cv2.line(panel, pa, pb, colour, t, cv2.LINE_AA, SHIFT)
         radius = (t + 1) << SHIFT
         for j in np.flatnonzero(ok if near is None else near):
-            colour = COLOURS[side_of(int(j), COCO_LEFT, COCO_RIGHT)]
+            colour = palette[side_of(int(j), COCO_LEFT, COCO_RIGHT)]
             if interpolated:
                 colour = _mix(colour, GREY, 0.45)
             centre = tuple(fixed[j])
             cv2.circle(panel, centre, radius + (1 << SHIFT), OUTLINE, -1, cv2.LINE_AA, SHIFT)
-            low = self.scores is not None and self.scores[k, j] < self.score_threshold
+            low = self.scores is not None and self.scores[person, k, j] < self.score_threshold
             # Low-confidence joints are drawn hollow: the position is a guess.
             cv2.circle(panel, centre, radius, colour, max(1, t // 2) if low else -1, cv2.LINE_AA, SHIFT)
-        if interpolated:
+        if self.labels is not None:
+            text = f"{self.labels[person]} interpolated" if interpolated else self.labels[person]
+            self._label(panel, points[ok], text, palette["center"])
+        elif interpolated:
             self._tag(panel, "interpolated")
+
+    def _label(self, panel: np.ndarray, points: np.ndarray, text: str, colour) -> None:
+        """``text`` on a box of the person's ``colour`` above their highest point (float (n, 2) pixels)."""
+        import cv2
+
+        scale = self.layout.height / 720 * 0.6
+        weight = max(1, round(self.layout.height / 400))
+        (w, h), base = cv2.getTextSize(text, FONT, scale, weight)
+        pad = max(2, h // 4)
+        h_panel, w_panel = panel.shape[:2]
+        top = np.clip(points[np.argmin(points[:, 1])], [0, 0], [w_panel - 1, h_panel - 1])
+        x0 = int(np.clip(top[0] - w / 2 - pad, 0, max(0, w_panel - w - 2 * pad)))
+        y1 = int(np.clip(top[1] - 3 * self.thickness, h + base + 2 * pad, h_panel - 1))
+        y0 = y1 - h - base - 2 * pad
+        cv2.rectangle(panel, (x0, y0), (x0 + w + 2 * pad, y1), colour, -1)
+        cv2.rectangle(panel, (x0, y0), (x0 + w + 2 * pad, y1), OUTLINE, 1)
+        cv2.putText(panel, text, (x0 + pad, y1 - base - pad), FONT, scale, TEXT_COLOUR, weight, cv2.LINE_AA)
 
     def _tag(self, panel: np.ndarray, text: str) -> None:
         import cv2
@@ -213,21 +274,29 @@ class FrameRenderer:
         cv2.rectangle(panel, (x0, y0), (x1, y1), TAG_COLOUR, -1)
         cv2.putText(panel, text, (x0 + pad, y0 + pad + h), FONT, scale, OUTLINE, weight, cv2.LINE_AA)
 
-    def _draw_3d(self, panel: np.ndarray, k: int) -> None:
+    def _draw_3d(self, panel: np.ndarray, k: int, p: int = 0, *, shadow_only: bool = False) -> None:
+        """Person ``p`` in frame ``k``: the floor shadow, or (``shadow_only`` False) the skeleton. One
+        person per frame draws both in one call; several draw every shadow before any skeleton."""
         import cv2
 
         t = self.thickness
-        pose = self.poses[k].astype(np.float64)
+        pose = self.poses[p, k].astype(np.float64)
         ok = np.isfinite(pose).all(axis=1)
+        if not ok.any():
+            return
+        several = self.labels is not None
         pose = np.where(ok[:, None], pose, 0.0)
         view = self.view
+        if several and not shadow_only:
+            self._skeleton_3d(panel, pose, ok, p)
+            return
         # Shadow on the floor first (orthographic drop to z = 0): shows stance and foot contact.
         ground = pose.copy()
         ground[:, 2] = view.limits[2][0]
         shadow_points = view.project(ground)
         shadow_ok = ok & np.isfinite(shadow_points).all(axis=1)
         shadow, near = _guard(shadow_points, shadow_ok)
-        for a, b, _ in self._bones3d:
+        for a, b, _ in self._bones3d[p]:
             if shadow_ok[a] and shadow_ok[b]:
                 if near is not None and not (near[a] and near[b]):
                     ends = _far_bone(panel, shadow_points, a, b, margin=2.0 * t)
@@ -237,12 +306,20 @@ class FrameRenderer:
                 else:
                     pa, pb = tuple(shadow[a]), tuple(shadow[b])
                 cv2.line(panel, pa, pb, SHADOW, t, cv2.LINE_AA, SHIFT)
+        if not several:
+            self._skeleton_3d(panel, pose, ok, p)
+
+    def _skeleton_3d(self, panel: np.ndarray, pose: np.ndarray, ok: np.ndarray, p: int) -> None:
+        import cv2
+
+        t = self.thickness
+        view = self.view
         points = view.project(pose)
         ok &= np.isfinite(points).all(axis=1)
         pixels, near = _guard(points, ok)
         depth = view.depth(pose)
         # Far bones first, so nearer limbs cover them (a painter's algorithm on bone midpoints).
-        order = sorted(self._bones3d, key=lambda bone: -(depth[bone[0]] + depth[bone[1]]))
+        order = sorted(self._bones3d[p], key=lambda bone: -(depth[bone[0]] + depth[bone[1]]))
         radius = max(2, t) << SHIFT
         for a, b, colour in order:
             if ok[a] and ok[b]:
@@ -255,8 +332,11 @@ class FrameRenderer:
                     pa, pb = tuple(pixels[a]), tuple(pixels[b])
                 cv2.line(panel, pa, pb, colour, t + 1, cv2.LINE_AA, SHIFT)
         for j in np.flatnonzero(ok if near is None else near):
-            colour = COLOURS[side_of(int(j), H36M_LEFT, H36M_RIGHT)]
+            colour = self._palettes[p][side_of(int(j), H36M_LEFT, H36M_RIGHT)]
             cv2.circle(panel, tuple(pixels[j]), radius, colour, -1, cv2.LINE_AA, SHIFT)
+        if self.labels is not None and (ok if near is None else near).any():
+            seen = ok if near is None else near
+            self._label(panel, points[seen], self.labels[p], self._palettes[p]["center"])
 
     def _draw_caption(self, out: np.ndarray, k: int) -> None:
         import cv2

@@ -74,11 +74,6 @@ def video_file(wildcards):
     return snakemake_safe_path(path, link_name(wildcards.video, "video", path))
 
 
-def video_source(wildcards):
-    """The video's own path for a command line (the input may be a link to it), shell-quoted."""
-    return shlex.quote(shell_path(VIDEOS[wildcards.video]["path"]))
-
-
 def frames_setting(key):
     """Input function for a per-video frames setting: the sample sheet's value, else config's."""
 
@@ -138,7 +133,8 @@ check_file_pattern(config["keypoints2d"]["file_pattern"])
 
 
 def keypoints_file(video_id):
-    """source file: this video's keypoints file (the sample sheet's, else keypoints2d.file_pattern's)."""
+    """keypoints2d.source file: this video's keypoints file (the sample sheet's keypoints2d column,
+    else keypoints2d.file_pattern filled in); it may not exist."""
     video = VIDEOS[video_id]
     if "keypoints2d" in video:
         return os.fspath(video["keypoints2d"])
