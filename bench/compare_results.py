@@ -49,7 +49,9 @@ def compare_meta(a: dict, b: dict) -> tuple[list[str], list[str]]:
 
 def _equal_arrays(a, b) -> bool:
     if isinstance(a, np.ndarray) and a.dtype == object:
-        return a.shape == b.shape and all(_equal_objects(x, y) for x, y in zip(a.ravel(), b.ravel(), strict=True))
+        return a.shape == b.shape and all(
+            _equal_objects(x, y) for x, y in zip(a.ravel(), b.ravel(), strict=True)
+        )
     return np.array_equal(a, b, equal_nan=a.dtype.kind == "f")
 
 

@@ -57,7 +57,13 @@ def register_cli(sub) -> None:
     p = sub.add_parser("keypoints2d", help="every person's 17 COCO keypoints in every frame of a timeline")
     p.add_argument("timeline", help="frames/timeline.json")
     p.add_argument("--out", required=True, help="keypoints2d.npz")
-    add_option(p, "--source", key="keypoints2d.source", choices=("detectron2", "file"), help="where keypoints come from")
+    add_option(
+        p,
+        "--source",
+        key="keypoints2d.source",
+        choices=("detectron2", "file"),
+        help="where keypoints come from",
+    )
     add_option(
         p, "--score-threshold", key="keypoints2d.score_threshold", type=float,
         help="persons with a lower box score are dropped, detected or imported",
@@ -70,7 +76,9 @@ def register_cli(sub) -> None:
     )  # fmt: skip
     g.add_argument("--weights", help="local weights file (.pkl or .pth) matching --config")
     add_option(g, "--batch-size", key="keypoints2d.batch_size", type=int, help="frames per forward pass")
-    add_option(g, "--device", key="keypoints2d.device", help="auto (cuda if available), cpu, cuda, cuda:1, ...")
+    add_option(
+        g, "--device", key="keypoints2d.device", help="auto (cuda if available), cpu, cuda, cuda:1, ..."
+    )
     g.add_argument(
         "--detections-per-image", type=int, help="at most this many persons per frame (config default 100)"
     )

@@ -564,4 +564,3 @@ def detect_to_store(timeline_json: str | os.PathLike, *, out: str | os.PathLike,
         kp.num_frames,
     )
     return kp
-
