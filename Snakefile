@@ -69,6 +69,7 @@ include: "workflow/rules/dataset2d.smk"
 include: "workflow/rules/lift3d.smk"
 include: "workflow/rules/render.smk"
 include: "workflow/rules/summary.smk"
+include: "workflow/rules/qc.smk"
 
 
 rule all:

@@ -26,6 +26,7 @@ STAGE_MODULES = (
     "posepipe.dataset2d",
     "posepipe.lift3d.cli",
     "posepipe.render",
+    "posepipe.qc",
     "posepipe.summary",
     "posepipe.gpu",
 )

@@ -15,4 +15,5 @@ STAGE_VERSIONS = {
     "dataset2d": 1,
     "lift3d": 1,
     "render": 1,
+    "qc": 1,
 }

@@ -13,7 +13,11 @@ under ``results/{video}/``. Columns:
 - ``source``, ``frames``, ``fps``, ``width``, ``height``: from ``frames/timeline.json`` (``source``
   is the video's own path also where the stages read it through a link, see
   ``posepipe.inputs.snakemake_safe_path``).
-- ``detection_rate``, ``interpolated_frames``, ``mean_keypoint_score``: from ``dataset2d.npz``.
+- ``detection_rate``, ``interpolated_frames``, ``longest_interpolated_run``, ``mean_keypoint_score``,
+  ``people_max``, ``people_mean``, ``tracks``, ``fragments_merged``, ``frames_with_two_or_more``,
+  ``longest_gap``, ``max_bone_cv``, ``mean_joint_speed``, ``p99_joint_speed``: from ``qc/qc.json``
+  (over all persons: rates pooled, counts summed, longest and maxima over persons); without it, the
+  first three from ``dataset2d.npz``.
 - ``warnings``: every stage's ``warnings`` list (JSON headers in :data:`WARNING_SOURCES`), joined
   with ``"; "``, plus a note for each of this video's files that could not be read.
 - ``{stage}_s``: seconds from Snakemake's benchmark file, only for a done stage whose output is
@@ -32,7 +36,7 @@ import re
 from pathlib import Path
 
 from posepipe.atomic import atomic_path
-from posepipe.dataset2d import load_dataset2d
+from posepipe.dataset2d import load_persons2d
 from posepipe.errors import PosepipeError
 from posepipe.video import load_timeline_header
 
@@ -44,19 +48,25 @@ STAGE_OUTPUTS = (
     ("tracks", "tracks.npz"),  # only when people are followed by track (person: main or all)
     ("dataset2d", "dataset2d.npz"),
     ("lift3d", "pose3d.npz"),
+    ("qc", "qc/qc.json"),
     ("render", "render.mp4"),
 )
+# The stage whose output each stage reads (the first of these that the run has); by default the
+# one before it in STAGE_OUTPUTS. qc and render both read lift3d's output, side by side.
+AFTER = {"dataset2d": ("tracks", "keypoints2d"), "qc": ("lift3d",), "render": ("lift3d",)}
 
 # What a video needs to be complete unless told otherwise: no tracks (person: top_score).
 DEFAULT_STAGES = tuple(stage for stage, _ in STAGE_OUTPUTS if stage != "tracks")
 
 # JSON files (under results/{video}/) whose top-level "warnings" list (of strings) is reported.
 # A stage that has warnings of its own adds its header here.
-WARNING_SOURCES = ("probe.json", "frames/timeline.json")
+WARNING_SOURCES = ("probe.json", "frames/timeline.json", "qc/qc.json")
 
+QC_COLUMNS = ["detection_rate", "interpolated_frames", "longest_interpolated_run", "mean_keypoint_score",
+              "people_max", "people_mean", "tracks", "fragments_merged", "frames_with_two_or_more",
+              "longest_gap", "max_bone_cv", "mean_joint_speed", "p99_joint_speed"]  # fmt: skip
 COLUMNS = (
-    ["video", "status", "source", "frames", "fps", "width", "height", "detection_rate",
-     "interpolated_frames", "mean_keypoint_score", "warnings"]
+    ["video", "status", "source", "frames", "fps", "width", "height", *QC_COLUMNS, "warnings"]
     + [f"{stage}_s" for stage, _ in STAGE_OUTPUTS]
 )  # fmt: skip
 
@@ -123,28 +133,48 @@ def collect_warnings(folder: Path) -> tuple[list[str], list[str]]:
 
 
 def stage_states(folder: Path, stages: tuple[str, ...]) -> dict[str, tuple[str, float | None]]:
-    """For each of ``stages`` (in workflow order): (state, time of the newest output before it).
-    state is 'done', 'missing', or 'stale' (the output is there but older than the stage before
-    it, or a stage before it is not done)."""
+    """For each of ``stages`` (in workflow order): (state, time of the output it was made from).
+    state is 'done', 'missing', or 'stale' (the output is there but older than the output of the
+    stage it reads (:data:`AFTER`), or that stage is not done)."""
     states: dict[str, tuple[str, float | None]] = {}
-    previous: float | None = None
-    broken = False
-    for stage, output in STAGE_OUTPUTS:
-        if stage not in stages:
-            continue
-        made = _mtime(folder / output)
-        if made is None:
+    made: dict[str, float | None] = {}
+    order = [stage for stage, _ in STAGE_OUTPUTS if stage in stages]
+    for i, (stage, output) in enumerate((s, o) for s, o in STAGE_OUTPUTS if s in stages):
+        before = next((s for s in AFTER.get(stage, ()) if s in stages), order[i - 1] if i else None)
+        previous = made.get(before) if before else None
+        broken = before is not None and states[before][0] != "done"
+        made[stage] = _mtime(folder / output)
+        if made[stage] is None:
             state = "missing"
-        elif broken or (previous is not None and made < previous):
+        elif broken or (previous is not None and made[stage] < previous):
             state = "stale"
         else:
             state = "done"
         states[stage] = (state, previous)
-        if state == "done":
-            previous = made
-        else:
-            broken = True
     return states
+
+
+def qc_columns(report: dict) -> dict:
+    """Summary columns from a qc.json (see the module docstring)."""
+    persons = report.get("persons", [])
+    row: dict = {
+        "people_max": report["people_per_frame"]["max"],
+        "people_mean": report["people_per_frame"]["mean"],
+    }
+    if "tracks" in report:
+        row |= {k: report["tracks"][k] for k in ("fragments_merged", "frames_with_two_or_more")}
+        row["tracks"] = report["tracks"]["count"]
+    present = sum(p["frames_present"] for p in persons)
+    interpolated = sum(p["interpolated_frames"] for p in persons)
+    if present:
+        row["detection_rate"] = round((present - interpolated) / present, 4)
+    row["interpolated_frames"] = interpolated
+    for key, pick in (("longest_interpolated_run", max), ("longest_gap", max), ("max_bone_cv", max),
+                      ("p99_joint_speed", max), ("mean_keypoint_score", None), ("mean_joint_speed", None)):  # fmt: skip
+        values = [p[key] for p in persons if p.get(key) is not None]
+        if values:
+            row[key] = pick(values) if pick else round(float(sum(values) / len(values)), 4)
+    return row
 
 
 def _status(folder: Path, states: dict) -> tuple[str, str | None]:
@@ -200,15 +230,24 @@ def video_row(results: Path, video: str, *, stages: tuple[str, ...]) -> dict:
             row |= {"fps": round(header["fps"], 4), "width": header["width"], "height": header["height"]}
         except Exception as exc:
             problems.append(_unreadable(timeline, exc))
-    dataset = folder / "dataset2d.npz"
-    if dataset.exists():
+    qc, dataset = folder / "qc" / "qc.json", folder / "dataset2d.npz"
+    if states.get("qc", ("missing",))[0] == "done":
         try:
-            ds = load_dataset2d(dataset)
-            detected = ds.detected.astype(bool)
-            row["detection_rate"] = round(float(detected.mean()), 4)
-            row["interpolated_frames"] = int((~detected).sum())
-            if ds.scores is not None and detected.any():
-                row["mean_keypoint_score"] = round(float(ds.scores[detected].mean()), 4)
+            row |= qc_columns(json.loads(qc.read_text()))
+        except Exception as exc:
+            problems.append(_unreadable(qc, exc))
+    elif dataset.exists():
+        try:
+            people = load_persons2d(dataset)
+            present = sum(int(p.present.sum()) for p in people)
+            detected = sum(int((p.detected & p.present).sum()) for p in people)
+            row["detection_rate"] = round(detected / max(present, 1), 4)
+            row["interpolated_frames"] = present - detected
+            scores = [p.scores[p.detected & p.present] for p in people if p.scores is not None]
+            if scores and sum(len(s) for s in scores):
+                import numpy as np
+
+                row["mean_keypoint_score"] = round(float(np.concatenate(scores).mean()), 4)
         except Exception as exc:
             problems.append(_unreadable(dataset, exc))
     try:
@@ -256,12 +295,16 @@ def register_cli(sub) -> None:
     p.add_argument("--out", default="results/summary.csv")
     p.add_argument("--no-render", action="store_true", help="a video is complete without render.mp4")
     p.add_argument("--tracks", action="store_true", help="a video needs tracks.npz (person: main or all)")
+    p.add_argument(
+        "--stage", action="append", choices=[s for s, _ in STAGE_OUTPUTS], dest="stages",
+        help="the stages a complete video has (repeat; replaces --no-render / --tracks)",
+    )  # fmt: skip
 
     def run(args) -> None:
         videos = args.videos or sorted(
             p.name for p in Path(args.results).iterdir() if (p / "probe.json").exists()
         )
-        stages = tuple(
+        stages = tuple(args.stages) if args.stages else tuple(
             s
             for s, _ in STAGE_OUTPUTS
             if (s != "render" or not args.no_render) and (s != "tracks" or args.tracks)

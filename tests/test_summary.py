@@ -33,6 +33,15 @@ def dataset(path):
     ))  # fmt: skip
 
 
+def qc_report(warnings=()):
+    """A qc.json of one tracked person with known numbers."""
+    person = {"name": "a.mp4", "track": -1, "frames_present": 4, "interpolated_frames": 1,
+              "longest_interpolated_run": 1, "longest_gap": 1, "mean_keypoint_score": 0.5, "max_bone_cv": 0.02,
+              "mean_joint_speed": 0.4, "p99_joint_speed": 1.2}  # fmt: skip
+    return {"stage": "qc", "people_per_frame": {"max": 2, "mean": 1.25, "several_share": 0.25},
+            "persons": [person], "warnings": list(warnings)}  # fmt: skip
+
+
 def make_video(results, video, *, upto="render", fps=25.0, warnings=None, tracks=False):
     """Outputs, logs and benchmarks of every stage up to ``upto``, each stage 10 s after the last
     (stage k's benchmark says k + 1.5 s)."""
@@ -46,6 +55,8 @@ def make_video(results, video, *, upto="render", fps=25.0, warnings=None, tracks
             timeline(folder, fps=fps, warnings=warnings)
         elif stage == "dataset2d":
             dataset(path)
+        elif stage == "qc":
+            path.write_text(json.dumps(qc_report()))
         else:
             path.write_text("{}")
         (folder / "logs").mkdir(exist_ok=True)
@@ -76,7 +87,8 @@ def test_complete_video_with_warnings_and_times(tmp_path):
     assert (row["frames"], row["fps"], row["width"]) == (4, 25.0, 64)
     assert (row["detection_rate"], row["interpolated_frames"], row["mean_keypoint_score"]) == (0.75, 1, 0.5)
     assert row["warnings"] == "3 frames could not be decoded; audio dropped"
-    assert [row.get(f"{s}_s") for s, _ in STAGE_OUTPUTS] == [1.5, 2.5, 3.5, None, 5.5, 6.5, 7.5]
+    assert (row["people_max"], row["people_mean"], row["max_bone_cv"], row["p99_joint_speed"]) == (2, 1.25, 0.02, 1.2)
+    assert [row.get(f"{s}_s") for s, _ in STAGE_OUTPUTS] == [1.5, 2.5, 3.5, None, 5.5, 6.5, 7.5, 8.5]
     table = pd.read_csv(tmp_path / "summary.csv")
     assert "warnings" in table.columns and "failed_stage" not in table.columns
 
@@ -156,7 +168,9 @@ def test_render_is_optional(tmp_path):
     assert row_of(tmp_path, "a", stages=("probe", "frames", "keypoints2d", "dataset2d", "lift3d"))[
         "status"
     ] == ("complete")
-    assert row_of(tmp_path, "a")["status"] == "pending (render)"
+    assert row_of(tmp_path, "a")["status"] == "pending (qc)"
+    make_video(tmp_path, "b", upto="qc")
+    assert row_of(tmp_path, "b")["status"] == "pending (render)"
 
 
 def test_bad_files_of_one_video_never_fail_the_summary(tmp_path):

@@ -206,7 +206,7 @@ def final_targets(wildcards):
     targets = []
     for video in VIDEOS:
         targets += [f"results/{video}/{name}" for name in ("probe.json", "keypoints2d.npz", "dataset2d.npz")]
-        targets += [f"results/{video}/pose3d.npz", f"results/{video}/pose3d.csv"]
+        targets += [f"results/{video}/pose3d.npz", f"results/{video}/pose3d.csv", f"results/{video}/qc/qc.json"]
         if config["render"]["enabled"]:
             targets.append(f"results/{video}/render.mp4")
             if config["render"]["preview"]:
@@ -214,5 +214,5 @@ def final_targets(wildcards):
         if config["frames"]["jpeg"]:
             targets.append(f"results/{video}/frames/jpeg")
     if VIDEOS:
-        targets.append("results/dataset2d_custom.npz")
+        targets += ["results/dataset2d_custom.npz", "results/qc_summary.csv"]
     return targets

@@ -7,7 +7,7 @@ from posepipe.summary import write_summary
 SUMMARY_STAGES = (
     ("probe", "frames", "keypoints2d")
     + (("tracks",) if config["person"] != "top_score" else ())
-    + ("dataset2d", "lift3d")
+    + ("dataset2d", "lift3d", "qc")
     + (("render",) if config["render"]["enabled"] else ())
 )
 

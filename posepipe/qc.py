@@ -1,0 +1,353 @@
+"""Stage ``qc``: quality numbers of one video, a per-joint table and a figure; the qc artefact.
+
+Reads the stages' own files through their loaders: the timeline (fps, frame count), keypoints2d.npz
+(people per frame), tracks.npz when people are tracked, dataset2d.npz (detected / interpolated
+frames, keypoint scores, per person) and pose3d.npz (bone lengths, joint speeds), plus the
+Snakemake benchmark files already written for the video (each stage's seconds).
+
+Files in ``results/{video}/qc/``:
+
+- ``qc.json``: ``stage``, ``stage_version``, ``video``, ``frames``, ``fps``, ``duration_s``,
+  ``person_mode``; ``people_per_frame``: ``max``, ``mean``, ``several_share`` (share of frames with
+  two or more detections); ``tracks`` (tracked videos): ``count``, ``fragments_merged`` (times a
+  lost track was re-found), ``frames_with_two_or_more``; ``persons``: one entry per lifted person
+  (one for ``person: top_score``) with ``name``, ``track``, ``frames_present``, ``detection_rate``
+  (detected / present frames), ``interpolated_frames``, ``interpolated_runs``,
+  ``longest_interpolated_run``, ``longest_gap`` (longest run without a detection between the
+  person's first and last detection, absences included), ``mean_keypoint_score``,
+  ``bone_cv`` ({bone: coefficient of variation of its 3D length}), ``max_bone_cv``,
+  ``mean_joint_speed`` and ``p99_joint_speed`` (m/s, camera space, root-relative),
+  ``conditioning`` (what dataset2d did, when anything); ``stage_seconds`` ({stage: s});
+  ``thresholds`` and ``warnings`` (short reasons, the list summary.csv joins).
+- ``qc_joints.csv``: per person and COCO joint: ``mean_score``, ``p10_score`` (detected frames);
+  per person and Human3.6M joint: ``mean_speed``, ``p99_speed`` (m/s). Columns
+  ``person, skeleton, joint, mean_score, p10_score, mean_speed, p99_speed``.
+- ``qc.png``: keypoint score over time, detected / interpolated / absent frames, bone-length
+  stability, joint speed; one colour per person.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from posepipe import __version__
+from posepipe.atomic import atomic_path, write_json
+from posepipe.conditioning import runs
+from posepipe.errors import PosepipeError
+from posepipe.settings import add_option, schema_default
+from posepipe.skeleton import COCO_JOINTS, H36M_BONES, H36M_JOINTS
+from posepipe.stages import STAGE_VERSIONS
+
+log = logging.getLogger(__name__)
+
+STAGE = "qc"
+BENCHMARK_STAGES = ("probe", "frames", "keypoints2d", "tracks", "dataset2d", "lift3d", "render")
+BONE_NAMES = tuple(f"{H36M_JOINTS[parent]}-{H36M_JOINTS[child]}" for child, parent in H36M_BONES)
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """When a number becomes a warning (config ``qc:``)."""
+
+    max_interpolated_share: float = schema_default("qc.max_interpolated_share")
+    max_several_people_share: float = schema_default("qc.max_several_people_share")
+    max_bone_cv: float = schema_default("qc.max_bone_cv")
+    max_p99_joint_speed: float = schema_default("qc.max_p99_joint_speed")
+
+
+# ---------------------------------------------------------------------------------------------
+# numbers
+
+
+def longest_run(mask: np.ndarray) -> int:
+    """Length of the longest run of True in a bool (T,) array (0 if none)."""
+    return max((stop - start for start, stop in runs(mask)), default=0)
+
+
+def bone_lengths(positions: np.ndarray) -> np.ndarray:
+    """(T, 17, 3) -> (T, 16): length of each Human3.6M bone (order of ``H36M_BONES``)."""
+    child = np.array([c for c, _ in H36M_BONES])
+    parent = np.array([p for _, p in H36M_BONES])
+    return np.linalg.norm(positions[:, child] - positions[:, parent], axis=-1)
+
+
+def bone_cv(positions: np.ndarray) -> np.ndarray:
+    """(T, 17, 3) with NaN frames -> (16,) coefficient of variation of each bone's length (std / mean)."""
+    lengths = bone_lengths(positions)
+    lengths = lengths[np.isfinite(lengths).all(axis=1)]
+    if len(lengths) == 0:
+        return np.full(len(H36M_BONES), np.nan)
+    mean = lengths.mean(axis=0)
+    return np.divide(lengths.std(axis=0), mean, out=np.zeros_like(mean), where=mean > 0)
+
+
+def joint_speeds(positions: np.ndarray, fps: float) -> np.ndarray:
+    """(T, 17, 3) metres -> (T - 1, 17) m/s between consecutive frames; NaN where either frame is absent."""
+    return np.linalg.norm(np.diff(positions, axis=0), axis=-1) * fps
+
+
+def person_numbers(
+    *, keypoints2d_person, positions: np.ndarray, fps: float
+) -> tuple[dict, np.ndarray, np.ndarray]:
+    """QC numbers of one person, plus (per-joint score stats (17, 2), per-joint speed stats (17, 2))."""
+    ds = keypoints2d_person
+    present = ds.present
+    detected = ds.detected & present
+    interpolated = present & ~detected
+    seen = np.flatnonzero(detected)
+    span = np.zeros_like(detected)
+    if len(seen):
+        span[seen[0] : seen[-1] + 1] = True
+    scores = (
+        ds.scores[detected] if ds.scores is not None and detected.any() else np.zeros((0, len(COCO_JOINTS)))
+    )
+    speeds = joint_speeds(positions, fps)
+    valid = np.isfinite(speeds)
+    cv = bone_cv(positions)
+    numbers = {
+        "name": ds.name,
+        "track": int(ds.track_id),
+        "frames_present": int(present.sum()),
+        "detection_rate": round(float(detected.sum() / max(present.sum(), 1)), 4),
+        "interpolated_frames": int(interpolated.sum()),
+        "interpolated_runs": len(runs(interpolated)),
+        "longest_interpolated_run": longest_run(interpolated),
+        "longest_gap": longest_run(span & ~detected),
+        "mean_keypoint_score": round(float(scores.mean()), 4) if len(scores) else None,
+        "bone_cv": {
+            name: None if np.isnan(v) else round(float(v), 5) for name, v in zip(BONE_NAMES, cv, strict=True)
+        },
+        "max_bone_cv": None if np.isnan(cv).all() else round(float(np.nanmax(cv)), 5),
+        "mean_joint_speed": round(float(speeds[valid].mean()), 4) if valid.any() else None,
+        "p99_joint_speed": round(float(np.percentile(speeds[valid], 99)), 4) if valid.any() else None,
+    }
+    if "conditioning" in ds.meta:
+        numbers["conditioning"] = ds.meta["conditioning"]
+    score_stats = (
+        np.stack([scores.mean(axis=0), np.percentile(scores, 10, axis=0)], axis=1)
+        if len(scores)
+        else np.full((len(COCO_JOINTS), 2), np.nan)
+    )
+    speed_stats = np.full((len(H36M_JOINTS), 2), np.nan)
+    for j in range(len(H36M_JOINTS)):
+        column = speeds[valid[:, j], j]
+        if len(column):
+            speed_stats[j] = column.mean(), np.percentile(column, 99)
+    return numbers, score_stats, speed_stats
+
+
+def warnings_for(report: dict, thresholds: Thresholds) -> list[str]:
+    """Short reasons for summary.csv, e.g. '38% of frames interpolated'."""
+    out = []
+    several = report["people_per_frame"]["several_share"]
+    if report["person_mode"] == "top_score" and several > thresholds.max_several_people_share:
+        out.append(f"two or more people in view in {several:.0%} of frames (person: top_score follows one)")
+    for person in report["persons"]:
+        who = "" if person["track"] < 0 else f"{person['name']}: "
+        share = person["interpolated_frames"] / max(person["frames_present"], 1)
+        if share > thresholds.max_interpolated_share:
+            out.append(f"{who}{share:.0%} of frames interpolated")
+        if person["max_bone_cv"] is not None and person["max_bone_cv"] > thresholds.max_bone_cv:
+            worst = max(person["bone_cv"], key=lambda k: person["bone_cv"][k] or 0)
+            out.append(f"{who}bone length varies {person['max_bone_cv']:.0%} ({worst})")
+        if (
+            person["p99_joint_speed"] is not None
+            and person["p99_joint_speed"] > thresholds.max_p99_joint_speed
+        ):
+            out.append(f"{who}joints move at {person['p99_joint_speed']:.1f} m/s (99th percentile): jitter?")
+    return out
+
+
+def stage_seconds(folder: Path) -> dict[str, float]:
+    """Seconds of each stage from the Snakemake benchmark files present in ``folder / benchmarks``."""
+    seconds = {}
+    for stage in BENCHMARK_STAGES:
+        bench = folder / "benchmarks" / f"{stage}.tsv"
+        try:
+            lines = bench.read_text().splitlines()
+            seconds[stage] = round(float(lines[1].split("\t")[0]), 3)
+        except (OSError, IndexError, ValueError):
+            continue
+    return seconds
+
+
+def compute_qc(
+    *, timeline_json, keypoints2d_npz, dataset2d_npz, pose3d_npz, tracks_npz=None, thresholds: Thresholds
+) -> tuple[dict, list[dict], dict]:
+    """(qc.json content, qc_joints.csv rows, arrays for the figure)."""
+    from posepipe.dataset2d import load_persons2d
+    from posepipe.keypoints2d.store import load_keypoints2d
+    from posepipe.lift3d.store import load_pose3d
+    from posepipe.video import load_timeline_header
+
+    header = load_timeline_header(timeline_json)
+    T, fps = int(header["frame_count"]), float(header["fps"])
+    kp = load_keypoints2d(keypoints2d_npz)
+    if kp.num_frames != T:
+        raise PosepipeError(keypoints2d_npz, f"has {kp.num_frames} frames, the timeline has {T}")
+    people = load_persons2d(dataset2d_npz)
+    pose = load_pose3d(pose3d_npz, frame_count=T)
+    positions = pose.persons()
+    if len(positions) != len(people):
+        raise PosepipeError(pose3d_npz, f"holds {len(positions)} persons, {dataset2d_npz} {len(people)}")
+    counts = kp.counts()
+    report = {
+        "stage": STAGE, "stage_version": STAGE_VERSIONS[STAGE], "posepipe_version": __version__,
+        "video": header.get("video_id"), "frames": T, "fps": fps, "duration_s": round(T / fps, 4),
+        "person_mode": "top_score" if people[0].track_id < 0 else people[0].meta.get("person", "all"),
+        "people_per_frame": {
+            "max": int(counts.max(initial=0)), "mean": round(float(counts.mean()), 4) if T else 0.0,
+            "several_share": round(float((counts > 1).mean()), 4) if T else 0.0,
+        },
+    }  # fmt: skip
+    if tracks_npz is not None:
+        from posepipe.tracks import load_tracks
+
+        tracks = load_tracks(tracks_npz, detections=len(kp.boxes))
+        report["tracks"] = {
+            "count": tracks.num_tracks,
+            "fragments_merged": int(tracks.refound.sum()),
+            "frames_with_two_or_more": int((counts > 1).sum()),
+        }
+    rows, figure = [], {"scores": [], "detected": [], "present": [], "bones": [], "speed": [], "names": []}
+    persons = []
+    for ds, person_positions in zip(people, positions, strict=True):
+        numbers, score_stats, speed_stats = person_numbers(
+            keypoints2d_person=ds, positions=person_positions, fps=fps
+        )
+        persons.append(numbers)
+        label = numbers["name"] if ds.track_id >= 0 else "person"
+        rows += [{"person": label, "skeleton": "coco", "joint": name, "mean_score": score_stats[j, 0],
+                  "p10_score": score_stats[j, 1]} for j, name in enumerate(COCO_JOINTS)]  # fmt: skip
+        rows += [{"person": label, "skeleton": "h36m", "joint": name, "mean_speed": speed_stats[j, 0],
+                  "p99_speed": speed_stats[j, 1]} for j, name in enumerate(H36M_JOINTS)]  # fmt: skip
+        lengths = bone_lengths(person_positions)
+        figure["scores"].append(
+            np.where(ds.detected, ds.scores.mean(axis=1), np.nan) if ds.scores is not None else None
+        )
+        figure["detected"].append(ds.detected & ds.present)
+        figure["present"].append(ds.present)
+        figure["bones"].append(lengths / np.nanmedian(lengths, axis=0))
+        figure["speed"].append(np.nanmean(joint_speeds(person_positions, fps), axis=1))
+        figure["names"].append(label)
+    report["persons"] = persons
+    report["stage_seconds"] = stage_seconds(Path(dataset2d_npz).parent)
+    report["thresholds"] = asdict(thresholds)
+    report["warnings"] = warnings_for(report, thresholds)
+    figure["fps"] = fps
+    return report, rows, figure
+
+
+# ---------------------------------------------------------------------------------------------
+# the figure and the files
+
+
+def draw_figure(path: str | os.PathLike, figure: dict, *, title: str) -> None:
+    """Write the four-panel QC figure (PNG, atomic)."""
+    import warnings
+
+    import matplotlib
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fps = figure["fps"]
+    colours = matplotlib.colormaps["tab10"].colors
+    fig = Figure(figsize=(11, 7), dpi=100, layout="constrained")
+    FigureCanvasAgg(fig)
+    (a, b), (c, d) = fig.subplots(2, 2, sharex=True)
+    fig.suptitle(title)
+    for i, name in enumerate(figure["names"]):
+        colour = colours[i % len(colours)]
+        t = np.arange(len(figure["present"][i])) / fps
+        if figure["scores"][i] is not None:
+            a.plot(t, figure["scores"][i], color=colour, lw=0.8, label=name)
+        for mask, alpha in (
+            (figure["present"][i] & ~figure["detected"][i], 0.35),
+            (figure["detected"][i], 1.0),
+        ):
+            spans = [(start / fps, (stop - start) / fps) for start, stop in runs(mask)]
+            b.broken_barh(spans, (i - 0.35, 0.7), color=colour, alpha=alpha)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN frames where a person is absent
+            bones = figure["bones"][i]
+            c.plot(t, np.nanmax(np.abs(bones - 1), axis=1) * 100, color=colour, lw=0.8, label=name)
+        d.plot(t[1:], figure["speed"][i], color=colour, lw=0.8, label=name)
+    a.set(ylabel="mean keypoint score", ylim=(0, 1.05), title="2D keypoint score (detected frames)")
+    b.set(
+        yticks=range(len(figure["names"])),
+        yticklabels=figure["names"],
+        title="detected (solid), interpolated (light)",
+    )
+    c.set(ylabel="% from median length", xlabel="time (s)", title="largest bone-length deviation")
+    d.set(ylabel="m/s", xlabel="time (s)", title="mean joint speed (root-relative)")
+    for axis in (a, c, d):
+        axis.grid(alpha=0.3)
+    if len(figure["names"]) > 1:
+        a.legend(fontsize="small")
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png")
+
+
+def run_qc(
+    *, timeline_json, keypoints2d_npz, dataset2d_npz, pose3d_npz, out_dir, tracks_npz=None,
+    thresholds: Thresholds | None = None,
+) -> dict:  # fmt: skip
+    """The ``qc`` stage: writes qc.json, qc_joints.csv and qc.png into ``out_dir``; returns qc.json's content."""
+    import pandas as pd
+
+    report, rows, figure = compute_qc(
+        timeline_json=timeline_json, keypoints2d_npz=keypoints2d_npz, dataset2d_npz=dataset2d_npz,
+        pose3d_npz=pose3d_npz, tracks_npz=tracks_npz, thresholds=thresholds or Thresholds(),
+    )  # fmt: skip
+    out_dir = Path(out_dir)
+    draw_figure(
+        out_dir / "qc.png",
+        figure,
+        title=f"{report['video']}: {report['frames']} frames at {report['fps']:.3f} fps",
+    )
+    with atomic_path(out_dir / "qc_joints.csv") as tmp:
+        pd.DataFrame(rows).reindex(
+            columns=["person", "skeleton", "joint", "mean_score", "p10_score", "mean_speed", "p99_speed"]
+        ).to_csv(tmp, index=False, float_format="%.5g")
+    write_json(out_dir / "qc.json", report)  # last: its presence means the stage finished
+    log.info("%s: qc written to %s (%d warnings)", report["video"], out_dir, len(report["warnings"]))
+    return report
+
+
+def load_qc(path: str | os.PathLike) -> dict:
+    """Read qc.json; PosepipeError naming it if unreadable."""
+    try:
+        report = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise PosepipeError(path, f"cannot read QC file ({type(exc).__name__}: {exc})") from exc
+    if not isinstance(report, dict) or report.get("stage") != STAGE:
+        raise PosepipeError(path, "not a qc.json")
+    return report
+
+
+def register_cli(sub) -> None:
+    p = sub.add_parser("qc", help="quality numbers, per-joint table and figure of one video")
+    p.add_argument("timeline", type=Path, metavar="TIMELINE_JSON")
+    p.add_argument("--keypoints2d", type=Path, required=True)
+    p.add_argument("--dataset2d", type=Path, required=True)
+    p.add_argument("--pose3d", type=Path, required=True)
+    p.add_argument("--tracks", type=Path, default=None, help="tracks.npz (person: main / all)")
+    p.add_argument("--out-dir", type=Path, required=True, help="results/{video}/qc")
+    for name in Thresholds.__dataclass_fields__:
+        add_option(p, f"--{name.replace('_', '-')}", key=f"qc.{name}", type=float, help="warning threshold")
+
+    def run(args: argparse.Namespace) -> None:
+        thresholds = Thresholds(**{name: getattr(args, name) for name in Thresholds.__dataclass_fields__})
+        run_qc(
+            timeline_json=args.timeline, keypoints2d_npz=args.keypoints2d, dataset2d_npz=args.dataset2d,
+            pose3d_npz=args.pose3d, tracks_npz=args.tracks, out_dir=args.out_dir, thresholds=thresholds,
+        )  # fmt: skip
+
+    p.set_defaults(handler=run)

@@ -1,0 +1,76 @@
+# qc: quality numbers, a per-joint table and a figure per video (results/{video}/qc/), and the
+# folder-wide QC table for the report. Seconds of CPU work; reads the stages' own files.
+
+
+def qc_input(wildcards):
+    inputs = {
+        "timeline": f"results/{wildcards.video}/frames/timeline.json",
+        "keypoints2d": f"results/{wildcards.video}/keypoints2d.npz",
+        "dataset2d": f"results/{wildcards.video}/dataset2d.npz",
+        "pose3d": f"results/{wildcards.video}/pose3d.npz",
+    }
+    if config["person"] != "top_score":
+        inputs["tracks"] = f"results/{wildcards.video}/tracks.npz"
+    return inputs
+
+
+def qc_tracks_option(wildcards, input):
+    return f"--tracks {shlex.quote(input.tracks)}" if "tracks" in input.keys() else ""
+
+
+rule qc:
+    input:
+        unpack(qc_input),
+    output:
+        json="results/{video}/qc/qc.json",
+        table=report(
+            "results/{video}/qc/qc_joints.csv",
+            caption="../report/qc_table.rst",
+            category="QC tables",
+            labels={"video": "{video}"},
+        ),
+        figure=report(
+            "results/{video}/qc/qc.png",
+            caption="../report/qc_figure.rst",
+            category="QC figures",
+            labels={"video": "{video}"},
+        ),
+    params:
+        version=STAGE_VERSIONS["qc"],
+        tracks=qc_tracks_option,
+        thresholds=" ".join(f"--{key.replace('_', '-')} {value}" for key, value in config["qc"].items()),
+    log:
+        "results/{video}/logs/qc.log",
+    benchmark:
+        "results/{video}/benchmarks/qc.tsv"
+    threads: 1
+    resources:
+        mem_mb=2000,
+    conda:
+        "../../envs/posepipe.yaml"
+    shell:
+        "python -m posepipe qc {input.timeline:q} --keypoints2d {input.keypoints2d:q} --dataset2d {input.dataset2d:q}"
+        " --pose3d {input.pose3d:q} {params.tracks} --out-dir results/{wildcards.video}/qc {params.thresholds}"
+        " > {log:q} 2>&1"
+
+
+localrules:
+    qc_summary,
+
+
+rule qc_summary:
+    input:
+        expand("results/{video}/qc/qc.json", video=VIDEOS),
+        expand("results/{video}/render.mp4", video=VIDEOS) if config["render"]["enabled"] else [],
+    output:
+        report("results/qc_summary.csv", caption="../report/qc_summary.rst", category="Summary"),
+    params:
+        videos=" ".join(VIDEOS),
+        stages=" ".join(f"--stage {stage}" for stage in SUMMARY_STAGES),
+    log:
+        "results/logs/qc_summary.log",
+    threads: 1
+    conda:
+        "../../envs/posepipe.yaml"
+    shell:
+        "python -m posepipe summary {params.videos} {params.stages} --out {output:q} > {log:q} 2>&1"
