@@ -70,6 +70,7 @@ include: "workflow/rules/lift3d.smk"
 include: "workflow/rules/render.smk"
 include: "workflow/rules/summary.smk"
 include: "workflow/rules/qc.smk"
+include: "workflow/rules/exports.smk"
 
 
 rule all:

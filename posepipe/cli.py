@@ -27,6 +27,7 @@ STAGE_MODULES = (
     "posepipe.lift3d.cli",
     "posepipe.render",
     "posepipe.qc",
+    "posepipe.exports.stage",
     "posepipe.summary",
     "posepipe.gpu",
 )

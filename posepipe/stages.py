@@ -16,4 +16,5 @@ STAGE_VERSIONS = {
     "lift3d": 1,
     "render": 1,
     "qc": 1,
+    "export": 1,
 }

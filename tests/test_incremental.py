@@ -17,7 +17,9 @@ from tests.snakemake_run import REPO, planned_jobs, snakemake
 
 pytestmark = pytest.mark.workflow
 
-PER_VIDEO = ("probe", "frames", "keypoints2d", "dataset2d", "lift3d", "render")
+PER_VIDEO = ("probe", "frames", "keypoints2d", "dataset2d", "lift3d", "render", "qc", "export")
+AFTER_LIFT = ("lift3d", "render", "qc", "export")  # everything made from pose3d.npz
+GATHER = {("merge_dataset2d", ""), ("qc_summary", "")}
 
 
 @pytest.fixture(scope="module")
@@ -64,20 +66,34 @@ def test_new_video_runs_only_its_jobs(finished):
     workdir, config = finished
     add_video(workdir, "gamma", seed=3)
     # The merged dataset gathers every video, so it is rebuilt too.
-    assert planned_jobs(workdir, config=config) == jobs(PER_VIDEO, ["gamma"]) | {("merge_dataset2d", "")}
+    assert planned_jobs(workdir, config=config) == jobs(PER_VIDEO, ["gamma"]) | GATHER
 
 
-def test_lift3d_parameter_reruns_lift3d_and_render_only(finished):
+def test_lift3d_parameter_reruns_lift3d_and_what_is_made_from_it(finished):
     workdir, config = finished
     changed = {**config, "lift3d": {**config["lift3d"], "flip_augmentation": False}}
-    assert planned_jobs(workdir, config=changed) == jobs(("lift3d", "render"), ["alpha", "beta"])
+    assert planned_jobs(workdir, config=changed) == jobs(AFTER_LIFT, ["alpha", "beta"]) | {("qc_summary", "")}
+
+
+def test_new_export_format_runs_only_its_exports(finished):
+    workdir, config = finished
+    changed = {**config, "exports": ["csv", "json", "trc"]}
+    out = snakemake(workdir, "--dry-run", config=changed).stdout
+    assert planned_jobs(workdir, config=changed) == jobs(("export",), ["alpha", "beta"])
+    assert out.count("wildcards: video=") == 2 and "format=trc" in out and "format=csv" not in out
+
+
+def test_qc_threshold_reruns_qc_only(finished):
+    workdir, config = finished
+    changed = {**config, "qc": {"max_bone_cv": 0.5}}
+    assert planned_jobs(workdir, config=changed) == jobs(("qc",), ["alpha", "beta"]) | {("qc_summary", "")}
 
 
 def test_detector_parameter_reruns_keypoints2d_onward(finished):
     workdir, config = finished
     changed = {**config, "keypoints2d": {**config["keypoints2d"], "score_threshold": 0.3}}
-    expected = jobs(("keypoints2d", "dataset2d", "lift3d", "render"), ["alpha", "beta"])
-    assert planned_jobs(workdir, config=changed) == expected | {("merge_dataset2d", "")}
+    expected = jobs(("keypoints2d", "dataset2d", *AFTER_LIFT), ["alpha", "beta"])
+    assert planned_jobs(workdir, config=changed) == expected | GATHER
 
 
 def test_speed_settings_rerun_nothing(finished):
@@ -95,7 +111,7 @@ def test_replaced_video_reruns_that_video_only(finished):
     workdir, config = finished
     time.sleep(1.1)  # a new mtime that Snakemake's one-second comparisons can see
     add_video(workdir, "alpha", frames=12, seed=1)
-    assert planned_jobs(workdir, config=config) == jobs(PER_VIDEO, ["alpha"]) | {("merge_dataset2d", "")}
+    assert planned_jobs(workdir, config=config) == jobs(PER_VIDEO, ["alpha"]) | GATHER
 
 
 def test_deleted_intermediate_is_recreated_and_its_dependents_rerun(finished):
@@ -104,7 +120,7 @@ def test_deleted_intermediate_is_recreated_and_its_dependents_rerun(finished):
     # dataset2d.npz is a target of `rule all`, so it is rebuilt. The rebuilt file is newer than
     # pose3d.npz, render.mp4 and the merged dataset, and Snakemake cannot know its content is the
     # same, so under its mtime trigger everything made from it runs again too.
-    expected = jobs(("dataset2d", "lift3d", "render"), ["alpha"]) | {("merge_dataset2d", "")}
+    expected = jobs(("dataset2d", *AFTER_LIFT), ["alpha"]) | GATHER
     assert planned_jobs(workdir, config=config) == expected
 
 
@@ -116,7 +132,7 @@ def test_stage_version_bump_reruns_that_stage_and_downstream(finished, tmp_path_
         (shutil.copytree if (REPO / item).is_dir() else shutil.copy)(REPO / item, copy / item)
     stages = copy / "posepipe/stages.py"
     stages.write_text(stages.read_text().replace('"dataset2d": 1', '"dataset2d": 2'))
-    expected = jobs(("dataset2d", "lift3d", "render"), ["alpha", "beta"]) | {("merge_dataset2d", "")}
+    expected = jobs(("dataset2d", *AFTER_LIFT), ["alpha", "beta"]) | GATHER
     assert planned_jobs(workdir, "-s", str(copy / "Snakefile"), config=config) == expected
 
 
@@ -125,3 +141,5 @@ def test_report_collects_the_renders(finished):
     snakemake(workdir, "--report", "report.html", config=config)
     report = (workdir / "report.html").read_text(errors="replace")
     assert "render.mp4" in report and "Renders" in report
+    for caption in ("QC figures", "QC tables", "Summary"):
+        assert caption in report

@@ -24,7 +24,7 @@ WORKFLOW_ONLY = {
     "render.enabled": "whether render.mp4 is a target",
     "render.preview": "whether the preview rule is a target",
 }
-SECTIONS = ("frames", "keypoints2d", "tracks", "dataset2d", "lift3d", "render")
+SECTIONS = ("frames", "keypoints2d", "tracks", "dataset2d", "lift3d", "render", "qc")
 TOP_LEVEL = ("person",)
 
 

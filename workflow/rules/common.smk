@@ -15,6 +15,7 @@ sys.path.insert(0, workflow.basedir)
 from posepipe.errors import PosepipeError
 from posepipe.inputs import VIDEO_ID_PATTERN, collect_videos, load_sample_sheet, shell_path, snakemake_safe_path
 from posepipe.jobenv import prepare_job_environment
+from posepipe.exports import FORMATS as EXPORT_FORMATS
 from posepipe.stages import STAGE_VERSIONS
 
 USE_CONDA = DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method
@@ -207,6 +208,7 @@ def final_targets(wildcards):
     for video in VIDEOS:
         targets += [f"results/{video}/{name}" for name in ("probe.json", "keypoints2d.npz", "dataset2d.npz")]
         targets += [f"results/{video}/pose3d.npz", f"results/{video}/pose3d.csv", f"results/{video}/qc/qc.json"]
+        targets += [f"results/{video}/exports/{fmt}" for fmt in config["exports"]]
         if config["render"]["enabled"]:
             targets.append(f"results/{video}/render.mp4")
             if config["render"]["preview"]:

@@ -1,0 +1,102 @@
+"""The ``export`` stage: pose3d.npz -> one file per person in ``results/{video}/exports/{format}/``.
+
+Each format is its own Snakemake job (rule ``export``, wildcard ``format``), so adding a format to
+``exports:`` in config.yaml runs only the new one. The folder is written whole or not at all:
+files go to a temporary folder beside it, which is renamed at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import shutil
+from pathlib import Path
+
+from posepipe.atomic import remove_stale
+from posepipe.errors import PosepipeError
+from posepipe.exports import FORMATS
+
+log = logging.getLogger(__name__)
+
+EXTENSIONS = {fmt: fmt for fmt in FORMATS}
+
+
+def writer(fmt: str):
+    """The function ``(path, motion)`` that writes format ``fmt``."""
+    if fmt == "csv":
+        from posepipe.exports.tables import write_csv as write
+    elif fmt == "json":
+        from posepipe.exports.tables import write_json as write
+    elif fmt == "trc":
+        from posepipe.exports.trc import write_trc as write
+    elif fmt == "c3d":
+        from posepipe.exports.c3d import write_c3d as write
+    elif fmt == "bvh":
+        from posepipe.exports.bvh import write_bvh as write
+    else:
+        raise PosepipeError(None, f"unknown export format {fmt!r}; one of {', '.join(FORMATS)}")
+    return write
+
+
+def export(
+    pose3d_npz: str | os.PathLike, *, fmt: str, out_dir: str | os.PathLike, video_id: str, timeline_json=None
+) -> list[Path]:
+    """Write every person of ``pose3d_npz`` in format ``fmt`` into ``out_dir``; returns the files."""
+    from posepipe.exports.motion import motions
+    from posepipe.lift3d.store import load_pose3d
+
+    write = writer(fmt)
+    pose = load_pose3d(pose3d_npz)
+    if timeline_json is not None:
+        from posepipe.video import load_timeline_header
+
+        header = load_timeline_header(timeline_json)
+        fps = float(header["fps"])
+        if int(header["frame_count"]) != pose.num_frames:
+            raise PosepipeError(
+                pose3d_npz, f"has {pose.num_frames} frames, the timeline {header['frame_count']}"
+            )
+    else:
+        fps = float(pose.meta.get("fps") or 0) or 1.0 / float(pose.time[1] - pose.time[0])
+    out_dir = Path(out_dir)
+    remove_stale(out_dir)
+    tmp = out_dir.parent / f".{out_dir.name}.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    written = []
+    try:
+        for motion in motions(pose, video=video_id, fps=fps):
+            if not motion.present.any():
+                log.warning("%s: %s is never present; no %s file", pose3d_npz, motion.name, fmt)
+                continue
+            path = tmp / f"{motion.name}.{EXTENSIONS[fmt]}"
+            write(path, motion)
+            written.append(out_dir / path.name)
+        if out_dir.exists():
+            shutil.rmtree(out_dir)
+        os.replace(tmp, out_dir)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    log.info("%s: %d %s file(s) in %s", video_id, len(written), fmt, out_dir)
+    return written
+
+
+def register_cli(sub) -> None:
+    p = sub.add_parser("export", help="write the 3D motion as CSV, JSON, TRC (OpenSim), C3D or BVH")
+    p.add_argument("pose3d", type=Path, metavar="POSE3D_NPZ")
+    p.add_argument("--format", required=True, choices=FORMATS, dest="fmt")
+    p.add_argument("--out-dir", type=Path, required=True, help="results/{video}/exports/{format}")
+    p.add_argument("--video-id", required=True, help="names the files")
+    p.add_argument("--timeline", type=Path, default=None, help="frames/timeline.json (its fps)")
+
+    def run(args: argparse.Namespace) -> None:
+        export(
+            args.pose3d,
+            fmt=args.fmt,
+            out_dir=args.out_dir,
+            video_id=args.video_id,
+            timeline_json=args.timeline,
+        )
+
+    p.set_defaults(handler=run)

@@ -1,0 +1,142 @@
+"""Exports read back: CSV/JSON equal pose3d, TRC and C3D equal it in mm and their axes, BVH forward
+kinematics (read with bvhio) reproduces the joints."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from posepipe.exports.motion import y_up
+from posepipe.exports.stage import export
+from posepipe.exports.trc import read_trc
+from posepipe.lift3d.store import Pose3D, save_pose3d
+from posepipe.skeleton import H36M_JOINTS
+from tests.test_qc import rigid_skeleton
+
+FPS = 30000 / 1001
+T = 40
+
+
+@pytest.fixture
+def single(tmp_path):
+    camera = rigid_skeleton(T, seed=1)
+    display = rigid_skeleton(T, seed=2) + [0, 0, 1.0]
+    save_pose3d(tmp_path / "pose3d.npz", Pose3D(positions=camera, display=display, time=np.arange(T) / FPS,
+                                                meta={"fps": FPS}))  # fmt: skip
+    return tmp_path / "pose3d.npz", camera, display
+
+
+@pytest.fixture
+def two(tmp_path):
+    camera = np.stack([rigid_skeleton(T, seed=3), rigid_skeleton(T, seed=4)])
+    display = np.stack([rigid_skeleton(T, seed=5), rigid_skeleton(T, seed=6)]) + [0, 0, 1.0]
+    camera[1, :10] = display[1, :10] = np.nan  # person 1 arrives at frame 10
+    camera[1, 20:25] = display[1, 20:25] = np.nan  # and is away for 5 frames
+    save_pose3d(tmp_path / "pose3d.npz", Pose3D(positions=camera, display=display, time=np.arange(T) / FPS,
+                                                meta={"fps": FPS}, track_ids=np.array([0, 3])))  # fmt: skip
+    return tmp_path / "pose3d.npz", camera, display
+
+
+def test_csv_and_json_equal_camera_space(single, tmp_path):
+    pose3d, camera, _ = single
+    (csv,) = export(pose3d, fmt="csv", out_dir=tmp_path / "csv", video_id="v")
+    table = pd.read_csv(csv)
+    assert (
+        csv.name == "v.csv"
+        and len(table) == T
+        and list(table.columns[:5]) == ["frame", "time", "hip_x", "hip_y", "hip_z"]
+    )
+    np.testing.assert_allclose(table[[f"{j}_{a}" for j in H36M_JOINTS for a in "xyz"]].to_numpy().reshape(T, 17, 3),
+                               camera, atol=1e-6)  # fmt: skip
+    (doc,) = export(pose3d, fmt="json", out_dir=tmp_path / "json", video_id="v")
+    data = json.loads(doc.read_text())
+    assert (
+        data["fps"] == pytest.approx(FPS) and data["joints"] == list(H36M_JOINTS) and len(data["frames"]) == T
+    )
+    frame = data["frames"][7]
+    assert frame["frame"] == 7 and frame["time"] == pytest.approx(7 / FPS, abs=1e-6)
+    np.testing.assert_allclose([frame["joints"][j] for j in H36M_JOINTS], camera[7], atol=1e-6)
+
+
+def test_trc_in_mm_y_up_with_missing_frames(two, tmp_path):
+    pose3d, _, display = two
+    files = export(pose3d, fmt="trc", out_dir=tmp_path / "trc", video_id="v")
+    assert [f.name for f in files] == ["v.p0.trc", "v.p3.trc"]
+    header, names, frames, times, points = read_trc(files[1])
+    assert (
+        names == list(H36M_JOINTS)
+        and header["Units"] == "mm"
+        and float(header["DataRate"]) == pytest.approx(FPS)
+    )
+    assert frames[0] == 11 and frames[-1] == T and int(header["NumFrames"]) == T - 10
+    expected = y_up(display[1, 10:]) * 1000
+    np.testing.assert_allclose(points, expected, atol=1e-3, equal_nan=True)
+    assert np.isnan(points[10:15]).all()  # frames 20..24: absent, empty fields
+    np.testing.assert_allclose(times, np.arange(10, T) / FPS, atol=1e-6)
+    # Y up: the floor (display z = 0) is y = 0 in OpenSim's frame.
+    assert np.nanmin(points[..., 1]) == pytest.approx(np.nanmin(display[1, 10:, :, 2]) * 1000, abs=1e-3)
+
+
+def test_c3d_read_back_with_ezc3d(two, tmp_path):
+    ezc3d = pytest.importorskip("ezc3d")
+    pose3d, _, display = two
+    files = export(pose3d, fmt="c3d", out_dir=tmp_path / "c3d", video_id="v")
+    c3d = ezc3d.c3d(str(files[1]))
+    assert c3d["parameters"]["POINT"]["LABELS"]["value"] == list(H36M_JOINTS)
+    assert c3d["parameters"]["POINT"]["UNITS"]["value"] == ["mm"]
+    assert c3d["parameters"]["POINT"]["RATE"]["value"][0] == pytest.approx(FPS, rel=1e-6)
+    assert c3d["header"]["points"]["first_frame"] == 10
+    points = c3d["data"]["points"][:3].transpose(2, 1, 0)
+    np.testing.assert_allclose(points, display[1, 10:] * 1000, atol=1e-3, equal_nan=True)
+
+
+def test_bvh_forward_kinematics_reproduces_the_joints(two, tmp_path):
+    bvhio = pytest.importorskip("bvhio")
+    pose3d, _, display = two
+    files = export(pose3d, fmt="bvh", out_dir=tmp_path / "bvh", video_id="v")
+    for path, person, start in zip(files, (0, 1), (0, 10), strict=True):
+        expected = y_up(display[person, start:]) * 100  # cm, Y up
+        held = np.flatnonzero(np.isfinite(expected).all(axis=(1, 2)))
+        root = bvhio.readAsHierarchy(str(path))
+        worst = 0.0
+        for k in range(len(expected)):
+            source = held[held <= k][-1]  # absent frames hold the last pose
+            root.loadPose(k)
+            for joint, _, _ in root.layout():
+                if joint.Name in H36M_JOINTS:
+                    error = np.abs(
+                        np.array(joint.PositionWorld) - expected[source, H36M_JOINTS.index(joint.Name)]
+                    )
+                    worst = max(worst, float(error.max()))
+        assert worst < 0.1, f"{path.name}: forward kinematics off by {worst * 10:.3f} mm"  # 1 mm
+
+
+def test_bvh_error_follows_bone_length_changes(single, tmp_path):
+    from posepipe.exports.bvh import bvh_text
+
+    bvhio = pytest.importorskip("bvhio")
+    points = rigid_skeleton(T) * 100
+    points[:, 13] += (points[:, 13] - points[:, 12]) * 0.02 * np.sin(np.arange(T))[:, None]  # forearm +-2%
+    (tmp_path / "s.bvh").write_text(bvh_text(points, fps=FPS))
+    root = bvhio.readAsHierarchy(str(tmp_path / "s.bvh"))
+    errors = []
+    for k in range(T):
+        root.loadPose(k)
+        world = {j.Name: np.array(j.PositionWorld) for j, _, _ in root.layout()}
+        errors.append([np.linalg.norm(world[name] - points[k, i]) for i, name in enumerate(H36M_JOINTS)])
+    errors = np.array(errors)
+    assert errors[:, [i for i in range(17) if i != 13]].max() < 1e-3  # every other joint exact
+    length = np.linalg.norm(points[:, 13] - points[:, 12], axis=1)
+    np.testing.assert_allclose(errors[:, 13], np.abs(length - np.median(length)), atol=1e-3)
+
+
+def test_unknown_format_and_person_never_present(single, tmp_path):
+    from posepipe.errors import PosepipeError
+
+    pose3d, _, _ = single
+    with pytest.raises(PosepipeError, match="unknown export format 'fbx'"):
+        export(pose3d, fmt="fbx", out_dir=tmp_path / "fbx", video_id="v")
+    assert not (tmp_path / "fbx").exists()

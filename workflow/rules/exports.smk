@@ -1,0 +1,28 @@
+# export: the 3D motion of every person in one format per job (results/{video}/exports/{format}/),
+# so that adding a format to `exports:` runs only the new jobs.
+
+
+wildcard_constraints:
+    format="|".join(EXPORT_FORMATS),
+
+
+rule export:
+    input:
+        pose3d="results/{video}/pose3d.npz",
+        timeline="results/{video}/frames/timeline.json",
+    output:
+        directory("results/{video}/exports/{format}"),
+    params:
+        version=STAGE_VERSIONS["export"],
+    log:
+        "results/{video}/logs/export_{format}.log",
+    benchmark:
+        "results/{video}/benchmarks/export_{format}.tsv"
+    threads: 1
+    resources:
+        mem_mb=2000,
+    conda:
+        "../../envs/posepipe.yaml"
+    shell:
+        "python -m posepipe export {input.pose3d:q} --format {wildcards.format} --out-dir {output:q}"
+        " --video-id {wildcards.video} --timeline {input.timeline:q} > {log:q} 2>&1"
