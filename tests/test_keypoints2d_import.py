@@ -226,7 +226,7 @@ def test_bad_shapes(tmp_path):
 def test_corrupt_and_unknown_files(tmp_path):
     good = _write_d2npz(tmp_path / "good.npz", [1] * T).read_bytes()
     (tmp_path / "cut.npz").write_bytes(good[: len(good) // 2])
-    with pytest.raises(PosepipeError, match="cut.npz: cannot read as an infer_video_d2 .npz"):
+    with pytest.raises(PosepipeError, match="cut.npz: cannot read as infer_video_d2 .npz"):
         import_keypoints(tmp_path / "cut.npz", frame_count=T, width=W, height=H)
 
     (tmp_path / "cut.json").write_text('[{"image_id": 0, "keypoints": [1, 2')

@@ -83,7 +83,7 @@ def read_d2npz(
     """
     path = Path(path)
     # The layout is object arrays (pickles): read them with the restricted unpickler, never np.load.
-    z = load_npz(path, what="an infer_video_d2 .npz")
+    z = load_npz(path, what="infer_video_d2 .npz")
     missing = {"boxes", "keypoints"} - set(z)
     if missing:
         raise PosepipeError(path, f"not an infer_video_d2 file: no {', '.join(sorted(missing))} array")
