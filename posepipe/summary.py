@@ -94,7 +94,10 @@ def failure_reason(log: Path) -> str | None:
     errors = [ln for ln in lines if "error" in ln.lower()]
     if errors:
         return errors[-1]
-    return lines[-1] if lines else "the log is empty (the job was stopped before it wrote anything)"
+    if not lines:
+        return "the log is empty (the job was stopped before it wrote anything)"
+    # No error line: the job was ended from outside (SIGKILL, out of memory) without a word.
+    return f"stopped without an error line (killed? out of memory?); its last line: {lines[-1][:200]}"
 
 
 def _shown_source(source: str) -> str:
@@ -304,10 +307,14 @@ def register_cli(sub) -> None:
         videos = args.videos or sorted(
             p.name for p in Path(args.results).iterdir() if (p / "probe.json").exists()
         )
-        stages = tuple(args.stages) if args.stages else tuple(
-            s
-            for s, _ in STAGE_OUTPUTS
-            if (s != "render" or not args.no_render) and (s != "tracks" or args.tracks)
+        stages = (
+            tuple(args.stages)
+            if args.stages
+            else tuple(
+                s
+                for s, _ in STAGE_OUTPUTS
+                if (s != "render" or not args.no_render) and (s != "tracks" or args.tracks)
+            )
         )
         for row in write_summary(videos, out=args.out, results=args.results, stages=stages):
             print(f"{row['video']}: {row['status']}")

@@ -87,7 +87,12 @@ def test_complete_video_with_warnings_and_times(tmp_path):
     assert (row["frames"], row["fps"], row["width"]) == (4, 25.0, 64)
     assert (row["detection_rate"], row["interpolated_frames"], row["mean_keypoint_score"]) == (0.75, 1, 0.5)
     assert row["warnings"] == "3 frames could not be decoded; audio dropped"
-    assert (row["people_max"], row["people_mean"], row["max_bone_cv"], row["p99_joint_speed"]) == (2, 1.25, 0.02, 1.2)
+    assert (row["people_max"], row["people_mean"], row["max_bone_cv"], row["p99_joint_speed"]) == (
+        2,
+        1.25,
+        0.02,
+        1.2,
+    )
     assert [row.get(f"{s}_s") for s, _ in STAGE_OUTPUTS] == [1.5, 2.5, 3.5, None, 5.5, 6.5, 7.5, 8.5]
     table = pd.read_csv(tmp_path / "summary.csv")
     assert "warnings" in table.columns and "failed_stage" not in table.columns
@@ -114,7 +119,7 @@ def test_stopped_stage_shows_its_last_line_and_no_stale_times(tmp_path):
     ("log", "reason"),
     [
         ("step 1\nTraceback ...\nValueError: bad shape\nexiting\n", "ValueError: bad shape"),
-        ("step 1\nstep 2\n", "step 2"),
+        ("step 1\nstep 2\n", "stopped without an error line (killed? out of memory?); its last line: step 2"),
         ("", "the log is empty"),
     ],
 )

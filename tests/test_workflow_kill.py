@@ -1,0 +1,113 @@
+"""SIGKILL in the middle of a job: nothing Snakemake takes as complete is left, the re-run redoes
+exactly that job (and what is made from it), and the killed job's temporaries are removed then.
+
+Two ways to die: the job's own process killed (a scheduler's out-of-memory kill), and Snakemake
+killed together with its job (a lost node or a power cut), which also leaves Snakemake's lock.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from posepipe.testing import add_video, random_checkpoint
+from tests.snakemake_run import REPO, planned_jobs, snakemake, write_config
+
+pytestmark = pytest.mark.workflow
+
+CONFIG = {
+    "input": {"directory": "videos"},
+    "keypoints2d": {"source": "file"},
+    "lift3d": {"checkpoint": "lifter.bin"},
+    "render": {"height": 64, "audio": False},
+    "exports": [],
+}
+AFTER_KEYPOINTS = {"keypoints2d", "dataset2d", "lift3d", "qc", "render"}
+
+
+def _jobs_of(stage: str) -> list[tuple[int, str]]:
+    """(pid, video) of running ``python -m posepipe <stage>`` processes (video from ``--out``)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                argv = (entry / "cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if b"posepipe" in argv and stage.encode() in argv and b"with-gpu" not in argv:
+                out = argv[argv.index(b"--out") + 1].decode()
+                pids.append((int(entry.name), Path(out).parent.name))
+    return pids
+
+
+def _start(workdir: Path) -> subprocess.Popen:
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--directory", str(workdir),
+           "--cores", "1", "--configfile", str(write_config(workdir, CONFIG))]  # fmt: skip
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def _wait_for(condition, *, timeout: float = 120.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if found := condition():
+            return found
+        time.sleep(0.02)
+    raise AssertionError("timed out waiting for the job")
+
+
+@pytest.fixture
+def workdir(tmp_path):
+    add_video(tmp_path, "long", frames=600)
+    add_video(tmp_path, "other", frames=10, seed=3)
+    random_checkpoint(tmp_path / "lifter.bin")
+    return tmp_path
+
+
+def test_killed_keypoints2d_job_is_redone_alone(workdir):
+    proc = _start(workdir)
+    pid, victim = _wait_for(lambda: _jobs_of("keypoints2d"))[0]
+    time.sleep(0.3)  # into the job: imports done or under way
+    os.kill(pid, signal.SIGKILL)
+    proc.wait(timeout=300)
+    killed = workdir / "results"
+    assert not (killed / victim / "keypoints2d.npz").exists()
+    row = pd.read_csv(killed / "summary.csv").set_index("video").loc[victim]
+    assert row.status.startswith("failed at keypoints2d: ")
+    # The re-run plans exactly that video's keypoints2d and what is made from it (no probe or
+    # frames: those outputs were complete); the other video's jobs had not run yet.
+    planned = planned_jobs(workdir, config=CONFIG)
+    assert {rule for rule, video in planned if video == victim} == AFTER_KEYPOINTS
+    snakemake(workdir, "--cores", "2", config=CONFIG)
+    assert (killed / victim / "keypoints2d.npz").exists()
+    assert not list((killed / victim).glob(".keypoints2d.npz.*"))
+
+
+def test_snakemake_killed_with_its_render_job(workdir):
+    snakemake(workdir, "--cores", "2", "--until", "lift3d", config=CONFIG)
+    proc = _start(workdir)
+    results = workdir / "results" / "long"
+    _wait_for(lambda: list(results.glob(".render.mp4.*")))  # render is writing its parts
+    time.sleep(0.3)
+    os.killpg(proc.pid, signal.SIGKILL)  # Snakemake and its job, at once
+    proc.wait(timeout=60)
+    leftovers = list(results.glob(".render.mp4.*"))
+    assert leftovers and not (results / "render.mp4").exists()
+    snakemake(workdir, "--unlock", config=CONFIG)  # a killed Snakemake leaves its lock
+    planned = planned_jobs(workdir, config=CONFIG)
+    assert ("render", "long") in planned
+    assert not {rule for rule, video in planned if video == "long"} & {
+        "probe",
+        "frames",
+        "keypoints2d",
+        "lift3d",
+    }
+    snakemake(workdir, "--cores", "2", config=CONFIG)
+    assert (results / "render.mp4").exists()
+    assert not any(path.exists() for path in leftovers)  # removed by the next write of render.mp4
