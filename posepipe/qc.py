@@ -24,6 +24,8 @@ Files in ``results/{video}/qc/``:
   ``person, skeleton, joint, mean_score, p10_score, mean_speed, p99_speed``.
 - ``qc.png``: keypoint score over time, detected / interpolated / absent frames, bone-length
   stability, joint speed; one colour per person.
+- ``qc.html``: the warnings, a table of the numbers per person and the per-joint table, one page
+  (what ``snakemake --report`` shows for the video).
 """
 
 from __future__ import annotations
@@ -312,13 +314,36 @@ def run_qc(
         figure,
         title=f"{report['video']}: {report['frames']} frames at {report['fps']:.3f} fps",
     )
+    joints = pd.DataFrame(rows).reindex(
+        columns=["person", "skeleton", "joint", "mean_score", "p10_score", "mean_speed", "p99_speed"]
+    )
     with atomic_path(out_dir / "qc_joints.csv") as tmp:
-        pd.DataFrame(rows).reindex(
-            columns=["person", "skeleton", "joint", "mean_score", "p10_score", "mean_speed", "p99_speed"]
-        ).to_csv(tmp, index=False, float_format="%.5g")
+        joints.to_csv(tmp, index=False, float_format="%.5g")
+    write_qc_page(out_dir / "qc.html", report, joints)
     write_json(out_dir / "qc.json", report)  # last: its presence means the stage finished
     log.info("%s: qc written to %s (%d warnings)", report["video"], out_dir, len(report["warnings"]))
     return report
+
+
+def write_qc_page(path: str | os.PathLike, report: dict, joints) -> None:
+    """qc.html: warnings, the per-person numbers and the per-joint table."""
+    import pandas as pd
+
+    from posepipe.report import table, warnings_list, write_page
+
+    keys = ["name", "frames_present", "detection_rate", "interpolated_frames", "longest_interpolated_run",
+            "longest_gap", "mean_keypoint_score", "max_bone_cv", "mean_joint_speed", "p99_joint_speed"]  # fmt: skip
+    persons = pd.DataFrame([{k: person.get(k) for k in keys} for person in report["persons"]])
+    video = {"frames": report["frames"], "fps": round(report["fps"], 4), "duration_s": report["duration_s"],
+             "people max": report["people_per_frame"]["max"], "people mean": report["people_per_frame"]["mean"],
+             **{f"tracks {k}": v for k, v in report.get("tracks", {}).items()},
+             **{f"{stage} s": v for stage, v in report["stage_seconds"].items()}}  # fmt: skip
+    write_page(path, f"QC of {report['video']}", [
+        warnings_list(report["warnings"]),
+        "<h3>Video</h3>", table(pd.DataFrame([video])),
+        "<h3>Per person</h3>", table(persons),
+        "<h3>Per joint</h3>", table(joints),
+    ])  # fmt: skip
 
 
 def load_qc(path: str | os.PathLike) -> dict:

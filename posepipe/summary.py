@@ -280,14 +280,23 @@ def write_summary(
     out: str | os.PathLike = "results/summary.csv",
     results: str | os.PathLike = "results",
     stages: tuple[str, ...] = DEFAULT_STAGES,
+    html: str | os.PathLike | None = None,
 ) -> list[dict]:
-    """Write the summary table (atomically) and return its rows."""
+    """Write the summary table (atomically; also as an HTML page when ``html`` is given) and return
+    its rows."""
     import pandas as pd
 
     rows = [video_row(Path(results), video, stages=stages) for video in videos]
     table = pd.DataFrame(rows).reindex(columns=COLUMNS)
     with atomic_path(out) as tmp:
         table.to_csv(tmp, index=False)
+    if html is not None:
+        from posepipe.report import table as html_table
+        from posepipe.report import write_page
+
+        done = sum(row["status"] == "complete" for row in rows)
+        write_page(html, f"posepipe summary: {done} of {len(rows)} videos complete",
+                   [html_table(table.dropna(axis=1, how="all"))])  # fmt: skip
     return rows
 
 
@@ -296,6 +305,7 @@ def register_cli(sub) -> None:
     p.add_argument("videos", nargs="*", help="video ids (default: every folder under --results)")
     p.add_argument("--results", default="results")
     p.add_argument("--out", default="results/summary.csv")
+    p.add_argument("--html", default=None, help="also write the table as an HTML page (for the report)")
     p.add_argument("--no-render", action="store_true", help="a video is complete without render.mp4")
     p.add_argument("--tracks", action="store_true", help="a video needs tracks.npz (person: main or all)")
     p.add_argument(
@@ -316,7 +326,7 @@ def register_cli(sub) -> None:
                 if (s != "render" or not args.no_render) and (s != "tracks" or args.tracks)
             )
         )
-        for row in write_summary(videos, out=args.out, results=args.results, stages=stages):
+        for row in write_summary(videos, out=args.out, results=args.results, stages=stages, html=args.html):
             print(f"{row['video']}: {row['status']}")
 
     p.set_defaults(handler=run)

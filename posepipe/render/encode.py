@@ -156,8 +156,10 @@ def write_preview(
     width: int = 480,
     fps: float = 10.0,
     seconds: float = 4.0,
+    html: str | os.PathLike | None = None,
 ) -> None:
-    """A short, small GIF (palette from the clip itself) or mp4 of the middle of ``video`` (atomic)."""
+    """A short, small GIF (palette from the clip itself) or mp4 of the middle of ``video`` (atomic);
+    with ``html``, also a page that shows the GIF (for ``snakemake --report``)."""
     import av
 
     with av.open(os.fspath(video)) as container:
@@ -179,3 +181,8 @@ def write_preview(
                     "-movflags", "+faststart"]  # fmt: skip
         run_ffmpeg(["-ss", f"{start:.3f}", "-t", f"{seconds:.3f}", "-i", os.fspath(video), *args, str(tmp)],
                    what="write the preview", path=out)  # fmt: skip
+    if html is not None:
+        from posepipe.report import image_tag, write_page
+
+        write_page(html, f"Preview of {Path(video).parent.name}: {seconds:g} s from the middle of {Path(video).name}",
+                   [image_tag(out, alt="preview")])  # fmt: skip

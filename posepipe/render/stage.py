@@ -430,8 +430,11 @@ def register_cli(sub) -> None:
     p.add_argument("--width", type=_positive, default=480)
     p.add_argument("--fps", type=float, default=10.0)
     p.add_argument("--seconds", type=float, default=4.0, help="length, taken from the middle of the video")
+    p.add_argument("--html", default=None, help="also a page showing it (for snakemake --report)")
     p.set_defaults(
-        handler=lambda a: write_preview(a.video, a.out, width=a.width, fps=a.fps, seconds=a.seconds)
+        handler=lambda a: write_preview(
+            a.video, a.out, width=a.width, fps=a.fps, seconds=a.seconds, html=a.html
+        )
     )
 
 

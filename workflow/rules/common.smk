@@ -208,13 +208,14 @@ def final_targets(wildcards):
     for video in VIDEOS:
         targets += [f"results/{video}/{name}" for name in ("probe.json", "keypoints2d.npz", "dataset2d.npz")]
         targets += [f"results/{video}/pose3d.npz", f"results/{video}/pose3d.csv", f"results/{video}/qc/qc.json"]
+        targets.append(f"results/{video}/qc/qc.html")  # the report's page; a target, so it is remade if lost
         targets += [f"results/{video}/exports/{fmt}" for fmt in config["exports"]]
         if config["render"]["enabled"]:
             targets.append(f"results/{video}/render.mp4")
             if config["render"]["preview"]:
-                targets.append(f"results/{video}/preview.gif")
+                targets += [f"results/{video}/preview.gif", f"results/{video}/preview.html"]
         if config["frames"]["jpeg"]:
             targets.append(f"results/{video}/frames/jpeg")
     if VIDEOS:
-        targets += ["results/dataset2d_custom.npz", "results/qc_summary.csv"]
+        targets += ["results/dataset2d_custom.npz", "results/qc_summary.csv", "results/qc_summary.html"]
     return targets

@@ -23,8 +23,9 @@ rule qc:
         unpack(qc_input),
     output:
         json="results/{video}/qc/qc.json",
-        table=report(
-            "results/{video}/qc/qc_joints.csv",
+        table="results/{video}/qc/qc_joints.csv",
+        page=report(
+            "results/{video}/qc/qc.html",
             caption="../report/qc_table.rst",
             category="QC tables",
             labels={"video": "{video}"},
@@ -63,7 +64,8 @@ rule qc_summary:
         expand("results/{video}/qc/qc.json", video=VIDEOS),
         expand("results/{video}/render.mp4", video=VIDEOS) if config["render"]["enabled"] else [],
     output:
-        report("results/qc_summary.csv", caption="../report/qc_summary.rst", category="Summary"),
+        csv="results/qc_summary.csv",
+        html=report("results/qc_summary.html", caption="../report/qc_summary.rst", category="Summary"),
     params:
         videos=" ".join(VIDEOS),
         stages=" ".join(f"--stage {stage}" for stage in SUMMARY_STAGES),
@@ -73,4 +75,5 @@ rule qc_summary:
     conda:
         "../../envs/posepipe.yaml"
     shell:
-        "python -m posepipe summary {params.videos} {params.stages} --out {output:q} > {log:q} 2>&1"
+        "python -m posepipe summary {params.videos} {params.stages} --out {output.csv:q} --html {output.html:q}"
+        " > {log:q} 2>&1"

@@ -48,8 +48,10 @@ rule preview:
     input:
         "results/{video}/render.mp4",
     output:
-        report(
-            "results/{video}/preview.gif",
+        gif="results/{video}/preview.gif",
+        # The report shows HTML and PNG inline but offers a GIF only as a download: a page shows it.
+        html=report(
+            "results/{video}/preview.html",
             caption="../report/preview.rst",
             category="Previews",
             labels={"video": "{video}"},
@@ -62,4 +64,4 @@ rule preview:
     conda:
         "../../envs/posepipe.yaml"
     shell:
-        "python -m posepipe render-preview {input:q} --out {output:q} > {log:q} 2>&1"
+        "python -m posepipe render-preview {input:q} --out {output.gif:q} --html {output.html:q} > {log:q} 2>&1"
