@@ -17,8 +17,8 @@ from tests.snakemake_run import REPO, planned_jobs, snakemake
 
 pytestmark = pytest.mark.workflow
 
-PER_VIDEO = ("probe", "frames", "keypoints2d", "dataset2d", "lift3d", "render", "qc", "export")
-AFTER_LIFT = ("lift3d", "render", "qc", "export")  # everything made from pose3d.npz
+PER_VIDEO = ("probe", "frames", "keypoints2d", "dataset2d", "lift3d", "render", "preview", "qc", "export")
+AFTER_LIFT = ("lift3d", "render", "preview", "qc", "export")  # everything made from pose3d.npz
 GATHER = {("merge_dataset2d", ""), ("qc_summary", "")}
 
 
@@ -141,5 +141,7 @@ def test_report_collects_the_renders(finished):
     snakemake(workdir, "--report", "report.html", config=config)
     report = (workdir / "report.html").read_text(errors="replace")
     assert "render.mp4" in report and "Renders" in report
-    for caption in ("QC figures", "QC tables", "Summary"):
-        assert caption in report
+    for category in ("Previews", "QC figures", "QC tables", "Summary"):
+        assert category in report
+    for page in ("alpha/qc/qc.html", "beta/qc/qc.html", "alpha/preview.html", "qc_summary.html"):
+        assert page in report
