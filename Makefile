@@ -51,6 +51,7 @@ run: detectron2
 lint: setup
 	$(VENV)/bin/ruff check posepipe tests bench
 	$(VENV)/bin/ruff format --check posepipe tests bench
+	@mkdir -p videos  # the input folder must exist (a missing one is an error, as for make run)
 	$(VENV)/bin/snakemake --lint
 
 test: setup

@@ -21,6 +21,7 @@ from posepipe.errors import PosepipeError
 STAGE_MODULES = (
     "posepipe.video",
     "posepipe.weights",
+    "posepipe.shards",
     "posepipe.keypoints2d.cli",
     "posepipe.tracks",
     "posepipe.dataset2d",

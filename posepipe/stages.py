@@ -11,6 +11,7 @@ STAGE_VERSIONS = {
     "probe": 2,  # 2: damage record (frames promised, decoded, decode errors)
     "frames": 2,  # 2: warnings for frames lost to damage
     "keypoints2d": 1,
+    "shards": 1,
     "tracks": 1,
     "dataset2d": 1,
     "lift3d": 1,

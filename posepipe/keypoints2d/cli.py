@@ -12,6 +12,8 @@ Heavy modules (torch, detectron2) are imported by the handler, so ``--help`` sta
 
 from __future__ import annotations
 
+import argparse
+
 from posepipe.errors import PosepipeError
 from posepipe.keypoints2d.detectron2_backend import ZOO_CONFIGS  # imports no detectron2 yet
 from posepipe.settings import add_option
@@ -27,7 +29,7 @@ def _run(args) -> None:
 
         import_to_store(
             args.input, timeline_json=args.timeline, out=args.out, fmt=args.format,
-            score_threshold=args.score_threshold,
+            score_threshold=args.score_threshold, frame_range=args.frames,
         )  # fmt: skip
         return
     if not args.weights:
@@ -50,7 +52,28 @@ def _run(args) -> None:
         max_size=args.max_size,
         amp=args.amp,
         progress_every=args.progress_every,
+        frame_range=args.frames,
     )
+
+
+def _gather(args) -> None:
+    from posepipe.keypoints2d.store import join_ranges, load_keypoints2d, save_keypoints2d
+    from posepipe.video import load_timeline_header
+
+    count = int(load_timeline_header(args.timeline)["frame_count"])
+    kp = join_ranges([load_keypoints2d(p) for p in args.shards], frame_count=count, path=args.out)
+    save_keypoints2d(args.out, kp)
+
+
+def frame_range(text: str) -> tuple[int, int]:
+    """``FIRST:STOP`` (timeline frames, stop exclusive)."""
+    try:
+        first, stop = (int(v) for v in text.split(":"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected FIRST:STOP, e.g. 0:9000") from None
+    if not 0 <= first < stop:
+        raise argparse.ArgumentTypeError(f"{text!r}: need 0 <= FIRST < STOP")
+    return first, stop
 
 
 def register_cli(sub) -> None:
@@ -92,4 +115,14 @@ def register_cli(sub) -> None:
         "--input", help="keypoints made by another tool: infer_video_d2 .npz or COCO results .json"
     )
     g.add_argument("--format", choices=("auto", "d2npz", "coco"), default="auto")
+    p.add_argument(
+        "--frames", type=frame_range, default=None, metavar="FIRST:STOP",
+        help="only this shard of the timeline (frames FIRST..STOP-1); omit for all",
+    )  # fmt: skip
     p.set_defaults(handler=_run)
+
+    g = sub.add_parser("keypoints2d-gather", help="join keypoints2d shards into the video's keypoints2d.npz")
+    g.add_argument("shards", nargs="+", help="keypoints2d shard files (any order)")
+    g.add_argument("--timeline", required=True, help="frames/timeline.json")
+    g.add_argument("--out", required=True, help="keypoints2d.npz")
+    g.set_defaults(handler=_gather)

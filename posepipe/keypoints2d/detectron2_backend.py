@@ -397,11 +397,11 @@ def _put(q: queue.Queue, item, stop: threading.Event) -> bool:
     return False
 
 
-def _decode(timeline, detector: Detector, q: queue.Queue, stop: threading.Event) -> None:
+def _decode(timeline, detector: Detector, q: queue.Queue, stop: threading.Event, frames: range) -> None:
     from posepipe.video import iter_frames
 
     try:
-        for t, image in iter_frames(timeline):
+        for t, image in iter_frames(timeline, start=frames.start, stop=frames.stop):
             if not _put(q, (t, preprocess(detector, image)), stop):
                 return
         _put(q, _DONE, stop)
@@ -416,20 +416,25 @@ def run_on_timeline(
     batch_size: int = DEFAULT_BATCH_SIZE,
     queue_size: int | None = None,
     progress_every: float = 5.0,
+    frame_range: tuple[int, int] | None = None,
 ) -> tuple[list, dict]:
-    """Detect persons in every frame of ``timeline`` (a :class:`posepipe.video.Timeline`).
+    """Detect persons in every frame of ``timeline`` (a :class:`posepipe.video.Timeline`), or in the
+    frames ``[first, stop)`` of ``frame_range`` (decoding seeks there).
 
     Returns:
-        (per frame (boxes (n, 4), scores (n,), keypoints (n, 17, 3)), timings dict).
+        (per frame of the range (boxes (n, 4), scores (n,), keypoints (n, 17, 3)), timings dict).
     """
     import torch
 
     if batch_size < 1:
         raise PosepipeError(None, f"batch size must be at least 1, got {batch_size}")
-    total = timeline.frame_count
+    span = range(*(frame_range or (0, timeline.frame_count)))
+    total = len(span)
     q: queue.Queue = queue.Queue(maxsize=queue_size or 2 * batch_size)
     stop = threading.Event()
-    worker = threading.Thread(target=_decode, args=(timeline, detector, q, stop), name="decode", daemon=True)
+    worker = threading.Thread(
+        target=_decode, args=(timeline, detector, q, stop, span), name="decode", daemon=True
+    )
     frames: list = [None] * total
     done, waited, started = 0, 0.0, time.perf_counter()
     progress = Progress(total, label=timeline.video_id, logger=log, every=progress_every)
@@ -451,7 +456,7 @@ def run_on_timeline(
                 batch.append(item)
             if batch and (finished or len(batch) == batch_size):
                 for (t, _), result in zip(batch, predict(detector, [x for _, x in batch]), strict=True):
-                    frames[t] = result
+                    frames[t - span.start] = result
                 done += len(batch)
                 batch = []
                 progress.update(done)
@@ -488,8 +493,10 @@ def detect_keypoints(
     max_size: int | None = None,
     amp: bool = False,
     progress_every: float = 5.0,
+    frame_range: tuple[int, int] | None = None,
 ) -> Keypoints2D:
-    """Every person in every frame of the timeline, with the meta that traces the result.
+    """Every person in every frame of the timeline (or of the shard ``frame_range``), with the meta
+    that traces the result.
 
     Args: as :func:`build_detector` and :func:`run_on_timeline`.
 
@@ -514,8 +521,12 @@ def detect_keypoints(
         detector.device, batch_size, detector.cfg.INPUT.MIN_SIZE_TEST, detector.cfg.INPUT.MAX_SIZE_TEST,
         score_threshold,
     )  # fmt: skip
+    if frame_range is not None:
+        from posepipe.keypoints2d.importers import check_range
+
+        frame_range = check_range(frame_range, timeline.frame_count, path=timeline_json)
     frames, timings = run_on_timeline(
-        detector, timeline, batch_size=batch_size, progress_every=progress_every
+        detector, timeline, batch_size=batch_size, progress_every=progress_every, frame_range=frame_range
     )
     cfg = detector.cfg
     meta = {
@@ -549,6 +560,8 @@ def detect_keypoints(
     persons = sum(len(b) for b, _, _ in frames)
     meta["persons"] = int(persons)
     meta["frames_with_person"] = int(sum(len(b) > 0 for b, _, _ in frames))
+    if frame_range is not None:
+        meta["frame_range"] = list(frame_range)
     return from_frames(frames, width=timeline.width, height=timeline.height, meta=meta)
 
 

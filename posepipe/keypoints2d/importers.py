@@ -370,6 +370,14 @@ def import_keypoints(
     return kp
 
 
+def check_range(frame_range, frame_count: int, *, path=None) -> tuple[int, int]:
+    """``(first, stop)`` checked against a timeline of ``frame_count`` frames."""
+    first, stop = (int(v) for v in frame_range)
+    if not 0 <= first < stop <= frame_count:
+        raise PosepipeError(path, f"frame range {first}:{stop} is not inside the timeline's 0:{frame_count}")
+    return first, stop
+
+
 def import_to_store(
     path: str | os.PathLike,
     *,
@@ -377,16 +385,21 @@ def import_to_store(
     out: str | os.PathLike,
     fmt: str = "auto",
     score_threshold: float = 0.0,
+    frame_range: tuple[int, int] | None = None,
 ) -> Keypoints2D:
-    """Import ``path`` for the timeline in ``timeline_json`` and write ``out`` (keypoints2d.npz)."""
-    from posepipe.video import load_timeline
+    """Import ``path`` for the timeline in ``timeline_json`` and write ``out`` (keypoints2d.npz);
+    with ``frame_range`` ``(first, stop)``, only that shard of the timeline (the whole file is checked)."""
+    from posepipe.keypoints2d.store import frame_slice
+    from posepipe.video import load_timeline_header
 
-    timeline = load_timeline(timeline_json)
+    header = load_timeline_header(timeline_json)
     kp = import_keypoints(
-        path, frame_count=timeline.frame_count, width=timeline.width, height=timeline.height, fmt=fmt,
-        score_threshold=score_threshold,
+        path, frame_count=int(header["frame_count"]), width=int(header["width"]), height=int(header["height"]),
+        fmt=fmt, score_threshold=score_threshold,
     )  # fmt: skip
     kp.meta["timeline"] = os.fspath(timeline_json)
+    if frame_range is not None:
+        kp = frame_slice(kp, *check_range(frame_range, int(header["frame_count"]), path=timeline_json))
     save_keypoints2d(out, kp)
     log.info(
         "%s: imported %d persons in %d/%d frames from %s (%s)", out, kp.meta["persons"],

@@ -11,6 +11,10 @@ Persons are stored flat, with per-frame offsets (no pickled objects, loads with
 - ``image_size``: int64 (2,): width, height of the frames the coordinates refer to.
 - ``meta``: str, JSON: ``stage``, ``stage_version`` (:data:`posepipe.stages.STAGE_VERSIONS`), detector,
   config, weights checksum, score threshold, device, timings, ...
+
+A shard (``shard_frames``) is the same file for a contiguous range of the timeline: T is the
+range's length and ``meta["frame_range"]`` its ``[first, stop)``; :func:`join_ranges` joins the
+shards of a video into the file the unsharded stage writes (the same arrays).
 """
 
 from __future__ import annotations
@@ -99,6 +103,62 @@ def from_frames(
         height=int(height),
         meta=dict(meta or {}),
     )
+
+
+def join_ranges(parts: Sequence[Keypoints2D], *, frame_count: int, path=None) -> Keypoints2D:
+    """Join shards (each with ``meta["frame_range"]``) into one store of ``frame_count`` frames.
+
+    The shards must tile ``[0, frame_count)`` without gap or overlap, in any order, and share
+    their image size. The joined meta is the first shard's, without ``frame_range``, with the
+    shards' ranges and timings under ``shards``.
+    """
+    ordered = sorted(parts, key=lambda kp: kp.meta.get("frame_range", [0])[0])
+    expected = 0
+    for kp in ordered:
+        first, stop = kp.meta.get("frame_range", (None, None))
+        if first != expected or stop - first != kp.num_frames:
+            raise PosepipeError(
+                path,
+                f"shards do not tile the timeline: expected one starting at frame {expected}, got {first}..{stop}",
+            )
+        if (kp.width, kp.height) != (ordered[0].width, ordered[0].height):
+            raise PosepipeError(path, "shards of different image sizes")
+        expected = stop
+    if expected != frame_count:
+        raise PosepipeError(path, f"shards cover frames 0..{expected}, the timeline has {frame_count}")
+    counts = np.concatenate([kp.counts() for kp in ordered]) if ordered else np.zeros(0, np.int64)
+    meta = {k: v for k, v in ordered[0].meta.items() if k not in ("frame_range", "stage", "stage_version")}
+    meta["shards"] = [
+        {"frame_range": kp.meta["frame_range"], "timings": kp.meta.get("timings")} for kp in ordered
+    ]
+    for key in ("persons", "frames_with_person", "persons_below_threshold"):
+        if all(key in kp.meta for kp in ordered):
+            meta[key] = int(sum(kp.meta[key] for kp in ordered))
+    meta["frame_count"] = frame_count
+    return Keypoints2D(
+        frame_offsets=np.concatenate([[0], np.cumsum(counts)]).astype(np.int64),
+        boxes=np.concatenate([kp.boxes for kp in ordered]),
+        box_scores=np.concatenate([kp.box_scores for kp in ordered]),
+        keypoints=np.concatenate([kp.keypoints for kp in ordered]),
+        width=ordered[0].width,
+        height=ordered[0].height,
+        meta=meta,
+    )
+
+
+def frame_slice(kp: Keypoints2D, first: int, stop: int) -> Keypoints2D:
+    """The frames ``[first, stop)`` of ``kp`` as a shard (``meta["frame_range"]`` set)."""
+    lo, hi = int(kp.frame_offsets[first]), int(kp.frame_offsets[stop])
+    meta = {**kp.meta, "frame_range": [int(first), int(stop)]}
+    for key in ("persons", "frames_with_person"):
+        meta.pop(key, None)
+    sliced = Keypoints2D(
+        frame_offsets=kp.frame_offsets[first : stop + 1] - lo, boxes=kp.boxes[lo:hi],
+        box_scores=kp.box_scores[lo:hi], keypoints=kp.keypoints[lo:hi], width=kp.width, height=kp.height, meta=meta,
+    )  # fmt: skip
+    sliced.meta["persons"] = int(hi - lo)
+    sliced.meta["frames_with_person"] = int((sliced.counts() > 0).sum())
+    return sliced
 
 
 def save_keypoints2d(path: str | os.PathLike, kp: Keypoints2D) -> None:

@@ -293,8 +293,13 @@ def render_video(
     threads: int | None = None,
     preview: str | os.PathLike | None = None,
     thickness: int | None = None,
+    segment: tuple[int, int] | None = None,
 ) -> dict:
     """Render ``out_mp4``: timeline frames with the 2D skeleton beside the 3D skeleton.
+
+    With ``segment`` ``(first, stop)`` (output frames), only that part is rendered, as a bare mp4
+    segment (no audio, index at the end) whose comment records the segment: :func:`join_segments_to_render`
+    joins the segments of a sharded render into the file an unsharded run writes.
 
     Args:
         height: output height in pixels (None: the timeline's); the width follows from ``layout``
@@ -325,6 +330,10 @@ def render_video(
     if max_frames is not None:
         count = min(count, max_frames)
     fps = Fraction(timeline.fps_fraction) / every
+    if segment is not None and not 0 <= segment[0] < segment[1] <= count:
+        raise PosepipeError(
+            timeline_json, f"segment {segment[0]}:{segment[1]} is not inside the 0:{count} output frames"
+        )
     lay = plan_layout(timeline.width, timeline.height, height=height, layout=layout)
     view = (
         build_view3d(
@@ -344,7 +353,7 @@ def render_video(
     duration = count / fps
     sound = (
         audio_args(timeline, first_time=float(timeline.source_time[0]), duration=float(duration))
-        if audio
+        if audio and segment is None
         else []
     )
     # Recorded in the file, so a render can be traced to what made it.
@@ -355,7 +364,16 @@ def render_video(
     })  # fmt: skip
     final = ["-movflags", "+faststart", "-metadata", f"comment={json.dumps(meta)}"]
     threads = threads or available_cpus()
-    parts = _split(count, every=every, parts=min(threads, MAX_PARTS))
+    first, stop = segment or (0, count)
+    parts = [
+        _Part(index=p.index, first=first + p.first, count=p.count, every=every)
+        for p in _split(stop - first, every=every, parts=min(threads, MAX_PARTS))
+    ]
+    if segment is not None:  # audio and the index at the front come when the segments are joined
+        meta["segment"] = [first, stop]
+        meta["frames"] = count
+        meta["audio_requested"] = bool(audio)
+        final = ["-metadata", f"comment={json.dumps(meta)}"]
     options = EncoderOptions(
         crf=crf, bitrate=bitrate, preset=preset, x264_threads=max(1, threads // len(parts))
     )
@@ -373,9 +391,49 @@ def render_video(
         "render: wrote %s (%d frames in %.1f s, %.1f frames/s)", out_mp4, count, seconds, count / seconds
     )
     return {
-        "frames": count, "fps": str(fps), "width": lay.width, "height": lay.height, "layout": layout,
+        "frames": stop - first, "fps": str(fps), "width": lay.width, "height": lay.height, "layout": layout,
         "seconds": round(seconds, 3), "audio": bool(sound), "meta": meta,
     }  # fmt: skip
+
+
+def join_segments_to_render(
+    segments: list[str | os.PathLike], out_mp4: str | os.PathLike, *, timeline_json: str | os.PathLike
+) -> dict:
+    """Join the segments of a sharded render (any order) into ``out_mp4`` without re-encoding:
+    the segments must tile the output frames; the source's audio (when the segments were rendered
+    with audio on) and the index at the front are added here, as :func:`render_video` does.
+
+    Returns: the record written into the file (its comment).
+    """
+    from posepipe.video import load_timeline
+
+    metas = sorted(
+        ((read_render_meta(s), Path(s)) for s in segments), key=lambda m: m[0].get("segment", [0])[0]
+    )
+    expected, count = 0, metas[0][0].get("frames")
+    for meta, path in metas:
+        first, stop = meta.get("segment", (None, None))
+        if first != expected or meta.get("frames") != count or meta["options"] != metas[0][0]["options"]:
+            raise PosepipeError(path, f"segments do not tile the render: expected one from frame {expected}")
+        expected = stop
+    if expected != count:
+        raise PosepipeError(metas[-1][1], f"segments cover frames 0..{expected} of {count}")
+    timeline = load_timeline(timeline_json)
+    every = metas[0][0]["options"]["every"]
+    fps = Fraction(timeline.fps_fraction) / every
+    sound = (
+        audio_args(timeline, first_time=float(timeline.source_time[0]), duration=float(count / fps))
+        if metas[0][0]["audio_requested"]
+        else []
+    )
+    meta = {k: v for k, v in metas[0][0].items() if k not in ("segment", "frames", "audio_requested")}
+    meta["options"] = {**meta["options"], "audio": bool(sound)}
+    meta["shards"] = len(metas)
+    with atomic_path(out_mp4) as tmp:
+        join_segments([path for _, path in metas], tmp,
+                      extra=[*sound, "-movflags", "+faststart", "-metadata", f"comment={json.dumps(meta)}"])  # fmt: skip
+    log.info("render: joined %d segments (%d frames) -> %s", len(metas), count, out_mp4)
+    return meta
 
 
 # ---------------------------------------------------------------------------------------------
@@ -422,7 +480,15 @@ def register_cli(sub) -> None:
     p.add_argument("--threads", type=_positive, help="CPU threads to use (default: all this process may use)")
     p.add_argument("--preview", help="also write a short GIF (or .mp4) preview here")
     p.add_argument("--thickness", type=_positive, help="bone width in pixels (default: from the height)")
+    p.add_argument("--segment", type=_output_range, default=None, metavar="FIRST:STOP",
+                   help="render only output frames FIRST..STOP-1 as a segment of a sharded render")  # fmt: skip
     p.set_defaults(handler=_cli)
+
+    p = sub.add_parser("render-join", help="join the segments of a sharded render into render.mp4")
+    p.add_argument("segments", nargs="+", help="segment mp4 files (any order)")
+    p.add_argument("--timeline", required=True, help="frames/timeline.json (frame rate, audio)")
+    p.add_argument("--out", required=True, help="render.mp4")
+    p.set_defaults(handler=lambda a: join_segments_to_render(a.segments, a.out, timeline_json=a.timeline))
 
     p = sub.add_parser("render-preview", help="a short small GIF (or mp4) from a rendered video")
     p.add_argument("video", help="render.mp4")
@@ -443,5 +509,15 @@ def _cli(args) -> None:
         args.timeline, args.dataset2d, args.pose3d, args.out, height=args.height, layout=args.layout,
         azimuth=args.azimuth, elevation=args.elevation, max_frames=args.max_frames, every=args.every,
         crf=args.crf, bitrate=args.bitrate, preset=args.preset, audio=args.audio, threads=args.threads,
-        preview=args.preview, thickness=args.thickness,
+        preview=args.preview, thickness=args.thickness, segment=args.segment,
     )  # fmt: skip
+
+
+def _output_range(text: str) -> tuple[int, int]:
+    try:
+        first, stop = (int(v) for v in text.split(":"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected FIRST:STOP") from None
+    if not 0 <= first < stop:
+        raise argparse.ArgumentTypeError(f"{text!r}: need 0 <= FIRST < STOP")
+    return first, stop

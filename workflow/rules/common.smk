@@ -16,7 +16,9 @@ from posepipe.errors import PosepipeError
 from posepipe.inputs import VIDEO_ID_PATTERN, collect_videos, load_sample_sheet, shell_path, snakemake_safe_path
 from posepipe.jobenv import prepare_job_environment
 from posepipe.exports import FORMATS as EXPORT_FORMATS
+from posepipe.shards import load_shards, output_range
 from posepipe.stages import STAGE_VERSIONS
+
 
 USE_CONDA = DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method
 prepare_job_environment(workflow.basedir, conda=USE_CONDA)
@@ -61,6 +63,8 @@ if not VIDEOS:
 
 wildcard_constraints:
     video=VIDEO_ID_PATTERN,
+    first=r"\d+",
+    stop=r"\d+",
 
 
 def link_name(video, role, path):
@@ -89,8 +93,13 @@ def frames_setting(key):
 
 from posepipe.weights import PUBLISHED
 
+
 ZOO_WEIGHTS = {f.config: name for name, f in PUBLISHED.items() if f.config}
+
+
 LIFTER_WEIGHTS = "videopose3d_h36m_detectron_coco"
+
+
 LIFTER_FILE = f"resources/models/{PUBLISHED[LIFTER_WEIGHTS].filename}"  # the published file name
 
 
@@ -219,3 +228,113 @@ def final_targets(wildcards):
     if VIDEOS:
         targets += ["results/dataset2d_custom.npz", "results/qc_summary.csv", "results/qc_summary.html"]
     return targets
+
+
+# ---- tracks ----------------------------------------------------------------
+
+
+def tracks_options():
+    """The linker's settings as options; an unset max_lost_frames (one second) is omitted."""
+    cfg = config["tracks"]
+    options = [
+        f"--iou-weight {cfg['iou_weight']}",
+        f"--max-cost {cfg['max_cost']}",
+        f"--min-track-frames {cfg['min_track_frames']}",
+        f"--keypoint-score {cfg['keypoint_score']}",
+        "--velocity" if cfg["velocity"] else "--no-velocity",
+    ]
+    if cfg["max_lost_frames"] is not None:
+        options.append(f"--max-lost-frames {cfg['max_lost_frames']}")
+    return " ".join(options)
+
+
+# ---- dataset2d ----------------------------------------------------------------
+
+
+FILTER_KEYS = {
+    "none": (),
+    "butterworth": ("butterworth_cutoff_hz", "butterworth_order"),
+    "savgol": ("savgol_window", "savgol_order"),
+    "one_euro": ("one_euro_min_cutoff", "one_euro_beta", "one_euro_d_cutoff"),
+}
+
+
+def dataset2d_input(wildcards):
+    """keypoints2d.npz; tracks.npz when people are followed by track; the timeline when a filter
+    needs the frame rate."""
+    inputs = {"keypoints2d": f"results/{wildcards.video}/keypoints2d.npz"}
+    if config["person"] != "top_score":
+        inputs["tracks"] = f"results/{wildcards.video}/tracks.npz"
+    if config["dataset2d"]["filter"] != "none":
+        inputs["timeline"] = f"results/{wildcards.video}/frames/timeline.json"
+    return inputs
+
+
+def dataset2d_options():
+    """Options that are set: the gap setting and the conditioning (only the chosen filter's keys,
+    so tuning another filter re-runs nothing)."""
+    cfg = config["dataset2d"]
+    options = []
+    if cfg["max_gap_frames"] is not None:
+        options.append(f"--max-gap-frames {cfg['max_gap_frames']}")
+    if cfg["joint_score_threshold"] is not None:
+        options.append(f"--joint-score-threshold {cfg['joint_score_threshold']}")
+    if cfg["filter"] != "none":
+        options.append(f"--filter {cfg['filter']}")
+        options += [f"--{key.replace('_', '-')} {cfg[key]}" for key in FILTER_KEYS[cfg["filter"]]]
+    return " ".join(options)
+
+
+def dataset2d_files(wildcards, input):
+    """The optional input files as options."""
+    keys = input.keys()
+    return " ".join(f"--{name} {shlex.quote(getattr(input, name))}" for name in ("tracks", "timeline") if name in keys)
+
+
+# ---- qc ----------------------------------------------------------------
+
+
+def qc_input(wildcards):
+    inputs = {
+        "timeline": f"results/{wildcards.video}/frames/timeline.json",
+        "keypoints2d": f"results/{wildcards.video}/keypoints2d.npz",
+        "dataset2d": f"results/{wildcards.video}/dataset2d.npz",
+        "pose3d": f"results/{wildcards.video}/pose3d.npz",
+    }
+    if config["person"] != "top_score":
+        inputs["tracks"] = f"results/{wildcards.video}/tracks.npz"
+    return inputs
+
+
+def qc_tracks_option(wildcards, input):
+    return f"--tracks {shlex.quote(input.tracks)}" if "tracks" in input.keys() else ""
+
+
+# ---- shards ----------------------------------------------------------------
+
+
+def shard_ranges(video):
+    """The video's [first, stop) timeline ranges, from its shards.json (after the checkpoint ran)."""
+    return load_shards(checkpoints.shards.get(video=video).output[0])
+
+
+def keypoints2d_shard_files(wildcards):
+    return [f"results/{wildcards.video}/shards/keypoints2d_{a}_{b}.npz" for a, b in shard_ranges(wildcards.video)]
+
+
+def render_output_count(video):
+    """Output frames of the render of ``video`` (every, max_frames), from its shard plan."""
+    ranges = shard_ranges(video)
+    count = -(-ranges[-1][1] // config["render"]["every"])
+    return min(count, config["render"]["max_frames"] or count)
+
+
+def render_segment_files(wildcards):
+    """Segments of the non-empty output ranges of the video's shards."""
+    count = render_output_count(wildcards.video)
+    segments = []
+    for a, b in shard_ranges(wildcards.video):
+        first, stop = output_range(a, b, every=config["render"]["every"], count=count)
+        if first < stop:
+            segments.append(f"results/{wildcards.video}/shards/render_{first}_{stop}.mp4")
+    return segments

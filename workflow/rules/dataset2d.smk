@@ -3,46 +3,6 @@
 # merge_dataset2d joins every video's subjects into one file, as upstream does for a folder.
 
 
-FILTER_KEYS = {
-    "none": (),
-    "butterworth": ("butterworth_cutoff_hz", "butterworth_order"),
-    "savgol": ("savgol_window", "savgol_order"),
-    "one_euro": ("one_euro_min_cutoff", "one_euro_beta", "one_euro_d_cutoff"),
-}
-
-
-def dataset2d_input(wildcards):
-    """keypoints2d.npz; tracks.npz when people are followed by track; the timeline when a filter
-    needs the frame rate."""
-    inputs = {"keypoints2d": f"results/{wildcards.video}/keypoints2d.npz"}
-    if config["person"] != "top_score":
-        inputs["tracks"] = f"results/{wildcards.video}/tracks.npz"
-    if config["dataset2d"]["filter"] != "none":
-        inputs["timeline"] = f"results/{wildcards.video}/frames/timeline.json"
-    return inputs
-
-
-def dataset2d_options():
-    """Options that are set: the gap setting and the conditioning (only the chosen filter's keys,
-    so tuning another filter re-runs nothing)."""
-    cfg = config["dataset2d"]
-    options = []
-    if cfg["max_gap_frames"] is not None:
-        options.append(f"--max-gap-frames {cfg['max_gap_frames']}")
-    if cfg["joint_score_threshold"] is not None:
-        options.append(f"--joint-score-threshold {cfg['joint_score_threshold']}")
-    if cfg["filter"] != "none":
-        options.append(f"--filter {cfg['filter']}")
-        options += [f"--{key.replace('_', '-')} {cfg[key]}" for key in FILTER_KEYS[cfg["filter"]]]
-    return " ".join(options)
-
-
-def dataset2d_files(wildcards, input):
-    """The optional input files as options."""
-    keys = input.keys()
-    return " ".join(f"--{name} {shlex.quote(getattr(input, name))}" for name in ("tracks", "timeline") if name in keys)
-
-
 localrules:
     merge_dataset2d,
 
@@ -88,5 +48,3 @@ rule merge_dataset2d:
         "../../envs/posepipe.yaml"
     shell:
         "python -m posepipe merge-dataset2d {input:q} --out {output:q} > {log:q} 2>&1"
-
-

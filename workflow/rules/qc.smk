@@ -2,22 +2,6 @@
 # folder-wide QC table for the report. Seconds of CPU work; reads the stages' own files.
 
 
-def qc_input(wildcards):
-    inputs = {
-        "timeline": f"results/{wildcards.video}/frames/timeline.json",
-        "keypoints2d": f"results/{wildcards.video}/keypoints2d.npz",
-        "dataset2d": f"results/{wildcards.video}/dataset2d.npz",
-        "pose3d": f"results/{wildcards.video}/pose3d.npz",
-    }
-    if config["person"] != "top_score":
-        inputs["tracks"] = f"results/{wildcards.video}/tracks.npz"
-    return inputs
-
-
-def qc_tracks_option(wildcards, input):
-    return f"--tracks {shlex.quote(input.tracks)}" if "tracks" in input.keys() else ""
-
-
 rule qc:
     input:
         unpack(qc_input),

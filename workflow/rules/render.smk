@@ -2,46 +2,92 @@
 # preview: a short GIF of it.
 
 
-rule render:
-    input:
-        timeline="results/{video}/frames/timeline.json",
-        dataset2d="results/{video}/dataset2d.npz",
-        pose3d="results/{video}/pose3d.npz",
-    output:
-        report(
-            "results/{video}/render.mp4",
-            caption="../report/render.rst",
-            category="Renders",
-            labels={"video": "{video}"},
-        ),
-    params:
-        version=STAGE_VERSIONS["render"],
-        height=config["render"]["height"],
-        layout=config["render"]["layout"],
-        azimuth=config["render"]["azimuth"],
-        elevation=config["render"]["elevation"],
-        # Unset (null) is an omitted option.
-        max_frames=(
-            f"--max-frames {config['render']['max_frames']}" if config["render"]["max_frames"] is not None else ""
-        ),
-        every=config["render"]["every"],
-        crf=config["render"]["crf"],
-        preset=config["render"]["preset"],
-        audio="--audio" if config["render"]["audio"] else "--no-audio",
-    log:
-        "results/{video}/logs/render.log",
-    benchmark:
-        "results/{video}/benchmarks/render.tsv"
-    threads: 4
-    resources:
-        mem_mb=3000,
-    conda:
-        "../../envs/posepipe.yaml"
-    shell:
-        "python -m posepipe render {input.timeline:q} --dataset2d {input.dataset2d:q} --pose3d {input.pose3d:q}"
-        " --out {output:q} --height {params.height} --layout {params.layout}"
-        " --azimuth {params.azimuth} --elevation {params.elevation} {params.max_frames}"
-        " --every {params.every} --crf {params.crf} --preset {params.preset} {params.audio} --threads {threads} > {log:q} 2>&1"
+RENDER_PARAMS = dict(
+    version=STAGE_VERSIONS["render"],
+    # One string of the options that decide the pixels; unset (null) is an omitted option.
+    options=" ".join(
+        [
+            f"--height {config['render']['height']} --layout {config['render']['layout']}",
+            f"--azimuth {config['render']['azimuth']} --elevation {config['render']['elevation']}",
+            f"--max-frames {config['render']['max_frames']}" if config["render"]["max_frames"] is not None else "",
+            f"--every {config['render']['every']} --crf {config['render']['crf']} --preset {config['render']['preset']}",
+            "--audio" if config["render"]["audio"] else "--no-audio",
+        ]
+    ),
+)
+RENDER_INPUT = dict(
+    timeline="results/{video}/frames/timeline.json",
+    dataset2d="results/{video}/dataset2d.npz",
+    pose3d="results/{video}/pose3d.npz",
+)
+RENDER_OUTPUT = report(
+    "results/{video}/render.mp4", caption="../report/render.rst", category="Renders", labels={"video": "{video}"}
+)
+
+
+if config["shard_frames"]:
+
+    rule render_shard:
+        input:
+            **RENDER_INPUT,
+        output:
+            temp("results/{video}/shards/render_{first}_{stop}.mp4"),
+        params:
+            **RENDER_PARAMS,
+        log:
+            "results/{video}/logs/render_{first}_{stop}.log",
+        benchmark:
+            "results/{video}/benchmarks/render_{first}_{stop}.tsv"
+        threads: 4
+        resources:
+            mem_mb=3000,
+        conda:
+            "../../envs/posepipe.yaml"
+        shell:
+            "python -m posepipe render {input.timeline:q} --dataset2d {input.dataset2d:q} --pose3d {input.pose3d:q}"
+            " --out {output:q} {params.options} --segment {wildcards.first}:{wildcards.stop} --threads {threads}"
+            " > {log:q} 2>&1"
+
+    rule render:
+        input:
+            segments=render_segment_files,
+            timeline="results/{video}/frames/timeline.json",
+        output:
+            RENDER_OUTPUT,
+        params:
+            **RENDER_PARAMS,
+        log:
+            "results/{video}/logs/render.log",
+        benchmark:
+            "results/{video}/benchmarks/render.tsv"
+        conda:
+            "../../envs/posepipe.yaml"
+        shell:
+            "python -m posepipe render-join {input.segments:q} --timeline {input.timeline:q} --out {output:q}"
+            " > {log:q} 2>&1"
+
+
+else:
+
+    rule render:
+        input:
+            **RENDER_INPUT,
+        output:
+            RENDER_OUTPUT,
+        params:
+            **RENDER_PARAMS,
+        log:
+            "results/{video}/logs/render.log",
+        benchmark:
+            "results/{video}/benchmarks/render.tsv"
+        threads: 4
+        resources:
+            mem_mb=3000,
+        conda:
+            "../../envs/posepipe.yaml"
+        shell:
+            "python -m posepipe render {input.timeline:q} --dataset2d {input.dataset2d:q} --pose3d {input.pose3d:q}"
+            " --out {output:q} {params.options} --threads {threads} > {log:q} 2>&1"
 
 
 rule preview:

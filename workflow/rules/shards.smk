@@ -1,0 +1,20 @@
+# shards: with `shard_frames` set, each video's timeline is cut into contiguous frame ranges once
+# it exists (a checkpoint, so the DAG then holds one keypoints2d and one render job per range
+# before any of them runs). The shard size is a scheduling setting, like the batch size: not a
+# tracked param, so changing it re-runs nothing that is already made (see README, Long videos).
+
+
+checkpoint shards:
+    input:
+        "results/{video}/frames/timeline.json",
+    output:
+        "results/{video}/shards.json",
+    params:
+        frames=untracked(config["shard_frames"]),
+    log:
+        "results/{video}/logs/shards.log",
+    localrule: True
+    conda:
+        "../../envs/posepipe.yaml"
+    shell:
+        "python -m posepipe shards {input:q} --frames {params.frames} --out {output:q} > {log:q} 2>&1"
