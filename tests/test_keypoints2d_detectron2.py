@@ -99,6 +99,23 @@ def test_batched_cli_output_equals_default_predictor(clip, main, tmp_path, caplo
     assert meta["timings"]["frames_per_second"] > 0 and meta["versions"]["detectron2"]
 
 
+def test_shards_of_the_timeline_join_to_the_unsharded_arrays(clip):
+    """keypoints2d per frame range (decoding seeks to each) joins to exactly the whole-timeline run
+    when the ranges start at multiples of the batch size (posepipe.shards: align)."""
+    from posepipe.keypoints2d.store import join_ranges
+    from posepipe.shards import plan_ranges
+
+    options = dict(config=CONFIG, weights=clip["weights"], batch_size=2, device="cpu",
+                   detections_per_image=DETECTIONS, **SIZES)  # fmt: skip
+    whole = backend.detect_keypoints(clip["timeline"], **options)
+    ranges = plan_ranges(FRAMES, 3, align=2)  # 3 frames a shard, rounded up to the batch of 2
+    assert ranges == [(0, 4), (4, 6)]
+    parts = [backend.detect_keypoints(clip["timeline"], frame_range=r, **options) for r in ranges]
+    joined = join_ranges(parts[::-1], frame_count=FRAMES)
+    for name in ("frame_offsets", "boxes", "box_scores", "keypoints"):
+        np.testing.assert_array_equal(getattr(joined, name), getattr(whole, name))
+
+
 def test_frames_without_person_are_empty(clip):
     # The random model's person scores are about 0.997: a stricter threshold leaves every frame empty.
     kp = backend.detect_keypoints(

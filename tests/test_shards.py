@@ -30,6 +30,7 @@ CONFIG = {
 def test_plan_and_output_ranges():
     assert plan_ranges(1200, 500) == [(0, 500), (500, 1000), (1000, 1200)]
     assert plan_ranges(7, 0) == [(0, 7)] and plan_ranges(7, 100) == [(0, 7)]
+    assert plan_ranges(10, 3, align=4) == [(0, 4), (4, 8), (8, 10)]  # whole detector batches
     # every 3rd frame, 400 output frames: the ranges' output frames tile 0..400 without overlap.
     outs = [output_range(a, b, every=3, count=400) for a, b in plan_ranges(1200, 500)]
     assert outs == [(0, 167), (167, 334), (334, 400)]

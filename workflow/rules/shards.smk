@@ -11,10 +11,13 @@ checkpoint shards:
         "results/{video}/shards.json",
     params:
         frames=untracked(config["shard_frames"]),
+        # Shards start at multiples of the detector's batch: the joined arrays equal the unsharded ones.
+        align=untracked(config["keypoints2d"]["batch_size"] if config["keypoints2d"]["source"] == "detectron2" else 1),
     log:
         "results/{video}/logs/shards.log",
     localrule: True
     conda:
         "../../envs/posepipe.yaml"
     shell:
-        "python -m posepipe shards {input:q} --frames {params.frames} --out {output:q} > {log:q} 2>&1"
+        "python -m posepipe shards {input:q} --frames {params.frames} --align {params.align} --out {output:q}"
+        " > {log:q} 2>&1"
