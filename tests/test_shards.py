@@ -5,6 +5,7 @@ be ours), and what a change re-runs."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 
 import numpy as np
@@ -120,3 +121,22 @@ def test_a_failed_shard_reruns_alone(tmp_path):
     out = snakemake(tmp_path, "--dry-run", "results/long/keypoints2d.npz", config=config).stdout
     assert out.count("rule keypoints2d_shard:") == 1 and "wildcards: video=long, first=500, stop=1000" in out
     assert "rule keypoints2d:" in out
+
+
+@pytest.mark.workflow
+def test_detector_shards_each_ask_for_a_gpu(tmp_path):
+    """Under source: detectron2 every keypoints2d shard is a GPU job (resources gpu=1) and the
+    gather is not; planned only, so neither detectron2 nor real weights are needed."""
+    add_video(tmp_path, "long", frames=FRAMES, seed=4)
+    random_checkpoint(tmp_path / "lifter.bin")
+    (tmp_path / "weights.pkl").write_bytes(b"not read by a dry run")
+    config = {**CONFIG, "shard_frames": SHARD,
+              "keypoints2d": {"source": "detectron2", "weights": "weights.pkl", "batch_size": 4}}  # fmt: skip
+    snakemake(tmp_path, "--cores", "1", "results/long/shards.json", config=config)
+    out = snakemake(tmp_path, "--dry-run", "results/long/keypoints2d.npz", config=config).stdout
+    blocks = re.split(r"\n(?=\[|rule |localrule )", out)
+    shards = [b for b in blocks if "rule keypoints2d_shard:" in b]
+    gather = [b for b in blocks if "rule keypoints2d:" in b]
+    assert len(shards) == 3 and all("gpu=1" in b for b in shards), shards
+    assert len(gather) == 1 and "gpu=" not in gather[0]
+    assert json.loads((tmp_path / "results/long/shards.json").read_text())["align"] == 4

@@ -37,8 +37,9 @@ pytestmark = pytest.mark.slurm
 REPO = Path(__file__).resolve().parents[1]
 CLUSTER = REPO / "tests" / "cluster"
 PROFILE = REPO / "profiles" / "slurm"
-VIDEOS = ("clip_a", "clip_b")
+VIDEOS = ("clip_a", "clip_b", "long")
 FRAMES = 25  # 1 s at 25 fps
+LONG_FRAMES, SHARD_FRAMES = 150, 60  # "long" is cut into 3 shards: 60 + 60 + 30 frames
 WIDTH, HEIGHT = 160, 120
 # Whole workflow through the queue; SIGINT after this (SIGTERM does not stop snakemake).
 RUN_TIMEOUT = int(os.environ.get("POSEPIPE_SLURM_TEST_TIMEOUT", "540"))
@@ -156,12 +157,14 @@ def slurm_run(slurm_cluster, tmp_path_factory):
     """The workflow run once through sbatch; returns what the checks need."""
     workdir = tmp_path_factory.mktemp("slurm-workflow")
     for i, name in enumerate(VIDEOS):
-        add_video(workdir, name, frames=FRAMES, fps=25, width=WIDTH, height=HEIGHT, seed=i)
+        frames = LONG_FRAMES if name == "long" else FRAMES
+        add_video(workdir, name, frames=frames, fps=25, width=WIDTH, height=HEIGHT, seed=i)
     config = {
         "input": {"directory": "videos"},
         "keypoints2d": {"source": "file"},
         "lift3d": {"checkpoint": str(random_checkpoint(workdir / "lifter.bin")), "device": "cpu"},
         "render": {"height": 64, "audio": False},
+        "shard_frames": SHARD_FRAMES,
     }
     config_path = workdir / "test-config.yaml"
     config_path.write_text(yaml.safe_dump(config))
@@ -229,14 +232,44 @@ def test_every_job_ran_as_a_slurm_job(slurm_run):
             f"{count} {rule} jobs ran, {len(in_slurm)} SLURM jobs for them: {slurm}"
         )
     for video in VIDEOS:
-        assert (
-            json.loads((workdir / f"results/{video}/frames/timeline.json").read_text())["frame_count"]
-            == FRAMES
+        assert json.loads((workdir / f"results/{video}/frames/timeline.json").read_text())["frame_count"] == (
+            LONG_FRAMES if video == "long" else FRAMES
         )
     if slurm_run["full"]:
         for video in VIDEOS:
             for output in ("keypoints2d.npz", "dataset2d.npz", "pose3d.npz", "render.mp4"):
                 assert (workdir / "results" / video / output).is_file()
+
+
+def job_start(out: str, rule: str, video: str) -> int | None:
+    """Offset in ``out`` where the local job of ``rule`` for ``video`` is announced, or None."""
+    for match in re.finditer(rf"^\s*localrule {rule}:$", out, re.MULTILINE):
+        block = out[match.end() : out.find("\n\n", match.end())]
+        if re.search(rf"wildcards: video={video}\b", block):
+            return match.start()
+    return None
+
+
+def test_a_long_video_is_several_slurm_jobs_gathered_after_them(slurm_run):
+    """``long`` (3 shards) is 3 keypoints2d_shard and 3 render_shard SLURM jobs; each gather (a local
+    rule) starts after the last of its shards finished."""
+    if not slurm_run["full"]:
+        pytest.skip("the workflow has no keypoints2d rule yet")
+    out, slurm = slurm_run["out"], slurm_run["slurm"]
+    for rule in ("keypoints2d_shard", "render_shard"):
+        jobs = [
+            i for i in slurm.values() if covers(i.get("Comment", ""), rule) and "long" in i.get("Comment", "")
+        ]
+        assert len(jobs) == 3, (rule, [i.get("Comment") for i in slurm.values()])
+        assert all(i["JobState"] == "COMPLETED" for i in jobs)
+        gather = "keypoints2d" if rule == "keypoints2d_shard" else "render"
+        started = job_start(out, gather, "long")
+        assert started is not None, f"no local {gather} job for long in the output"
+        finished = [
+            m.start() for m in re.finditer(rf"^Finished jobid: \d+ \(Rule: {rule}\)", out, re.MULTILINE)
+        ]
+        assert len(finished) >= 3 and started > max(finished), (rule, finished, started)
+    assert (slurm_run["workdir"] / "results/long/keypoints2d.npz").is_file()
 
 
 def test_gpu_rules_asked_for_and_got_a_gpu(slurm_run):
@@ -245,6 +278,8 @@ def test_gpu_rules_asked_for_and_got_a_gpu(slurm_run):
         pytest.skip("the workflow has no GPU rule (lift3d) yet")
     # lift3d declares gpu=1; keypoints2d imported from a file declares gpu=0 and must not get one.
     gpu_jobs = {i: info for i, info in slurm.items() if covers(info.get("Comment", ""), "lift3d")}
+    # keypoints2d_shard of an import asks for no GPU either (it would under source: detectron2,
+    # which tests/test_shards.py checks in the plan).
     assert len(gpu_jobs) == len(VIDEOS), slurm
     for slurm_id, info in slurm.items():
         comment = info.get("Comment", "")
