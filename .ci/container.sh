@@ -170,21 +170,21 @@ if [ -n "${PIPCONF[timeout]:-}" ]; then
 fi
 # A local path (or file:// URL) is mounted read-only at /host-pip<path>; a file comes with its
 # folder, and an index folder named "simple" with its parent (its pages link to ../../files/...).
-host_path() {
+host_path() {  # sets HOST_PATH (not printed: a $(...) subshell would lose the mounts)
     local token=$1 path prefix="" src
     case "$token" in
         file://*) prefix=file:// path=${token#file://} ;;
         /*) path=$token ;;
-        *) printf '%s' "$token"; return ;;
+        *) HOST_PATH=$token; return ;;
     esac
     src=$path
-    # a file goes in with its folder (buildah mounts folders only where the target is missing)
+    # a file goes in with its folder
     if [ "$(basename "$path")" = simple ] || [ -f "$path" ]; then src=$(dirname "$path"); fi
     if [ -e "$src" ] && [ -z "${MOUNTED[$src]:-}" ]; then
         MOUNTED[$src]=1
         BUILD_ARGS+=(-v "$src:/host-pip$src:ro")
     fi
-    printf '%s' "$prefix/host-pip$path"
+    HOST_PATH=$prefix/host-pip$path
 }
 for key in "${!PIPCONF[@]}"; do
     case "$key" in
@@ -193,7 +193,8 @@ for key in "${!PIPCONF[@]}"; do
     esac
     value=""
     for token in ${PIPCONF[$key]}; do
-        value+="${value:+ }$(host_path "$token")"
+        host_path "$token"
+        value+="${value:+ }$HOST_PATH"
     done
     BUILD_ARGS+=(--build-arg "PIP_$(printf '%s' "$key" | tr 'a-z-' 'A-Z_')=$value")
 done

@@ -20,6 +20,9 @@ from posepipe.shards import load_shards, output_range
 from posepipe.stages import STAGE_VERSIONS
 
 
+# How a job starts a stage: warm (forked from a server that has the heavy modules imported, see
+# posepipe/warm.py; jobs that cannot reach it start cold) or a fresh Python process.
+POSEPIPE = "python -m posepipe.warm run --" if config["resources"]["warm_start"] else "python -m posepipe"
 USE_CONDA = DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method
 prepare_job_environment(workflow.basedir, conda=USE_CONDA)
 

@@ -34,6 +34,6 @@ rule lift3d:
         "../../envs/posepipe.yaml"
     shell:
         "python -m posepipe with-gpu --ids {params.gpu_ids} --"
-        " python -m posepipe lift3d {input.dataset2d:q} --checkpoint {input.checkpoint:q}"
+        " {POSEPIPE} lift3d {input.dataset2d:q} --checkpoint {input.checkpoint:q}"
         " --timeline {input.timeline:q} --out {output.npz:q} --csv {output.csv:q}"
         " {params.causal} {params.flip} {params.model_fps} --device {params.device} --window {params.window} > {log:q} 2>&1"

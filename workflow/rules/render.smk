@@ -44,7 +44,7 @@ if config["shard_frames"]:
         conda:
             "../../envs/posepipe.yaml"
         shell:
-            "python -m posepipe render {input.timeline:q} --dataset2d {input.dataset2d:q} --pose3d {input.pose3d:q}"
+            "{POSEPIPE} render {input.timeline:q} --dataset2d {input.dataset2d:q} --pose3d {input.pose3d:q}"
             " --out {output:q} {params.options} --segment {wildcards.first}:{wildcards.stop} --threads {threads}"
             " > {log:q} 2>&1"
 
@@ -63,7 +63,7 @@ if config["shard_frames"]:
         conda:
             "../../envs/posepipe.yaml"
         shell:
-            "python -m posepipe render-join {input.segments:q} --timeline {input.timeline:q} --out {output:q}"
+            "{POSEPIPE} render-join {input.segments:q} --timeline {input.timeline:q} --out {output:q}"
             " > {log:q} 2>&1"
 
 
@@ -86,7 +86,7 @@ else:
         conda:
             "../../envs/posepipe.yaml"
         shell:
-            "python -m posepipe render {input.timeline:q} --dataset2d {input.dataset2d:q} --pose3d {input.pose3d:q}"
+            "{POSEPIPE} render {input.timeline:q} --dataset2d {input.dataset2d:q} --pose3d {input.pose3d:q}"
             " --out {output:q} {params.options} --threads {threads} > {log:q} 2>&1"
 
 
@@ -110,4 +110,4 @@ rule preview:
     conda:
         "../../envs/posepipe.yaml"
     shell:
-        "python -m posepipe render-preview {input:q} --out {output.gif:q} --html {output.html:q} > {log:q} 2>&1"
+        "{POSEPIPE} render-preview {input:q} --out {output.gif:q} --html {output.html:q} > {log:q} 2>&1"

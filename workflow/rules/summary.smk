@@ -32,9 +32,28 @@ def print_failures(rows):
         logger.error(f"  {row['video']}: {row['status']}  [log: {log}]")
 
 
+WARM_SERVER = []  # the pid of this run's warm-start server, if it started one
+
+
+onstart:
+    if config["resources"]["warm_start"] and workflow.local_exec:
+        from posepipe.warm import start_server
+
+        pid = start_server(log=".snakemake/log/posepipe-warm.log")
+        WARM_SERVER.append(pid)
+        if pid is None:
+            logger.warning("posepipe: the warm-start server did not start; jobs start cold")
+
+
 onsuccess:
+    from posepipe.warm import stop_server
+
+    stop_server(WARM_SERVER[0] if WARM_SERVER else None)
     write_run_summary()
 
 
 onerror:
+    from posepipe.warm import stop_server
+
+    stop_server(WARM_SERVER[0] if WARM_SERVER else None)
     print_failures(write_run_summary())
