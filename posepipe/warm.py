@@ -3,17 +3,18 @@
 A folder of thousands of short clips spends most of its time starting Python and importing torch,
 matplotlib, pandas, OpenCV and PyAV once per job (about 1 s for torch alone), not computing. With
 ``resources.warm_start`` on, the workflow starts ``python -m posepipe.warm serve`` when a local run
-begins (``onstart``) and stops it at the end. Every stage job then runs
-``python -m posepipe.warm run -- STAGE ARGS``: a client that imports nothing but the standard
-library, hands the server its command line, working directory, environment and its stdin, stdout
-and stderr (file descriptors over a UNIX socket), and waits. The server forks; the child takes
+begins (``onstart``), puts its socket in the jobs' environment (``POSEPIPE_WARM_SOCKET``) and stops
+it at the end. A stage job's ``python -m posepipe STAGE ARGS`` (``posepipe/__main__.py``) then
+acts as a client that imports nothing but the standard library: it hands the server its command
+line, working directory, environment and its stdin, stdout and stderr (file descriptors over a
+UNIX socket), and waits. The server forks; the child takes
 over those descriptors, directory and environment and runs ``posepipe.cli.main`` exactly as a
 fresh ``python -m posepipe`` would, with every module already imported. The job's log, exit status
 and outputs are the same; only the start-up is gone.
 
 Why it keeps "only stale work re-runs" true: nothing about the DAG changes. Each video keeps its
-own job per stage with the same inputs, outputs, params and shell command template; the warm
-start only changes how the process of a job comes to exist.
+own job per stage with the same inputs, outputs, params and shell command; the warm start only
+changes how the process of a job comes to exist, so turning it on or off re-runs nothing.
 
 Safety and failure:
 - The server never runs model code itself (no thread pools, no CUDA): a forked child starts with
@@ -35,11 +36,14 @@ import json
 import os
 import signal
 import socket
+import socket as _socket
 import struct
 import sys
 import tempfile
 from pathlib import Path
 
+# Set in a job's environment to the server's socket: ``python -m posepipe`` then runs warm.
+WARM_SOCKET_VARIABLE = "POSEPIPE_WARM_SOCKET"
 # Imported by the server before it accepts jobs; each is what some stage imports at start.
 PRELOAD = (
     "numpy", "pandas", "scipy.optimize", "scipy.signal", "scipy.spatial.transform", "cv2", "av", "yaml",
@@ -94,10 +98,11 @@ def _recv(conn: socket.socket, *, with_fds: int = 0):
 # client
 
 
-def run_client(argv: list[str]) -> int:
-    """Run ``python -m posepipe ARGV`` through the warm server, or directly when there is none."""
-    path = socket_path()
-    conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+def run_client(argv: list[str], *, socket: str | os.PathLike | None = None) -> int | None:  # noqa: A002
+    """Run the stage ``ARGV`` in a child of the warm server at ``socket`` (default: this directory's);
+    returns its exit status, or None when there is no server (the caller then runs it itself)."""
+    path = socket_path() if socket is None else Path(socket)
+    conn = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
     try:
         conn.settimeout(5)
         conn.connect(os.fspath(path))
@@ -108,7 +113,7 @@ def run_client(argv: list[str]) -> int:
         reply = None
     if reply is None:  # no server (or it went away before starting the job): a cold start
         conn.close()
-        os.execv(sys.executable, [sys.executable, "-m", "posepipe", *argv])
+        return None
     child = int(reply["pid"])
 
     def forward(signum, frame):
@@ -279,7 +284,11 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["run"]:
         rest = argv[1:]
-        return run_client(rest[1:] if rest[:1] == ["--"] else rest)
+        rest = rest[1:] if rest[:1] == ["--"] else rest
+        code = run_client(rest)
+        if code is None:  # no server: run it here
+            os.execv(sys.executable, [sys.executable, "-m", "posepipe", *rest])
+        return code
     if argv[:1] == ["serve"]:
         serve(argv[2] if argv[1:2] == ["--socket"] else socket_path())
         return 0

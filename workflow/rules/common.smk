@@ -1,4 +1,5 @@
 # Shared set-up: the video table, wildcard constraints and input functions.
+import json
 import os
 import re
 import shlex
@@ -20,9 +21,6 @@ from posepipe.shards import load_shards, output_range
 from posepipe.stages import STAGE_VERSIONS
 
 
-# How a job starts a stage: warm (forked from a server that has the heavy modules imported, see
-# posepipe/warm.py; jobs that cannot reach it start cold) or a fresh Python process.
-POSEPIPE = "python -m posepipe.warm run --" if config["resources"]["warm_start"] else "python -m posepipe"
 USE_CONDA = DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method
 prepare_job_environment(workflow.basedir, conda=USE_CONDA)
 
@@ -176,6 +174,25 @@ def keypoints2d_source_option(wildcards, input):
     if config["keypoints2d"]["source"] == "detectron2":
         return f"--weights {shlex.quote(shell_path(input.weights))}"
     return f"--input {shlex.quote(shell_path(keypoints_file(wildcards.video)))}"
+
+
+def timeline_frames(path):
+    """Frames of a finished timeline (0 if it cannot be read)."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return int(json.load(fh)["frame_count"])
+    except (OSError, ValueError, KeyError):
+        return 0
+
+
+def threads_by_length(short, long, *, frames=1000):
+    """Threads for a job: ``short`` for a timeline of fewer than ``frames`` frames, else ``long``.
+    A 2 s clip gains nothing from a second thread, and leaving it free lets another job run."""
+
+    def threads(wildcards, input):
+        return short if timeline_frames(input.timeline) < frames else long
+
+    return threads
 
 
 def untracked(value):

@@ -30,7 +30,7 @@ rule dataset2d:
     conda:
         "../../envs/posepipe.yaml"
     shell:
-        "{POSEPIPE} dataset2d {input.keypoints2d:q} --out {output:q} --video-id {wildcards.video}"
+        "python -m posepipe dataset2d {input.keypoints2d:q} --out {output:q} --video-id {wildcards.video}"
         " --selection {params.selection} --person {params.person} {params.options} {params.files} > {log:q} 2>&1"
 
 
@@ -47,4 +47,4 @@ rule merge_dataset2d:
     conda:
         "../../envs/posepipe.yaml"
     shell:
-        "{POSEPIPE} merge-dataset2d {input:q} --out {output:q} > {log:q} 2>&1"
+        "python -m posepipe merge-dataset2d {input:q} --out {output:q} > {log:q} 2>&1"

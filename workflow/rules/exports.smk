@@ -24,5 +24,5 @@ rule export:
     conda:
         "../../envs/posepipe.yaml"
     shell:
-        "{POSEPIPE} export {input.pose3d:q} --format {wildcards.format} --out-dir {output:q}"
+        "python -m posepipe export {input.pose3d:q} --format {wildcards.format} --out-dir {output:q}"
         " --video-id {wildcards.video} --timeline {input.timeline:q} > {log:q} 2>&1"

@@ -34,7 +34,7 @@ if config["shard_frames"]:
         conda:
             "../../envs/detectron2.yaml"
         shell:
-            "{params.launcher} {POSEPIPE} keypoints2d {input.timeline:q} --out {output:q} {params.options}"
+            "{params.launcher} python -m posepipe keypoints2d {input.timeline:q} --out {output:q} {params.options}"
             " {params.source} --frames {wildcards.first}:{wildcards.stop} --batch-size {params.batch_size}"
             " --device {params.device} > {log:q} 2>&1"
 
@@ -55,7 +55,7 @@ if config["shard_frames"]:
             "results/{video}/benchmarks/keypoints2d.tsv"
         localrule: True
         shell:
-            "{POSEPIPE} keypoints2d-gather {input.shards:q} --timeline {input.timeline:q} --out {output:q}"
+            "python -m posepipe keypoints2d-gather {input.shards:q} --timeline {input.timeline:q} --out {output:q}"
             " > {log:q} 2>&1"
 
 
@@ -87,5 +87,5 @@ else:
         conda:
             "../../envs/detectron2.yaml"
         shell:
-            "{params.launcher} {POSEPIPE} keypoints2d {input.timeline:q} --out {output:q} {params.options}"
+            "{params.launcher} python -m posepipe keypoints2d {input.timeline:q} --out {output:q} {params.options}"
             " {params.source} --batch-size {params.batch_size} --device {params.device} > {log:q} 2>&1"

@@ -26,7 +26,7 @@ rule lift3d:
         "results/{video}/benchmarks/lift3d.tsv"
     group:
         "lift"
-    threads: 2
+    threads: threads_by_length(1, 2)
     resources:
         mem_mb=4000,
         gpu=1,
@@ -34,6 +34,6 @@ rule lift3d:
         "../../envs/posepipe.yaml"
     shell:
         "python -m posepipe with-gpu --ids {params.gpu_ids} --"
-        " {POSEPIPE} lift3d {input.dataset2d:q} --checkpoint {input.checkpoint:q}"
+        " python -m posepipe lift3d {input.dataset2d:q} --checkpoint {input.checkpoint:q}"
         " --timeline {input.timeline:q} --out {output.npz:q} --csv {output.csv:q}"
         " {params.causal} {params.flip} {params.model_fps} --device {params.device} --window {params.window} > {log:q} 2>&1"

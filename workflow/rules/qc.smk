@@ -34,7 +34,7 @@ rule qc:
     conda:
         "../../envs/posepipe.yaml"
     shell:
-        "{POSEPIPE} qc {input.timeline:q} --keypoints2d {input.keypoints2d:q} --dataset2d {input.dataset2d:q}"
+        "python -m posepipe qc {input.timeline:q} --keypoints2d {input.keypoints2d:q} --dataset2d {input.dataset2d:q}"
         " --pose3d {input.pose3d:q} {params.tracks} --out-dir results/{wildcards.video}/qc {params.thresholds}"
         " > {log:q} 2>&1"
 
@@ -59,5 +59,5 @@ rule qc_summary:
     conda:
         "../../envs/posepipe.yaml"
     shell:
-        "{POSEPIPE} summary {params.videos} {params.stages} --out {output.csv:q} --html {output.html:q}"
+        "python -m posepipe summary {params.videos} {params.stages} --out {output.csv:q} --html {output.html:q}"
         " > {log:q} 2>&1"

@@ -44,7 +44,7 @@ if config["shard_frames"]:
         conda:
             "../../envs/posepipe.yaml"
         shell:
-            "{POSEPIPE} render {input.timeline:q} --dataset2d {input.dataset2d:q} --pose3d {input.pose3d:q}"
+            "python -m posepipe render {input.timeline:q} --dataset2d {input.dataset2d:q} --pose3d {input.pose3d:q}"
             " --out {output:q} {params.options} --segment {wildcards.first}:{wildcards.stop} --threads {threads}"
             " > {log:q} 2>&1"
 
@@ -63,7 +63,7 @@ if config["shard_frames"]:
         conda:
             "../../envs/posepipe.yaml"
         shell:
-            "{POSEPIPE} render-join {input.segments:q} --timeline {input.timeline:q} --out {output:q}"
+            "python -m posepipe render-join {input.segments:q} --timeline {input.timeline:q} --out {output:q}"
             " > {log:q} 2>&1"
 
 
@@ -80,13 +80,13 @@ else:
             "results/{video}/logs/render.log",
         benchmark:
             "results/{video}/benchmarks/render.tsv"
-        threads: 4
+        threads: threads_by_length(1, 4, frames=96)  # a render of < 96 frames is one part anyway
         resources:
             mem_mb=3000,
         conda:
             "../../envs/posepipe.yaml"
         shell:
-            "{POSEPIPE} render {input.timeline:q} --dataset2d {input.dataset2d:q} --pose3d {input.pose3d:q}"
+            "python -m posepipe render {input.timeline:q} --dataset2d {input.dataset2d:q} --pose3d {input.pose3d:q}"
             " --out {output:q} {params.options} --threads {threads} > {log:q} 2>&1"
 
 
@@ -110,4 +110,4 @@ rule preview:
     conda:
         "../../envs/posepipe.yaml"
     shell:
-        "{POSEPIPE} render-preview {input:q} --out {output.gif:q} --html {output.html:q} > {log:q} 2>&1"
+        "python -m posepipe render-preview {input:q} --out {output.gif:q} --html {output.html:q} > {log:q} 2>&1"

@@ -19,5 +19,5 @@ checkpoint shards:
     conda:
         "../../envs/posepipe.yaml"
     shell:
-        "{POSEPIPE} shards {input:q} --frames {params.frames} --align {params.align} --out {output:q}"
+        "python -m posepipe shards {input:q} --frames {params.frames} --align {params.align} --out {output:q}"
         " > {log:q} 2>&1"

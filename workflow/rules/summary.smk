@@ -37,12 +37,14 @@ WARM_SERVER = []  # the pid of this run's warm-start server, if it started one
 
 onstart:
     if config["resources"]["warm_start"] and workflow.local_exec:
-        from posepipe.warm import start_server
+        from posepipe.warm import WARM_SOCKET_VARIABLE, socket_path, start_server
 
         pid = start_server(log=".snakemake/log/posepipe-warm.log")
         WARM_SERVER.append(pid)
         if pid is None:
             logger.warning("posepipe: the warm-start server did not start; jobs start cold")
+        else:  # jobs inherit it: `python -m posepipe STAGE` then asks the server to fork the stage
+            os.environ[WARM_SOCKET_VARIABLE] = str(socket_path())
 
 
 onsuccess:

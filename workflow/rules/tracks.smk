@@ -23,5 +23,5 @@ rule tracks:
     conda:
         "../../envs/posepipe.yaml"
     shell:
-        "{POSEPIPE} tracks {input.keypoints2d:q} --timeline {input.timeline:q} --out {output:q}"
+        "python -m posepipe tracks {input.keypoints2d:q} --timeline {input.timeline:q} --out {output:q}"
         " {params.options} > {log:q} 2>&1"

@@ -25,7 +25,7 @@ rule probe:
     conda:
         "../../envs/posepipe.yaml"
     shell:
-        "{POSEPIPE} probe {input:q} --out {output.json:q} --pts {output.pts:q} > {log:q} 2>&1"
+        "python -m posepipe probe {input:q} --out {output.json:q} --pts {output.pts:q} > {log:q} 2>&1"
 
 
 rule frames:
@@ -54,7 +54,7 @@ rule frames:
     conda:
         "../../envs/posepipe.yaml"
     shell:
-        "{POSEPIPE} frames {input.json:q} --pts {input.pts:q} --video-id {wildcards.video}"
+        "python -m posepipe frames {input.json:q} --pts {input.pts:q} --video-id {wildcards.video}"
         " --out {output.json:q} --csv {output.csv:q}"
         " --fps {params.fps} --start {params.start} --end {params.end}"
         " --max-lost-share {params.max_lost_share} {params.strict} > {log:q} 2>&1"
@@ -75,4 +75,4 @@ rule frames_jpeg:
     conda:
         "../../envs/posepipe.yaml"
     shell:
-        "{POSEPIPE} frames-jpeg {input:q} --out {output:q} --quality {params.quality} > {log:q} 2>&1"
+        "python -m posepipe frames-jpeg {input:q} --out {output:q} --quality {params.quality} > {log:q} 2>&1"
