@@ -1,12 +1,16 @@
-"""Workflow overhead: `snakemake --dry-run` for many videos, and a no-op re-run of a finished folder.
+"""Workflow overhead: `snakemake --dry-run` for many videos, and a no-op re-run of a finished
+folder, each beside the same case for the floor Snakefile (bench/floor/Snakefile: posepipe's
+shape, every job a `touch`), and the dry run of one long video in shards.
 
     python bench/bench_dag.py --dry-run-videos 1000 --noop-videos 100
 
 The dry run uses placeholder files (a dry run reads no video). The no-op case first runs the
 whole workflow for real (tiny 8-frame clips, 2D keypoints imported from COCO JSON files, a small
-random VideoPose3D checkpoint, render at 64 px), then times a second run that must do nothing.
-Times are wall-clock seconds of the whole `snakemake` process (start-up included), best of
-``--repeat`` runs.
+random VideoPose3D checkpoint, render at 64 px), then times a second run that must do nothing;
+the floor is run the same way on as many placeholder videos. The sharded case: one 2-hour video
+at 30 fps (216,000 frames, a placeholder with a finished timeline, so the plan is known) with
+9000-frame shards. Times are wall-clock seconds of the whole `snakemake` process (start-up
+included), best of ``--repeat`` runs, the two Snakefiles alternating.
 """
 
 from __future__ import annotations
@@ -25,18 +29,11 @@ sys.path.insert(0, str(REPO))
 
 from posepipe.testing import coco_results, random_checkpoint, write_indexed_video  # noqa: E402
 
+FLOOR = REPO / "bench" / "floor" / "Snakefile"
 
-def snakemake(workdir: Path, *args: str) -> float:
-    cmd = [
-        sys.executable,
-        "-m",
-        "snakemake",
-        "-s",
-        str(REPO / "Snakefile"),
-        "--directory",
-        str(workdir),
-        *args,
-    ]
+
+def snakemake(workdir: Path, *args: str, snakefile: Path = REPO / "Snakefile") -> float:
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(snakefile), "--directory", str(workdir), *args]
     start = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True)
     elapsed = time.perf_counter() - start
@@ -79,26 +76,62 @@ def main() -> None:
 
     rows = []
     with tempfile.TemporaryDirectory(prefix="posepipe-bench-dag-") as tmp:
-        work = Path(tmp) / "dry"
+        work, floor = Path(tmp) / "dry", Path(tmp) / "dry-floor"
         make_folder(work, args.dry_run_videos, placeholder=True)
-        best = min(snakemake(work, "--configfile", str(work / "bench.yaml"), "--dry-run", "--quiet")
-                   for _ in range(args.repeat))  # fmt: skip
-        rows.append((f"dry run, {args.dry_run_videos} videos, nothing built", best))
+        shutil.copytree(work / "videos", floor / "videos")
+        ours, base = best_pair(args.repeat, lambda: snakemake(work, "--configfile", str(work / "bench.yaml"),
+                                                              "--dry-run", "--quiet"),
+                               lambda: snakemake(floor, "--dry-run", "--quiet", snakefile=FLOOR))  # fmt: skip
+        rows.append((f"dry run, {args.dry_run_videos} videos, nothing built", ours, base))
 
-        work = Path(tmp) / "noop"
+        work, floor = Path(tmp) / "noop", Path(tmp) / "noop-floor"
         make_folder(work, args.noop_videos, placeholder=False)
+        shutil.copytree(work / "videos", floor / "videos")
         full = snakemake(
             work, "--configfile", str(work / "bench.yaml"), "--cores", str(args.cores), "--quiet"
         )
-        rows.append((f"full run, {args.noop_videos} tiny videos (for reference)", full))
-        best = min(snakemake(work, "--configfile", str(work / "bench.yaml"), "--cores", str(args.cores), "--quiet")
-                   for _ in range(args.repeat))  # fmt: skip
-        rows.append((f"no-op re-run, {args.noop_videos} videos, all up to date", best))
+        snakemake(floor, "--cores", str(args.cores), "--quiet", snakefile=FLOOR)
+        rows.append((f"full run, {args.noop_videos} tiny videos (for reference)", full, None))
+        ours, base = best_pair(args.repeat, lambda: snakemake(work, "--configfile", str(work / "bench.yaml"),
+                                                              "--cores", str(args.cores), "--quiet"),
+                               lambda: snakemake(floor, "--cores", str(args.cores), "--quiet", snakefile=FLOOR))  # fmt: skip
+        rows.append((f"no-op re-run, {args.noop_videos} videos, all up to date", ours, base))
 
-    width = max(len(name) for name, _ in rows)
-    print(f"{'case':<{width}}  seconds")
-    for name, seconds in rows:
-        print(f"{name:<{width}}  {seconds:7.2f}")
+        work = Path(tmp) / "long"
+        make_long_video(work, frames=216_000)
+        ours = min(snakemake(work, "--configfile", str(work / "bench.yaml"), "--dry-run", "--quiet")
+                   for _ in range(args.repeat))  # fmt: skip
+        rows.append(("dry run, one 2-hour video at 30 fps in 9000-frame shards", ours, None))
+
+    width = max(len(name) for name, *_ in rows)
+    print(f"{'case':<{width}}  {'posepipe':>9}  {'floor':>7}  ratio")
+    for name, seconds, base in rows:
+        extra = f"  {base:7.2f}  {seconds / base:5.2f}x" if base else ""
+        print(f"{name:<{width}}  {seconds:9.2f}{extra}")
+
+
+def best_pair(repeat: int, ours, floor) -> tuple[float, float]:
+    """Best of ``repeat`` for each, alternating, so both see the same machine state."""
+    a, b = [], []
+    for _ in range(repeat):
+        a.append(ours())
+        b.append(floor())
+    return min(a), min(b)
+
+
+def make_long_video(workdir: Path, *, frames: int) -> None:
+    """A placeholder video whose timeline (and probe) already exist: a dry run plans its shards."""
+    make_folder(workdir, 1, placeholder=True)
+    config = json.loads((workdir / "bench.yaml").read_text())
+    (workdir / "bench.yaml").write_text(json.dumps({**config, "shard_frames": 9000}))
+    results = workdir / "results" / "clip_00000"
+    (results / "frames").mkdir(parents=True)
+    header = {"video_id": "clip_00000", "frame_count": frames, "fps": 30.0, "width": 64, "height": 48}
+    for name in ("probe.json", "probe_pts.npy", "frames/timeline.json", "frames/timeline.csv"):
+        (results / name).write_text(json.dumps(header))
+    time.sleep(0.01)
+    snakemake(workdir, "--configfile", str(workdir / "bench.yaml"), "--cores", "1", "--quiet",
+              "results/clip_00000/shards.json", "--allowed-rules", "shards")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -45,6 +45,17 @@ def output_range(first: int, stop: int, *, every: int, count: int) -> tuple[int,
     return a, b
 
 
+def range_arg(text: str) -> tuple[int, int]:
+    """``FIRST:STOP`` on a command line (frames, stop exclusive), for argparse ``type=``."""
+    try:
+        first, stop = (int(v) for v in text.split(":"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected FIRST:STOP, e.g. 0:9000") from None
+    if not 0 <= first < stop:
+        raise argparse.ArgumentTypeError(f"{text!r}: need 0 <= FIRST < STOP")
+    return first, stop
+
+
 def write_shards(
     timeline_json: str | os.PathLike, out: str | os.PathLike, *, shard_frames: int, align: int = 1
 ) -> dict:

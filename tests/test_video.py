@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from posepipe.errors import PosepipeError
+from posepipe.stages import STAGE_VERSIONS
 from posepipe.testing import level, write_indexed_video
 from posepipe.video import iter_frames, load_timeline, make_timeline, plan_timeline, probe_video, write_probe
 from tests.media import ffmpeg, write_test_video
@@ -163,7 +164,9 @@ def test_timeline_files_record_the_mapping(tmp_path):
     timeline_for(video, tmp_path, fps=10)
     header = json.loads((tmp_path / "out/frames/timeline.json").read_text())
     assert header["frame_count"] == 20 and header["fps_fraction"] == "10"
-    assert header["stage_version"] >= 1 and header["posepipe_version"]
+    assert header["stage_version"] == STAGE_VERSIONS["frames"] and header["posepipe_version"]
+    probe = json.loads((tmp_path / "out/probe.json").read_text())
+    assert probe["stage_version"] == STAGE_VERSIONS["probe"]
     table = (tmp_path / "out/frames/timeline.csv").read_text().splitlines()
     assert table[0] == "frame,time,source_frame,source_pts,source_time"
     assert len(table) == 21

@@ -12,11 +12,10 @@ Heavy modules (torch, detectron2) are imported by the handler, so ``--help`` sta
 
 from __future__ import annotations
 
-import argparse
-
 from posepipe.errors import PosepipeError
 from posepipe.keypoints2d.detectron2_backend import ZOO_CONFIGS  # imports no detectron2 yet
 from posepipe.settings import add_option
+from posepipe.shards import range_arg
 
 
 def _run(args) -> None:
@@ -65,17 +64,6 @@ def _gather(args) -> None:
     save_keypoints2d(args.out, kp)
 
 
-def frame_range(text: str) -> tuple[int, int]:
-    """``FIRST:STOP`` (timeline frames, stop exclusive)."""
-    try:
-        first, stop = (int(v) for v in text.split(":"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r}: expected FIRST:STOP, e.g. 0:9000") from None
-    if not 0 <= first < stop:
-        raise argparse.ArgumentTypeError(f"{text!r}: need 0 <= FIRST < STOP")
-    return first, stop
-
-
 def register_cli(sub) -> None:
     p = sub.add_parser("keypoints2d", help="every person's 17 COCO keypoints in every frame of a timeline")
     p.add_argument("timeline", help="frames/timeline.json")
@@ -116,7 +104,7 @@ def register_cli(sub) -> None:
     )
     g.add_argument("--format", choices=("auto", "d2npz", "coco"), default="auto")
     p.add_argument(
-        "--frames", type=frame_range, default=None, metavar="FIRST:STOP",
+        "--frames", type=range_arg, default=None, metavar="FIRST:STOP",
         help="only this shard of the timeline (frames FIRST..STOP-1); omit for all",
     )  # fmt: skip
     p.set_defaults(handler=_run)

@@ -53,6 +53,7 @@ from posepipe.render.encode import (
 )
 from posepipe.render.scene import DEFAULT_AZIMUTH, DEFAULT_ELEVATION, LAYOUTS, build_view3d, plan_layout
 from posepipe.render.visualizer import FrameRenderer, default_thickness
+from posepipe.shards import range_arg
 from posepipe.stages import STAGE_VERSIONS
 
 log = logging.getLogger(__name__)
@@ -480,7 +481,7 @@ def register_cli(sub) -> None:
     p.add_argument("--threads", type=_positive, help="CPU threads to use (default: all this process may use)")
     p.add_argument("--preview", help="also write a short GIF (or .mp4) preview here")
     p.add_argument("--thickness", type=_positive, help="bone width in pixels (default: from the height)")
-    p.add_argument("--segment", type=_output_range, default=None, metavar="FIRST:STOP",
+    p.add_argument("--segment", type=range_arg, default=None, metavar="FIRST:STOP",
                    help="render only output frames FIRST..STOP-1 as a segment of a sharded render")  # fmt: skip
     p.set_defaults(handler=_cli)
 
@@ -511,13 +512,3 @@ def _cli(args) -> None:
         crf=args.crf, bitrate=args.bitrate, preset=args.preset, audio=args.audio, threads=args.threads,
         preview=args.preview, thickness=args.thickness, segment=args.segment,
     )  # fmt: skip
-
-
-def _output_range(text: str) -> tuple[int, int]:
-    try:
-        first, stop = (int(v) for v in text.split(":"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r}: expected FIRST:STOP") from None
-    if not 0 <= first < stop:
-        raise argparse.ArgumentTypeError(f"{text!r}: need 0 <= FIRST < STOP")
-    return first, stop
