@@ -4,6 +4,7 @@
 #
 #   .ci/container.sh            (root, Debian/Ubuntu with apt; about 10 minutes on 2 cores)
 #   KEEP_IMAGE=1 .ci/container.sh   keeps the image (localhost/posepipe:ci) and its base afterwards
+#   PYTEST_ARGS="..." .ci/container.sh   more arguments for the test suite's run in the image
 #
 # Steps:
 #  1. podman, buildah, runc and debootstrap from apt (where missing). Not root, or no apt-get, or
@@ -281,8 +282,9 @@ fi
 
 # --- 6. the test suite in the image --------------------------------------------------------------
 t=$SECONDS
+# shellcheck disable=SC2086 # PYTEST_ARGS: more pytest arguments, split at spaces (as in the Makefile)
 LIMIT=2400 run_in pytest -w /opt/posepipe "$IMAGE" python -m pytest -q -m "not slurm and not detectron2" \
-    -p no:cacheprovider --durations=5 ||
+    -p no:cacheprovider --durations=5 ${PYTEST_ARGS:-} ||
     { say "the test suite failed in the container"; exit 1; }
 say "test suite in the container: $(took "$t")"
 say "done in $(took "$T0") (build ${BUILD_S} s, image $((SIZE / 1000000)) MB)"

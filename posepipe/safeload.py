@@ -12,6 +12,10 @@ it is called.
 
 ``load_npz(path)`` parses the archive member by member: arrays of numbers are read with
 ``allow_pickle=False``; object arrays go through the restricted unpickler.
+
+:func:`preload` reads a weights file ahead of time into this process (the warm-start server does,
+so that every stage job it forks finds the model's tensors already read and unpickled); a later
+:func:`load_pickle` or :func:`torch_load` of the same unchanged file returns that object.
 """
 
 from __future__ import annotations
@@ -24,6 +28,36 @@ import zipfile
 import numpy as np
 
 from posepipe.errors import PosepipeError
+
+_PRELOADED: dict[tuple[str, int, int], object] = {}
+
+
+def _file_key(path) -> tuple[str, int, int] | None:
+    try:
+        st = os.stat(path)
+    except (OSError, TypeError, ValueError):
+        return None
+    return (os.path.realpath(path), st.st_size, st.st_mtime_ns)
+
+
+def preload(path: str | os.PathLike) -> bool:
+    """Read the weights file ``path`` (.pkl: restricted pickle; else torch) and keep it for later
+    loads of the same unchanged file in this process and its forked children. False if unreadable."""
+    key = _file_key(path)
+    if key is None:
+        return False
+    try:
+        if os.fspath(path).endswith(".pkl"):
+            with open(path, "rb") as fh:
+                _PRELOADED[key] = restricted_load(fh, encoding="latin1")
+        else:
+            import torch
+
+            _PRELOADED[key] = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:  # the job's own load reports what is wrong with the file
+        return False
+    return True
+
 
 # (module, name) pairs a pickle of plain numpy data may name; numpy 2 moved numpy.core to numpy._core.
 ALLOWED_GLOBALS = frozenset(
@@ -74,6 +108,8 @@ def load_pickle(path: str | os.PathLike, *, what: str = "pickle", encoding: str 
 
     ``latin1`` reads the byte strings of Python 2 pickles, as detectron2 does for zoo files.
     """
+    if (key := _file_key(path)) in _PRELOADED:
+        return _PRELOADED[key]
     try:
         with open(path, "rb") as fh:
             return restricted_load(fh, encoding=encoding)
@@ -129,6 +165,8 @@ def torch_load(path: str | os.PathLike, *, what: str = "torch checkpoint"):
 
     import torch
 
+    if (key := _file_key(path)) in _PRELOADED:
+        return _PRELOADED[key]
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for corrupt or unsafe files

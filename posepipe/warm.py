@@ -167,17 +167,25 @@ def _child(request: dict, fds: list[int]) -> int:
         return exc.code if isinstance(exc.code, int) else 1
 
 
-def serve(path: str | os.PathLike, *, preload: tuple[str, ...] = PRELOAD) -> None:
-    """Import ``preload``, then fork a child per request until SIGTERM or SIGINT (one select loop)."""
+def serve(
+    path: str | os.PathLike, *, preload: tuple[str, ...] = PRELOAD, weights: tuple[str, ...] = ()
+) -> None:
+    """Import ``preload`` (and detectron2 when it is installed), read the ``weights`` files
+    (:func:`posepipe.safeload.preload`: the jobs' model loading then skips reading and
+    unpickling them), then fork a child per request until SIGTERM or SIGINT (one select loop)."""
     import importlib
     import select
 
     import matplotlib
 
     matplotlib.use("Agg")
-    for name in preload:
-        with contextlib.suppress(ImportError):  # an optional module (detectron2 is never preloaded)
+    for name in (*preload, "detectron2.modeling", "detectron2.checkpoint", "detectron2.config"):
+        with contextlib.suppress(ImportError):  # optional modules (detectron2 where installed)
             importlib.import_module(name)
+    from posepipe.safeload import preload as preload_weights
+
+    for file in weights:
+        print(f"preloaded {file}: {preload_weights(file)}", flush=True)
     path = Path(path)
     path.unlink(missing_ok=True)
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -248,7 +256,7 @@ def serve(path: str | os.PathLike, *, preload: tuple[str, ...] = PRELOAD) -> Non
         path.unlink(missing_ok=True)
 
 
-def start_server(*, log: str | os.PathLike, timeout: float = 60.0) -> int | None:
+def start_server(*, log: str | os.PathLike, weights: list[str] = (), timeout: float = 120.0) -> int | None:
     """Start a server for the current directory (detached; its output in ``log``) and wait until it
     accepts jobs. Returns its pid, or None when it did not come up (jobs then start cold)."""
     import subprocess
@@ -258,7 +266,8 @@ def start_server(*, log: str | os.PathLike, timeout: float = 60.0) -> int | None
     Path(log).parent.mkdir(parents=True, exist_ok=True)
     with open(log, "ab") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "posepipe.warm", "serve", "--socket", os.fspath(path)],
+            [sys.executable, "-m", "posepipe.warm", "serve", "--socket", os.fspath(path),
+             *[arg for file in weights for arg in ("--weights", os.fspath(file))]],
             stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
     deadline = time.monotonic() + timeout
@@ -290,7 +299,13 @@ def main(argv: list[str] | None = None) -> int:
             os.execv(sys.executable, [sys.executable, "-m", "posepipe", *rest])
         return code
     if argv[:1] == ["serve"]:
-        serve(argv[2] if argv[1:2] == ["--socket"] else socket_path())
+        import argparse
+
+        parser = argparse.ArgumentParser(prog="python -m posepipe.warm serve")
+        parser.add_argument("--socket", default=None)
+        parser.add_argument("--weights", action="append", default=[], help="a weights file to read ahead")
+        args = parser.parse_args(argv[1:])
+        serve(args.socket or socket_path(), weights=tuple(args.weights))
         return 0
     print("usage: python -m posepipe.warm serve [--socket PATH] | run -- STAGE ARGS...", file=sys.stderr)
     return 2

@@ -39,7 +39,10 @@ onstart:
     if config["resources"]["warm_start"] and workflow.local_exec:
         from posepipe.warm import WARM_SOCKET_VARIABLE, socket_path, start_server
 
-        pid = start_server(log=".snakemake/log/posepipe-warm.log")
+        weights = [lifter_checkpoint()]
+        if config["keypoints2d"]["source"] == "detectron2":
+            weights.append(detector_weights())
+        pid = start_server(log=".snakemake/log/posepipe-warm.log", weights=[w for w in weights if os.path.exists(w)])
         WARM_SERVER.append(pid)
         if pid is None:
             logger.warning("posepipe: the warm-start server did not start; jobs start cold")
