@@ -79,6 +79,7 @@ def main() -> None:
         work, floor = Path(tmp) / "dry", Path(tmp) / "dry-floor"
         make_folder(work, args.dry_run_videos, placeholder=True)
         shutil.copytree(work / "videos", floor / "videos")
+        shutil.copy(work / "lifter.bin", floor / "lifter.bin")
         ours, base = best_pair(args.repeat, lambda: snakemake(work, "--configfile", str(work / "bench.yaml"),
                                                               "--dry-run", "--quiet"),
                                lambda: snakemake(floor, "--dry-run", "--quiet", snakefile=FLOOR))  # fmt: skip
@@ -87,6 +88,7 @@ def main() -> None:
         work, floor = Path(tmp) / "noop", Path(tmp) / "noop-floor"
         make_folder(work, args.noop_videos, placeholder=False)
         shutil.copytree(work / "videos", floor / "videos")
+        shutil.copy(work / "lifter.bin", floor / "lifter.bin")
         full = snakemake(
             work, "--configfile", str(work / "bench.yaml"), "--cores", str(args.cores), "--quiet"
         )

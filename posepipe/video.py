@@ -674,9 +674,10 @@ def write_jpeg_frames(
 # command line
 
 
-def optional_float(text: str) -> float | None:
-    """argparse type: a number, or 'none' / '' for not set (so rules can pass every option)."""
-    return None if text.strip().lower() in ("", "none", "null") else float(text)
+def optional_float(text: str) -> float:
+    """argparse type of a setting that may be unset: a number (unset is spelled by leaving the
+    option out, as for every posepipe option)."""
+    return float(text)
 
 
 def share(text: str) -> float:

@@ -80,14 +80,14 @@ def video_file(wildcards):
     return snakemake_safe_path(path, link_name(wildcards.video, "video", path))
 
 
-def frames_setting(key):
-    """Input function for a per-video frames setting: the sample sheet's value, else config's."""
-
-    def get(wildcards):
+def frames_options(wildcards):
+    """--fps/--start/--end of a video: the sample sheet's value, else config's; unset is left out."""
+    options = []
+    for key in ("fps", "start", "end"):
         value = VIDEOS[wildcards.video].get(key, config["frames"][key])
-        return "none" if value is None else value
-
-    return get
+        if value is not None:
+            options.append(f"--{key} {value}")
+    return " ".join(options)
 
 
 # ---- models -------------------------------------------------------------------------------------
@@ -195,6 +195,12 @@ def threads_by_length(short, long, *, frames=1000):
     return threads
 
 
+def untracked_options(**values):
+    """One untracked param (see `untracked`) holding several values: `{params.speed[batch_size]}`.
+    One function per job instead of one per value keeps the DAG of thousands of videos quick."""
+    return untracked(values)
+
+
 def untracked(value):
     """A param that cannot change an output (batch size, device, GPU ids). Snakemake leaves params
     computed from `resources` out of its "params changed" check, so tuning these re-runs nothing."""
@@ -279,15 +285,26 @@ FILTER_KEYS = {
 }
 
 
-def dataset2d_input(wildcards):
-    """keypoints2d.npz; tracks.npz when people are followed by track; the timeline when a filter
-    needs the frame rate."""
-    inputs = {"keypoints2d": f"results/{wildcards.video}/keypoints2d.npz"}
-    if config["person"] != "top_score":
-        inputs["tracks"] = f"results/{wildcards.video}/tracks.npz"
-    if config["dataset2d"]["filter"] != "none":
-        inputs["timeline"] = f"results/{wildcards.video}/frames/timeline.json"
-    return inputs
+# Inputs and file options of dataset2d and qc as wildcard patterns decided once by the config
+# (no function to call per video): tracks.npz when people are followed by track, the timeline
+# when a filter needs the frame rate.
+TRACKED = config["person"] != "top_score"
+DATASET2D_INPUT = {"keypoints2d": "results/{video}/keypoints2d.npz"}
+DATASET2D_FILES = ""
+if TRACKED:
+    DATASET2D_INPUT["tracks"] = "results/{video}/tracks.npz"
+    DATASET2D_FILES += "--tracks results/{video}/tracks.npz"
+if config["dataset2d"]["filter"] != "none":
+    DATASET2D_INPUT["timeline"] = "results/{video}/frames/timeline.json"
+    DATASET2D_FILES += " --timeline results/{video}/frames/timeline.json"
+QC_INPUT = {
+    "timeline": "results/{video}/frames/timeline.json",
+    "keypoints2d": "results/{video}/keypoints2d.npz",
+    "dataset2d": "results/{video}/dataset2d.npz",
+    "pose3d": "results/{video}/pose3d.npz",
+    **({"tracks": "results/{video}/tracks.npz"} if TRACKED else {}),
+}
+QC_TRACKS = "--tracks results/{video}/tracks.npz" if TRACKED else ""
 
 
 def dataset2d_options():
@@ -305,29 +322,7 @@ def dataset2d_options():
     return " ".join(options)
 
 
-def dataset2d_files(wildcards, input):
-    """The optional input files as options."""
-    keys = input.keys()
-    return " ".join(f"--{name} {shlex.quote(getattr(input, name))}" for name in ("tracks", "timeline") if name in keys)
-
-
 # ---- qc ----------------------------------------------------------------
-
-
-def qc_input(wildcards):
-    inputs = {
-        "timeline": f"results/{wildcards.video}/frames/timeline.json",
-        "keypoints2d": f"results/{wildcards.video}/keypoints2d.npz",
-        "dataset2d": f"results/{wildcards.video}/dataset2d.npz",
-        "pose3d": f"results/{wildcards.video}/pose3d.npz",
-    }
-    if config["person"] != "top_score":
-        inputs["tracks"] = f"results/{wildcards.video}/tracks.npz"
-    return inputs
-
-
-def qc_tracks_option(wildcards, input):
-    return f"--tracks {shlex.quote(input.tracks)}" if "tracks" in input.keys() else ""
 
 
 # ---- shards ----------------------------------------------------------------

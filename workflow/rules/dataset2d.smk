@@ -9,7 +9,7 @@ localrules:
 
 rule dataset2d:
     input:
-        unpack(dataset2d_input),
+        **DATASET2D_INPUT,
     output:
         "results/{video}/dataset2d.npz",
     params:
@@ -17,7 +17,7 @@ rule dataset2d:
         selection=config["dataset2d"]["selection"],
         person=config["person"],
         options=dataset2d_options(),
-        files=dataset2d_files,
+        files=DATASET2D_FILES,
     log:
         "results/{video}/logs/dataset2d.log",
     benchmark:

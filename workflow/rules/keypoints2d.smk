@@ -20,9 +20,11 @@ if config["shard_frames"]:
         params:
             **KEYPOINTS2D_PARAMS,
             source=keypoints2d_source_option,
-            launcher=untracked(keypoints2d_launcher()),
-            batch_size=untracked(config["keypoints2d"]["batch_size"]),
-            device=untracked(config["keypoints2d"]["device"]),
+            speed=untracked_options(
+                launcher=keypoints2d_launcher(),
+                batch_size=config["keypoints2d"]["batch_size"],
+                device=config["keypoints2d"]["device"],
+            ),
         log:
             "results/{video}/logs/keypoints2d_{first}_{stop}.log",
         benchmark:
@@ -34,9 +36,9 @@ if config["shard_frames"]:
         conda:
             "../../envs/detectron2.yaml"
         shell:
-            "{params.launcher} python -m posepipe keypoints2d {input.timeline:q} --out {output:q} {params.options}"
-            " {params.source} --frames {wildcards.first}:{wildcards.stop} --batch-size {params.batch_size}"
-            " --device {params.device} > {log:q} 2>&1"
+            "{params.speed[launcher]} python -m posepipe keypoints2d {input.timeline:q} --out {output:q} {params.options}"
+            " {params.source} --frames {wildcards.first}:{wildcards.stop} --batch-size {params.speed[batch_size]}"
+            " --device {params.speed[device]} > {log:q} 2>&1"
 
     # The file the unsharded rule below writes, with the same arrays. Its inputs are the shard
     # files listed in shards.json, which changing the shard size does not remake: a finished
@@ -73,9 +75,11 @@ else:
             **KEYPOINTS2D_PARAMS,
             # --weights FILE or --input FILE (derived from the inputs, which Snakemake tracks itself).
             source=keypoints2d_source_option,
-            launcher=untracked(keypoints2d_launcher()),
-            batch_size=untracked(config["keypoints2d"]["batch_size"]),
-            device=untracked(config["keypoints2d"]["device"]),
+            speed=untracked_options(
+                launcher=keypoints2d_launcher(),
+                batch_size=config["keypoints2d"]["batch_size"],
+                device=config["keypoints2d"]["device"],
+            ),
         log:
             "results/{video}/logs/keypoints2d.log",
         benchmark:
@@ -87,5 +91,5 @@ else:
         conda:
             "../../envs/detectron2.yaml"
         shell:
-            "{params.launcher} python -m posepipe keypoints2d {input.timeline:q} --out {output:q} {params.options}"
-            " {params.source} --batch-size {params.batch_size} --device {params.device} > {log:q} 2>&1"
+            "{params.speed[launcher]} python -m posepipe keypoints2d {input.timeline:q} --out {output:q} {params.options}"
+            " {params.source} --batch-size {params.speed[batch_size]} --device {params.speed[device]} > {log:q} 2>&1"

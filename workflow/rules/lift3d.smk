@@ -17,9 +17,8 @@ rule lift3d:
         flip="--flip" if config["lift3d"]["flip_augmentation"] else "--no-flip",
         # Unset (null) is an omitted option.
         model_fps=f"--model-fps {config['lift3d']['model_fps']}" if config["lift3d"]["model_fps"] else "",
-        device=untracked(config["lift3d"]["device"]),
-        window=untracked(config["lift3d"]["window"]),
-        gpu_ids=untracked(gpu_ids()),
+        # Speed only: not tracked, so changing them re-runs nothing.
+        speed=untracked_options(device=config["lift3d"]["device"], window=config["lift3d"]["window"], gpu_ids=gpu_ids()),
     log:
         "results/{video}/logs/lift3d.log",
     benchmark:
@@ -33,7 +32,7 @@ rule lift3d:
     conda:
         "../../envs/posepipe.yaml"
     shell:
-        "python -m posepipe with-gpu --ids {params.gpu_ids} --"
+        "python -m posepipe with-gpu --ids {params.speed[gpu_ids]} --"
         " python -m posepipe lift3d {input.dataset2d:q} --checkpoint {input.checkpoint:q}"
         " --timeline {input.timeline:q} --out {output.npz:q} --csv {output.csv:q}"
-        " {params.causal} {params.flip} {params.model_fps} --device {params.device} --window {params.window} > {log:q} 2>&1"
+        " {params.causal} {params.flip} {params.model_fps} --device {params.speed[device]} --window {params.speed[window]} > {log:q} 2>&1"

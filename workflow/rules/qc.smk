@@ -4,7 +4,7 @@
 
 rule qc:
     input:
-        unpack(qc_input),
+        **QC_INPUT,
     output:
         json="results/{video}/qc/qc.json",
         table="results/{video}/qc/qc_joints.csv",
@@ -22,7 +22,7 @@ rule qc:
         ),
     params:
         version=STAGE_VERSIONS["qc"],
-        tracks=qc_tracks_option,
+        tracks=QC_TRACKS,
         thresholds=" ".join(f"--{key.replace('_', '-')} {value}" for key, value in config["qc"].items()),
     log:
         "results/{video}/logs/qc.log",

@@ -37,9 +37,7 @@ rule frames:
         csv="results/{video}/frames/timeline.csv",
     params:
         version=STAGE_VERSIONS["frames"],
-        fps=frames_setting("fps"),
-        start=frames_setting("start"),
-        end=frames_setting("end"),
+        options=frames_options,
         max_lost_share=config["frames"]["max_lost_share"],
         strict="--strict" if config["frames"]["strict"] else "--no-strict",
     log:
@@ -56,7 +54,7 @@ rule frames:
     shell:
         "python -m posepipe frames {input.json:q} --pts {input.pts:q} --video-id {wildcards.video}"
         " --out {output.json:q} --csv {output.csv:q}"
-        " --fps {params.fps} --start {params.start} --end {params.end}"
+        " {params.options}"
         " --max-lost-share {params.max_lost_share} {params.strict} > {log:q} 2>&1"
 
 
