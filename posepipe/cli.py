@@ -31,6 +31,7 @@ STAGE_MODULES = (
     "posepipe.exports.stage",
     "posepipe.summary",
     "posepipe.gpu",
+    "posepipe.settings",
 )
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import os
 from pathlib import Path
 
 SCHEMA_PATH = Path(__file__).resolve().parent.parent / "workflow" / "schemas" / "config.schema.yaml"
@@ -72,3 +73,68 @@ def add_option(parser, *flags: str, key: str, help: str = "", **kwargs) -> argpa
     )
     action.config_key = key
     return action
+
+
+def yaml_problem(path: str | os.PathLike) -> str | None:
+    """The YAML syntax error of the file ``path`` as one line with its line and column, or None."""
+    import yaml
+
+    try:
+        with open(path, encoding="utf-8") as fh:
+            yaml.safe_load(fh)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f", line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        context, start = getattr(exc, "context", None), getattr(exc, "context_mark", None)
+        if context and start:
+            problem += f" ({context} that starts at line {start.line + 1}, column {start.column + 1})"
+        return f"{os.fspath(path)}{where}: YAML syntax error: {problem}"
+    return None
+
+
+def register_cli(sub) -> None:
+    p = sub.add_parser(
+        "check-config",
+        help="check settings files (YAML syntax with line and column, then the config schema)",
+        description="Snakemake reads a --configfile before the workflow runs and says only 'not valid "
+        "JSON or YAML' about a syntax error; this names the line and column, and the key of a bad value.",
+    )
+    p.add_argument("files", nargs="+", type=Path, metavar="SETTINGS_YAML")
+
+    def run(args: argparse.Namespace) -> None:
+        import jsonschema
+        import yaml
+
+        from posepipe.errors import PosepipeError
+
+        merged: dict = {}
+        for path in args.files:
+            if problem := yaml_problem(path):
+                raise PosepipeError(None, problem)
+            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+            if not isinstance(data, dict):
+                raise PosepipeError(path, "a settings file holds a mapping of keys")
+            merged = _merge(merged, data)
+        errors = sorted(
+            jsonschema.Draft202012Validator(schema()).iter_errors(merged), key=lambda e: list(e.path)
+        )
+        if errors:
+            first = errors[0]
+            key = ".".join(str(p) for p in first.absolute_path) or "(top level)"
+            raise PosepipeError(
+                None, f"config {key}: {first.message} (see {SCHEMA_PATH.relative_to(SCHEMA_PATH.parents[2])})"
+            )
+        print(f"{', '.join(map(str, args.files))}: fine")
+
+    p.set_defaults(handler=run)
+
+
+def _merge(base: dict, update: dict) -> dict:
+    """``update`` over ``base``, nested mappings merged (as Snakemake merges config files)."""
+    out = dict(base)
+    for key, value in update.items():
+        out[key] = (
+            _merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+        )
+    return out

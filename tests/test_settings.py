@@ -69,3 +69,14 @@ def test_known_disagreements_are_gone():
 def test_unknown_key_is_a_clear_error():
     with pytest.raises(KeyError, match="'render.nope' is not a key of config.schema.yaml"):
         settings.schema_default("render.nope")
+
+
+def test_check_config_names_the_line_or_the_key(tmp_path, main, capsys):
+    (tmp_path / "syntax.yaml").write_text("frames:\n  fps: [50\nrender: {}\n")
+    (tmp_path / "value.yaml").write_text("frames:\n  fps: -5\n")
+    (tmp_path / "fine.yaml").write_text("frames:\n  fps: 50\n")
+    assert main(["check-config", str(tmp_path / "syntax.yaml")]) == 1
+    assert "syntax.yaml, line 3, column 7: YAML syntax error" in capsys.readouterr().err
+    assert main(["check-config", str(tmp_path / "fine.yaml"), str(tmp_path / "value.yaml")]) == 1
+    assert "config frames.fps: -5 is less than or equal to the minimum of 0" in capsys.readouterr().err
+    assert main(["check-config", str(tmp_path / "fine.yaml")]) == 0

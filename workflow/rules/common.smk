@@ -10,8 +10,6 @@ from pathlib import Path
 from snakemake.exceptions import WorkflowError
 from snakemake.settings.types import DeploymentMethod
 
-# The posepipe package lives beside the Snakefile; jobs (local or on a cluster) import it from there.
-sys.path.insert(0, workflow.basedir)
 
 from posepipe.errors import PosepipeError
 from posepipe.inputs import VIDEO_ID_PATTERN, collect_videos, load_sample_sheet, shell_path, snakemake_safe_path

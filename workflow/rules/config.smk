@@ -1,28 +1,23 @@
 # The configuration: the defaults beside the Snakefile, then --configfile / --config; a YAML
 # syntax error or a schema violation stops the run with one line naming the key and the reason.
 import os
+import sys
 
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
+# The posepipe package lives beside the Snakefile; jobs (local or on a cluster) import it from there.
+sys.path.insert(0, workflow.basedir)
+
+from posepipe.settings import yaml_problem
+
 
 def yaml_syntax_check(path):
     """Stop on a YAML syntax error in ``path`` with its line and column (Snakemake's own loader
-    says only "not valid JSON or YAML"). A --configfile is read by Snakemake before this file runs,
-    so this covers the default config.yaml only."""
-    import yaml
-
-    try:
-        with open(path, encoding="utf-8") as f:
-            yaml.safe_load(f)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f", line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        context, start = getattr(exc, "context", None), getattr(exc, "context_mark", None)
-        if context and start:
-            problem += f" ({context} that starts at line {start.line + 1}, column {start.column + 1})"
-        raise WorkflowError(f"{path}{where}: YAML syntax error: {problem}") from None
+    says only "not valid JSON or YAML"). A --configfile is read by Snakemake before this file runs:
+    `python -m posepipe check-config FILE` names the line of an error there."""
+    if problem := yaml_problem(path):
+        raise WorkflowError(problem)
 
 
 def schema_problem(data, schema):
