@@ -71,10 +71,26 @@ STARTED=()       # container names this script gave to podman run
 MADE_BASE=""     # the base image, when this script made it
 MADE_IMAGE=""    # the image, once the build started
 BUILD_BEFORE=$(buildah containers -q 2> /dev/null | sort || true)
+CHILD=""         # the long command running now (see bg)
+
+# Long commands run in the background and are waited for, so that a signal reaches the trap at
+# once (bash runs traps only between foreground commands); cleanup stops the command first.
+bg() {
+    local status=0
+    "$@" &
+    CHILD=$!
+    wait "$CHILD" || status=$?
+    CHILD=""
+    return "$status"
+}
 
 cleanup() {
     local status=$?
     set +e
+    if [ -n "$CHILD" ]; then
+        kill -TERM "$CHILD" 2> /dev/null
+        wait "$CHILD" 2> /dev/null
+    fi
     for name in "${STARTED[@]}"; do
         podman container exists "$name" 2> /dev/null && podman rm -f -t 5 "$name" > /dev/null 2>&1
     done
@@ -112,7 +128,7 @@ run_in() {
     local name=$NAME-$1
     shift
     STARTED+=("$name")
-    timeout "${LIMIT:-900}" podman run --rm --name "$name" --network=none "$@"
+    bg timeout "${LIMIT:-900}" podman run --rm --name "$name" --network=none "$@"
 }
 
 # --- 2. base image -------------------------------------------------------------------------------
@@ -132,7 +148,7 @@ if podman image exists "$BASE"; then
 else
     t=$SECONDS
     say "making $BASE with debootstrap --variant=minbase bookworm from $MIRROR"
-    if ! timeout 900 debootstrap --variant=minbase bookworm "$TMP/rootfs" "$MIRROR" > "$TMP/debootstrap.log" 2>&1; then
+    if ! bg timeout 900 debootstrap --variant=minbase bookworm "$TMP/rootfs" "$MIRROR" > "$TMP/debootstrap.log" 2>&1; then
         tail -n 20 "$TMP/debootstrap.log"
         say "debootstrap failed"
         exit 1
@@ -215,7 +231,7 @@ printf '\n'
 
 t=$SECONDS
 MADE_IMAGE=$IMAGE
-if ! timeout 2400 podman build --pull=never --layers=false --no-cache -f Containerfile -t "$IMAGE" \
+if ! bg timeout 2400 podman build --pull=never --layers=false --no-cache -f Containerfile -t "$IMAGE" \
     "${BUILD_ARGS[@]}" . > "$TMP/build.log" 2>&1; then
     tail -n 40 "$TMP/build.log"
     say "podman build failed after $(took "$t")"
@@ -271,8 +287,8 @@ if [ -f "$MEDIA/dance.mp4" ] && [ -f "$MEDIA/dance.coco.json" ] && [ -x .venv/bi
         { tail -n 30 "$TMP/dance-inside.log"; say "dance clip failed in the container"; exit 1; }
     inside=$((SECONDS - t))
     t=$SECONDS
-    (cd "$TMP/dance-outside" && "$REPO/.venv/bin/snakemake" --snakefile "$REPO/Snakefile" --directory . \
-        --profile "$REPO/profiles/workstation" --configfile settings.yaml) > "$TMP/dance-outside.log" 2>&1 ||
+    bg env -C "$TMP/dance-outside" timeout 900 "$REPO/.venv/bin/snakemake" --snakefile "$REPO/Snakefile" \
+        --directory . --profile "$REPO/profiles/workstation" --configfile settings.yaml > "$TMP/dance-outside.log" 2>&1 ||
         { tail -n 30 "$TMP/dance-outside.log"; say "dance clip failed outside the container"; exit 1; }
     outside=$((SECONDS - t))
     say "dance.mp4 (525 frames, imported keypoints, small lifter, 720p render): ${inside} s in the container, ${outside} s outside"

@@ -29,7 +29,7 @@ CONFIG = {
     "render": {"height": 64, "audio": False},
     "exports": [],
 }
-AFTER_KEYPOINTS = {"keypoints2d", "dataset2d", "lift3d", "qc", "render"}
+AFTER_KEYPOINTS = {"keypoints2d", "dataset2d", "lift3d", "qc", "render", "preview"}
 
 
 def _jobs_of(stage: str) -> list[tuple[int, str]]:
@@ -41,7 +41,8 @@ def _jobs_of(stage: str) -> list[tuple[int, str]]:
                 argv = (entry / "cmdline").read_bytes().split(b"\0")
             except OSError:
                 continue
-            if b"posepipe" in argv and stage.encode() in argv and b"with-gpu" not in argv:
+            # `python -m posepipe STAGE ...`: the sub-command right after the module
+            if b"posepipe" in argv and argv[argv.index(b"posepipe") + 1 :][:1] == [stage.encode()]:
                 out = argv[argv.index(b"--out") + 1].decode()
                 pids.append((int(entry.name), Path(out).parent.name))
     return pids
@@ -72,9 +73,14 @@ def workdir(tmp_path):
 
 def test_killed_keypoints2d_job_is_redone_alone(workdir):
     proc = _start(workdir)
-    pid, victim = _wait_for(lambda: _jobs_of("keypoints2d"))[0]
-    time.sleep(0.3)  # into the job: imports done or under way
-    os.kill(pid, signal.SIGKILL)
+    victim = None
+    while victim is None:  # the first keypoints2d job still running when we get to it
+        pid, video = _wait_for(lambda: _jobs_of("keypoints2d"))[0]
+        try:
+            os.kill(pid, signal.SIGKILL)
+            victim = video
+        except ProcessLookupError:  # it finished first: take the next one
+            continue
     proc.wait(timeout=300)
     killed = workdir / "results"
     assert not (killed / victim / "keypoints2d.npz").exists()
