@@ -99,8 +99,7 @@ def test_snakemake_killed_with_its_render_job(workdir):
     snakemake(workdir, "--cores", "2", "--until", "lift3d", config=CONFIG)
     proc = _start(workdir)
     results = workdir / "results" / "long"
-    _wait_for(lambda: list(results.glob(".render.mp4.*")))  # render is writing its parts
-    time.sleep(0.3)
+    _wait_for(lambda: list(results.glob(".render.mp4.*")))  # render is writing
     os.killpg(proc.pid, signal.SIGKILL)  # Snakemake and its job, at once
     proc.wait(timeout=60)
     leftovers = list(results.glob(".render.mp4.*"))
