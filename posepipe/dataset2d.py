@@ -417,7 +417,10 @@ def condition(ds: Dataset2D, *, options: Conditioning, fps: float | None) -> dic
             )
             report["joints_refilled"] += int(refilled.sum())
         if options.filter != "none":
-            filtered = apply_filter(seg, name=options.filter, fps=fps, options=options.filter_options)
+            try:
+                filtered = apply_filter(seg, name=options.filter, fps=fps, options=options.filter_options)
+            except ValueError as exc:  # e.g. a cut-off at or above half the frame rate
+                raise PosepipeError(ds.meta.get("source"), f"dataset2d.filter {options.filter}: {exc}") from None
             shifts.append(np.linalg.norm(filtered - seg, axis=-1).ravel())
             seg = filtered
         ds.keypoints[start:stop] = seg.astype(np.float32)

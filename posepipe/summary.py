@@ -185,15 +185,22 @@ def _status(folder: Path, states: dict) -> tuple[str, str | None]:
     for stage, (state, input_time) in states.items():
         if state == "done":
             continue
-        log = folder / "logs" / f"{stage}.log"
-        logged = _mtime(log)
-        benchmarked = _mtime(folder / "benchmarks" / f"{stage}.tsv")
-        # A log written after the stage's input was made: the job ran on it. Snakemake writes the
-        # benchmark only when the job succeeds, so one written after the log means the output
-        # was there and has been removed since: the stage is to do, not failed.
-        ran = logged is not None and (input_time is None or logged >= input_time)
-        if state == "missing" and ran and (benchmarked is None or benchmarked < logged):
-            return f"failed at {stage}: {failure_reason(log)}", stage
+        # The stage's own log, then (sharded keypoints2d / render) its shards' logs, newest first.
+        shard_logs = sorted(
+            (folder / "logs").glob(f"{stage}_*.log"), key=lambda p: _mtime(p) or 0, reverse=True
+        )
+        for log in [folder / "logs" / f"{stage}.log", *shard_logs]:
+            logged = _mtime(log)
+            benchmarked = _mtime(folder / "benchmarks" / f"{log.stem}.tsv")
+            # A log written after the stage's input was made: the job ran on it. Snakemake writes the
+            # benchmark only when the job succeeds, so one written after the log means the output
+            # was there and has been removed since: the stage is to do, not failed.
+            ran = logged is not None and (input_time is None or logged >= input_time)
+            if state == "missing" and ran and (benchmarked is None or benchmarked < logged):
+                where = (
+                    stage if log.stem == stage else f"{stage} (shard {log.stem.removeprefix(stage + '_')})"
+                )
+                return f"failed at {where}: {failure_reason(log)}", stage
         return f"pending ({stage})", None
     return "complete", None
 

@@ -10,9 +10,11 @@ Linking, frame by frame:
   (1 − ``iou_weight``) × OKS(track's last keypoints, detected keypoints), OKS with the COCO
   per-joint sigmas over joints whose score is at least ``keypoint_score`` in both, the detected
   box's area as the scale. Cost = 1 − similarity.
-- Hungarian assignment per frame (``scipy.optimize.linear_sum_assignment``); an assigned pair
-  whose cost is above ``max_cost`` is then *not* matched (the check comes after the assignment,
-  so no identity is handed to a pair below the gate). Unmatched detections start tracks.
+- Hungarian assignment per frame (``scipy.optimize.linear_sum_assignment``) on costs where every
+  pair above ``max_cost`` is made prohibitive first (so the assignment prefers the pairing that
+  matches the most pairs within the gate), and checked again after it: a pair above the gate is
+  never matched (detectron2's own Hungarian trackers skip that check). Unmatched detections start
+  tracks.
 - A track not seen for more than ``max_lost_frames`` frames ends; until then it can be re-found
   (counted in ``refound``). Tracks with fewer than ``min_track_frames`` detections are dropped:
   their detections get track id −1.
@@ -56,6 +58,7 @@ COCO_SIGMAS = np.array(
     [0.026, 0.025, 0.025, 0.035, 0.035, 0.079, 0.079, 0.072, 0.072, 0.062, 0.062, 0.107, 0.107, 0.087, 0.087,
      0.089, 0.089]
 )  # fmt: skip
+GATED_COST = 1e6  # a pair above the gate, for the assignment: taken only when nothing else is left
 MAX_EXTRAPOLATION = 10  # frames a lost track's box is moved on by its velocity, at most
 VELOCITY_SMOOTHING = 0.5  # weight of the newest velocity estimate
 
@@ -144,10 +147,21 @@ class _Live:
         return self.box + self.velocity * min(t - self.last, MAX_EXTRAPOLATION)
 
 
-def link(kp: Keypoints2D, *, params: TrackParams, fps: float) -> Tracks:
-    """Link the detections of ``kp`` into tracks (see the module docstring)."""
+def assign(cost: np.ndarray, *, max_cost: float) -> list[tuple[int, int]]:
+    """Hungarian pairs of (track, detection) for a (A, B) cost matrix, none costlier than ``max_cost``.
+
+    Pairs above the gate are prohibitive for the assignment (so it matches as many pairs within the
+    gate as it can: with costs [[0.45, 0], [0.8, 0.45]] and a gate of 0.6 it pairs 0-0 and 1-1,
+    not 0-1 and then nothing), and dropped after it.
+    """
     from scipy.optimize import linear_sum_assignment
 
+    rows, cols = linear_sum_assignment(np.where(cost > max_cost, GATED_COST, cost))
+    return [(int(r), int(c)) for r, c in zip(rows, cols, strict=True) if cost[r, c] <= max_cost]
+
+
+def link(kp: Keypoints2D, *, params: TrackParams, fps: float) -> Tracks:
+    """Link the detections of ``kp`` into tracks (see the module docstring)."""
     max_lost = params.lost_frames(fps)
     tracks: list[_Live] = []
     live: list[int] = []  # indices into tracks still within max_lost
@@ -165,11 +179,7 @@ def link(kp: Keypoints2D, *, params: TrackParams, fps: float) -> Tracks:
             similarity = params.iou_weight * box_iou(pred, boxes) + (
                 1 - params.iou_weight
             ) * keypoint_similarity(last_kp, keypoints, areas, min_score=params.keypoint_score)
-            cost = 1.0 - similarity
-            rows, cols = linear_sum_assignment(cost)
-            for r, c in zip(rows, cols, strict=True):
-                if cost[r, c] > params.max_cost:  # gate after the assignment
-                    continue
+            for r, c in assign(1.0 - similarity, max_cost=params.max_cost):
                 track = tracks[live[r]]
                 gap = t - track.last
                 velocity = (boxes[c] - track.box) / gap

@@ -51,6 +51,12 @@ def test_import_shards_join_to_the_unsharded_arrays(tmp_path):
     for name in ("frame_offsets", "boxes", "box_scores", "keypoints"):
         np.testing.assert_array_equal(getattr(joined, name), getattr(whole, name))
     assert joined.meta["persons"] == whole.meta["persons"] and len(joined.meta["shards"]) == 3
+    # The threshold's count too (each shard counts its own frames, the join adds them up).
+    strict = import_to_store(keypoints, timeline_json=timeline, out=tmp_path / "s.npz", score_threshold=0.99)
+    shards = [import_to_store(keypoints, timeline_json=timeline, out=tmp_path / f"s{a}.npz", frame_range=(a, b),
+                              score_threshold=0.99) for a, b in plan_ranges(60, 25)]  # fmt: skip
+    joined = join_ranges(shards, frame_count=60)
+    assert joined.meta["persons_below_threshold"] == strict.meta["persons_below_threshold"] == 59
     with pytest.raises(Exception, match="do not tile"):
         join_ranges(parts[:1] + parts[2:], frame_count=60)
 

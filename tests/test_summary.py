@@ -217,3 +217,19 @@ def test_collect_warnings_reads_every_known_header(tmp_path):
     timeline(tmp_path, warnings="not a list")
     warnings, problems = collect_warnings(tmp_path)
     assert warnings == ["probe says"] and "'warnings' is not a list of strings" in problems[0]
+
+
+def test_a_failed_shard_is_named(tmp_path):
+    folder = make_video(tmp_path, "long", upto="frames")
+    # Sharded keypoints2d: two shards ran, one failed; the gather never ran (no keypoints2d.log).
+    for name, text in (("keypoints2d_0_500", "done\n"), ("keypoints2d_500_1000", "posepipe keypoints2d: error: "
+                       "videos/long.mp4: decoding failed at timeline frame 612\n")):  # fmt: skip
+        (folder / "logs" / f"{name}.log").write_text(text)
+        touch(folder / "logs" / f"{name}.log", T0 + 20)
+    (folder / "benchmarks" / "keypoints2d_0_500.tsv").write_text("s\th:m:s\n3.5\t0:00:03\n")
+    touch(folder / "benchmarks" / "keypoints2d_0_500.tsv", T0 + 21)
+    row = row_of(tmp_path, "long")
+    assert row["status"] == (
+        "failed at keypoints2d (shard 500_1000): videos/long.mp4: decoding failed at timeline frame 612"
+    )
+    assert row["failed_stage"] == "keypoints2d"

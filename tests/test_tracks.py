@@ -84,6 +84,15 @@ def test_leaving_for_three_seconds_and_returning():
     assert patient.refound.tolist() == [0, 1]
 
 
+def test_assignment_gates_before_and_after():
+    from posepipe.tracks import assign
+
+    # The plain minimum-sum assignment would pair 0-1 (cost 0) and 1-0 (0.8, over the gate): one match.
+    assert assign(np.array([[0.45, 0.0], [0.8, 0.45]]), max_cost=0.6) == [(0, 0), (1, 1)]
+    assert assign(np.array([[0.9, 0.95]]), max_cost=0.6) == []  # the only pair is over the gate
+    assert assign(np.zeros((0, 3)), max_cost=0.6) == []
+
+
 def test_gate_is_checked_after_the_assignment():
     # One track, and in the next frame only a far-away detection: the assignment pairs them, the gate refuses.
     kp, truth = scene(

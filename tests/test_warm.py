@@ -86,7 +86,7 @@ def test_a_killed_client_stops_its_job(server):
     from tests.test_cli_faults import random_persons
 
     workdir, server_pid = server
-    save_keypoints2d(workdir / "kp.npz", from_frames(random_persons(20000, width=640, height=360), width=640,
+    save_keypoints2d(workdir / "kp.npz", from_frames(random_persons(60000, width=640, height=360), width=640,
                                                      height=360))  # fmt: skip
     make_dataset2d(workdir / "kp.npz", workdir / "ds.npz", video_id="v")
     random_checkpoint(workdir / "big.bin", widths=(3, 3, 3, 3, 3), channels=256)
@@ -102,7 +102,6 @@ def test_a_killed_client_stops_its_job(server):
         forked = [int(p) for p in os.listdir("/proc") if p.isdigit() and _is_child_of(int(p), server_pid)]
         time.sleep(0.05)
     assert forked, "the server forked no job"
-    time.sleep(1.0)
     client.send_signal(signal.SIGKILL)  # no chance to pass anything on
     client.wait()
     deadline = time.monotonic() + 15
@@ -152,3 +151,18 @@ def test_workflow_with_warm_start_equals_cold(tmp_path):
     differs = [line for line in compare.stdout.splitlines() if line.startswith(("DIFFERS", "MISSING"))]
     assert [line for line in differs if "summary" not in line] == [], compare.stdout
     assert json.loads((runs[True] / "results/a/qc/qc.json").read_text())["stage_seconds"]
+
+
+def test_messages_read_back_one_at_a_time():
+    """Two replies that arrive in one read (a fast job) are still two messages."""
+    import socket
+
+    from posepipe.warm import _recv, _send
+
+    a, b = socket.socketpair()
+    with a, b:
+        _send(a, {"pid": 7})
+        _send(a, {"code": 3})
+        assert _recv(b)[0] == {"pid": 7} and _recv(b)[0] == {"code": 3}
+        a.shutdown(socket.SHUT_WR)
+        assert _recv(b)[0] is None

@@ -32,8 +32,9 @@ CONFIG = {
 AFTER_KEYPOINTS = {"keypoints2d", "dataset2d", "lift3d", "qc", "render", "preview"}
 
 
-def _jobs_of(stage: str) -> list[tuple[int, str]]:
-    """(pid, video) of running ``python -m posepipe <stage>`` processes (video from ``--out``)."""
+def _jobs_of(stage: str, session: int) -> list[tuple[int, str]]:
+    """(pid, video) of the running ``python -m posepipe <stage>`` processes of this test's own
+    Snakemake (its session; nobody else's jobs on the machine), video from ``--out``."""
     pids = []
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
@@ -41,8 +42,12 @@ def _jobs_of(stage: str) -> list[tuple[int, str]]:
                 argv = (entry / "cmdline").read_bytes().split(b"\0")
             except OSError:
                 continue
+            try:
+                ours = os.getsid(int(entry.name)) == session
+            except OSError:
+                continue
             # `python -m posepipe STAGE ...`: the sub-command right after the module
-            if b"posepipe" in argv and argv[argv.index(b"posepipe") + 1 :][:1] == [stage.encode()]:
+            if ours and b"posepipe" in argv and argv[argv.index(b"posepipe") + 1 :][:1] == [stage.encode()]:
                 out = argv[argv.index(b"--out") + 1].decode()
                 pids.append((int(entry.name), Path(out).parent.name))
     return pids
@@ -75,7 +80,7 @@ def test_killed_keypoints2d_job_is_redone_alone(workdir):
     proc = _start(workdir)
     victim = None
     while victim is None:  # the first keypoints2d job still running when we get to it
-        pid, video = _wait_for(lambda: _jobs_of("keypoints2d"))[0]
+        pid, video = _wait_for(lambda: _jobs_of("keypoints2d", proc.pid))[0]
         try:
             os.kill(pid, signal.SIGKILL)
             victim = video

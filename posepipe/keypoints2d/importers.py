@@ -393,13 +393,23 @@ def import_to_store(
     from posepipe.video import load_timeline_header
 
     header = load_timeline_header(timeline_json)
-    kp = import_keypoints(
-        path, frame_count=int(header["frame_count"]), width=int(header["width"]), height=int(header["height"]),
-        fmt=fmt, score_threshold=score_threshold,
-    )  # fmt: skip
+    count, width, height = int(header["frame_count"]), int(header["width"]), int(header["height"])
+    if frame_range is None:
+        kp = import_keypoints(
+            path, frame_count=count, width=width, height=height, fmt=fmt, score_threshold=score_threshold
+        )
+    else:  # the whole file is read and checked; the threshold's count is this shard's
+        whole = import_keypoints(path, frame_count=count, width=width, height=height, fmt=fmt)
+        shard = frame_slice(whole, *check_range(frame_range, count, path=timeline_json))
+        frames = drop_below(
+            [shard.frame(t) for t in range(shard.num_frames)], score_threshold=score_threshold
+        )
+        kept = int(sum(len(b) for b, _, _ in frames))
+        meta = {**shard.meta, "score_threshold": score_threshold, "persons": kept,
+                "persons_below_threshold": int(len(shard.boxes) - kept),
+                "frames_with_person": int(sum(len(b) > 0 for b, _, _ in frames))}  # fmt: skip
+        kp = from_frames(frames, width=width, height=height, meta=meta)
     kp.meta["timeline"] = os.fspath(timeline_json)
-    if frame_range is not None:
-        kp = frame_slice(kp, *check_range(frame_range, int(header["frame_count"]), path=timeline_json))
     save_keypoints2d(out, kp)
     log.info(
         "%s: imported %d persons in %d/%d frames from %s (%s)", out, kp.meta["persons"],

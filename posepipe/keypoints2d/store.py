@@ -112,6 +112,8 @@ def join_ranges(parts: Sequence[Keypoints2D], *, frame_count: int, path=None) ->
     their image size. The joined meta is the first shard's, without ``frame_range``, with the
     shards' ranges and timings under ``shards``.
     """
+    if not parts:
+        raise PosepipeError(path, "no shards to join")
     ordered = sorted(parts, key=lambda kp: kp.meta.get("frame_range", [0])[0])
     expected = 0
     for kp in ordered:
@@ -127,7 +129,11 @@ def join_ranges(parts: Sequence[Keypoints2D], *, frame_count: int, path=None) ->
     if expected != frame_count:
         raise PosepipeError(path, f"shards cover frames 0..{expected}, the timeline has {frame_count}")
     counts = np.concatenate([kp.counts() for kp in ordered]) if ordered else np.zeros(0, np.int64)
-    meta = {k: v for k, v in ordered[0].meta.items() if k not in ("frame_range", "stage", "stage_version")}
+    meta = {
+        k: v
+        for k, v in ordered[0].meta.items()
+        if k not in ("frame_range", "stage", "stage_version", "timings")
+    }
     meta["shards"] = [
         {"frame_range": kp.meta["frame_range"], "timings": kp.meta.get("timings")} for kp in ordered
     ]
@@ -150,7 +156,7 @@ def frame_slice(kp: Keypoints2D, first: int, stop: int) -> Keypoints2D:
     """The frames ``[first, stop)`` of ``kp`` as a shard (``meta["frame_range"]`` set)."""
     lo, hi = int(kp.frame_offsets[first]), int(kp.frame_offsets[stop])
     meta = {**kp.meta, "frame_range": [int(first), int(stop)]}
-    for key in ("persons", "frames_with_person"):
+    for key in ("persons", "frames_with_person", "persons_below_threshold"):  # counts of the whole file
         meta.pop(key, None)
     sliced = Keypoints2D(
         frame_offsets=kp.frame_offsets[first : stop + 1] - lo, boxes=kp.boxes[lo:hi],

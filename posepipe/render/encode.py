@@ -124,10 +124,13 @@ def join_segments(segments: list[Path], out: Path, *, extra: list[str]) -> None:
     The listing is written beside the segments; ``extra`` (audio input and mapping, metadata,
     ``-movflags +faststart``) is applied in this same pass.
     """
-    listing = segments[0].parent / "segments.txt"
+    listing = segments[0].parent / f".{out.name}.segments.txt"
     listing.write_text("".join(f"file '{s.name}'\n" for s in segments))
-    run_ffmpeg(["-f", "concat", "-safe", "0", "-i", str(listing), *extra, "-c:v", "copy", str(out)],
-               what="join the rendered parts", path=out)  # fmt: skip
+    try:
+        run_ffmpeg(["-f", "concat", "-safe", "0", "-i", str(listing), *extra, "-c:v", "copy", str(out)],
+                   what="join the rendered parts", path=out)  # fmt: skip
+    finally:
+        listing.unlink(missing_ok=True)
 
 
 def audio_args(timeline, *, first_time: float, duration: float) -> list[str]:

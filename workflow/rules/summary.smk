@@ -36,7 +36,9 @@ WARM_SERVER = []  # the pid of this run's warm-start server, if it started one
 
 
 onstart:
-    if config["resources"]["warm_start"] and workflow.local_exec:
+    # Local runs only, and not when rules run in their conda or container environments (the
+    # server's Python would not be theirs; jobs that reach another Python start cold anyway).
+    if config["resources"]["warm_start"] and workflow.local_exec and not workflow.deployment_settings.deployment_method:
         from posepipe.warm import WARM_SOCKET_VARIABLE, socket_path, start_server
 
         weights = [lifter_checkpoint()]
