@@ -132,8 +132,8 @@ def make_long_video(workdir: Path, *, frames: int) -> None:
     for name in ("probe.json", "probe_pts.npy", "frames/timeline.json", "frames/timeline.csv"):
         (results / name).write_text(json.dumps(header))
     time.sleep(0.01)
-    snakemake(workdir, "--configfile", str(workdir / "bench.yaml"), "--cores", "1", "--quiet",
-              "results/clip_00000/shards.json", "--allowed-rules", "shards")  # fmt: skip
+    snakemake(workdir, "results/clip_00000/shards.json", "--configfile", str(workdir / "bench.yaml"), "--cores", "1",
+              "--allowed-rules", "shards", "--quiet", "all")  # fmt: skip
 
 
 if __name__ == "__main__":
