@@ -420,7 +420,9 @@ def condition(ds: Dataset2D, *, options: Conditioning, fps: float | None) -> dic
             try:
                 filtered = apply_filter(seg, name=options.filter, fps=fps, options=options.filter_options)
             except ValueError as exc:  # e.g. a cut-off at or above half the frame rate
-                raise PosepipeError(ds.meta.get("source"), f"dataset2d.filter {options.filter}: {exc}") from None
+                raise PosepipeError(
+                    ds.meta.get("source"), f"dataset2d.filter {options.filter}: {exc}"
+                ) from None
             shifts.append(np.linalg.norm(filtered - seg, axis=-1).ravel())
             seg = filtered
         ds.keypoints[start:stop] = seg.astype(np.float32)
