@@ -60,6 +60,7 @@ if config["shard_frames"]:
             "results/{video}/logs/render.log",
         benchmark:
             "results/{video}/benchmarks/render.tsv"
+        localrule: True  # a stream copy of the segments: seconds, no queue
         conda:
             "../../envs/posepipe.yaml"
         shell:
