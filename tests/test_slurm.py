@@ -46,7 +46,7 @@ RUN_TIMEOUT = int(os.environ.get("POSEPIPE_SLURM_TEST_TIMEOUT", "540"))
 # Snakemake's log lines: a submission (a job id, or a group job's uuid), a finished job, a local job.
 SUBMITTED = re.compile(r"^Job (\S+) has been submitted with SLURM jobid (\d+) \(log: ([^)]+)\)", re.MULTILINE)
 FINISHED = re.compile(r"^Finished jobid: (\d+) \(Rule: (\w+)\)", re.MULTILINE)
-LOCAL_RULE = re.compile(r"^\s*localrule (\w+):", re.MULTILINE)
+LOCAL_RULE = re.compile(r"^\s*local(?:rule|checkpoint) (\w+):", re.MULTILINE)
 SBATCH_CALL = re.compile(r"^sbatch call: (sbatch .*)$", re.MULTILINE)
 
 TIMES: dict[str, float] = {}
@@ -266,8 +266,12 @@ def test_a_long_video_is_several_slurm_jobs_gathered_after_them(slurm_run):
         gather = "keypoints2d" if rule == "keypoints2d_shard" else "render"
         started = job_start(out, gather, "long")
         assert started is not None, f"no local {gather} job for long in the output"
+        # This video's shard jobs: Snakemake job ids whose SLURM log is under .../<rule>/long_*/.
+        ids = {job for job, _, log in SUBMITTED.findall(out) if f"/rule_{rule}/long_" in log}
         finished = [
-            m.start() for m in re.finditer(rf"^Finished jobid: \d+ \(Rule: {rule}\)", out, re.MULTILINE)
+            m.start()
+            for m in re.finditer(rf"^Finished jobid: (\d+) \(Rule: {rule}\)", out, re.MULTILINE)
+            if m.group(1) in ids
         ]
         assert len(finished) >= 3 and started > max(finished), (rule, finished, started)
     assert (slurm_run["workdir"] / "results/long/keypoints2d.npz").is_file()
