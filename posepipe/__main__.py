@@ -11,7 +11,7 @@ import sys
 if os.environ.get("POSEPIPE_WARM_SOCKET") and sys.argv[1:2] != ["with-gpu"]:
     from posepipe.warm import run_client
 
-    code = run_client(sys.argv[1:], socket=os.environ["POSEPIPE_WARM_SOCKET"])
+    code = run_client(sys.argv[1:], socket_file=os.environ["POSEPIPE_WARM_SOCKET"])
     if code is not None:
         raise SystemExit(code)
 

@@ -167,16 +167,23 @@ def warnings_for(report: dict, thresholds: Thresholds) -> list[str]:
     return out
 
 
+def benchmark_seconds(path: str | os.PathLike) -> float | None:
+    """The seconds of a Snakemake benchmark file (first column of its first data row), or None when
+    it has no data row. OSError / ValueError for a file that is missing or not a benchmark."""
+    lines = Path(path).read_text().splitlines()
+    return round(float(lines[1].split("\t")[0]), 3) if len(lines) >= 2 else None
+
+
 def stage_seconds(folder: Path) -> dict[str, float]:
     """Seconds of each stage from the Snakemake benchmark files present in ``folder / benchmarks``."""
     seconds = {}
     for stage in BENCHMARK_STAGES:
-        bench = folder / "benchmarks" / f"{stage}.tsv"
         try:
-            lines = bench.read_text().splitlines()
-            seconds[stage] = round(float(lines[1].split("\t")[0]), 3)
-        except (OSError, IndexError, ValueError):
+            value = benchmark_seconds(folder / "benchmarks" / f"{stage}.tsv")
+        except (OSError, ValueError):
             continue
+        if value is not None:
+            seconds[stage] = value
     return seconds
 
 

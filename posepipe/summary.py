@@ -38,6 +38,7 @@ from pathlib import Path
 from posepipe.atomic import atomic_path
 from posepipe.dataset2d import load_persons2d
 from posepipe.errors import PosepipeError
+from posepipe.qc import benchmark_seconds
 from posepipe.video import load_timeline_header
 
 # Stage -> the output that proves it finished.
@@ -211,10 +212,7 @@ def _benchmark_seconds(folder: Path, stage: str, output: str) -> float | None:
     bench_time, output_time = _mtime(bench), _mtime(folder / output)
     if bench_time is None or output_time is None or output_time > bench_time + _CLOCK_SLACK_S:
         return None
-    lines = bench.read_text().splitlines()
-    if len(lines) < 2:
-        return None
-    return round(float(lines[1].split("\t")[0]), 3)
+    return benchmark_seconds(bench)
 
 
 def video_row(results: Path, video: str, *, stages: tuple[str, ...]) -> dict:

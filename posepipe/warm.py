@@ -124,11 +124,12 @@ def _recv(conn: socket.socket, *, with_fds: int = 0):
 # client
 
 
-def run_client(argv: list[str], *, socket: str | os.PathLike | None = None) -> int | None:  # noqa: A002
-    """Run the stage ``ARGV`` in a child of the warm server at ``socket`` (default: this directory's);
-    returns its exit status, or None when it is to run here (no server, another Python, no fork)."""
-    path = socket_path() if socket is None else Path(socket)
-    conn = _socket_module().socket(_socket_module().AF_UNIX, _socket_module().SOCK_STREAM)
+def run_client(argv: list[str], *, socket_file: str | os.PathLike | None = None) -> int | None:
+    """Run the stage ``ARGV`` in a child of the warm server at ``socket_file`` (default: this
+    directory's); returns its exit status, or None when it is to run here (no server, another
+    Python, no fork)."""
+    path = socket_path() if socket_file is None else Path(socket_file)
+    conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     umask = os.umask(0)
     os.umask(umask)
     request = {"argv": argv, "cwd": os.getcwd(), "env": dict(os.environ), "umask": umask,
@@ -167,10 +168,6 @@ def run_client(argv: list[str], *, socket: str | os.PathLike | None = None) -> i
               "the job was stopped (run it again)", file=sys.stderr)  # fmt: skip
         return 1
     return int(status["code"])
-
-
-def _socket_module():
-    return socket
 
 
 def _alive(pid: int) -> bool:

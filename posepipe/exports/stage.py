@@ -19,8 +19,6 @@ from posepipe.exports import FORMATS
 
 log = logging.getLogger(__name__)
 
-EXTENSIONS = {fmt: fmt for fmt in FORMATS}
-
 
 def writer(fmt: str):
     """The function ``(path, motion)`` that writes format ``fmt``."""
@@ -70,7 +68,7 @@ def export(
             if not motion.present.any():
                 log.warning("%s: %s is never present; no %s file", pose3d_npz, motion.name, fmt)
                 continue
-            path = tmp / f"{motion.name}.{EXTENSIONS[fmt]}"
+            path = tmp / f"{motion.name}.{fmt}"  # each format's extension is its name
             write(path, motion)
             written.append(out_dir / path.name)
         if out_dir.exists():
