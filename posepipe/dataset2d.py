@@ -432,7 +432,15 @@ def condition(ds: Dataset2D, *, options: Conditioning, fps: float | None) -> dic
 
 
 def _threshold_hint(meta: dict) -> str:
-    """Why there may be nobody: the score threshold of the keypoints2d stage, with what it removed."""
+    """Why there may be nobody: an imported file with detections of other categories only (COCO
+    ``category_id`` other than 1, counted as ``skipped_other_categories`` by the importer), or the
+    score threshold of the keypoints2d stage, with what it removed."""
+    other = meta.get("skipped_other_categories") or 0
+    if other and not meta.get("persons") and not meta.get("persons_below_threshold"):
+        return (
+            f" (all {other} detections in the keypoints file are of categories other than person: "
+            "only COCO category_id 1 is read)"
+        )
     threshold = meta.get("score_threshold")
     if not threshold:
         return ""

@@ -155,6 +155,14 @@ def build(folder: str | os.PathLike) -> list[Case]:
     bad_keypoints("nobody", nobody, why="every person below the score threshold",
                   status=r"failed at dataset2d: .*no person detected in any of the 12 frames "
                   r"\(keypoints2d.score_threshold 0.7 removed all 11 persons")  # fmt: skip
+
+    def other_category(entries):
+        for entry in entries:
+            entry["category_id"] = 2
+
+    bad_keypoints("other_category", other_category, why="every detection of another category (category_id 2)",
+                  status=r"failed at dataset2d: .*no person detected in any of the 12 frames "
+                  r"\(all 11 detections in the keypoints file are of categories other than person")  # fmt: skip
     write_indexed_video(videos / "no_keypoints.mp4", frames=12)
     cases.append(Case("no_keypoints", "no_keypoints.mp4", "no_keypoints",
                       r"failed at keypoints2d: .*no_keypoints\.coco\.json: keypoints file not found",

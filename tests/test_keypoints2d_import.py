@@ -161,6 +161,26 @@ def test_coco_without_bbox_and_other_categories(tmp_path):
     np.testing.assert_allclose(kp.boxes[0], [*xy.min(0), *xy.max(0)], atol=1e-4)
 
 
+def test_only_other_categories_is_named_as_the_cause(tmp_path):
+    """A file whose detections are all of another category: the dataset2d error says so, not the
+    score threshold (held-out corpus, issue 19)."""
+    from posepipe.dataset2d import make_dataset2d
+    from posepipe.keypoints2d.store import save_keypoints2d
+
+    entries = [{**e, "category_id": 2} for e in _coco_entries([1, 2, 1, 0, 1])]
+    kp = import_keypoints(
+        _write_json(tmp_path / "k.json", entries), frame_count=T, width=W, height=H, score_threshold=0.7
+    )
+    assert kp.meta["skipped_other_categories"] == 5 and kp.meta["persons"] == 0
+    save_keypoints2d(tmp_path / "keypoints2d.npz", kp)
+    with pytest.raises(PosepipeError) as err:
+        make_dataset2d(tmp_path / "keypoints2d.npz", tmp_path / "dataset2d.npz", video_id="cats")
+    assert err.value.reason == (
+        f"no person detected in any of the {T} frames (all 5 detections in the keypoints file are of "
+        "categories other than person: only COCO category_id 1 is read)"
+    )
+
+
 def test_coco_dataset_dict_checks_image_size(tmp_path):
     annotations = [{k: v for k, v in e.items() if k != "score"} for e in _coco_entries([1] * T)]
     images = [{"id": t, "width": W, "height": H} for t in range(T)]
