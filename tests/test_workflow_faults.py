@@ -152,3 +152,25 @@ def test_yaml_syntax_error_in_the_default_config_names_line_and_column(tmp_path)
         output
     )
     assert f"flow sequence that starts at line {line}, column 14" in output, output
+
+
+def test_run_wide_names_and_a_missing_sample_sheet_row(tmp_path):
+    """Videos named like run-wide files run beside a normal one under ids of their own, and a
+    sample-sheet row whose file does not exist fails that video alone (issue 19, items 1 and 2)."""
+    for name in ("good", "qc_summary.csv", "dataset2d_custom.npz"):
+        add_video(tmp_path, name, frames=6)
+    (tmp_path / "samples.tsv").write_text("video\tpath\ngone\tvideos/gone.mp4\n")
+    config = {**CONFIG, "input": {"directory": "videos", "samples": "samples.tsv"}}
+    proc = snakemake(tmp_path, "--cores", "2", "--keep-going", *UNTIL, config=config, check=False)
+    output = proc.stdout + proc.stderr
+    assert proc.returncode != 0, output
+    assert "videos/gone.mp4 (sample sheet) does not exist: video gone will fail at probe" in output
+    rows = summary(tmp_path)
+    assert rows["gone"]["status"] == "failed at probe: videos/gone.mp4: file not found"
+    assert "gone: failed at probe: videos/gone.mp4: file not found" in output
+    for video in ("good", "qc_summary.csv_video", "dataset2d_custom.npz_video"):
+        assert rows[video]["status"] == "pending (dataset2d)", rows[video]
+        assert (tmp_path / "results" / video / "keypoints2d.npz").exists()
+    # Once the file is there, only its own video runs.
+    add_video(tmp_path, "gone", frames=6)
+    assert {video for _, video in planned_jobs(tmp_path, *UNTIL, config=config)} == {"gone"}

@@ -53,6 +53,9 @@ try:
     )
 except PosepipeError as exc:
     raise WorkflowError(f"input: {exc}") from None
+for _video, _entry in VIDEOS.items():
+    if _entry.get("missing"):
+        logger.warning(f"posepipe: {_entry['path']} (sample sheet) does not exist: video {_video} will fail at probe")
 if not VIDEOS:
     logger.warning(
         f"posepipe: no videos found in {config['input']['directory']!r} "
@@ -76,6 +79,18 @@ def video_file(wildcards):
     """The video, by a name that Snakemake takes literally and no command takes for an option."""
     path = VIDEOS[wildcards.video]["path"]
     return snakemake_safe_path(path, link_name(wildcards.video, "video", path))
+
+
+def video_input(wildcards):
+    """probe's input: the video; nothing for a file that does not exist, so that this video alone
+    fails (probe names the file) instead of every video stopping before any job."""
+    return video_file(wildcards) if os.path.exists(VIDEOS[wildcards.video]["path"]) else []
+
+
+def video_argument(wildcards, resources):
+    """The video as probe's argument (its own path also when it is missing); untracked (see
+    `untracked`): the input already tracks the file."""
+    return video_file(wildcards)
 
 
 def frames_options(wildcards):
