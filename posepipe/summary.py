@@ -18,7 +18,7 @@ under ``results/{video}/``. Columns:
   ``longest_gap``, ``max_bone_cv``, ``mean_joint_speed``, ``p99_joint_speed``: from ``qc/qc.json``
   (over all persons: rates pooled, counts summed, longest and maxima over persons); without it, the
   first three from ``dataset2d.npz``.
-- ``warnings``: every stage's ``warnings`` list (JSON headers in :data:`WARNING_SOURCES`), joined
+- ``warnings``: every stage's ``warnings`` list (the headers in :data:`WARNING_SOURCES`), joined
   with ``"; "``, plus a note for each of this video's files that could not be read.
 - ``{stage}_s``: seconds from Snakemake's benchmark file, only for a done stage whose output is
   not newer than its benchmark file: a time left from an earlier run (of a stage that has since
@@ -59,9 +59,10 @@ AFTER = {"dataset2d": ("tracks", "keypoints2d"), "qc": ("lift3d",), "render": ("
 # What a video needs to be complete unless told otherwise: no tracks (person: top_score).
 DEFAULT_STAGES = tuple(stage for stage, _ in STAGE_OUTPUTS if stage != "tracks")
 
-# JSON files (under results/{video}/) whose top-level "warnings" list (of strings) is reported.
-# A stage that has warnings of its own adds its header here.
-WARNING_SOURCES = ("probe.json", "frames/timeline.json", "qc/qc.json")
+# Files (under results/{video}/) whose top-level "warnings" list (of strings) is reported, in
+# workflow order: a JSON file's own, an .npz file's JSON ``meta``. A stage that has warnings of its
+# own adds its file here.
+WARNING_SOURCES = ("probe.json", "frames/timeline.json", "tracks.npz", "dataset2d.npz", "qc/qc.json")
 
 QC_COLUMNS = ["detection_rate", "interpolated_frames", "longest_interpolated_run", "mean_keypoint_score",
               "people_max", "people_mean", "tracks", "fragments_merged", "frames_with_two_or_more",
@@ -115,6 +116,16 @@ def _unreadable(path: Path, exc: Exception) -> str:
     return f"unreadable {text}"
 
 
+def _header(path: Path) -> dict:
+    """The JSON header of a stage's file: the file itself (.json), or an .npz file's ``meta``."""
+    if path.suffix == ".npz":
+        import numpy as np
+
+        with np.load(path, allow_pickle=False) as z:  # only the JSON string is read: no pickle
+            return json.loads(str(z["meta"]))
+    return json.loads(path.read_text())
+
+
 def collect_warnings(folder: Path) -> tuple[list[str], list[str]]:
     """(warnings, problems): every ``warnings`` list in the JSON headers of :data:`WARNING_SOURCES`
     under ``folder``, in that order; problems name the headers that could not be read."""
@@ -125,8 +136,8 @@ def collect_warnings(folder: Path) -> tuple[list[str], list[str]]:
         if not path.exists():
             continue
         try:
-            found = json.loads(path.read_text()).get("warnings", [])
-        except (OSError, ValueError, AttributeError) as exc:
+            found = _header(path).get("warnings", [])
+        except (OSError, ValueError, KeyError, EOFError, AttributeError) as exc:
             problems.append(_unreadable(path, exc))
             continue
         if not isinstance(found, list) or not all(isinstance(w, str) for w in found):
