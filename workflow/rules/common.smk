@@ -284,7 +284,15 @@ def tracks_options():
     ]
     if cfg["max_lost_frames"] is not None:
         options.append(f"--max-lost-frames {cfg['max_lost_frames']}")
+    # Left out at its default (the command's own): finished tracks stay up to date.
+    if cfg["duplicate_oks"] != DUPLICATE_OKS_DEFAULT:
+        options.append(f"--duplicate-oks {cfg['duplicate_oks']}")
     return " ".join(options)
+
+
+from posepipe.settings import schema_default
+
+DUPLICATE_OKS_DEFAULT = schema_default("tracks.duplicate_oks")
 
 
 # ---- dataset2d ----------------------------------------------------------------
