@@ -8,6 +8,7 @@ import pytest
 from posepipe.errors import PosepipeError
 from posepipe.keypoints2d.store import from_frames, save_keypoints2d
 from posepipe.stages import STAGE_VERSIONS
+from posepipe.summary import collect_warnings
 from posepipe.tracks import (
     TrackParams,
     box_iou,
@@ -182,6 +183,7 @@ def test_duplicate_detections_are_merged_before_linking(tmp_path, caplog):
             "(keypoint similarity above tracks.duplicate_oks 0.95)"
         )
         assert meta["warnings"] == [expected] and expected in caplog.text
+        assert collect_warnings(tmp_path) == ([expected], [])  # summary.csv's warnings column
     # duplicate_oks 1 turns it off.
     off = make_tracks(
         tmp_path / "keypoints2d.npz", tmp_path / "off.npz", fps=FPS, params=TrackParams(duplicate_oks=1.0)
