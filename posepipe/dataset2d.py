@@ -645,11 +645,15 @@ def make_dataset2d(
     return ds
 
 
-def merge_dataset2d(paths: Sequence[str | os.PathLike], out: str | os.PathLike) -> list[str]:
+def merge_dataset2d(
+    paths: Sequence[str | os.PathLike], out: str | os.PathLike, *, left_out: Sequence[dict] | None = None
+) -> list[str]:
     """Join custom 2D datasets into one file with every subject (upstream's one-file-per-folder form).
 
     Only ``positions_2d``, ``metadata`` and a JSON ``meta`` (sources and per-subject frame counts)
-    are written. A subject name found twice raises PosepipeError. Returns the subject names.
+    are written. ``left_out``: videos of the run that are not in it, each ``{'video', 'status'}``
+    (e.g. a video that failed before dataset2d), recorded as ``meta["left_out"]`` when given.
+    A subject name found twice raises PosepipeError. Returns the subject names.
     """
     if not paths:
         raise PosepipeError(out, "nothing to merge")
@@ -671,7 +675,10 @@ def merge_dataset2d(paths: Sequence[str | os.PathLike], out: str | os.PathLike) 
         positions_2d=positions,
         metadata=coco_metadata(resolutions),
         meta=np.array(
-            json.dumps({"stage": "merge-dataset2d", "posepipe_version": __version__, "sources": sources})
+            json.dumps(
+                {"stage": "merge-dataset2d", "posepipe_version": __version__, "sources": sources}
+                | ({"left_out": list(left_out)} if left_out is not None else {})
+            )
         ),
     )
     log.info("merged %d subjects -> %s", len(positions), out)

@@ -174,3 +174,51 @@ def test_run_wide_names_and_a_missing_sample_sheet_row(tmp_path):
     # Once the file is there, only its own video runs.
     add_video(tmp_path, "gone", frames=6)
     assert {video for _, video in planned_jobs(tmp_path, *UNTIL, config=config)} == {"gone"}
+
+
+def test_one_failed_video_leaves_the_run_wide_files_and_the_report(tmp_path):
+    """With one video failing (--keep-going), qc_summary.* and dataset2d_custom.npz cover the
+    complete ones and name the failed one, and `snakemake --report` works (issue 19, item 6)."""
+    import numpy as np
+
+    from posepipe.testing import random_checkpoint
+
+    for name in ("good", "nokp"):
+        add_video(tmp_path, name, frames=8)
+    (tmp_path / "videos/nokp.coco.json").unlink()
+    random_checkpoint(tmp_path / "lifter.bin")
+    config = {
+        **CONFIG,
+        "input": {"directory": "videos"},
+        "lift3d": {"checkpoint": "lifter.bin"},
+        "exports": [],
+    }
+    proc = snakemake(tmp_path, "--cores", "2", "--keep-going", config=config, check=False)
+    assert proc.returncode != 0
+    table = pd.read_csv(tmp_path / "results/qc_summary.csv", dtype=str).fillna("").set_index("video")
+    assert table.loc["good", "status"] == "complete"
+    assert table.loc["good", "detection_rate"]  # the QC numbers of the complete ones
+    assert table.loc["nokp", "status"].startswith("failed at keypoints2d: ")
+    html = (tmp_path / "results/qc_summary.html").read_text()
+    assert "1 of 2 videos complete" in html and "failed at keypoints2d" in html
+    merged = np.load(tmp_path / "results/dataset2d_custom.npz", allow_pickle=True)
+    assert sorted(merged["positions_2d"].item()) == ["good.mp4"]
+    meta = json.loads(str(merged["meta"]))
+    assert [entry["video"] for entry in meta["left_out"]] == ["nokp"]
+    assert meta["left_out"][0]["status"].startswith("failed at keypoints2d: ")
+
+    report = snakemake(tmp_path, "--report", "report.zip", config=config, check=False)
+    assert report.returncode == 0, report.stdout + report.stderr
+    assert "the report covers the 1 of 2 videos that are complete" in report.stdout + report.stderr
+    import zipfile
+
+    names = zipfile.ZipFile(tmp_path / "report.zip").namelist()  # report/data/raw/<hash>/<file name>
+    assert sum(n.endswith("/qc.html") for n in names) == 1, names  # the complete video's page
+    assert sum(n.endswith("/qc_summary.html") for n in names) == 1, names
+
+    # Once the video is mended, a plain re-run makes it and the run-wide files the rules' own way.
+    add_video(tmp_path, "nokp", frames=8)
+    snakemake(tmp_path, "--cores", "2", config=config)
+    merged = np.load(tmp_path / "results/dataset2d_custom.npz", allow_pickle=True)
+    assert len(merged["positions_2d"].item()) == 2 and "left_out" not in json.loads(str(merged["meta"]))
+    assert "2 of 2 videos complete" in (tmp_path / "results/qc_summary.html").read_text()

@@ -246,6 +246,34 @@ def gpu_ids():
     return ",".join(map(str, ids)) if ids else "auto"
 
 
+# `snakemake --report`: Snakemake refuses a report with a report file missing, so the report
+# covers the videos that are complete (the failed ones are named in qc_summary.html, its summary
+# page). The Snakefile is read before Snakemake says what it will do: its command line tells.
+REPORTING = any(arg == "--report" or arg.startswith("--report=") for arg in sys.argv[1:])
+
+
+def run_videos():
+    """The videos the run-wide files and the report are made from: all of them, or, for
+    `--report`, those that are complete (their row in summary.csv says so)."""
+    if not REPORTING:
+        return list(VIDEOS)
+    if REPORT_VIDEOS:
+        return REPORT_VIDEOS[0]
+    from posepipe.summary import video_row
+
+    done = [v for v in VIDEOS if video_row(Path("results"), v, stages=SUMMARY_STAGES)["status"] == "complete"]
+    if len(done) < len(VIDEOS):
+        logger.warning(
+            f"posepipe: the report covers the {len(done)} of {len(VIDEOS)} videos that are complete; "
+            "results/qc_summary.html in it names the others and why"
+        )
+    REPORT_VIDEOS.append(done)
+    return done
+
+
+REPORT_VIDEOS = []  # run_videos() of a report, found once
+
+
 def final_targets(wildcards):
     """Targets of the default target: every deliverable of every video, and the merged 2D dataset.
 
@@ -253,7 +281,7 @@ def final_targets(wildcards):
     deleted one is rebuilt even when the 3D outputs made from it are still up to date.
     """
     targets = []
-    for video in VIDEOS:
+    for video in run_videos():
         targets += [f"results/{video}/{name}" for name in ("probe.json", "keypoints2d.npz", "dataset2d.npz")]
         targets += [f"results/{video}/pose3d.npz", f"results/{video}/pose3d.csv", f"results/{video}/qc/qc.json"]
         targets.append(f"results/{video}/qc/qc.html")  # the report's page; a target, so it is remade if lost

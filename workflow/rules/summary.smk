@@ -23,6 +23,35 @@ def write_run_summary():
         return []
 
 
+def write_run_wide_files(rows):
+    """After a failed run: results/qc_summary.csv / .html (a row per video: the complete ones with
+    their QC numbers, the others with what failed or is pending) and results/dataset2d_custom.npz
+    (the videos whose dataset2d.npz is up to date; the others in its meta "left_out"), which their
+    rules, needing every video, could not make. Written whatever else happened; never raises."""
+    if not rows:
+        return
+    from posepipe.dataset2d import merge_dataset2d
+    from posepipe.summary import stage_states
+
+    try:
+        write_summary(list(VIDEOS), out="results/qc_summary.csv", html="results/qc_summary.html", stages=SUMMARY_STAGES)
+        status = {row["video"]: row["status"] for row in rows}
+        done = [v for v in VIDEOS if stage_states(Path("results", v), SUMMARY_STAGES)["dataset2d"][0] == "done"]
+        inputs, merged = [f"results/{v}/dataset2d.npz" for v in done], Path("results/dataset2d_custom.npz")
+        if len(done) < len(VIDEOS) and done:
+            left_out = [{"video": v, "status": status[v]} for v in VIDEOS if v not in done]
+            merge_dataset2d(inputs, merged, left_out=left_out)
+        elif done and (not merged.exists() or any(os.path.getmtime(i) > merged.stat().st_mtime for i in inputs)):
+            merge_dataset2d(inputs, merged)  # every video's, as its rule makes it (the run stopped first)
+        complete = sum(s == "complete" for s in status.values())
+        logger.error(
+            f"posepipe: results/qc_summary.csv/.html cover the {complete} complete of {len(rows)} videos and "
+            f"name the others; results/dataset2d_custom.npz holds the {len(done)} with a 2D dataset"
+        )
+    except Exception as exc:  # the run's own result matters more than its report
+        logger.error(f"posepipe: the run-wide files could not be written: {type(exc).__name__}: {exc}")
+
+
 def print_failures(rows):
     failed = [row for row in rows if row.get("failed_stage")]
     if failed:
@@ -63,4 +92,6 @@ onerror:
     from posepipe.warm import stop_server
 
     stop_server(WARM_SERVER[0] if WARM_SERVER else None)
-    print_failures(write_run_summary())
+    rows = write_run_summary()
+    write_run_wide_files(rows)
+    print_failures(rows)
