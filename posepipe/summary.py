@@ -7,7 +7,10 @@ under ``results/{video}/``. Columns:
   no output, and a log written after its input was made and after the stage's last benchmark
   (Snakemake writes that only on success): the job ran on it and did not finish;
   REASON is the log's ``posepipe STAGE: error: ...`` line, else its last line naming an error,
-  else its last line); or ``pending (STAGE)`` (the stage has not run on the current input). A
+  else its last line); ``failed at STAGE (weights download): REASON`` (the stage waits for a
+  file whose job failed, e.g. its published weights could not be downloaded: REASON is that
+  job's, see ``waiting_for`` of :func:`write_summary`); or ``pending (STAGE)`` (the stage has not
+  run on the current input). A
   stage is done when its output exists, the stage before it is done, and its output is not older
   than that stage's (Snakemake's own rule: an output older than its input is out of date).
 - ``source``, ``frames``, ``fps``, ``width``, ``height``: from ``frames/timeline.json`` (``source``
@@ -192,8 +195,24 @@ def qc_columns(report: dict) -> dict:
     return row
 
 
-def _status(folder: Path, states: dict) -> tuple[str, str | None]:
-    """(status, the failed stage or None)."""
+def _blocked(stage: str, waiting_for: dict) -> tuple[str, str] | None:
+    """(status, log) when ``stage`` waits for a file that is not there and whose job failed (its
+    log holds a reason), per ``waiting_for`` {stage: (file, its job's log)}; else None."""
+    if stage not in waiting_for:
+        return None
+    needed, log = (Path(p) for p in waiting_for[stage])
+    if needed.exists() or not log.exists():
+        return None
+    reason = failure_reason(log)
+    if reason is None or "error" not in log.read_text(errors="replace").lower():
+        return None  # a download that worked, its file removed since: it is simply to do again
+    return f"failed at {stage} (weights download): {reason}", os.fspath(log)
+
+
+def _status(
+    folder: Path, states: dict, waiting_for: dict | None = None
+) -> tuple[str, str | None, str | None]:
+    """(status, the failed stage or None, the log that says why when it is not the stage's own)."""
     for stage, (state, input_time) in states.items():
         if state == "done":
             continue
@@ -212,9 +231,11 @@ def _status(folder: Path, states: dict) -> tuple[str, str | None]:
                 where = (
                     stage if log.stem == stage else f"{stage} (shard {log.stem.removeprefix(stage + '_')})"
                 )
-                return f"failed at {where}: {failure_reason(log)}", stage
-        return f"pending ({stage})", None
-    return "complete", None
+                return f"failed at {where}: {failure_reason(log)}", stage, None
+        if blocked := _blocked(stage, waiting_for or {}):
+            return blocked[0], stage, blocked[1]
+        return f"pending ({stage})", None, None
+    return "complete", None, None
 
 
 def _benchmark_seconds(folder: Path, stage: str, output: str) -> float | None:
@@ -226,17 +247,18 @@ def _benchmark_seconds(folder: Path, stage: str, output: str) -> float | None:
     return benchmark_seconds(bench)
 
 
-def video_row(results: Path, video: str, *, stages: tuple[str, ...]) -> dict:
+def video_row(results: Path, video: str, *, stages: tuple[str, ...], waiting_for: dict | None = None) -> dict:
     """The summary row of one video; never raises for a bad file (the row says what was wrong).
 
-    ``failed_stage`` (not a column) names the stage whose job failed, if any.
+    ``failed_stage`` (not a column) names the stage whose job failed, if any, and ``failed_log``
+    (not a column) the log that says why when it is not the stage's own (a weights download).
     """
     folder = Path(results) / video
     row: dict = {"video": video}
     problems: list[str] = []
     try:
         states = stage_states(folder, stages)
-        row["status"], row["failed_stage"] = _status(folder, states)
+        row["status"], row["failed_stage"], row["failed_log"] = _status(folder, states, waiting_for)
     except Exception as exc:  # a summary row is written whatever happened
         states = {}
         row["status"], row["failed_stage"] = f"unknown (cannot read {folder}: {exc})", None
@@ -297,12 +319,15 @@ def write_summary(
     results: str | os.PathLike = "results",
     stages: tuple[str, ...] = DEFAULT_STAGES,
     html: str | os.PathLike | None = None,
+    waiting_for: dict[str, tuple[str | os.PathLike, str | os.PathLike]] | None = None,
 ) -> list[dict]:
     """Write the summary table (atomically; also as an HTML page when ``html`` is given) and return
-    its rows."""
+    its rows. ``waiting_for``: {stage: (a file the stage needs that another job makes, that job's
+    log)}, e.g. the weights a download makes: a video whose first unfinished stage waits for that
+    file, when the file is missing and the log is there, gets that log's reason as its status."""
     import pandas as pd
 
-    rows = [video_row(Path(results), video, stages=stages) for video in videos]
+    rows = [video_row(Path(results), video, stages=stages, waiting_for=waiting_for) for video in videos]
     table = pd.DataFrame(rows).reindex(columns=COLUMNS)
     with atomic_path(out) as tmp:
         table.to_csv(tmp, index=False)

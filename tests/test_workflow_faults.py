@@ -222,3 +222,27 @@ def test_one_failed_video_leaves_the_run_wide_files_and_the_report(tmp_path):
     merged = np.load(tmp_path / "results/dataset2d_custom.npz", allow_pickle=True)
     assert len(merged["positions_2d"].item()) == 2 and "left_out" not in json.loads(str(merged["meta"]))
     assert "2 of 2 videos complete" in (tmp_path / "results/qc_summary.html").read_text()
+
+
+def test_a_failed_weights_download_is_in_each_videos_row(tmp_path, monkeypatch):
+    """The lifter's weights cannot be downloaded (a proxy that refuses): every video's row and the
+    terminal carry the download's reason, not "pending (lift3d)" (issue 19, item 12)."""
+    for variable in ("no_proxy", "NO_PROXY"):
+        monkeypatch.delenv(variable, raising=False)
+    for variable in ("https_proxy", "HTTPS_PROXY"):
+        monkeypatch.setenv(variable, "http://127.0.0.1:9")  # the discard port: nothing listens
+    for name in ("a", "b"):
+        add_video(tmp_path, name, frames=6)
+    config = {**CONFIG, "input": {"directory": "videos"}, "exports": []}
+    proc = snakemake(
+        tmp_path, "--cores", "2", "--keep-going", "--until", "lift3d", config=config, check=False
+    )
+    output = proc.stdout + proc.stderr
+    assert proc.returncode != 0, output
+    rows = summary(tmp_path)
+    log = "resources/models/logs/videopose3d_h36m_detectron_coco.log"
+    for video in ("a", "b"):
+        status = rows[video]["status"]
+        assert status.startswith("failed at lift3d (weights download): "), status
+        assert "could not download https://dl.fbaipublicfiles.com/video-pose-3d/" in status, status
+        assert f"  {video}: {status}  [log: {log}]" in output

@@ -12,12 +12,25 @@ SUMMARY_STAGES = (
 )
 
 
+def waiting_for():
+    """{stage: (published weights it needs, the download job's log)} for the downloads this run
+    makes, so that a failed download is every waiting video's reason (see write_summary)."""
+    waits = {}
+    if not config["lift3d"]["checkpoint"]:
+        waits["lift3d"] = (LIFTER_FILE, f"resources/models/logs/{LIFTER_WEIGHTS}.log")
+    if config["keypoints2d"]["source"] == "detectron2" and not config["keypoints2d"]["weights"]:
+        zoo = ZOO_WEIGHTS.get(config["keypoints2d"]["model"])
+        if zoo:
+            waits["keypoints2d"] = (f"resources/models/{zoo}.pkl", f"resources/models/logs/{zoo}.log")
+    return waits
+
+
 def write_run_summary():
     """Write results/summary.csv; return its rows ([] when there is nothing or it failed)."""
     if not VIDEOS:
         return []
     try:
-        return write_summary(list(VIDEOS), out="results/summary.csv", stages=SUMMARY_STAGES)
+        return write_summary(list(VIDEOS), out="results/summary.csv", stages=SUMMARY_STAGES, waiting_for=waiting_for())
     except Exception as exc:  # the run's own result matters more than its report
         logger.error(f"posepipe: results/summary.csv could not be written: {type(exc).__name__}: {exc}")
         return []
@@ -34,7 +47,10 @@ def write_run_wide_files(rows):
     from posepipe.summary import stage_states
 
     try:
-        write_summary(list(VIDEOS), out="results/qc_summary.csv", html="results/qc_summary.html", stages=SUMMARY_STAGES)
+        write_summary(
+            list(VIDEOS), out="results/qc_summary.csv", html="results/qc_summary.html", stages=SUMMARY_STAGES,
+            waiting_for=waiting_for(),
+        )  # fmt: skip
         status = {row["video"]: row["status"] for row in rows}
         done = [v for v in VIDEOS if stage_states(Path("results", v), SUMMARY_STAGES)["dataset2d"][0] == "done"]
         inputs, merged = [f"results/{v}/dataset2d.npz" for v in done], Path("results/dataset2d_custom.npz")
@@ -57,7 +73,7 @@ def print_failures(rows):
     if failed:
         logger.error(f"posepipe: {len(failed)} of {len(rows)} videos failed (results/summary.csv):")
     for row in failed:
-        log = f"results/{row['video']}/logs/{row['failed_stage']}.log"
+        log = row.get("failed_log") or f"results/{row['video']}/logs/{row['failed_stage']}.log"
         logger.error(f"  {row['video']}: {row['status']}  [log: {log}]")
 
 
