@@ -22,6 +22,14 @@ from posepipe.stages import STAGE_VERSIONS
 USE_CONDA = DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method
 prepare_job_environment(workflow.basedir, conda=USE_CONDA)
 
+# A Snakemake killed with SIGKILL leaves its lock; the next run clears it when nothing runs here
+# any more (posepipe/runlock.py says how that is decided). Only the main process, before it locks.
+if workflow.is_main_process:
+    from posepipe.runlock import clear_stale_lock
+
+    if _lock_note := clear_stale_lock():
+        logger.warning(f"posepipe: {_lock_note}")
+
 
 def read_sample_sheet(path):
     """The sample sheet's rows, each checked against workflow/schemas/samples.schema.yaml; every

@@ -81,6 +81,9 @@ WARM_SERVER = []  # the pid of this run's warm-start server, if it started one
 
 
 onstart:
+    from posepipe.runlock import record_owner
+
+    record_owner()  # who holds the lock now (posepipe/runlock.py)
     # Local runs only, and not when rules run in their conda or container environments (the
     # server's Python would not be theirs; jobs that reach another Python start cold anyway).
     if config["resources"]["warm_start"] and workflow.local_exec and not workflow.deployment_settings.deployment_method:
