@@ -140,3 +140,39 @@ def test_unknown_format_and_person_never_present(single, tmp_path):
     with pytest.raises(PosepipeError, match="unknown export format 'fbx'"):
         export(pose3d, fmt="fbx", out_dir=tmp_path / "fbx", video_id="v")
     assert not (tmp_path / "fbx").exists()
+
+
+def test_every_export_states_its_time_and_bvh_can_start_with_the_video(two, tmp_path):
+    """A person entering at frame 10 (issue 19, item 15): timing.csv in every export folder gives
+    each file's first timeline frame and time; BVH, which has no start time, starts at the
+    person's first frame by default, or with bvh_start 'video' at the video's first frame, holding
+    the first pose until they enter, the person's own frames unchanged."""
+    pose3d, _, _ = two
+    expected = {  # per format: the timeline frames of v.p3 (absent 0-9 and 20-24)
+        "csv": (10, T - 1, T - 15), "json": (10, T - 1, T - 15), "trc": (10, T - 1, T - 10),
+        "c3d": (10, T - 1, T - 10), "bvh": (10, T - 1, T - 10),
+    }  # fmt: skip
+    for fmt, (first, last, count) in expected.items():
+        export(pose3d, fmt=fmt, out_dir=tmp_path / fmt, video_id="v")
+        timing = pd.read_csv(tmp_path / fmt / "timing.csv").set_index("file")
+        assert list(timing.index) == [f"v.p0.{fmt}", f"v.p3.{fmt}"]
+        row = timing.loc[f"v.p3.{fmt}"]
+        assert (row.first_frame, row.last_frame, row.frames) == (first, last, count), fmt
+        assert row.start_time_s == pytest.approx(10 / FPS, abs=1e-6) and row.fps == pytest.approx(FPS)
+        assert row.end_time_s == pytest.approx((T - 1) / FPS, abs=1e-6)
+        assert timing.loc[f"v.p0.{fmt}"].first_frame == 0
+    late = (tmp_path / "bvh" / "v.p3.bvh").read_text()
+    (padded,) = [f for f in export(pose3d, fmt="bvh", out_dir=tmp_path / "bvh_video", video_id="v",
+                                   bvh_start="video") if f.name == "v.p3.bvh"]  # fmt: skip
+    timing = pd.read_csv(tmp_path / "bvh_video" / "timing.csv").set_index("file")
+    assert (timing.loc["v.p3.bvh"].first_frame, timing.loc["v.p3.bvh"].frames) == (0, T)
+    assert timing.loc["v.p3.bvh"].start_time_s == 0
+    hierarchy, motion = late.split("MOTION\n")
+    padded_hierarchy, padded_motion = padded.read_text().split("MOTION\n")
+    assert padded_hierarchy == hierarchy  # the same skeleton: padding takes no part in the rest pose
+    rows, padded_rows = motion.splitlines(), padded_motion.splitlines()
+    assert rows[0] == "Frames: 30" and padded_rows[0] == f"Frames: {T}" and padded_rows[1] == rows[1]
+    assert padded_rows[2 + 10 :] == rows[2:]  # frame k of the file is frame k of the video
+    assert padded_rows[2:12] == [rows[2]] * 10  # before entering: the first pose, held
+    # The person present from frame 0 gets the same file either way.
+    assert (tmp_path / "bvh_video" / "v.p0.bvh").read_text() == (tmp_path / "bvh" / "v.p0.bvh").read_text()

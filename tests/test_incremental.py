@@ -83,6 +83,16 @@ def test_new_export_format_runs_only_its_exports(finished):
     assert out.count("wildcards: video=") == 2 and "format=trc" in out and "format=csv" not in out
 
 
+def test_export_settings_rerun_only_exports(finished):
+    """export.bvh_start re-runs the export jobs and nothing else; at its default, and for
+    tracks.duplicate_oks at its default (neither in the command then), nothing re-runs."""
+    workdir, config = finished
+    changed = {**config, "export": {"bvh_start": "video"}}
+    assert planned_jobs(workdir, config=changed) == jobs(("export",), ["alpha", "beta"])
+    same = {**config, "export": {"bvh_start": "person"}, "tracks": {"duplicate_oks": 0.95}}
+    assert planned_jobs(workdir, config=same) == set()
+
+
 def test_qc_threshold_reruns_qc_only(finished):
     workdir, config = finished
     changed = {**config, "qc": {"max_bone_cv": 0.5}}

@@ -18,7 +18,11 @@ of the lengths along its chain (the lifter does not hold bone lengths fixed: see
 
 Units and axes: centimetres, Y up (``posepipe.exports.motion.y_up`` of the display frame). Frames
 span the person's first to last frame present; frames inside it where the person is absent hold
-the last pose (BVH has no missing values).
+the last pose (BVH has no missing values). BVH states no start time: a person who enters late
+starts their file later than the video. ``start="video"`` (config ``export.bvh_start: video``)
+pads the file from the timeline's first frame instead, holding the first pose present until the
+person enters, so frame k of the file is frame k of the video; either way ``timing.csv`` beside
+the files gives each file's first timeline frame and its time (:mod:`posepipe.exports.stage`).
 """
 
 from __future__ import annotations
@@ -120,12 +124,13 @@ def align(rest: np.ndarray, vectors: np.ndarray) -> np.ndarray:
     return rot
 
 
-def channels(points: np.ndarray) -> tuple[list[Node], dict, np.ndarray]:
-    """(nodes, rest offsets, motion (T, channels)) for ``points`` (T, 17, 3), complete frames."""
+def channels(points: np.ndarray, *, rest_from: slice = slice(None)) -> tuple[list[Node], dict, np.ndarray]:
+    """(nodes, rest offsets, motion (T, channels)) for ``points`` (T, 17, 3), complete frames; the
+    rest offsets from the frames ``rest_from`` (padding frames take no part)."""
     from scipy.spatial.transform import Rotation
 
     nodes = hierarchy()
-    rest = rest_offsets(points)
+    rest = rest_offsets(points[rest_from])
     T = len(points)
     world = [np.tile(np.eye(3), (T, 1, 1)) for _ in nodes]
     columns = [points[:, 0]]  # root position
@@ -151,9 +156,10 @@ def node_offset(node: Node, nodes: list[Node], rest: dict) -> np.ndarray:
     return rest[(parent.at, node.at)]
 
 
-def bvh_text(points: np.ndarray, *, fps: float) -> str:
-    """The BVH file of ``points`` (T, 17, 3) in file units (complete frames)."""
-    nodes, rest, motion = channels(points)
+def bvh_text(points: np.ndarray, *, fps: float, rest_from: slice = slice(None)) -> str:
+    """The BVH file of ``points`` (T, 17, 3) in file units (complete frames); rest offsets from
+    the frames ``rest_from``."""
+    nodes, rest, motion = channels(points, rest_from=rest_from)
     lines = ["HIERARCHY"]
 
     def emit(i: int, depth: int) -> None:
@@ -181,10 +187,32 @@ def bvh_text(points: np.ndarray, *, fps: float) -> str:
     return "\n".join(lines) + "\n"
 
 
-def bvh_points(motion: Motion) -> np.ndarray:
-    """(T', 17, 3) centimetres, Y up, over the person's span, absent frames held."""
-    return _fill_held(y_up(motion.display[motion.span]) * CM)
+BVH_STARTS = ("person", "video")
 
 
-def write_bvh(path: str | os.PathLike, motion: Motion) -> None:
-    write_text(path, bvh_text(bvh_points(motion), fps=motion.fps))
+def bvh_frames(motion: Motion, *, start: str = "person") -> slice:
+    """The timeline frames a BVH file covers: the person's span, or (``start="video"``) from the
+    timeline's first frame to the person's last."""
+    if start not in BVH_STARTS:
+        raise ValueError(f"start must be one of {BVH_STARTS}, got {start!r}")
+    span = motion.span
+    return slice(0, span.stop) if start == "video" and span.stop > 0 else span
+
+
+def bvh_points(motion: Motion, *, start: str = "person") -> np.ndarray:
+    """(T', 17, 3) centimetres, Y up, over :func:`bvh_frames`: absent frames hold the last pose
+    present, frames before the person's first hold that first pose."""
+    frames = bvh_frames(motion, start=start)
+    points = y_up(motion.display[frames]) * CM
+    first = motion.span.start - frames.start
+    points[:first] = points[first]
+    return _fill_held(points)
+
+
+def write_bvh(path: str | os.PathLike, motion: Motion, *, start: str = "person") -> None:
+    """The BVH file of ``motion`` (see the module docstring); padding frames (``start="video"``)
+    take no part in the rest pose, so the person's own frames are those of a ``start="person"`` file."""
+    padding = motion.span.start - bvh_frames(motion, start=start).start
+    write_text(
+        path, bvh_text(bvh_points(motion, start=start), fps=motion.fps, rest_from=slice(padding, None))
+    )

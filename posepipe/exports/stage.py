@@ -3,19 +3,31 @@
 Each format is its own Snakemake job (rule ``export``, wildcard ``format``), so adding a format to
 ``exports:`` in config.yaml runs only the new one. The folder is written whole or not at all:
 files go to a temporary folder beside it, which is renamed at the end.
+
+Beside the files, ``timing.csv`` states where each file sits on the video's time line (every
+format has its own way, or, BVH, none): one row per file, ``file, first_frame, last_frame, frames,
+start_time_s, end_time_s, fps``: the timeline frames (0-based) and times (seconds; 0 is the
+timeline's first frame: the video's first frame, or ``frames.start`` when that trims) of the
+file's first and last frame, and how many frames it has (csv / json: the frames present; trc, c3d:
+the person's first to last frame present; bvh: that, or from frame 0 with ``bvh_start: video``).
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 import os
 import shutil
 from pathlib import Path
 
+import numpy as np
+
 from posepipe.atomic import remove_stale
 from posepipe.errors import PosepipeError
 from posepipe.exports import FORMATS
+from posepipe.exports.bvh import BVH_STARTS
+from posepipe.settings import add_option
 
 log = logging.getLogger(__name__)
 
@@ -37,14 +49,40 @@ def writer(fmt: str):
     return write
 
 
+TIMING_FILE = "timing.csv"
+
+
+def file_frames(motion, fmt: str, *, bvh_start: str = "person") -> np.ndarray:
+    """The timeline frames (int (n,)) a file of ``fmt`` holds for ``motion``, in order."""
+    if fmt in ("csv", "json"):
+        return np.flatnonzero(motion.present)
+    if fmt == "bvh":
+        from posepipe.exports.bvh import bvh_frames
+
+        frames = bvh_frames(motion, start=bvh_start)
+    else:
+        frames = motion.span
+    return np.arange(frames.start, frames.stop)
+
+
 def export(
-    pose3d_npz: str | os.PathLike, *, fmt: str, out_dir: str | os.PathLike, video_id: str, timeline_json=None
+    pose3d_npz: str | os.PathLike,
+    *,
+    fmt: str,
+    out_dir: str | os.PathLike,
+    video_id: str,
+    timeline_json=None,
+    bvh_start: str = "person",
 ) -> list[Path]:
-    """Write every person of ``pose3d_npz`` in format ``fmt`` into ``out_dir``; returns the files."""
+    """Write every person of ``pose3d_npz`` in format ``fmt`` into ``out_dir``, and its
+    ``timing.csv`` (see the module docstring); returns the motion files. ``bvh_start``: 'person'
+    (a BVH file starts at the person's first frame) or 'video' (at the timeline's first frame)."""
     from posepipe.exports.motion import motions
     from posepipe.lift3d.store import load_pose3d
 
     write = writer(fmt)
+    if fmt == "bvh":
+        write = functools.partial(write, start=bvh_start)
     pose = load_pose3d(pose3d_npz)
     if timeline_json is not None:
         from posepipe.video import load_timeline_header
@@ -62,7 +100,7 @@ def export(
     tmp = out_dir.parent / f".{out_dir.name}.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    written = []
+    written, timing = [], []
     try:
         for motion in motions(pose, video=video_id, fps=fps):
             if not motion.present.any():
@@ -71,6 +109,13 @@ def export(
             path = tmp / f"{motion.name}.{fmt}"  # each format's extension is its name
             write(path, motion)
             written.append(out_dir / path.name)
+            frames = file_frames(motion, fmt, bvh_start=bvh_start)
+            timing.append({
+                "file": path.name, "first_frame": int(frames[0]), "last_frame": int(frames[-1]),
+                "frames": len(frames), "start_time_s": round(float(motion.time[frames[0]]), 6),
+                "end_time_s": round(float(motion.time[frames[-1]]), 6), "fps": motion.fps,
+            })  # fmt: skip
+        write_table(tmp / TIMING_FILE, timing)
         if out_dir.exists():
             shutil.rmtree(out_dir)
         os.replace(tmp, out_dir)
@@ -80,6 +125,17 @@ def export(
     return written
 
 
+def write_table(path: Path, rows: list[dict]) -> None:
+    """``timing.csv``: the rows, with the header of the module docstring also when empty."""
+    import csv
+
+    columns = ["file", "first_frame", "last_frame", "frames", "start_time_s", "end_time_s", "fps"]
+    with open(path, "w", newline="", encoding="utf-8") as fh:  # inside the folder renamed at the end
+        table = csv.DictWriter(fh, fieldnames=columns)
+        table.writeheader()
+        table.writerows(rows)
+
+
 def register_cli(sub) -> None:
     p = sub.add_parser("export", help="write the 3D motion as CSV, JSON, TRC (OpenSim), C3D or BVH")
     p.add_argument("pose3d", type=Path, metavar="POSE3D_NPZ")
@@ -87,6 +143,10 @@ def register_cli(sub) -> None:
     p.add_argument("--out-dir", type=Path, required=True, help="results/{video}/exports/{format}")
     p.add_argument("--video-id", required=True, help="names the files")
     p.add_argument("--timeline", type=Path, default=None, help="frames/timeline.json (its fps)")
+    add_option(
+        p, "--bvh-start", key="export.bvh_start", choices=BVH_STARTS,
+        help="a BVH file starts at the person's first frame (person) or at the video's first frame (video)",
+    )  # fmt: skip
 
     def run(args: argparse.Namespace) -> None:
         export(
@@ -95,6 +155,7 @@ def register_cli(sub) -> None:
             out_dir=args.out_dir,
             video_id=args.video_id,
             timeline_json=args.timeline,
+            bvh_start=args.bvh_start,
         )
 
     p.set_defaults(handler=run)

@@ -5,6 +5,10 @@
 wildcard_constraints:
     format="|".join(EXPORT_FORMATS),
 
+# Options of the export command that are not at their default, written into the command itself
+# (not a param): the default command is today's, so finished exports stay up to date.
+EXPORT_OPTIONS = "" if config["export"]["bvh_start"] == "person" else f" --bvh-start {config['export']['bvh_start']}"
+
 
 rule export:
     input:
@@ -25,4 +29,4 @@ rule export:
         "../../envs/posepipe.yaml"
     shell:
         "python -m posepipe export {input.pose3d:q} --format {wildcards.format} --out-dir {output:q}"
-        " --video-id {wildcards.video} --timeline {input.timeline:q} > {log:q} 2>&1"
+        " --video-id {wildcards.video} --timeline {input.timeline:q}" + EXPORT_OPTIONS + " > {log:q} 2>&1"
