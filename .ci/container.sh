@@ -24,8 +24,8 @@
 #     a temporary /work; the image's default command runs the workflow on it with --network=none;
 #     summary.csv must say complete and render.mp4 must have the timeline's frame count (counted
 #     by decoding, inside the container).
-#  5. Where the team's shared media is beside the checkout (../shared/media/dance.mp4 and
-#     dance.coco.json) and .venv has snakemake: the same run on the dance clip inside and outside
+#  5. With the sample clip of the test data (tests/data/media/dance.mp4 and dance.coco.json)
+#     and a .venv that has snakemake: the same run on the dance clip inside and outside
 #     the container, with both wall times printed (a measurement, not a check).
 #  6. The test suite inside the image (--network=none, without the slurm and detectron2 markers).
 #  7. Cleanup, also on failure or interrupt: the containers this script started, its build
@@ -273,8 +273,8 @@ print(f"container: render.mp4 has {rendered} frames, the timeline {timeline}; su
 sys.exit(0 if rendered == timeline == 48 and status == {"clip": "complete"} else 1)
 ' || { say "the render or the summary is wrong"; exit 1; }
 
-# --- 5. run time inside and outside the container (when the shared dance clip is here) -----------
-MEDIA=$REPO/../shared/media
+# --- 5. run time inside and outside the container (the sample dance clip of tests/data) ----------
+MEDIA=$REPO/tests/data/media
 if [ -f "$MEDIA/dance.mp4" ] && [ -f "$MEDIA/dance.coco.json" ] && [ -x .venv/bin/snakemake ]; then
     for where in inside outside; do
         mkdir -p "$TMP/dance-$where/videos"
@@ -293,7 +293,7 @@ if [ -f "$MEDIA/dance.mp4" ] && [ -f "$MEDIA/dance.coco.json" ] && [ -x .venv/bi
     outside=$((SECONDS - t))
     say "dance.mp4 (525 frames, imported keypoints, small lifter, 720p render): ${inside} s in the container, ${outside} s outside"
 else
-    say "no ../shared/media/dance.mp4 (or no .venv): no inside/outside timing"
+    say "no tests/data/media/dance.mp4 (or no .venv): no inside/outside timing"
 fi
 
 # --- 6. the test suite in the image --------------------------------------------------------------
