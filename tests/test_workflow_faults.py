@@ -152,3 +152,21 @@ def test_yaml_syntax_error_in_the_default_config_names_line_and_column(tmp_path)
         output
     )
     assert f"flow sequence that starts at line {line}, column 14" in output, output
+
+
+def test_the_config_header_override_works_as_written(tmp_path):
+    """config.yaml's header shows `snakemake --config frames='{fps: 50}'`: it must run, with the
+    value reaching the stage's command line as a number."""
+    from tests.snakemake_run import REPO
+
+    header = (REPO / "config.yaml").read_text().split("\n\n", 1)[0]
+    example = re.search(r"`snakemake --config (\w+)='([^']+)'`", header)
+    assert example, header
+    add_video(tmp_path, "a", frames=3)
+    proc = snakemake(
+        tmp_path, "--dry-run", "-p", "--until", "frames", "--config", f"{example[1]}={example[2]}"
+    )
+    assert re.search(r"python -m posepipe frames .* --fps 50 ", proc.stdout), proc.stdout
+    bad = snakemake(tmp_path, "--dry-run", "--config", "frames={fsp: 50}", check=False)
+    assert bad.returncode != 0
+    assert "config frames: 'fsp' is not a key of frames; did you mean 'fps'?" in bad.stdout + bad.stderr
