@@ -18,7 +18,10 @@ Files in ``results/{video}/qc/``:
   ``bone_cv`` ({bone: coefficient of variation of its 3D length}), ``max_bone_cv``,
   ``mean_joint_speed`` and ``p99_joint_speed`` (m/s, camera space, root-relative),
   ``conditioning`` (what dataset2d did, when anything); ``stage_seconds`` ({stage: s});
-  ``thresholds`` and ``warnings`` (short reasons, the list summary.csv joins).
+  ``checkpoint`` (the lifter's weights as pose3d.npz records them: ``path``, ``sha256``, and
+  ``published``, the name of the published file with that SHA-256 in
+  :data:`posepipe.weights.PUBLISHED`, or null: then a warning says the poses come from other
+  weights); ``thresholds`` and ``warnings`` (short reasons, the list summary.csv joins).
 - ``qc_joints.csv``: per person and COCO joint: ``mean_score``, ``p10_score`` (detected frames);
   per person and Human3.6M joint: ``mean_speed``, ``p99_speed`` (m/s). Columns
   ``person, skeleton, joint, mean_score, p10_score, mean_speed, p99_speed``.
@@ -145,9 +148,39 @@ def person_numbers(
     return numbers, score_stats, speed_stats
 
 
+def checkpoint_record(pose_meta: dict) -> dict | None:
+    """qc.json's ``checkpoint``: the lifter weights recorded in pose3d.npz's meta (path, SHA-256)
+    and ``published``, the :data:`posepipe.weights.PUBLISHED` name of the file with that SHA-256
+    (None: not a published file). None when the meta records no checkpoint."""
+    from posepipe.weights import PUBLISHED
+
+    recorded = pose_meta.get("checkpoint")
+    if not isinstance(recorded, dict) or not recorded.get("sha256"):
+        return None
+    sha = str(recorded["sha256"]).lower()
+    name = next((n for n, f in PUBLISHED.items() if f.sha256 and f.sha256.lower() == sha), None)
+    return {"path": recorded.get("path"), "sha256": sha, "published": name}
+
+
+def checkpoint_warning(checkpoint: dict | None) -> str | None:
+    """The warning for poses lifted with weights that are not a published file, else None."""
+    from posepipe.weights import PUBLISHED
+
+    if checkpoint is None or checkpoint["published"] is not None:
+        return None
+    lifter = PUBLISHED["videopose3d_h36m_detectron_coco"]
+    name = os.path.basename(checkpoint["path"] or "") or "?"
+    return (
+        f"lifted with {name} (SHA-256 {checkpoint['sha256'][:12]}...), not the published "
+        f"{lifter.filename} (SHA-256 {lifter.sha256[:12]}...)"
+    )
+
+
 def warnings_for(report: dict, thresholds: Thresholds) -> list[str]:
     """Short reasons for summary.csv, e.g. '38% of frames interpolated'."""
     out = []
+    if unpublished := checkpoint_warning(report.get("checkpoint")):
+        out.append(unpublished)
     several = report["people_per_frame"]["several_share"]
     if report["person_mode"] == "top_score" and several > thresholds.max_several_people_share:
         out.append(f"two or more people in view in {several:.0%} of frames (person: top_score follows one)")
@@ -248,6 +281,7 @@ def compute_qc(
         figure["names"].append(label)
     report["persons"] = persons
     report["stage_seconds"] = stage_seconds(Path(dataset2d_npz).parent)
+    report["checkpoint"] = checkpoint_record(pose.meta)
     report["thresholds"] = asdict(thresholds)
     report["warnings"] = warnings_for(report, thresholds)
     figure["fps"] = fps
@@ -345,6 +379,12 @@ def write_qc_page(path: str | os.PathLike, report: dict, joints) -> None:
              "people max": report["people_per_frame"]["max"], "people mean": report["people_per_frame"]["mean"],
              **{f"tracks {k}": v for k, v in report.get("tracks", {}).items()},
              **{f"{stage} s": v for stage, v in report["stage_seconds"].items()}}  # fmt: skip
+    if checkpoint := report.get("checkpoint"):
+        video["lifter weights"] = (
+            f"{os.path.basename(checkpoint['path'] or '') or '?'} "
+            f"({'published' if checkpoint['published'] else 'NOT the published file'}; "
+            f"SHA-256 {checkpoint['sha256'][:12]}...)"
+        )
     write_page(path, f"QC of {report['video']}", [
         warnings_list(report["warnings"]),
         "<h3>Video</h3>", table(pd.DataFrame([video])),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 
 import numpy as np
@@ -131,3 +132,49 @@ def test_stage_files_warnings_and_summary(tmp_path):
                         stages=("frames", "dataset2d", "lift3d", "qc"))[0]  # fmt: skip
     assert row["status"] == "complete" and row["interpolated_frames"] == 20 and row["people_max"] == 2
     assert row["warnings"].startswith("two or more people in view in 50% of frames")
+
+
+@pytest.mark.parametrize("published", [True, False])
+def test_weights_that_are_not_the_published_file_are_marked(tmp_path, published):
+    """pose3d.npz records the lifter's SHA-256: qc.json names the published file it matches, or
+    warns (first), and the warning reaches qc.html, summary.csv and the summary page."""
+    from posepipe.weights import PUBLISHED
+
+    lifter = PUBLISHED["videopose3d_h36m_detectron_coco"]
+    sha = lifter.sha256 if published else "ab" * 32
+    folder = tmp_path / "results" / "v"
+    folder.mkdir(parents=True)
+    _write_video(folder, several=False)
+    positions = rigid_skeleton(T)
+    meta = {"checkpoint": {"path": "resources/models/mine.bin", "sha256": sha.upper(), "epoch": 3}}
+    save_pose3d(
+        folder / "pose3d.npz",
+        Pose3D(positions=positions, display=positions, time=np.arange(T) / FPS, meta=meta),
+    )
+    report = run_qc(
+        timeline_json=folder / "frames/timeline.json", keypoints2d_npz=folder / "keypoints2d.npz",
+        dataset2d_npz=folder / "dataset2d.npz", pose3d_npz=folder / "pose3d.npz", out_dir=folder / "qc",
+        thresholds=Thresholds(max_interpolated_share=0.5),
+    )  # fmt: skip
+    assert report["checkpoint"] == {
+        "path": "resources/models/mine.bin",
+        "sha256": sha,
+        "published": "videopose3d_h36m_detectron_coco" if published else None,
+    }
+    page = (folder / "qc" / "qc.html").read_text()
+    row = write_summary(["v"], out=tmp_path / "summary.csv", results=tmp_path / "results",
+                        stages=("frames", "dataset2d", "lift3d", "qc"), html=tmp_path / "summary.html")[0]  # fmt: skip
+    summary_page = (tmp_path / "summary.html").read_text()
+    warning = (
+        f"lifted with mine.bin (SHA-256 abababababab...), not the published {lifter.filename} "
+        f"(SHA-256 {lifter.sha256[:12]}...)"
+    )
+    if published:
+        assert report["warnings"] == [] and "warnings" not in row
+        assert "mine.bin (published; SHA-256 d3219e005b50...)" in page and "No warnings." in page
+        assert "not the published" not in summary_page
+    else:
+        assert report["warnings"] == [warning]
+        assert row["warnings"] == warning
+        assert "mine.bin (NOT the published file; SHA-256 abababababab...)" in page
+        assert html.escape(warning) in page and html.escape(warning) in summary_page
