@@ -27,8 +27,10 @@ Files in ``results/{video}/qc/``:
   ``person, skeleton, joint, mean_score, p10_score, mean_speed, p99_speed``.
 - ``qc.png``: keypoint score over time, detected / interpolated / absent frames, bone-length
   stability, joint speed; one colour per person.
-- ``qc.html``: the warnings, a table of the numbers per person and the per-joint table, one page
-  (what ``snakemake --report`` shows for the video).
+- ``qc.html``: the warnings, the figure (qc.png embedded), the render's preview when asked
+  (``--preview``: a relative link to the GIF, which the render stage may write later), a table of
+  the numbers per person and the per-joint table, one page that also works opened alone (what
+  ``snakemake --report`` shows for the video).
 """
 
 from __future__ import annotations
@@ -340,9 +342,11 @@ def draw_figure(path: str | os.PathLike, figure: dict, *, title: str) -> None:
 
 def run_qc(
     *, timeline_json, keypoints2d_npz, dataset2d_npz, pose3d_npz, out_dir, tracks_npz=None,
-    thresholds: Thresholds | None = None,
+    thresholds: Thresholds | None = None, preview: str | None = None,
 ) -> dict:  # fmt: skip
-    """The ``qc`` stage: writes qc.json, qc_joints.csv and qc.png into ``out_dir``; returns qc.json's content."""
+    """The ``qc`` stage: writes qc.json, qc_joints.csv, qc.png and qc.html into ``out_dir``; returns
+    qc.json's content. ``preview``: the render preview's URL relative to ``out_dir`` (e.g.
+    ``../preview.gif``) for qc.html, or None (no render preview)."""
     import pandas as pd
 
     report, rows, figure = compute_qc(
@@ -360,17 +364,20 @@ def run_qc(
     )
     with atomic_path(out_dir / "qc_joints.csv") as tmp:
         joints.to_csv(tmp, index=False, float_format="%.5g")
-    write_qc_page(out_dir / "qc.html", report, joints)
+    write_qc_page(out_dir / "qc.html", report, joints, figure=out_dir / "qc.png", preview=preview)
     write_json(out_dir / "qc.json", report)  # last: its presence means the stage finished
     log.info("%s: qc written to %s (%d warnings)", report["video"], out_dir, len(report["warnings"]))
     return report
 
 
-def write_qc_page(path: str | os.PathLike, report: dict, joints) -> None:
-    """qc.html: warnings, the per-person numbers and the per-joint table."""
+def write_qc_page(
+    path: str | os.PathLike, report: dict, joints, *, figure=None, preview: str | None = None
+) -> None:
+    """qc.html: warnings, the figure (the PNG ``figure`` embedded), the preview (``preview``: a URL
+    relative to the page), the per-person numbers and the per-joint table."""
     import pandas as pd
 
-    from posepipe.report import table, warnings_list, write_page
+    from posepipe.report import image_tag, linked_image, table, warnings_list, write_page
 
     keys = ["name", "frames_present", "detection_rate", "interpolated_frames", "longest_interpolated_run",
             "longest_gap", "mean_keypoint_score", "max_bone_cv", "mean_joint_speed", "p99_joint_speed"]  # fmt: skip
@@ -385,8 +392,21 @@ def write_qc_page(path: str | os.PathLike, report: dict, joints) -> None:
             f"({'published' if checkpoint['published'] else 'NOT the published file'}; "
             f"SHA-256 {checkpoint['sha256'][:12]}...)"
         )
+    pictures = []
+    if figure is not None:
+        pictures.append(image_tag(figure, alt=f"QC figure of {report['video']}"))
+    if preview is not None:
+        missing = (
+            f"The preview ({preview} from this page) is not here: it is written by the render stage, and "
+            "in the Snakemake report it is under Previews."
+        )
+        pictures += [
+            "<h3>Preview</h3>",
+            linked_image(preview, alt=f"preview of {report['video']}", missing=missing),
+        ]
     write_page(path, f"QC of {report['video']}", [
         warnings_list(report["warnings"]),
+        *pictures,
         "<h3>Video</h3>", table(pd.DataFrame([video])),
         "<h3>Per person</h3>", table(persons),
         "<h3>Per joint</h3>", table(joints),
@@ -412,6 +432,10 @@ def register_cli(sub) -> None:
     p.add_argument("--pose3d", type=Path, required=True)
     p.add_argument("--tracks", type=Path, default=None, help="tracks.npz (person: main / all)")
     p.add_argument("--out-dir", type=Path, required=True, help="results/{video}/qc")
+    p.add_argument(
+        "--preview", default=None, metavar="URL",
+        help="the render preview relative to --out-dir for qc.html (e.g. ../preview.gif); unset: none",
+    )  # fmt: skip
     for name in Thresholds.__dataclass_fields__:
         add_option(p, f"--{name.replace('_', '-')}", key=f"qc.{name}", type=float, help="warning threshold")
 
@@ -420,6 +444,7 @@ def register_cli(sub) -> None:
         run_qc(
             timeline_json=args.timeline, keypoints2d_npz=args.keypoints2d, dataset2d_npz=args.dataset2d,
             pose3d_npz=args.pose3d, tracks_npz=args.tracks, out_dir=args.out_dir, thresholds=thresholds,
+            preview=args.preview,
         )  # fmt: skip
 
     p.set_defaults(handler=run)

@@ -178,3 +178,42 @@ def test_weights_that_are_not_the_published_file_are_marked(tmp_path, published)
         assert row["warnings"] == warning
         assert "mine.bin (NOT the published file; SHA-256 abababababab...)" in page
         assert html.escape(warning) in page and html.escape(warning) in summary_page
+
+
+def test_qc_page_alone_has_the_figure_and_the_preview(tmp_path):
+    """qc.html carries its figure (embedded: the page works copied anywhere) and links the render
+    preview beside the video's folder; the summary page shows the warnings right after the status."""
+    import base64
+    import re
+
+    folder = tmp_path / "results" / "v"
+    folder.mkdir(parents=True)
+    _write_video(folder, several=True)
+    run_qc(
+        timeline_json=folder / "frames/timeline.json", keypoints2d_npz=folder / "keypoints2d.npz",
+        dataset2d_npz=folder / "dataset2d.npz", pose3d_npz=folder / "pose3d.npz", out_dir=folder / "qc",
+        thresholds=Thresholds(), preview="../preview.gif",
+    )  # fmt: skip
+    page = (folder / "qc" / "qc.html").read_text()
+    embedded = re.search(r'<img alt="QC figure of v" src="data:image/png;base64,([^"]+)"', page)
+    assert embedded and base64.b64decode(embedded[1]) == (folder / "qc" / "qc.png").read_bytes()
+    assert '<a href="../preview.gif"><img alt="preview of v" src="../preview.gif"' in page
+    assert "it is written by the render stage" in page  # what shows where the GIF cannot be loaded
+    assert (
+        page.index("Warnings:")
+        < page.index("QC figure")
+        < page.index("preview of v")
+        < page.index("Per person")
+    )
+    # without a preview (render off): no link to a file that will never exist
+    run_qc(
+        timeline_json=folder / "frames/timeline.json", keypoints2d_npz=folder / "keypoints2d.npz",
+        dataset2d_npz=folder / "dataset2d.npz", pose3d_npz=folder / "pose3d.npz", out_dir=folder / "qc",
+    )  # fmt: skip
+    assert "preview" not in (folder / "qc" / "qc.html").read_text().lower()
+
+    write_summary(["v"], out=tmp_path / "summary.csv", results=tmp_path / "results",
+                  stages=("frames", "dataset2d", "lift3d", "qc"), html=tmp_path / "summary.html")  # fmt: skip
+    headers = re.findall(r"<th>([^<]*)</th>", (tmp_path / "summary.html").read_text())
+    assert headers[:3] == ["video", "status", "warnings"], headers
+    assert pd.read_csv(tmp_path / "summary.csv").columns.get_loc("warnings") > 10  # the CSV is as it was
