@@ -267,7 +267,7 @@ def compute_qc(
             keypoints2d_person=ds, positions=person_positions, fps=fps
         )
         persons.append(numbers)
-        label = numbers["name"] if ds.track_id >= 0 else "person"
+        label = numbers["name"]  # as in the per-person table (the video's name with person: top_score)
         rows += [{"person": label, "skeleton": "coco", "joint": name, "mean_score": score_stats[j, 0],
                   "p10_score": score_stats[j, 1]} for j, name in enumerate(COCO_JOINTS)]  # fmt: skip
         rows += [{"person": label, "skeleton": "h36m", "joint": name, "mean_speed": speed_stats[j, 0],

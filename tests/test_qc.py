@@ -127,6 +127,8 @@ def test_stage_files_warnings_and_summary(tmp_path):
     ]
     table = pd.read_csv(folder / "qc" / "qc_joints.csv")
     assert len(table) == 34 and set(table.skeleton) == {"coco", "h36m"}
+    # the per-joint rows name the person as the per-person table does (one person: the video's name)
+    assert set(table.person) == {report["persons"][0]["name"]} == {"v.mp4"}
     assert (folder / "qc" / "qc.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     row = write_summary(["v"], out=tmp_path / "summary.csv", results=tmp_path / "results",
                         stages=("frames", "dataset2d", "lift3d", "qc"))[0]  # fmt: skip
