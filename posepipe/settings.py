@@ -150,7 +150,73 @@ def schema_error(error) -> tuple[str, str]:
     return key, message
 
 
+def settings_of_run(args: list[str], *, defaults: str | os.PathLike | None = None) -> dict:
+    """The configuration a ``snakemake ARGS`` run of the workflow starts from, without running it.
+
+    ``defaults`` (default: the repository's config.yaml), then every ``--configfile`` /
+    ``--configfiles`` file in order (nested mappings merged, as Snakemake merges them), then the
+    ``--config KEY=VALUE`` entries (read as Snakemake reads them, with the schema's types, see
+    :func:`typed_overrides`). Other arguments are ignored; files named in a profile are not seen.
+    """
+    import yaml
+    from snakemake.cli import parse_config
+
+    config = yaml.safe_load(
+        Path(defaults or SCHEMA_PATH.parents[2] / "config.yaml").read_text(encoding="utf-8")
+    )
+    files: list[str] = []
+    entries: list[str] = []
+    target = None
+    for arg in args:
+        name, eq, value = arg.partition("=")
+        if arg.startswith("-"):
+            target = {"--configfile": files, "--configfiles": files, "--config": entries, "-C": entries}.get(
+                name
+            )
+            if target is not None and eq:
+                target.append(value)
+                target = None if name != "--config" else target
+        elif target is not None:
+            target.append(arg)
+    for path in files:
+        if problem := yaml_problem(path):
+            raise ValueError(problem)
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+        if not isinstance(data, dict):
+            raise ValueError(f"{path}: a settings file holds a mapping of keys")
+        config = _merge(config, data)
+    return _merge(config, typed_overrides(parse_config(entries)))
+
+
 def register_cli(sub) -> None:
+    g = sub.add_parser(
+        "settings",
+        help="print one setting as a snakemake run with the given arguments would see it",
+        description="Print the value of KEY (dotted, e.g. keypoints2d.source) from config.yaml, the "
+        "--configfile files and the --config values among SNAKEMAKE_ARGS (put them after --); other "
+        "arguments are ignored. make run uses it to install detectron2 only when it is needed.",
+    )
+    g.add_argument("key", metavar="KEY")
+    g.add_argument("snakemake_args", nargs=argparse.REMAINDER, metavar="SNAKEMAKE_ARGS")
+
+    def get(args: argparse.Namespace) -> None:
+        from posepipe.errors import PosepipeError
+
+        rest = args.snakemake_args[1:] if args.snakemake_args[:1] == ["--"] else args.snakemake_args
+        try:
+            value = settings_of_run(rest)
+        except OSError as exc:
+            raise PosepipeError(exc.filename, exc.strerror or str(exc)) from None
+        except ValueError as exc:
+            raise PosepipeError(None, str(exc)) from None
+        for part in args.key.split("."):
+            if not isinstance(value, dict) or part not in value:
+                raise PosepipeError(None, f"{args.key!r} is not a setting")
+            value = value[part]
+        print("null" if value is None else value)
+
+    g.set_defaults(handler=get)
+
     p = sub.add_parser(
         "check-config",
         help="check settings files (YAML syntax with line and column, then the config schema)",
