@@ -40,7 +40,14 @@ DETECTRON2_LOG := $(VENV)/detectron2-install.log
 PROFILE ?= profiles/workstation
 SNAKEMAKE_ARGS ?=
 
-.PHONY: run test lint setup detectron2 detectron2-if-needed bench clean-venv
+# `make image`: the container image (README, "Run in a container"). The base image the Containerfile
+# names is pulled, or where no registry answers made with debootstrap (tools/container-base.sh,
+# root); then ENGINE build. IMAGE_ARGS: more build options, e.g. --build-arg FLAVOUR=cuda.
+ENGINE ?= podman
+IMAGE ?= posepipe
+IMAGE_ARGS ?=
+
+.PHONY: run test lint setup detectron2 detectron2-if-needed bench clean-venv image
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -110,6 +117,11 @@ test: setup
 
 bench: setup
 	$(PY) bench/bench_dag.py
+
+image:
+	ENGINE=$(ENGINE) tools/container-base.sh
+	$(ENGINE) build -f Containerfile $(IMAGE_ARGS) -t $(IMAGE) .
+	@echo "image $(IMAGE): $$($(ENGINE) image inspect --format '{{.Size}}' $(IMAGE)) bytes"
 
 clean-venv:
 	rm -rf $(VENV)

@@ -10,7 +10,8 @@
 #  1. podman, buildah, runc and debootstrap from apt (where missing). Not root, or no apt-get, or
 #     apt cannot install them: the script prints why and exits 0 (skipped).
 #  2. No registry is reachable from CI, so the base image the Containerfile's FROM names
-#     (docker.io/library/debian:bookworm-slim) is made here from Debian's own packages: debootstrap
+#     (docker.io/library/debian:bookworm-slim) is made here from Debian's own packages by
+#     tools/container-base.sh --debootstrap (what `make image` runs for users): debootstrap
 #     --variant=minbase from the mirror apt already uses, imported and tagged with that name. The
 #     same Containerfile then builds here and on a user's machine. An image of that name that was
 #     already there is used as it is and left alone.
@@ -146,17 +147,14 @@ SECURITY=${SECURITY:-http://deb.debian.org/debian-security}
 if podman image exists "$BASE"; then
     say "base image $BASE is already here: using it as it is"
 else
+    # the same script users run (make image): here straight to debootstrap, from the mirror above
     t=$SECONDS
-    say "making $BASE with debootstrap --variant=minbase bookworm from $MIRROR"
-    if ! bg timeout 900 debootstrap --variant=minbase bookworm "$TMP/rootfs" "$MIRROR" > "$TMP/debootstrap.log" 2>&1; then
-        tail -n 20 "$TMP/debootstrap.log"
-        say "debootstrap failed"
+    MADE_BASE=$BASE
+    if ! bg env TMPDIR="$TMP" MIRROR="$MIRROR" timeout 900 tools/container-base.sh --debootstrap > "$TMP/base.log" 2>&1; then
+        tail -n 20 "$TMP/base.log"
+        say "making the base image failed"
         exit 1
     fi
-    rm -rf "$TMP"/rootfs/var/cache/apt/archives/*.deb "$TMP"/rootfs/var/lib/apt/lists/*
-    MADE_BASE=$BASE
-    tar -C "$TMP/rootfs" -c . | podman import --quiet - "$BASE" > /dev/null
-    rm -rf "$TMP/rootfs"
     say "base image made in $(took "$t"): $(podman image inspect --format '{{.Size}}' "$BASE") bytes"
 fi
 
