@@ -708,7 +708,7 @@ def register_cli(subparsers) -> None:
     p = subparsers.add_parser(
         "dataset2d",
         help="one person per frame, gaps interpolated -> VideoPose3D custom 2D dataset",
-        description=__doc__.splitlines()[0],
+        description=__doc__.splitlines()[0].replace("``", ""),
     )
     p.add_argument("keypoints2d", type=Path, metavar="KEYPOINTS2D_NPZ")
     p.add_argument("--out", type=Path, required=True, help="dataset2d.npz to write")

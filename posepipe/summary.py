@@ -321,10 +321,11 @@ def write_summary(
     html: str | os.PathLike | None = None,
     waiting_for: dict[str, tuple[str | os.PathLike, str | os.PathLike]] | None = None,
 ) -> list[dict]:
-    """Write the summary table (atomically; also as an HTML page when ``html`` is given) and return
-    its rows. ``waiting_for``: {stage: (a file the stage needs that another job makes, that job's
-    log)}, e.g. the weights a download makes: a video whose first unfinished stage waits for that
-    file, when the file is missing and the log is there, gets that log's reason as its status."""
+    """Write the summary table (atomically; also as an HTML page when ``html`` is given, with the
+    columns that have a value and the warnings third, after video and status) and return its rows.
+    ``waiting_for``: {stage: (a file the stage needs that another job makes, that job's log)}, e.g.
+    the weights a download makes: a video whose first unfinished stage waits for that file, when
+    the file is missing and the log is there, gets that log's reason as its status."""
     import pandas as pd
 
     rows = [video_row(Path(results), video, stages=stages, waiting_for=waiting_for) for video in videos]
@@ -336,8 +337,16 @@ def write_summary(
         from posepipe.report import write_page
 
         done = sum(row["status"] == "complete" for row in rows)
-        write_page(html, f"posepipe summary: {done} of {len(rows)} videos complete",
-                   [html_table(table.dropna(axis=1, how="all"))])  # fmt: skip
+        shown = table.dropna(axis=1, how="all")
+        # On the page the warnings come right after the status (on screen first; the table is wide),
+        # left-aligned and wrapped; the CSV keeps its column order.
+        first = [c for c in ("video", "status", "warnings") if c in shown.columns]
+        shown = shown[first + [c for c in shown.columns if c not in first]]
+        style = "".join(
+            f"td:nth-child({i}),th:nth-child({i}){{text-align:left}}" for i in range(1, len(first) + 1)
+        ) + ("td:nth-child(3){min-width:22em;max-width:40em}" if "warnings" in first else "")
+        write_page(html, f"posepipe summary: {done} of {len(rows)} videos complete", [html_table(shown)],
+                   style=style)  # fmt: skip
     return rows
 
 

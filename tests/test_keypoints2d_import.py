@@ -93,16 +93,16 @@ def _write_json(path: Path, data) -> Path:
 
 
 # ---------------------------------------------------------------------------------------------
-# the shared real video
+# the real sample video (tests/data/media)
 
 
 @pytest.fixture(scope="module")
-def dance_timeline(tmp_path_factory, shared):
-    return write_timeline(shared("media/dance.mp4"), tmp_path_factory.mktemp("dance"), video_id="dance")
+def dance_timeline(tmp_path_factory, test_data):
+    return write_timeline(test_data("media/dance.mp4"), tmp_path_factory.mktemp("dance"), video_id="dance")
 
 
-def test_shared_d2npz_and_coco_agree(dance_timeline, tmp_path, main, shared):
-    d2npz, coco = shared("media/dance.d2.npz"), shared("media/dance.coco.json")
+def test_sample_d2npz_and_coco_agree(dance_timeline, tmp_path, main, test_data):
+    d2npz, coco = test_data("media/dance.d2.npz"), test_data("media/dance.coco.json")
     out_npz, out_json = tmp_path / "from_npz.npz", tmp_path / "from_json.npz"
     base = ["keypoints2d", str(dance_timeline), "--source", "file"]
     assert main([*base, "--out", str(out_npz), "--input", str(d2npz)]) == 0

@@ -246,3 +246,21 @@ def test_a_failed_weights_download_is_in_each_videos_row(tmp_path, monkeypatch):
         assert status.startswith("failed at lift3d (weights download): "), status
         assert "could not download https://dl.fbaipublicfiles.com/video-pose-3d/" in status, status
         assert f"  {video}: {status}  [log: {log}]" in output
+
+
+def test_the_config_header_override_works_as_written(tmp_path):
+    """config.yaml's header shows `snakemake --config frames='{fps: 50}'`: it must run, with the
+    value reaching the stage's command line as a number."""
+    from tests.snakemake_run import REPO
+
+    header = (REPO / "config.yaml").read_text().split("\n\n", 1)[0]
+    example = re.search(r"`snakemake --config (\w+)='([^']+)'`", header)
+    assert example, header
+    add_video(tmp_path, "a", frames=3)
+    proc = snakemake(
+        tmp_path, "--dry-run", "-p", "--until", "frames", "--config", f"{example[1]}={example[2]}"
+    )
+    assert re.search(r"python -m posepipe frames .* --fps 50 ", proc.stdout), proc.stdout
+    bad = snakemake(tmp_path, "--dry-run", "--config", "frames={fsp: 50}", check=False)
+    assert bad.returncode != 0
+    assert "config frames: 'fsp' is not a key of frames; did you mean 'fps'?" in bad.stdout + bad.stderr
