@@ -31,7 +31,6 @@ Files in ``results/{video}/qc/``:
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 from dataclasses import asdict, dataclass
@@ -41,11 +40,12 @@ import numpy as np
 
 from posepipe import __version__
 from posepipe.atomic import atomic_path, write_json
+from posepipe.benchmarks import stage_seconds
 from posepipe.conditioning import runs
 from posepipe.errors import PosepipeError
+from posepipe.registry import STAGE_VERSIONS
 from posepipe.settings import add_option, schema_default
 from posepipe.skeleton import COCO_JOINTS, H36M_BONES, H36M_JOINTS
-from posepipe.stages import STAGE_VERSIONS
 
 log = logging.getLogger(__name__)
 
@@ -167,34 +167,14 @@ def warnings_for(report: dict, thresholds: Thresholds) -> list[str]:
     return out
 
 
-def benchmark_seconds(path: str | os.PathLike) -> float | None:
-    """The seconds of a Snakemake benchmark file (first column of its first data row), or None when
-    it has no data row. OSError / ValueError for a file that is missing or not a benchmark."""
-    lines = Path(path).read_text().splitlines()
-    return round(float(lines[1].split("\t")[0]), 3) if len(lines) >= 2 else None
-
-
-def stage_seconds(folder: Path) -> dict[str, float]:
-    """Seconds of each stage from the Snakemake benchmark files present in ``folder / benchmarks``."""
-    seconds = {}
-    for stage in BENCHMARK_STAGES:
-        try:
-            value = benchmark_seconds(folder / "benchmarks" / f"{stage}.tsv")
-        except (OSError, ValueError):
-            continue
-        if value is not None:
-            seconds[stage] = value
-    return seconds
-
-
 def compute_qc(
     *, timeline_json, keypoints2d_npz, dataset2d_npz, pose3d_npz, tracks_npz=None, thresholds: Thresholds
 ) -> tuple[dict, list[dict], dict]:
     """(qc.json content, qc_joints.csv rows, arrays for the figure)."""
-    from posepipe.dataset2d import load_persons2d
-    from posepipe.keypoints2d.store import load_keypoints2d
-    from posepipe.lift3d.store import load_pose3d
-    from posepipe.video import load_timeline_header
+    from posepipe.artefacts.dataset2d import load_persons2d
+    from posepipe.artefacts.keypoints2d import load_keypoints2d
+    from posepipe.artefacts.pose3d import load_pose3d
+    from posepipe.artefacts.timeline import load_timeline_header
 
     header = load_timeline_header(timeline_json)
     T, fps = int(header["frame_count"]), float(header["fps"])
@@ -217,7 +197,7 @@ def compute_qc(
         },
     }  # fmt: skip
     if tracks_npz is not None:
-        from posepipe.tracks import load_tracks
+        from posepipe.artefacts.tracks import load_tracks
 
         tracks = load_tracks(tracks_npz, detections=len(kp.boxes))
         report["tracks"] = {
@@ -351,17 +331,6 @@ def write_qc_page(path: str | os.PathLike, report: dict, joints) -> None:
         "<h3>Per person</h3>", table(persons),
         "<h3>Per joint</h3>", table(joints),
     ])  # fmt: skip
-
-
-def load_qc(path: str | os.PathLike) -> dict:
-    """Read qc.json; PosepipeError naming it if unreadable."""
-    try:
-        report = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise PosepipeError(path, f"cannot read QC file ({type(exc).__name__}: {exc})") from exc
-    if not isinstance(report, dict) or report.get("stage") != STAGE:
-        raise PosepipeError(path, "not a qc.json")
-    return report
 
 
 def register_cli(sub) -> None:

@@ -1,9 +1,8 @@
-"""Frame-range shards of one video (``shard_frames``): the plan file and how ranges are cut.
+"""Frame-range shards of one video (``shard_frames``): all range arithmetic, and the plan stage.
 
-``results/{video}/shards.json``: ``{"stage": "shards", "stage_version", "frame_count",
-"shard_frames", "ranges": [[first, stop], ...]}``: contiguous timeline frame ranges (stop
-exclusive) that tile ``[0, frame_count)``, each ``shard_frames`` long (rounded up to a multiple of
-``align``, the detector's batch size) but the last. The workflow
+The plan (``results/{video}/shards.json``, :mod:`posepipe.artefacts.shards`) holds contiguous
+timeline frame ranges (stop exclusive) that tile ``[0, frame_count)``, each ``shard_frames`` long
+(rounded up to a multiple of ``align``, the detector's batch size) but the last. The workflow
 makes it with a checkpoint once the frame timeline exists; keypoints2d and render then run one
 job per range and a gather job joins them into the files an unsharded run writes.
 
@@ -16,15 +15,12 @@ batches are the unsharded run's batches, so the joined arrays are the same to th
 from __future__ import annotations
 
 import argparse
-import json
 import os
 from pathlib import Path
 
-from posepipe.atomic import write_json
+from posepipe.artefacts.shards import ShardPlan, save_shards
+from posepipe.artefacts.timeline import load_timeline_header
 from posepipe.errors import PosepipeError
-from posepipe.stages import STAGE_VERSIONS
-
-STAGE = "shards"
 
 
 def plan_ranges(frame_count: int, shard_frames: int, *, align: int = 1) -> list[tuple[int, int]]:
@@ -56,39 +52,21 @@ def range_arg(text: str) -> tuple[int, int]:
     return first, stop
 
 
-def write_shards(
+def check_range(frame_range, frame_count: int, *, path=None) -> tuple[int, int]:
+    """``(first, stop)`` checked against a timeline of ``frame_count`` frames."""
+    first, stop = (int(v) for v in frame_range)
+    if not 0 <= first < stop <= frame_count:
+        raise PosepipeError(path, f"frame range {first}:{stop} is not inside the timeline's 0:{frame_count}")
+    return first, stop
+
+
+def run_shards(
     timeline_json: str | os.PathLike, out: str | os.PathLike, *, shard_frames: int, align: int = 1
 ) -> dict:
-    from posepipe.video import load_timeline_header
-
+    """The ``shards`` stage: frames/timeline.json -> shards.json (the plan); returns its content."""
     count = int(load_timeline_header(timeline_json)["frame_count"])
-    plan = {
-        "stage": STAGE, "stage_version": STAGE_VERSIONS[STAGE], "frame_count": count, "shard_frames": shard_frames,
-        "align": align, "ranges": [list(r) for r in plan_ranges(count, shard_frames, align=align)],
-    }  # fmt: skip
-    write_json(out, plan)
-    return plan
-
-
-def load_shards(path: str | os.PathLike) -> list[tuple[int, int]]:
-    """The ranges of a shards.json (checked to tile its frame count)."""
-    try:
-        plan = json.loads(Path(path).read_text())
-        ranges = [(int(a), int(b)) for a, b in plan["ranges"]]
-        count = int(plan["frame_count"])
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise PosepipeError(path, f"cannot read the shard plan ({type(exc).__name__}: {exc})") from exc
-    if (
-        not ranges
-        or ranges[0][0] != 0
-        or ranges[-1][1] != count
-        or any(
-            a >= b or b != c
-            for (a, b), (c, _) in zip(ranges, ranges[1:] + [(ranges[-1][1], None)], strict=True)
-        )
-    ):
-        raise PosepipeError(path, "its ranges do not tile the timeline")
-    return ranges
+    plan = ShardPlan(count, shard_frames, align, plan_ranges(count, shard_frames, align=align))
+    return save_shards(out, plan)
 
 
 def register_cli(sub) -> None:
@@ -101,6 +79,6 @@ def register_cli(sub) -> None:
     )
 
     def run(args: argparse.Namespace) -> None:
-        write_shards(args.timeline, args.out, shard_frames=args.frames, align=args.align)
+        run_shards(args.timeline, args.out, shard_frames=args.frames, align=args.align)
 
     p.set_defaults(handler=run)

@@ -35,11 +35,11 @@ import os
 import re
 from pathlib import Path
 
+from posepipe.artefacts.dataset2d import load_persons2d
+from posepipe.artefacts.timeline import load_timeline_header
 from posepipe.atomic import atomic_path
-from posepipe.dataset2d import load_persons2d
+from posepipe.benchmarks import benchmark_seconds
 from posepipe.errors import PosepipeError
-from posepipe.qc import benchmark_seconds
-from posepipe.video import load_timeline_header
 
 # Stage -> the output that proves it finished.
 STAGE_OUTPUTS = (

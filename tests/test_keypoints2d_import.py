@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 
 from posepipe import video
+from posepipe.artefacts.keypoints2d import load_keypoints2d
 from posepipe.errors import PosepipeError
 from posepipe.keypoints2d.importers import detect_format, import_keypoints
-from posepipe.keypoints2d.store import load_keypoints2d
 from posepipe.testing import write_timeline
 
 W, H, T = 64, 48, 5  # the small timeline of most tests
@@ -29,8 +29,8 @@ def _timeline(tmp: Path, *, frames: int = T, width: int = W, height: int = H) ->
     for i in range(frames):
         writer.write(np.full((height, width, 3), 40 * i, np.uint8))
     writer.release()
-    video.write_probe(path, out_json=tmp / "probe.json", out_pts=tmp / "probe_pts.npy")
-    video.make_timeline(
+    video.run_probe(path, out_json=tmp / "probe.json", out_pts=tmp / "probe_pts.npy")
+    video.run_frames(
         tmp / "probe.json", tmp / "probe_pts.npy", video_id="clip",
         out_json=tmp / "frames" / "timeline.json", out_csv=tmp / "frames" / "timeline.csv",
     )  # fmt: skip

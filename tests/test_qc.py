@@ -8,12 +8,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from posepipe.dataset2d import Dataset2D, save_dataset2d
-from posepipe.keypoints2d.store import from_frames, save_keypoints2d
-from posepipe.lift3d.store import Pose3D, save_pose3d
-from posepipe.qc import BONE_NAMES, Thresholds, bone_cv, joint_speeds, load_qc, person_numbers, run_qc
+from posepipe.artefacts.dataset2d import Dataset2D, save_dataset2d
+from posepipe.artefacts.keypoints2d import from_frames, save_keypoints2d
+from posepipe.artefacts.pose3d import Pose3D, save_pose3d
+from posepipe.artefacts.qc import load_qc
+from posepipe.qc import BONE_NAMES, Thresholds, bone_cv, joint_speeds, person_numbers, run_qc
+from posepipe.registry import STAGE_VERSIONS
 from posepipe.skeleton import H36M_PARENTS
-from posepipe.stages import STAGE_VERSIONS
 from posepipe.summary import write_summary
 
 FPS = 25.0

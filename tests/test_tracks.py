@@ -5,17 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from posepipe.artefacts.keypoints2d import from_frames, save_keypoints2d
+from posepipe.artefacts.tracks import load_tracks
 from posepipe.errors import PosepipeError
-from posepipe.keypoints2d.store import from_frames, save_keypoints2d
-from posepipe.stages import STAGE_VERSIONS
-from posepipe.tracks import (
-    TrackParams,
-    box_iou,
-    keypoint_similarity,
-    link,
-    load_tracks,
-    make_tracks,
-)
+from posepipe.registry import STAGE_VERSIONS
+from posepipe.tracks import TrackParams, box_iou, keypoint_similarity, link, run_tracks
 from tests.synthetic_people import add_detection, id_switches, person_at, scene
 
 FPS = 25.0
@@ -122,7 +116,7 @@ def test_crossing_identity_switches():
 def test_roundtrip_cli_and_bad_file(tmp_path):
     kp, _ = scene({0: _walk(100, 300, 30)})
     save_keypoints2d(tmp_path / "keypoints2d.npz", kp)
-    tracks = make_tracks(tmp_path / "keypoints2d.npz", tmp_path / "tracks.npz", fps=FPS, params=TrackParams())
+    tracks = run_tracks(tmp_path / "keypoints2d.npz", tmp_path / "tracks.npz", fps=FPS, params=TrackParams())
     loaded = load_tracks(tmp_path / "tracks.npz", detections=len(kp.boxes))
     assert loaded.meta["stage"] == "tracks" and loaded.meta["stage_version"] == STAGE_VERSIONS["tracks"]
     np.testing.assert_array_equal(loaded.track_ids, tracks.track_ids)

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from posepipe.lift3d.store import Pose3D
+from posepipe.artefacts.pose3d import Pose3D
 from posepipe.skeleton import H36M_JOINTS
 
 

@@ -10,44 +10,33 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import shutil
 from pathlib import Path
 
-from posepipe.atomic import remove_stale
+from posepipe.atomic import atomic_folder
 from posepipe.errors import PosepipeError
-from posepipe.exports import FORMATS
+from posepipe.registry import EXPORT_FORMATS, entry_point
 
 log = logging.getLogger(__name__)
 
 
 def writer(fmt: str):
-    """The function ``(path, motion)`` that writes format ``fmt``."""
-    if fmt == "csv":
-        from posepipe.exports.tables import write_csv as write
-    elif fmt == "json":
-        from posepipe.exports.tables import write_json as write
-    elif fmt == "trc":
-        from posepipe.exports.trc import write_trc as write
-    elif fmt == "c3d":
-        from posepipe.exports.c3d import write_c3d as write
-    elif fmt == "bvh":
-        from posepipe.exports.bvh import write_bvh as write
-    else:
-        raise PosepipeError(None, f"unknown export format {fmt!r}; one of {', '.join(FORMATS)}")
-    return write
+    """The function ``(path, motion)`` that writes format ``fmt`` (:data:`posepipe.registry.EXPORT_FORMATS`)."""
+    if fmt not in EXPORT_FORMATS:
+        raise PosepipeError(None, f"unknown export format {fmt!r}; one of {', '.join(EXPORT_FORMATS)}")
+    return entry_point(EXPORT_FORMATS[fmt].writer)
 
 
-def export(
+def run_export(
     pose3d_npz: str | os.PathLike, *, fmt: str, out_dir: str | os.PathLike, video_id: str, timeline_json=None
 ) -> list[Path]:
     """Write every person of ``pose3d_npz`` in format ``fmt`` into ``out_dir``; returns the files."""
+    from posepipe.artefacts.pose3d import load_pose3d
     from posepipe.exports.motion import motions
-    from posepipe.lift3d.store import load_pose3d
 
     write = writer(fmt)
     pose = load_pose3d(pose3d_npz)
     if timeline_json is not None:
-        from posepipe.video import load_timeline_header
+        from posepipe.artefacts.timeline import load_timeline_header
 
         header = load_timeline_header(timeline_json)
         fps = float(header["fps"])
@@ -58,12 +47,8 @@ def export(
     else:
         fps = float(pose.meta.get("fps") or 0) or 1.0 / float(pose.time[1] - pose.time[0])
     out_dir = Path(out_dir)
-    remove_stale(out_dir)
-    tmp = out_dir.parent / f".{out_dir.name}.tmp"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
     written = []
-    try:
+    with atomic_folder(out_dir) as tmp:
         for motion in motions(pose, video=video_id, fps=fps):
             if not motion.present.any():
                 log.warning("%s: %s is never present; no %s file", pose3d_npz, motion.name, fmt)
@@ -71,11 +56,6 @@ def export(
             path = tmp / f"{motion.name}.{fmt}"  # each format's extension is its name
             write(path, motion)
             written.append(out_dir / path.name)
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        os.replace(tmp, out_dir)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     log.info("%s: %d %s file(s) in %s", video_id, len(written), fmt, out_dir)
     return written
 
@@ -83,13 +63,13 @@ def export(
 def register_cli(sub) -> None:
     p = sub.add_parser("export", help="write the 3D motion as CSV, JSON, TRC (OpenSim), C3D or BVH")
     p.add_argument("pose3d", type=Path, metavar="POSE3D_NPZ")
-    p.add_argument("--format", required=True, choices=FORMATS, dest="fmt")
+    p.add_argument("--format", required=True, choices=tuple(EXPORT_FORMATS), dest="fmt")
     p.add_argument("--out-dir", type=Path, required=True, help="results/{video}/exports/{format}")
     p.add_argument("--video-id", required=True, help="names the files")
     p.add_argument("--timeline", type=Path, default=None, help="frames/timeline.json (its fps)")
 
     def run(args: argparse.Namespace) -> None:
-        export(
+        run_export(
             args.pose3d,
             fmt=args.fmt,
             out_dir=args.out_dir,

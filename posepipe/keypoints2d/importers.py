@@ -28,9 +28,10 @@ from pathlib import Path
 
 import numpy as np
 
+from posepipe.artefacts.keypoints2d import NUM_COCO_JOINTS, Keypoints2D, from_frames, save_keypoints2d
 from posepipe.errors import PosepipeError
-from posepipe.keypoints2d.store import NUM_COCO_JOINTS, Keypoints2D, from_frames, save_keypoints2d
 from posepipe.safeload import load_npz
+from posepipe.shards import check_range
 
 log = logging.getLogger(__name__)
 
@@ -370,15 +371,7 @@ def import_keypoints(
     return kp
 
 
-def check_range(frame_range, frame_count: int, *, path=None) -> tuple[int, int]:
-    """``(first, stop)`` checked against a timeline of ``frame_count`` frames."""
-    first, stop = (int(v) for v in frame_range)
-    if not 0 <= first < stop <= frame_count:
-        raise PosepipeError(path, f"frame range {first}:{stop} is not inside the timeline's 0:{frame_count}")
-    return first, stop
-
-
-def import_to_store(
+def run_import(
     path: str | os.PathLike,
     *,
     timeline_json: str | os.PathLike,
@@ -389,8 +382,8 @@ def import_to_store(
 ) -> Keypoints2D:
     """Import ``path`` for the timeline in ``timeline_json`` and write ``out`` (keypoints2d.npz);
     with ``frame_range`` ``(first, stop)``, only that shard of the timeline (the whole file is checked)."""
-    from posepipe.keypoints2d.store import frame_slice
-    from posepipe.video import load_timeline_header
+    from posepipe.artefacts.keypoints2d import frame_slice
+    from posepipe.artefacts.timeline import load_timeline_header
 
     header = load_timeline_header(timeline_json)
     count, width, height = int(header["frame_count"]), int(header["width"]), int(header["height"])
@@ -416,3 +409,21 @@ def import_to_store(
         kp.meta["frames_with_person"], kp.num_frames, path, kp.meta["format"],
     )  # fmt: skip
     return kp
+
+
+def add_source_options(g) -> None:
+    """Options of ``python -m posepipe keypoints2d --source file``."""
+    g.add_argument("--input", help="keypoints made by another tool: infer_video_d2 .npz or COCO results .json")
+    g.add_argument("--format", choices=("auto", "d2npz", "coco"), default="auto")
+
+
+def run_source(args) -> None:
+    """``keypoints2d --source file``: import ``args.input`` for ``args.timeline``, write ``args.out``."""
+    if not args.input:
+        raise PosepipeError(
+            args.timeline, "--source file needs --input FILE (a .npz from infer_video_d2 or COCO JSON)"
+        )
+    run_import(
+        args.input, timeline_json=args.timeline, out=args.out, fmt=args.format,
+        score_threshold=args.score_threshold, frame_range=args.frames,
+    )  # fmt: skip

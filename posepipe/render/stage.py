@@ -43,6 +43,7 @@ from posepipe import __version__
 from posepipe.atomic import atomic_path
 from posepipe.errors import PosepipeError
 from posepipe.progress import Progress
+from posepipe.registry import STAGE_VERSIONS
 from posepipe.render.encode import (
     DEFAULT_PRESET,
     Encoder,
@@ -54,7 +55,6 @@ from posepipe.render.encode import (
 from posepipe.render.scene import DEFAULT_AZIMUTH, DEFAULT_ELEVATION, LAYOUTS, build_view3d, plan_layout
 from posepipe.render.visualizer import FrameRenderer, default_thickness
 from posepipe.shards import range_arg
-from posepipe.stages import STAGE_VERSIONS
 
 log = logging.getLogger(__name__)
 
@@ -90,9 +90,9 @@ def load_inputs(
 ) -> RenderInputs:
     """Read and cross-check the three inputs; a frame count or image size that differs from the
     timeline's is an error (PosepipeError naming the file)."""
-    from posepipe.dataset2d import load_persons2d, subject_name
-    from posepipe.lift3d.store import load_pose3d
-    from posepipe.video import load_timeline
+    from posepipe.artefacts.dataset2d import load_persons2d, subject_name
+    from posepipe.artefacts.pose3d import load_pose3d
+    from posepipe.artefacts.timeline import load_timeline
 
     timeline = load_timeline(timeline_json)
     count = timeline.frame_count
@@ -163,7 +163,7 @@ def _split(count: int, *, every: int, parts: int) -> list[_Part]:
 
 def _frames_of(timeline, part: _Part, *, need_video: bool) -> Iterator[tuple[int, np.ndarray | None]]:
     """(timeline index, BGR frame or None) of each output frame of ``part``, decoding only the range."""
-    from posepipe.video import iter_frames
+    from posepipe.decode import iter_frames
 
     start = part.first * part.every
     stop = (part.first + part.count - 1) * part.every + 1
@@ -258,7 +258,7 @@ def render_meta(options: dict) -> dict:
 
 
 def read_render_meta(path: str | os.PathLike) -> dict:
-    """The record :func:`render_video` wrote into ``path`` (an mp4): see :func:`render_meta`."""
+    """The record :func:`run_render` wrote into ``path`` (an mp4): see :func:`render_meta`."""
     import av
 
     try:
@@ -275,7 +275,7 @@ def read_render_meta(path: str | os.PathLike) -> dict:
     return meta
 
 
-def render_video(
+def run_render(
     timeline_json: str | os.PathLike,
     dataset2d_npz: str | os.PathLike,
     pose3d_npz: str | os.PathLike,
@@ -402,11 +402,11 @@ def join_segments_to_render(
 ) -> dict:
     """Join the segments of a sharded render (any order) into ``out_mp4`` without re-encoding:
     the segments must tile the output frames; the source's audio (when the segments were rendered
-    with audio on) and the index at the front are added here, as :func:`render_video` does.
+    with audio on) and the index at the front are added here, as :func:`run_render` does.
 
     Returns: the record written into the file (its comment).
     """
-    from posepipe.video import load_timeline
+    from posepipe.artefacts.timeline import load_timeline
 
     metas = sorted(
         ((read_render_meta(s), Path(s)) for s in segments), key=lambda m: m[0].get("segment", [0])[0]
@@ -506,7 +506,7 @@ def register_cli(sub) -> None:
 
 
 def _cli(args) -> None:
-    render_video(
+    run_render(
         args.timeline, args.dataset2d, args.pose3d, args.out, height=args.height, layout=args.layout,
         azimuth=args.azimuth, elevation=args.elevation, max_frames=args.max_frames, every=args.every,
         crf=args.crf, bitrate=args.bitrate, preset=args.preset, audio=args.audio, threads=args.threads,

@@ -15,8 +15,9 @@ from posepipe.errors import PosepipeError
 from posepipe.inputs import VIDEO_ID_PATTERN, collect_videos, load_sample_sheet, shell_path, snakemake_safe_path
 from posepipe.jobenv import prepare_job_environment
 from posepipe.exports import FORMATS as EXPORT_FORMATS
-from posepipe.shards import load_shards, output_range
-from posepipe.stages import STAGE_VERSIONS
+from posepipe.artefacts.shards import load_shards
+from posepipe.shards import output_range
+from posepipe.registry import STAGE_VERSIONS
 
 
 USE_CONDA = DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method

@@ -28,7 +28,7 @@ import numpy as np
 
 from posepipe.atomic import save_npz
 from posepipe.errors import PosepipeError
-from posepipe.stages import STAGE_VERSIONS
+from posepipe.registry import STAGE_VERSIONS
 
 STAGE = "keypoints2d"
 NUM_COCO_JOINTS = 17

@@ -36,8 +36,8 @@ import numpy as np
 
 from posepipe.atomic import atomic_path, save_npz
 from posepipe.errors import PosepipeError
+from posepipe.registry import STAGE_VERSIONS
 from posepipe.skeleton import H36M_JOINTS
-from posepipe.stages import STAGE_VERSIONS
 
 STAGE = "lift3d"
 NUM_JOINTS = len(H36M_JOINTS)
