@@ -37,7 +37,7 @@ from posepipe.artefacts.dataset2d import (
     subject_name,
 )
 from posepipe.artefacts.keypoints2d import Keypoints2D, load_keypoints2d
-from posepipe.conditioning import FILTERS, apply_filter, fill_low_confidence, runs
+from posepipe.conditioning import FILTER_OPTIONS, FILTERS, apply_filter, fill_low_confidence, runs
 from posepipe.errors import PosepipeError
 from posepipe.settings import add_option, schema_default
 
@@ -214,25 +214,13 @@ def build_persons(
 # conditioning (off by default): per-joint confidence, temporal filters
 
 
-FILTER_OPTION_KEYS = {
-    "butterworth": {"cutoff_hz": "butterworth_cutoff_hz", "order": "butterworth_order"},
-    "savgol": {"window": "savgol_window", "order": "savgol_order"},
-    "one_euro": {
-        "min_cutoff": "one_euro_min_cutoff",
-        "beta": "one_euro_beta",
-        "d_cutoff": "one_euro_d_cutoff",
-    },
-    "none": {},
-}
-
-
 @dataclass(frozen=True)
 class Conditioning:
     """What :func:`condition` does (config ``dataset2d:``); the defaults change nothing."""
 
     joint_score_threshold: float | None = schema_default("dataset2d.joint_score_threshold")
     filter: str = schema_default("dataset2d.filter")
-    filter_options: dict = field(default_factory=dict)  # per FILTER_OPTION_KEYS[filter]
+    filter_options: dict = field(default_factory=dict)  # per FILTER_OPTIONS[filter]
 
     @property
     def active(self) -> bool:
@@ -385,7 +373,7 @@ def _cli_dataset2d(args: argparse.Namespace) -> None:
         from posepipe.artefacts.timeline import load_timeline_header
 
         fps = float(load_timeline_header(args.timeline)["fps"])
-    options = {name: getattr(args, key) for name, key in FILTER_OPTION_KEYS[args.filter].items()}
+    options = {name: getattr(args, key) for name, key in FILTER_OPTIONS[args.filter].items()}
     conditioning = Conditioning(args.joint_score_threshold, args.filter, options)
     run_dataset2d(
         args.keypoints2d, args.out, video_id=args.video_id, selection=args.selection, subject=args.subject,
@@ -428,7 +416,7 @@ def register_cli(subparsers) -> None:
     add_option(
         g, "--filter", key="dataset2d.filter", choices=FILTERS, help="temporal filter of the 2D keypoints"
     )
-    for names in FILTER_OPTION_KEYS.values():
+    for names in FILTER_OPTIONS.values():
         for key in names.values():
             kind = int if key.endswith(("order", "window")) else float
             add_option(

@@ -39,17 +39,16 @@ from pathlib import Path
 import numpy as np
 
 from posepipe import __version__
-from posepipe.atomic import atomic_path, write_json
+from posepipe.artefacts.qc import JOINT_COLUMNS, STAGE, VERSION, save_qc, save_qc_joints
+from posepipe.atomic import atomic_path
 from posepipe.benchmarks import stage_seconds
 from posepipe.conditioning import runs
 from posepipe.errors import PosepipeError
-from posepipe.registry import STAGE_VERSIONS
 from posepipe.settings import add_option, schema_default
 from posepipe.skeleton import COCO_JOINTS, H36M_BONES, H36M_JOINTS
 
 log = logging.getLogger(__name__)
 
-STAGE = "qc"
 BENCHMARK_STAGES = ("probe", "frames", "keypoints2d", "tracks", "dataset2d", "lift3d", "render")
 BONE_NAMES = tuple(f"{H36M_JOINTS[parent]}-{H36M_JOINTS[child]}" for child, parent in H36M_BONES)
 
@@ -188,7 +187,7 @@ def compute_qc(
         raise PosepipeError(pose3d_npz, f"holds {len(positions)} persons, {dataset2d_npz} {len(people)}")
     counts = kp.counts()
     report = {
-        "stage": STAGE, "stage_version": STAGE_VERSIONS[STAGE], "posepipe_version": __version__,
+        "stage": STAGE, "stage_version": VERSION, "posepipe_version": __version__,
         "video": header.get("video_id"), "frames": T, "fps": fps, "duration_s": round(T / fps, 4),
         "person_mode": "top_score" if people[0].track_id < 0 else people[0].meta.get("person", "all"),
         "people_per_frame": {
@@ -301,13 +300,10 @@ def run_qc(
         figure,
         title=f"{report['video']}: {report['frames']} frames at {report['fps']:.3f} fps",
     )
-    joints = pd.DataFrame(rows).reindex(
-        columns=["person", "skeleton", "joint", "mean_score", "p10_score", "mean_speed", "p99_speed"]
-    )
-    with atomic_path(out_dir / "qc_joints.csv") as tmp:
-        joints.to_csv(tmp, index=False, float_format="%.5g")
+    joints = pd.DataFrame(rows).reindex(columns=JOINT_COLUMNS)
+    save_qc_joints(out_dir / "qc_joints.csv", joints)
     write_qc_page(out_dir / "qc.html", report, joints)
-    write_json(out_dir / "qc.json", report)  # last: its presence means the stage finished
+    save_qc(out_dir / "qc.json", report)  # last: its presence means the stage finished
     log.info("%s: qc written to %s (%d warnings)", report["video"], out_dir, len(report["warnings"]))
     return report
 

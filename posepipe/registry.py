@@ -41,6 +41,7 @@ class Stage:
     benchmark: bool = True
 
 
+# In workflow order (the summary's columns follow it).
 STAGES: tuple[Stage, ...] = (
     Stage("probe", 2, "posepipe.video:run_probe", "posepipe.video", None, preload=("av", "posepipe.video"),
           output="probe.json"),  # 2: damage record (frames promised, decoded, decode errors)
@@ -55,12 +56,12 @@ STAGES: tuple[Stage, ...] = (
           preload=("scipy.signal", "posepipe.dataset2d"), output="dataset2d.npz", reads=("tracks", "keypoints2d")),
     Stage("lift3d", 1, "posepipe.lift3d.stage:run_lift3d", "posepipe.lift3d.cli", "lift3d", gpu=True,
           preload=("torch", "posepipe.lift3d.stage", "posepipe.lift3d.videopose3d"), output="pose3d.npz", reads=("dataset2d",)),
+    Stage("qc", 1, "posepipe.qc:run_qc", "posepipe.qc", "qc", preload=("posepipe.qc",), output="qc/qc.json",
+          reads=("lift3d",)),
     Stage("render", 1, "posepipe.render.stage:run_render", "posepipe.render", "render",
           preload=("matplotlib", "matplotlib.figure", "matplotlib.backends.backend_agg", "mpl_toolkits.mplot3d",
                    "posepipe.render.stage", "posepipe.render.scene"),
           output="render.mp4", reads=("lift3d",)),
-    Stage("qc", 1, "posepipe.qc:run_qc", "posepipe.qc", "qc", preload=("posepipe.qc",), output="qc/qc.json",
-          reads=("lift3d",)),
     Stage("export", 1, "posepipe.exports.stage:run_export", "posepipe.exports.stage", "exports",
           preload=("scipy.spatial.transform", "posepipe.exports.stage", "posepipe.exports.tables",
                    "posepipe.exports.trc", "posepipe.exports.bvh"),
@@ -115,7 +116,7 @@ class Source2D:
     video's keypoints file, ``--input FILE``); ``options``: the keys of the ``keypoints2d`` config
     section that change its output, as {key: command-line flag}; ``align_batches``: shards start at
     multiples of ``keypoints2d.batch_size`` (batched inference), so the joined arrays equal an
-    unsharded run's; ``conda``: the rule's environment file; ``install``: how to get its packages.
+    unsharded run's; ``install``: how to get its packages.
     """
 
     name: str
@@ -125,16 +126,15 @@ class Source2D:
     options: dict = field(default_factory=dict)
     align_batches: bool = False
     preload: tuple[str, ...] = ()
-    conda: str = "envs/posepipe.yaml"
     install: str = ""
 
 
 SOURCES2D: dict[str, Source2D] = {
     "detectron2": Source2D(
         "detectron2", "posepipe.keypoints2d.detectron2_backend", gpu=True, input="weights",
-        options={"score_threshold": "--score-threshold", "model": "--config", "min_size": "--min-size",
+        options={"model": "--config", "score_threshold": "--score-threshold", "min_size": "--min-size",
                  "max_size": "--max-size", "amp": "--amp"},
-        align_batches=True, conda="envs/detectron2.yaml",
+        align_batches=True,
         install="pip install 'git+https://github.com/facebookresearch/detectron2.git' (see envs/detectron2.yaml)",
     ),
     "file": Source2D(

@@ -33,6 +33,23 @@ def plan_ranges(frame_count: int, shard_frames: int, *, align: int = 1) -> list[
     return [(first, min(first + size, frame_count)) for first in range(0, frame_count, size)]
 
 
+def render_frame_count(frame_count: int, *, every: int, max_frames: int | None = None) -> int:
+    """Output frames of a render of a ``frame_count``-frame timeline: every ``every``-th frame
+    (0, every, 2 every, ...), at most ``max_frames`` (None: no cap)."""
+    count = -(-frame_count // every)
+    return count if max_frames is None else min(count, max_frames)
+
+
+def render_segments(
+    ranges: list[tuple[int, int]], *, every: int, max_frames: int | None = None
+) -> list[tuple[int, int]]:
+    """The non-empty output-frame ranges ``[first, stop)`` that the timeline-frame ranges of a shard
+    plan render to (one segment per shard, empty ones left out)."""
+    count = render_frame_count(ranges[-1][1], every=every, max_frames=max_frames)
+    segments = [output_range(a, b, every=every, count=count) for a, b in ranges]
+    return [(a, b) for a, b in segments if a < b]
+
+
 def output_range(first: int, stop: int, *, every: int, count: int) -> tuple[int, int]:
     """Render output frames made from the timeline frames ``[first, stop)``: output frame i is timeline
     frame ``i * every``; ``count`` output frames in all (``max_frames``). May be empty (a == b)."""

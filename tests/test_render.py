@@ -10,7 +10,7 @@ from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
-import posepipe.stages
+import posepipe.registry
 import pytest
 
 import posepipe
@@ -295,7 +295,7 @@ def test_projection_matches_what_matplotlib_drew():
 def test_the_file_records_its_stage_version(scene):
     folder, info = scene
     expected = {
-        "stage": "render", "stage_version": posepipe.stages.STAGE_VERSIONS["render"],
+        "stage": "render", "stage_version": posepipe.registry.STAGE_VERSIONS["render"],
         "posepipe": posepipe.__version__,
         "options": {"layout": "side_by_side", "height": OUT_H, "azimuth": DEFAULT_AZIMUTH,
                     "elevation": DEFAULT_ELEVATION, "every": 1, "max_frames": None, "crf": 18, "bitrate": None,

@@ -1,4 +1,6 @@
-"""The keypoints2d.npz contract: every detected person in every frame of the timeline.
+"""The keypoints2d artefact ``results/{video}/keypoints2d.npz``: every detected person in every frame.
+
+Written by the ``keypoints2d`` stage (any 2D source of :data:`posepipe.registry.SOURCES2D`).
 
 Persons are stored flat, with per-frame offsets (no pickled objects, loads with
 ``allow_pickle=False``):
@@ -9,7 +11,7 @@ Persons are stored flat, with per-frame offsets (no pickled objects, loads with
 - ``box_scores``: float32 (N,): detector confidence in [0, 1].
 - ``keypoints``: float32 (N, 17, 3): x, y, score per COCO joint (``posepipe.skeleton.COCO_JOINTS``).
 - ``image_size``: int64 (2,): width, height of the frames the coordinates refer to.
-- ``meta``: str, JSON: ``stage``, ``stage_version`` (:data:`posepipe.stages.STAGE_VERSIONS`), detector,
+- ``meta``: str, JSON: ``stage``, ``stage_version`` (:data:`posepipe.registry.STAGE_VERSIONS`), detector,
   config, weights checksum, score threshold, device, timings, ...
 
 A shard (``shard_frames``) is the same file for a contiguous range of the timeline: T is the
@@ -31,6 +33,7 @@ from posepipe.errors import PosepipeError
 from posepipe.registry import STAGE_VERSIONS
 
 STAGE = "keypoints2d"
+VERSION = STAGE_VERSIONS[STAGE]
 NUM_COCO_JOINTS = 17
 
 
@@ -168,9 +171,10 @@ def frame_slice(kp: Keypoints2D, first: int, stop: int) -> Keypoints2D:
 
 
 def save_keypoints2d(path: str | os.PathLike, kp: Keypoints2D) -> None:
-    """Validate and write atomically; the stage and its version are stamped into ``meta``."""
+    """Validate and write atomically; the stage and its version are stamped into the file's ``meta``
+    (``kp`` is not changed)."""
     kp.validate(path)
-    kp.meta = {**kp.meta, "stage": STAGE, "stage_version": STAGE_VERSIONS[STAGE]}
+    meta = {**kp.meta, "stage": STAGE, "stage_version": VERSION}
     save_npz(
         path,
         frame_offsets=kp.frame_offsets.astype(np.int64),
@@ -178,7 +182,7 @@ def save_keypoints2d(path: str | os.PathLike, kp: Keypoints2D) -> None:
         box_scores=kp.box_scores.astype(np.float32),
         keypoints=kp.keypoints.astype(np.float32),
         image_size=np.array([kp.width, kp.height], dtype=np.int64),
-        meta=np.array(json.dumps(kp.meta, sort_keys=True)),
+        meta=np.array(json.dumps(meta, sort_keys=True)),
     )
 
 

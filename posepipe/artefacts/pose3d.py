@@ -1,6 +1,7 @@
 """The pose3d artefact: ``results/{video}/pose3d.npz`` and its tidy twin ``pose3d.csv``.
 
-The only module that writes or reads these files; it imports no torch, so the renderer, the
+Written by the ``lift3d`` stage (:mod:`posepipe.lift3d.stage`). The only module that writes or
+reads these files; it imports no torch, so the renderer, the
 summary and exports read 3D poses without loading the model code.
 
 ``pose3d.npz`` (plain arrays, loads with ``allow_pickle=False``):
@@ -11,7 +12,7 @@ summary and exports read 3D poses without loading the model code.
 - ``positions_3d_display``: float32 (T, 17, 3): the same poses rotated by a Human3.6M camera's
   orientation (z up) with the lowest joint of the sequence at height 0, for display.
 - ``time``: float64 (T,): seconds of each frame on the frame timeline.
-- ``meta``: str (JSON): ``stage``, ``stage_version`` (:data:`posepipe.stages.STAGE_VERSIONS`),
+- ``meta``: str (JSON): ``stage``, ``stage_version`` (:data:`posepipe.registry.STAGE_VERSIONS`),
   checkpoint path and SHA-256, architecture, options, timings.
 
 Several people (``person: main`` or ``all``): ``positions_3d`` and ``positions_3d_display`` are
@@ -40,6 +41,7 @@ from posepipe.registry import STAGE_VERSIONS
 from posepipe.skeleton import H36M_JOINTS
 
 STAGE = "lift3d"
+VERSION = STAGE_VERSIONS[STAGE]
 NUM_JOINTS = len(H36M_JOINTS)
 
 
@@ -99,9 +101,9 @@ def save_pose3d_csv(path: str | os.PathLike, pose: Pose3D) -> None:
 
 
 def save_pose3d(path: str | os.PathLike, pose: Pose3D) -> None:
-    """Write ``pose3d.npz`` (atomic); the stage and its version are stamped into ``meta``."""
-    meta = {"stage": STAGE, "stage_version": STAGE_VERSIONS[STAGE], **pose.meta}
-    pose.meta = meta
+    """Write ``pose3d.npz`` (atomic); the stage and its version are stamped into the file's ``meta``
+    (``pose`` is not changed)."""
+    meta = {"stage": STAGE, "stage_version": VERSION, **pose.meta}
     persons = {} if pose.track_ids is None else {"track_ids": np.asarray(pose.track_ids, dtype=np.int64)}
     save_npz(
         path,

@@ -54,7 +54,7 @@ from posepipe.render.encode import (
 )
 from posepipe.render.scene import DEFAULT_AZIMUTH, DEFAULT_ELEVATION, LAYOUTS, build_view3d, plan_layout
 from posepipe.render.visualizer import FrameRenderer, default_thickness
-from posepipe.shards import range_arg
+from posepipe.shards import range_arg, render_frame_count
 
 log = logging.getLogger(__name__)
 
@@ -327,9 +327,7 @@ def run_render(
         raise ValueError("max_frames must be >= 1")
     inputs = load_inputs(timeline_json, dataset2d_npz, pose3d_npz)
     timeline = inputs.timeline
-    count = len(range(0, timeline.frame_count, every))
-    if max_frames is not None:
-        count = min(count, max_frames)
+    count = render_frame_count(timeline.frame_count, every=every, max_frames=max_frames)
     fps = Fraction(timeline.fps_fraction) / every
     if segment is not None and not 0 <= segment[0] < segment[1] <= count:
         raise PosepipeError(

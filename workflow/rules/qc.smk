@@ -23,7 +23,7 @@ rule qc:
     params:
         version=STAGE_VERSIONS["qc"],
         tracks=QC_TRACKS,
-        thresholds=" ".join(f"--{key.replace('_', '-')} {value}" for key, value in config["qc"].items()),
+        thresholds=command_options(config["qc"], config["qc"]),
     log:
         "results/{video}/logs/qc.log",
     benchmark:
