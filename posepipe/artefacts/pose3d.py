@@ -100,9 +100,9 @@ def save_pose3d_csv(path: str | os.PathLike, pose: Pose3D) -> None:
         pose3d_table(pose.positions, pose.time, pose.track_ids).to_csv(tmp, index=False)
 
 
-def save_pose3d(path: str | os.PathLike, pose: Pose3D) -> None:
+def save_pose3d(path: str | os.PathLike, pose: Pose3D) -> dict:
     """Write ``pose3d.npz`` (atomic); the stage and its version are stamped into the file's ``meta``
-    (``pose`` is not changed)."""
+    (``pose`` is not changed). Returns the meta written."""
     meta = {"stage": STAGE, "stage_version": VERSION, **pose.meta}
     persons = {} if pose.track_ids is None else {"track_ids": np.asarray(pose.track_ids, dtype=np.int64)}
     save_npz(
@@ -113,6 +113,7 @@ def save_pose3d(path: str | os.PathLike, pose: Pose3D) -> None:
         meta=np.array(json.dumps(meta)),
         **persons,
     )
+    return meta
 
 
 def load_pose3d(path: str | os.PathLike, *, frame_count: int | None = None) -> Pose3D:

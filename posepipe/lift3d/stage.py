@@ -173,6 +173,6 @@ def run_lift3d(
         "csv": round(time.perf_counter() - t_inferred, 4),
     }
     meta["frames_per_second"] = round(T / max(t_inferred - t_loaded, 1e-9), 2)
-    save_pose3d(out, pose)
+    written = save_pose3d(out, pose)
     log.info("lift3d %s: %d frames at %.0f frames/s -> %s", ds.name, T, meta["frames_per_second"], out)
-    return pose.meta
+    return written
