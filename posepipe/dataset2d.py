@@ -289,8 +289,9 @@ def run_dataset2d(
     max_gap_frames: int | None = schema_default("dataset2d.max_gap_frames"),
     conditioning: Conditioning | None = None,
     fps: float | None = None,
-) -> Dataset2D | list[Dataset2D]:
-    """The ``dataset2d`` stage: keypoints2d.npz (+ tracks.npz) -> dataset2d.npz. Returns what it wrote.
+) -> list[Dataset2D]:
+    """The ``dataset2d`` stage: keypoints2d.npz (+ tracks.npz) -> dataset2d.npz. Returns the persons
+    it wrote (one, track -1, for ``top_score``).
 
     ``person='top_score'`` (upstream): one person per frame by ``selection``, one subject. ``main``
     or ``all``: per-person sequences of the tracks in ``tracks_path`` (:func:`build_persons`);
@@ -338,7 +339,7 @@ def run_dataset2d(
         ds.meta["interpolated_frames"],
         out,
     )
-    return ds
+    return [ds]
 
 
 def merge_dataset2d(paths: Sequence[str | os.PathLike], out: str | os.PathLike) -> list[str]:

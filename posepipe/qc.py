@@ -182,7 +182,7 @@ def compute_qc(
         raise PosepipeError(keypoints2d_npz, f"has {kp.num_frames} frames, the timeline has {T}")
     people = load_persons2d(dataset2d_npz)
     pose = load_pose3d(pose3d_npz, frame_count=T)
-    positions = pose.persons()
+    positions = pose.positions
     if len(positions) != len(people):
         raise PosepipeError(pose3d_npz, f"holds {len(positions)} persons, {dataset2d_npz} {len(people)}")
     counts = kp.counts()

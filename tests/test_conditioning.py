@@ -158,7 +158,7 @@ def test_model_rate_equal_to_the_timeline_is_exactly_the_plain_lift(tmp_path):
     run_lift3d(tmp_path / "d.npz", checkpoint_path=tmp_path / "lifter.bin", out=tmp_path / "c.npz", fps=25,
                device="cpu", model_fps=50)  # fmt: skip
     c = load_pose3d(tmp_path / "c.npz")
-    assert c.meta["model_fps"] == 50 and c.positions.shape == (60, 17, 3)
+    assert c.meta["model_fps"] == 50 and c.positions.shape == (1, 60, 17, 3)
     assert not np.array_equal(c.positions, load_pose3d(tmp_path / "a.npz").positions)
 
 

@@ -96,7 +96,8 @@ def _make(tmp_path, video_id: str, n: int = 6):
     frames = [frame(person(10 + t)) if t % 3 else frame() for t in range(n)]
     save_keypoints2d(src, from_frames(frames, width=W, height=H, meta={"detector": "test"}))
     out = tmp_path / video_id / "dataset2d.npz"
-    return run_dataset2d(src, out, video_id=video_id), out
+    (ds,) = run_dataset2d(src, out, video_id=video_id)
+    return ds, out
 
 
 def test_file_has_upstream_structure(tmp_path):

@@ -10,10 +10,10 @@ from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
-import posepipe.registry
 import pytest
 
 import posepipe
+import posepipe.registry
 from posepipe import render
 from posepipe.errors import PosepipeError
 from posepipe.render import (

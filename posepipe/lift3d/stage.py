@@ -62,9 +62,9 @@ def run_lift3d(
     (:func:`lift_at_rate`); None or the timeline's own rate lifts the frames as they are.
     """
     t_start = time.perf_counter()
-    # One sequence, or one per person (NaN where a person is absent) from a per-person file.
+    # Always per person: one (track -1) for a one-person file, else one per track (NaN where absent).
     people = [load_dataset2d(dataset2d_path, subject=subject)] if subject else load_persons2d(dataset2d_path)
-    ds, per_person = people[0], people[0].track_id >= 0
+    ds, tracked = people[0], people[0].track_id >= 0
     T = ds.num_frames
     if timeline is not None:
         header = load_timeline_header(timeline)
@@ -106,31 +106,25 @@ def run_lift3d(
             keypoints, times, model_fps=resample_to, lift=lambda k, **o: lifting.infer(model, k, **o), **options
         )
 
-    if per_person:
-        # Each segment of each person is lifted alone: the model never sees across a long absence.
-        positions = np.full((len(people), T, len(H36M_JOINTS), 3), np.nan, np.float32)
-        for p, person in enumerate(people):
-            for start, stop in runs(person.present):
-                label = f"lift3d {person.name} frames {start}-{stop - 1}"
-                positions[p, start:stop] = lift(person.keypoints[start:stop], start, label)
-    else:
-        positions = lift(ds.keypoints, 0, "lift3d")
+    # Each segment of each person is lifted alone: the model never sees across a long absence. (A
+    # one-person file is filled: its one segment is the whole timeline.)
+    positions = np.full((len(people), T, len(H36M_JOINTS), 3), np.nan, np.float32)
+    present = np.zeros((len(people), T), bool)
+    for p, person in enumerate(people):
+        for start, stop in runs(person.present) if tracked else [(0, T)]:
+            label = f"lift3d {person.name} frames {start}-{stop - 1}" if tracked else "lift3d"
+            positions[p, start:stop] = lift(person.keypoints[start:stop], start, label)
+            present[p, start:stop] = True
     if dev.type == "cuda":
         torch.cuda.synchronize(dev)
     t_inferred = time.perf_counter()
-    if per_person:
-        display = place_side_by_side(
-            np.stack([camera_to_display(person_positions) for person_positions in positions]),
-            np.stack([person.keypoints for person in people]), width=ds.width,
-        )  # fmt: skip
-    else:
-        display = camera_to_display(positions)
+    display = np.stack([camera_to_display(person_positions) for person_positions in positions])
+    if tracked:  # several people stand side by side on the floor, by their place in the image
+        display = place_side_by_side(display, np.stack([person.keypoints for person in people]), width=ds.width)
     times = np.arange(T, dtype=np.float64) / fps_used
 
-    present = np.stack([person.present for person in people]) if per_person else np.ones((1, T), bool)
-    lifted = positions if per_person else positions[None]
-    if not np.isfinite(lifted[present]).all():
-        bad = int((~np.isfinite(lifted[present]).all(axis=(1, 2))).sum())
+    if not np.isfinite(positions[present]).all():
+        bad = int((~np.isfinite(positions[present]).all(axis=(1, 2))).sum())
         raise PosepipeError(
             checkpoint_path,
             f"the model gave non-finite 3D joints in {bad} of {T} frames of {dataset2d_path} "
@@ -156,13 +150,13 @@ def run_lift3d(
         "units": "m",
         "display": {"quaternion": H36M_DISPLAY_QUATERNION.tolist(), "translation": [0.0, 0.0, 0.0]},
     }
-    if per_person:
+    if tracked:
         meta["persons"] = [
             {"name": person.name, "track": person.track_id, "frames": int(person.present.sum()),
              "segments": runs(person.present)}
             for person in people
         ]  # fmt: skip
-    track_ids = np.array([person.track_id for person in people], np.int64) if per_person else None
+    track_ids = np.array([person.track_id for person in people], np.int64)
     pose = Pose3D(positions=positions, display=display, time=times, meta=meta, track_ids=track_ids)
     # The CSV goes first so that pose3d.npz, written last, can record every timing.
     if csv is not None:

@@ -111,12 +111,8 @@ def load_inputs(
             f"{timeline.width}x{timeline.height}",
         )
     pose = load_pose3d(pose3d_npz, frame_count=count)
-    poses = pose.persons(display=True)
-    per_person = ds.track_id >= 0
-    if len(poses) != len(people) or (
-        per_person
-        and [p.track_id for p in people] != [int(t) for t in (pose.track_ids if pose.per_person else [])]
-    ):
+    poses = pose.display
+    if [p.track_id for p in people] != [int(t) for t in pose.track_ids]:
         raise PosepipeError(
             pose3d_npz,
             f"holds {len(poses)} persons, {dataset2d_npz} holds {len(people)} (made from other data?)",
@@ -125,7 +121,7 @@ def load_inputs(
     return RenderInputs(
         timeline=timeline, name=timeline.video_id, keypoints=np.stack([p.keypoints for p in people]),
         detected=np.stack([p.detected for p in people]), scores=scores, poses=poses,
-        labels=[f"P{p.track_id}" for p in people] if per_person else None,
+        labels=[f"P{p.track_id}" for p in people] if pose.tracked else None,
     )  # fmt: skip
 
 
