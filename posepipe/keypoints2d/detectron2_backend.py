@@ -104,7 +104,7 @@ def build_cfg(
     config: str = DEFAULT_CONFIG,
     *,
     weights: str | os.PathLike | None = None,
-    device: str = "cpu",
+    device: str = schema_default("keypoints2d.device"),
     score_threshold: float = DEFAULT_SCORE_THRESHOLD,
     detections_per_image: int | None = None,
     min_size: int | None = None,
@@ -115,7 +115,7 @@ def build_cfg(
     Args:
         config: a model-zoo name (one of :data:`ZOO_CONFIGS`, or any zoo path) or a local .yaml.
         weights: stored in ``MODEL.WEIGHTS`` (for ``DefaultPredictor``; this module loads itself).
-        device: ``MODEL.DEVICE``.
+        device: ``MODEL.DEVICE`` (auto: cuda if usable, else cpu; :func:`posepipe.gpu.resolve_device`).
         score_threshold: ``MODEL.ROI_HEADS.SCORE_THRESH_TEST``: persons below it are dropped.
         detections_per_image: ``TEST.DETECTIONS_PER_IMAGE`` (None keeps the config's, 100).
         min_size, max_size: ``INPUT.MIN_SIZE_TEST`` / ``MAX_SIZE_TEST`` (None keeps 800 / 1333).
@@ -143,7 +143,7 @@ def build_cfg(
     if not 0.0 <= score_threshold <= 1.0:
         raise PosepipeError(None, f"score threshold must be in [0, 1], got {score_threshold}")
     cfg.MODEL.WEIGHTS = "" if weights is None else os.fspath(weights)
-    cfg.MODEL.DEVICE = device
+    cfg.MODEL.DEVICE = resolve_device(device)
     cfg.MODEL.ROI_HEADS.SCORE_THRESH_TEST = float(score_threshold)
     if detections_per_image is not None:
         cfg.TEST.DETECTIONS_PER_IMAGE = int(detections_per_image)

@@ -31,6 +31,7 @@ import numpy as np
 from posepipe.artefacts.keypoints2d import NUM_COCO_JOINTS, Keypoints2D, from_frames, save_keypoints2d
 from posepipe.errors import PosepipeError
 from posepipe.safeload import load_npz
+from posepipe.settings import schema_default
 from posepipe.shards import check_range
 
 log = logging.getLogger(__name__)
@@ -316,7 +317,7 @@ def import_keypoints(
     width: int,
     height: int,
     fmt: str = "auto",
-    score_threshold: float = 0.0,
+    score_threshold: float | None = None,
 ) -> Keypoints2D:
     """Read another tool's 2D keypoints and check them against the timeline.
 
@@ -324,7 +325,8 @@ def import_keypoints(
         path: a d2npz or COCO JSON file (see the module docstring).
         frame_count, width, height: of the frame timeline the keypoints must describe.
         fmt: 'auto' (by extension, then content), 'd2npz' or 'coco'.
-        score_threshold: persons whose box score is lower are dropped, as the detector would.
+        score_threshold: persons whose box score is lower are dropped, as the detector would (None:
+            keep everyone; the stage, :func:`run_import`, applies ``keypoints2d.score_threshold``).
 
     Returns:
         Keypoints2D with ``frame_count`` frames: boxes (N, 4) x1, y1, x2, y2, box_scores (N,),
@@ -358,7 +360,7 @@ def import_keypoints(
         "source_file": os.fspath(path),
         "source_sha256": sha256_file(path),
         "format": fmt,
-        "score_threshold": score_threshold,
+        "score_threshold": score_threshold or 0.0,
         "image_size": [width, height],
         "frame_count": frame_count,
         "persons": int(sum(len(b) for b, _, _ in frames)),
@@ -377,7 +379,7 @@ def run_import(
     timeline_json: str | os.PathLike,
     out: str | os.PathLike,
     fmt: str = "auto",
-    score_threshold: float = 0.0,
+    score_threshold: float = schema_default("keypoints2d.score_threshold"),
     frame_range: tuple[int, int] | None = None,
 ) -> Keypoints2D:
     """Import ``path`` for the timeline in ``timeline_json`` and write ``out`` (keypoints2d.npz);

@@ -64,19 +64,20 @@ def run_windowed(
     padded: torch.Tensor,
     *,
     window: int | None = DEFAULT_WINDOW,
-    device: torch.device | str = "cpu",
+    device: torch.device | str | None = None,
     progress: ProgressFn | None = None,
 ) -> torch.Tensor:
     """Apply ``model`` to an already padded batch, ``window`` output frames at a time.
 
     padded: (B, T + RF - 1, J, F) on any device. Returns (B, T, J_out, 3) float32 on the CPU.
-    ``window`` None or <= 0: one pass over the whole sequence (memory grows with T).
+    ``window`` None or <= 0: one pass over the whole sequence (memory grows with T). ``device``
+    None: the model's own.
     """
     rf = model.receptive_field
     total = padded.shape[1] - rf + 1
     if total < 1:
         raise ValueError(f"padded input has {padded.shape[1]} frames, fewer than the receptive field {rf}")
-    device = torch.device(device)
+    device = next(model.parameters()).device if device is None else torch.device(device)
     step = total if window is None or window <= 0 else int(window)
     out = torch.empty((padded.shape[0], total, model.num_joints_out, 3), dtype=torch.float32)
     with torch.inference_mode():
@@ -95,7 +96,7 @@ def predict(
     *,
     flip: bool = True,
     window: int | None = DEFAULT_WINDOW,
-    device: torch.device | str = "cpu",
+    device: torch.device | str | None = None,
     kps_left: Sequence[int] = COCO_LEFT,
     kps_right: Sequence[int] = COCO_RIGHT,
     joints_left: Sequence[int] | None = H36M_LEFT,
@@ -106,7 +107,7 @@ def predict(
 
     keypoints: (T, J_in, 2) normalised x, y. Returns float32 (T, J_out, 3).
     ``joints_left``/``joints_right`` None: no output joint swap (trajectory model).
-    The model must already be on ``device`` and in eval mode.
+    The model must already be on ``device`` (None: wherever it is) and in eval mode.
     """
     keypoints = np.asarray(keypoints, dtype=np.float32)
     padded = pad_sequence(keypoints, pad=model.pad, causal=model.causal)

@@ -54,6 +54,7 @@ from posepipe.render.encode import (
 )
 from posepipe.render.scene import DEFAULT_AZIMUTH, DEFAULT_ELEVATION, LAYOUTS, build_view3d, plan_layout
 from posepipe.render.visualizer import FrameRenderer, default_thickness
+from posepipe.settings import schema_default
 from posepipe.shards import range_arg, render_frame_count
 
 log = logging.getLogger(__name__)
@@ -286,7 +287,7 @@ def run_render(
     crf: int = 18,
     bitrate: str | None = None,
     preset: str = DEFAULT_PRESET,
-    audio: bool = False,
+    audio: bool = schema_default("render.audio"),
     threads: int | None = None,
     preview: str | os.PathLike | None = None,
     thickness: int | None = None,
