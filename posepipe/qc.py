@@ -3,7 +3,8 @@
 Reads the stages' own files through their loaders: the timeline (fps, frame count), keypoints2d.npz
 (people per frame), tracks.npz when people are tracked, dataset2d.npz (detected / interpolated
 frames, keypoint scores, per person) and pose3d.npz (bone lengths, joint speeds), plus the
-Snakemake benchmark files already written for the video (each stage's seconds).
+Snakemake benchmark files of the stages before it, which its rule declares as inputs (each stage's
+seconds).
 
 Files in ``results/{video}/qc/``:
 
@@ -167,9 +168,11 @@ def warnings_for(report: dict, thresholds: Thresholds) -> list[str]:
 
 
 def compute_qc(
-    *, timeline_json, keypoints2d_npz, dataset2d_npz, pose3d_npz, tracks_npz=None, thresholds: Thresholds
+    *, timeline_json, keypoints2d_npz, dataset2d_npz, pose3d_npz, tracks_npz=None, thresholds: Thresholds,
+    benchmarks=(),
 ) -> tuple[dict, list[dict], dict]:
-    """(qc.json content, qc_joints.csv rows, arrays for the figure)."""
+    """(qc.json content, qc_joints.csv rows, arrays for the figure); ``benchmarks``: Snakemake
+    benchmark files ``{stage}.tsv`` of the stages before qc (their seconds)."""
     from posepipe.artefacts.dataset2d import load_persons2d
     from posepipe.artefacts.keypoints2d import load_keypoints2d
     from posepipe.artefacts.pose3d import load_pose3d
@@ -226,7 +229,7 @@ def compute_qc(
         figure["speed"].append(np.nanmean(joint_speeds(person_positions, fps), axis=1))
         figure["names"].append(label)
     report["persons"] = persons
-    report["stage_seconds"] = stage_seconds(Path(dataset2d_npz).parent)
+    report["stage_seconds"] = stage_seconds(benchmarks)
     report["thresholds"] = asdict(thresholds)
     report["warnings"] = warnings_for(report, thresholds)
     figure["fps"] = fps
@@ -285,7 +288,7 @@ def draw_figure(path: str | os.PathLike, figure: dict, *, title: str) -> None:
 
 def run_qc(
     *, timeline_json, keypoints2d_npz, dataset2d_npz, pose3d_npz, out_dir, tracks_npz=None,
-    thresholds: Thresholds | None = None,
+    thresholds: Thresholds | None = None, benchmarks=(),
 ) -> dict:  # fmt: skip
     """The ``qc`` stage: writes qc.json, qc_joints.csv and qc.png into ``out_dir``; returns qc.json's content."""
     import pandas as pd
@@ -293,6 +296,7 @@ def run_qc(
     report, rows, figure = compute_qc(
         timeline_json=timeline_json, keypoints2d_npz=keypoints2d_npz, dataset2d_npz=dataset2d_npz,
         pose3d_npz=pose3d_npz, tracks_npz=tracks_npz, thresholds=thresholds or Thresholds(),
+        benchmarks=benchmarks,
     )  # fmt: skip
     out_dir = Path(out_dir)
     draw_figure(
@@ -337,6 +341,10 @@ def register_cli(sub) -> None:
     p.add_argument("--pose3d", type=Path, required=True)
     p.add_argument("--tracks", type=Path, default=None, help="tracks.npz (person: main / all)")
     p.add_argument("--out-dir", type=Path, required=True, help="results/{video}/qc")
+    p.add_argument(
+        "--benchmarks", type=Path, nargs="*", default=[], metavar="TSV",
+        help="Snakemake benchmark files {stage}.tsv of the stages before qc (their seconds go in qc.json)",
+    )  # fmt: skip
     for name in Thresholds.__dataclass_fields__:
         add_option(p, f"--{name.replace('_', '-')}", key=f"qc.{name}", type=float, help="warning threshold")
 
@@ -345,6 +353,7 @@ def register_cli(sub) -> None:
         run_qc(
             timeline_json=args.timeline, keypoints2d_npz=args.keypoints2d, dataset2d_npz=args.dataset2d,
             pose3d_npz=args.pose3d, tracks_npz=args.tracks, out_dir=args.out_dir, thresholds=thresholds,
+            benchmarks=args.benchmarks,
         )  # fmt: skip
 
     p.set_defaults(handler=run)

@@ -80,6 +80,17 @@ TOOL_CLI = ("posepipe.weights", "posepipe.gpu", "posepipe.settings")
 COMMON_PRELOAD = ("numpy", "yaml", "posepipe.cli")
 
 
+def upstream(name: str) -> tuple[str, ...]:
+    """The stages whose outputs ``name`` reads, directly or through others, in workflow order."""
+    found, todo = set(), list(STAGE_BY_NAME[name].reads)
+    while todo:
+        stage = todo.pop()
+        if stage not in found:
+            found.add(stage)
+            todo += STAGE_BY_NAME[stage].reads
+    return tuple(stage.name for stage in STAGES if stage.name in found)
+
+
 def cli_modules() -> tuple[str, ...]:
     """Modules with ``register_cli``, stages in workflow order then the tools, each once."""
     return tuple(dict.fromkeys([stage.cli for stage in STAGES] + list(TOOL_CLI)))

@@ -116,6 +116,7 @@ def test_stage_files_warnings_and_summary(tmp_path):
         timeline_json=folder / "frames/timeline.json", keypoints2d_npz=folder / "keypoints2d.npz",
         dataset2d_npz=folder / "dataset2d.npz", pose3d_npz=folder / "pose3d.npz", out_dir=folder / "qc",
         thresholds=Thresholds(max_interpolated_share=0.2, max_several_people_share=0.3),
+        benchmarks=[folder / "benchmarks" / "lift3d.tsv", folder / "benchmarks" / "render.tsv"],
     )  # fmt: skip
     assert load_qc(folder / "qc" / "qc.json") == json.loads(json.dumps(report))
     assert report["stage_version"] == STAGE_VERSIONS["qc"] and report["frames"] == T

@@ -15,7 +15,7 @@ from posepipe.errors import PosepipeError
 from posepipe.inputs import VIDEO_ID_PATTERN, collect_videos, load_sample_sheet, shell_path, snakemake_safe_path
 from posepipe.jobenv import prepare_job_environment
 from posepipe.artefacts.shards import load_shards
-from posepipe.registry import DEFAULT_LIFTER, EXPORT_FORMATS, LIFTERS, SOURCES2D, STAGE_VERSIONS
+from posepipe.registry import DEFAULT_LIFTER, EXPORT_FORMATS, LIFTERS, SOURCES2D, STAGE_BY_NAME, STAGE_VERSIONS, upstream
 from posepipe.settings import command_options
 from posepipe.shards import render_segments
 
@@ -288,6 +288,13 @@ QC_INPUT = {
     "dataset2d": "results/{video}/dataset2d.npz",
     "pose3d": "results/{video}/pose3d.npz",
     **({"tracks": "results/{video}/tracks.npz"} if TRACKED else {}),
+    # QC's timing source: the benchmark files of the stages before it (declared, so QC runs after
+    # they are written).
+    "benchmarks": [
+        f"results/{{video}}/benchmarks/{stage}.tsv"
+        for stage in upstream("qc")
+        if STAGE_BY_NAME[stage].benchmark and (stage != "tracks" or TRACKED)
+    ],
 }
 QC_TRACKS = "--tracks results/{video}/tracks.npz" if TRACKED else ""
 

@@ -36,6 +36,7 @@ rule qc:
     shell:
         "python -m posepipe qc {input.timeline:q} --keypoints2d {input.keypoints2d:q} --dataset2d {input.dataset2d:q}"
         " --pose3d {input.pose3d:q} {params.tracks} --out-dir results/{wildcards.video}/qc {params.thresholds}"
+        " --benchmarks {input.benchmarks:q}"
         " > {log:q} 2>&1"
 
 
