@@ -29,7 +29,11 @@ FILTER_OPTIONS = {
     "none": {},
     "butterworth": {"cutoff_hz": "butterworth_cutoff_hz", "order": "butterworth_order"},
     "savgol": {"window": "savgol_window", "order": "savgol_order"},
-    "one_euro": {"min_cutoff": "one_euro_min_cutoff", "beta": "one_euro_beta", "d_cutoff": "one_euro_d_cutoff"},
+    "one_euro": {
+        "min_cutoff": "one_euro_min_cutoff",
+        "beta": "one_euro_beta",
+        "d_cutoff": "one_euro_d_cutoff",
+    },
 }
 FILTER_KEYS = {name: tuple(keys.values()) for name, keys in FILTER_OPTIONS.items()}
 

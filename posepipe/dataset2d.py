@@ -46,6 +46,8 @@ log = logging.getLogger(__name__)
 STAGE = "dataset2d"
 SELECTIONS = ("highest_score", "largest_box")
 PERSON_MODES = ("top_score", "main", "all")
+
+
 def select_person(kp: Keypoints2D, *, selection: str = "highest_score") -> np.ndarray:
     """Row (into the flat arrays of ``kp``) of the chosen person per frame; int64 (T,), -1 if none.
 

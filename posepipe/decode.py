@@ -30,7 +30,6 @@ DECODE_THREADS = "SLICE"
 MAX_FAILED_READS = 8  # consecutive demuxer read errors after which the rest of the file is given up
 
 
-
 def open_video(path: str | os.PathLike):
     import av
 
@@ -51,12 +50,10 @@ def open_video(path: str | os.PathLike):
     return container, stream
 
 
-
 def decode_errors():
     import av
 
     return (av.error.FFmpegError, EOFError)
-
 
 
 class DecodeErrors:
@@ -70,7 +67,6 @@ class DecodeErrors:
         self.count += 1
         if self.first is None:
             self.first = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
-
 
 
 def decoded_frames(container, stream, errors: DecodeErrors) -> Iterator:
@@ -103,11 +99,9 @@ def decoded_frames(container, stream, errors: DecodeErrors) -> Iterator:
         errors.add(exc)
 
 
-
 def rotate(image: np.ndarray, rotation: int) -> np.ndarray:
     k = (rotation // 90) % 4  # rotation is counter-clockwise, like np.rot90
     return np.ascontiguousarray(np.rot90(image, k)) if k else image
-
 
 
 def iter_frames(
@@ -174,5 +168,3 @@ def iter_frames(
                     "%s: skipped %d undecodable packet(s) reading timeline frames %d-%d (first: %s)",
                     timeline.source, errors.count, start, start + j, errors.first,
                 )  # fmt: skip
-
-

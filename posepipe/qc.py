@@ -45,7 +45,7 @@ from posepipe.atomic import atomic_path
 from posepipe.benchmarks import stage_seconds
 from posepipe.conditioning import runs
 from posepipe.errors import PosepipeError
-from posepipe.settings import add_option, schema_default
+from posepipe.settings import add_option, schema_default, settings_from_args
 from posepipe.skeleton import COCO_JOINTS, H36M_BONES, H36M_JOINTS
 
 log = logging.getLogger(__name__)
@@ -168,7 +168,13 @@ def warnings_for(report: dict, thresholds: Thresholds) -> list[str]:
 
 
 def compute_qc(
-    *, timeline_json, keypoints2d_npz, dataset2d_npz, pose3d_npz, tracks_npz=None, thresholds: Thresholds,
+    *,
+    timeline_json,
+    keypoints2d_npz,
+    dataset2d_npz,
+    pose3d_npz,
+    tracks_npz=None,
+    thresholds: Thresholds,
     benchmarks=(),
 ) -> tuple[dict, list[dict], dict]:
     """(qc.json content, qc_joints.csv rows, arrays for the figure); ``benchmarks``: Snakemake
@@ -349,7 +355,7 @@ def register_cli(sub) -> None:
         add_option(p, f"--{name.replace('_', '-')}", key=f"qc.{name}", type=float, help="warning threshold")
 
     def run(args: argparse.Namespace) -> None:
-        thresholds = Thresholds(**{name: getattr(args, name) for name in Thresholds.__dataclass_fields__})
+        thresholds = settings_from_args(Thresholds, args)
         run_qc(
             timeline_json=args.timeline, keypoints2d_npz=args.keypoints2d, dataset2d_npz=args.dataset2d,
             pose3d_npz=args.pose3d, tracks_npz=args.tracks, out_dir=args.out_dir, thresholds=thresholds,

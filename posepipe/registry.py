@@ -170,7 +170,9 @@ class Lifter:
 
 LIFTERS: dict[str, Lifter] = {
     "videopose3d": Lifter(
-        "videopose3d", "posepipe.lift3d.videopose3d", weights="videopose3d_h36m_detectron_coco",
+        "videopose3d",
+        "posepipe.lift3d.videopose3d",
+        weights="videopose3d_h36m_detectron_coco",
         install="python -m posepipe download videopose3d_h36m_detectron_coco (or snakemake downloads it)",
     ),
 }

@@ -37,7 +37,7 @@ import numpy as np
 from posepipe import __version__
 from posepipe.artefacts.keypoints2d import Keypoints2D, load_keypoints2d
 from posepipe.artefacts.tracks import Tracks, save_tracks
-from posepipe.settings import add_option, schema_default
+from posepipe.settings import add_option, schema_default, settings_from_args
 
 log = logging.getLogger(__name__)
 
@@ -243,10 +243,6 @@ def register_cli(sub) -> None:
         from posepipe.artefacts.timeline import load_timeline_header
 
         fps = float(load_timeline_header(args.timeline)["fps"])
-        params = TrackParams(
-            iou_weight=args.iou_weight, max_cost=args.max_cost, max_lost_frames=args.max_lost_frames,
-            min_track_frames=args.min_track_frames, keypoint_score=args.keypoint_score, velocity=args.velocity,
-        )  # fmt: skip
-        run_tracks(args.keypoints2d, args.out, fps=fps, params=params)
+        run_tracks(args.keypoints2d, args.out, fps=fps, params=settings_from_args(TrackParams, args))
 
     p.set_defaults(handler=run)

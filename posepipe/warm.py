@@ -396,7 +396,10 @@ def main(argv: list[str] | None = None) -> int:
         args = parser.parse_args(argv[1:])
         serve(args.socket or socket_path(), weights=tuple(args.weights), parent=args.parent)
         return 0
-    print("usage: python -m posepipe.warm serve [--socket PATH] [--weights FILE] [--parent PID]", file=sys.stderr)
+    print(
+        "usage: python -m posepipe.warm serve [--socket PATH] [--weights FILE] [--parent PID]",
+        file=sys.stderr,
+    )
     return 2
 
 

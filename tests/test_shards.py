@@ -125,7 +125,10 @@ def test_a_failed_shard_reruns_alone(tmp_path):
     snakemake(tmp_path, "--cores", "2", "--notemp", "results/long/shards.json", *done, config=config)
     assert all((tmp_path / path).exists() for path in done)
     out = snakemake(tmp_path, "--dry-run", "results/long/keypoints2d.npz", config=config).stdout
-    assert out.count("rule keypoints2d_shard:") == 1 and "wildcards: video=long, frame_first=500, frame_stop=1000" in out
+    assert (
+        out.count("rule keypoints2d_shard:") == 1
+        and "wildcards: video=long, frame_first=500, frame_stop=1000" in out
+    )
     assert "rule keypoints2d:" in out
 
 

@@ -64,7 +64,6 @@ ACTION = "custom"
 NUM_JOINTS = 17
 
 
-
 @dataclass
 class Dataset2D:
     """One subject of a custom 2D dataset.
@@ -95,11 +94,9 @@ class Dataset2D:
         return np.isfinite(self.keypoints).all(axis=(1, 2))
 
 
-
 def subject_name(video_id: str) -> str:
     """Subject key as upstream would name the detections of ``{video_id}.mp4``."""
     return video_id if video_id.endswith(".mp4") else f"{video_id}.mp4"
-
 
 
 def coco_metadata(video_metadata: dict[str, dict[str, int]]) -> dict:
@@ -112,11 +109,9 @@ def coco_metadata(video_metadata: dict[str, dict[str, int]]) -> dict:
     }
 
 
-
 def person_name(video_id: str, track_id: int) -> str:
     """Name of a person of a video: its subject name plus the track, e.g. ``dance.mp4.p0``."""
     return f"{subject_name(video_id)}.p{track_id}"
-
 
 
 def person_subjects(persons: Sequence[Dataset2D]) -> list[dict]:
@@ -131,7 +126,6 @@ def person_subjects(persons: Sequence[Dataset2D]) -> list[dict]:
                 {"name": name, "person": p, "track": ds.track_id, "first": start, "last": stop - 1}
             )
     return subjects
-
 
 
 def save_persons2d(path: str | os.PathLike, persons: Sequence[Dataset2D], *, meta: dict) -> None:
@@ -158,7 +152,6 @@ def save_persons2d(path: str | os.PathLike, persons: Sequence[Dataset2D], *, met
         person_track=np.array([ds.track_id for ds in persons], np.int64),
         meta=np.array(json.dumps(meta, sort_keys=True)),
     )
-
 
 
 def load_persons2d(path: str | os.PathLike, *, prefer: str | None = None) -> list[Dataset2D]:
@@ -202,7 +195,6 @@ def load_persons2d(path: str | os.PathLike, *, prefer: str | None = None) -> lis
     ]
 
 
-
 def save_dataset2d(path: str | os.PathLike, ds: Dataset2D) -> None:
     """Write one subject in the custom format plus our per-frame extras (atomic); the stage and
     its version are stamped into the file's
@@ -220,7 +212,6 @@ def save_dataset2d(path: str | os.PathLike, ds: Dataset2D) -> None:
     )
 
 
-
 def read_custom(path: str | os.PathLike) -> tuple[dict, dict, dict]:
     """(positions_2d, metadata, other arrays) of a custom-format file; PosepipeError if unreadable."""
     # The dicts of this format are pickled object arrays: read through the restricted unpickler,
@@ -235,7 +226,6 @@ def read_custom(path: str | os.PathLike) -> tuple[dict, dict, dict]:
     if not isinstance(positions, dict) or not isinstance(metadata, dict) or "video_metadata" not in metadata:
         raise PosepipeError(path, "not a VideoPose3D custom 2D dataset (positions_2d / metadata malformed)")
     return positions, metadata, extras
-
 
 
 def load_dataset2d(
@@ -298,5 +288,7 @@ def save_dataset2d_custom(
         path,
         positions_2d=positions,
         metadata=coco_metadata(video_metadata),
-        meta=np.array(json.dumps({"stage": MERGED_STAGE, "posepipe_version": __version__, "sources": sources})),
+        meta=np.array(
+            json.dumps({"stage": MERGED_STAGE, "posepipe_version": __version__, "sources": sources})
+        ),
     )

@@ -49,5 +49,3 @@ def load_qc(path: str | os.PathLike) -> dict:
     if not isinstance(report, dict) or report.get("stage") != STAGE:
         raise PosepipeError(path, "not a qc.json")
     return report
-
-

@@ -59,5 +59,3 @@ def load_shards(path: str | os.PathLike) -> list[tuple[int, int]]:
     ):
         raise PosepipeError(path, "its ranges do not tile the timeline")
     return ranges
-
-

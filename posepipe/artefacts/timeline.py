@@ -62,7 +62,6 @@ class Timeline:
         return len(self.time)
 
 
-
 def load_timeline_header(path: str | os.PathLike) -> dict:
     """The JSON header of frames/timeline.json (fps, frame_count, size, ...), without the table."""
     try:
@@ -73,7 +72,6 @@ def load_timeline_header(path: str | os.PathLike) -> dict:
     if not fps > 0 or count < 0:
         raise PosepipeError(path, f"invalid timeline: fps={fps}, frame_count={count}")
     return header
-
 
 
 def load_timeline(path: str | os.PathLike) -> Timeline:

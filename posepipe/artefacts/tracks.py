@@ -43,7 +43,6 @@ class Tracks:
         return len(self.first)
 
 
-
 def save_tracks(path: str | os.PathLike, tracks: Tracks) -> None:
     """Write tracks.npz (atomic); the stage and its version are stamped into the file's ``meta`` (``tracks`` is not changed)."""
     meta = {"stage": STAGE, "stage_version": VERSION, **tracks.meta}
@@ -57,7 +56,6 @@ def save_tracks(path: str | os.PathLike, tracks: Tracks) -> None:
         refound=tracks.refound.astype(np.int64),
         meta=np.array(json.dumps(meta, sort_keys=True)),
     )
-
 
 
 def load_tracks(path: str | os.PathLike, *, detections: int | None = None) -> Tracks:
@@ -80,5 +78,3 @@ def load_tracks(path: str | os.PathLike, *, detections: int | None = None) -> Tr
             path, f"has track ids for {len(tracks.track_ids)} detections, keypoints2d.npz has {detections}"
         )
     return tracks
-
-

@@ -25,4 +25,3 @@ fields; c3d: NaN, which C3D stores as an invalid residual), or, in BVH, which ha
 values, held from the last frame present; trc, c3d and bvh span the person's first to last
 frame present, and their frame numbers are the timeline's frame + 1.
 """
-

@@ -41,7 +41,9 @@ def register_cli(sub) -> None:
     p = sub.add_parser("keypoints2d", help="every person's 17 COCO keypoints in every frame of a timeline")
     p.add_argument("timeline", help="frames/timeline.json")
     p.add_argument("--out", required=True, help="keypoints2d.npz")
-    add_option(p, "--source", key="keypoints2d.source", choices=tuple(SOURCES2D), help="where keypoints come from")
+    add_option(
+        p, "--source", key="keypoints2d.source", choices=tuple(SOURCES2D), help="where keypoints come from"
+    )
     add_option(
         p, "--score-threshold", key="keypoints2d.score_threshold", type=float,
         help="persons with a lower box score are dropped, detected or imported",

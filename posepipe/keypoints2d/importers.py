@@ -415,7 +415,9 @@ def run_import(
 
 def add_source_options(g) -> None:
     """Options of ``python -m posepipe keypoints2d --source file``."""
-    g.add_argument("--input", help="keypoints made by another tool: infer_video_d2 .npz or COCO results .json")
+    g.add_argument(
+        "--input", help="keypoints made by another tool: infer_video_d2 .npz or COCO results .json"
+    )
     g.add_argument("--format", choices=("auto", "d2npz", "coco"), default="auto")
 
 

@@ -103,7 +103,11 @@ def run_lift3d(
             return lifting.infer(model, keypoints, **options)
         times = (start + np.arange(len(keypoints))) / fps_used
         return lift_at_rate(
-            keypoints, times, model_fps=resample_to, lift=lambda k, **o: lifting.infer(model, k, **o), **options
+            keypoints,
+            times,
+            model_fps=resample_to,
+            lift=lambda k, **o: lifting.infer(model, k, **o),
+            **options,
         )
 
     # Each segment of each person is lifted alone: the model never sees across a long absence. (A
@@ -120,7 +124,9 @@ def run_lift3d(
     t_inferred = time.perf_counter()
     display = np.stack([camera_to_display(person_positions) for person_positions in positions])
     if tracked:  # several people stand side by side on the floor, by their place in the image
-        display = place_side_by_side(display, np.stack([person.keypoints for person in people]), width=ds.width)
+        display = place_side_by_side(
+            display, np.stack([person.keypoints for person in people]), width=ds.width
+        )
     times = np.arange(T, dtype=np.float64) / fps_used
 
     if not np.isfinite(positions[present]).all():
