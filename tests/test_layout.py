@@ -115,3 +115,16 @@ def test_registry_names_resolve():
         module = importlib.import_module(lifter.module)
         for name in ("build", "receptive_field", "infer"):
             assert callable(getattr(module, name)), f"{lifter.module}.{name}"
+
+
+def test_schema_lists_what_the_registry_registers():
+    from posepipe.settings import schema_node
+
+    assert list(schema_node("keypoints2d.source")["enum"]) == list(registry.SOURCES2D)
+    assert list(schema_node("exports")["items"]["enum"]) == list(registry.EXPORT_FORMATS)
+    sections = {stage.section for stage in registry.STAGES if stage.section}
+    for section in sections:
+        assert schema_node(section), f"registry names config section {section!r}, the schema has none"
+    for source in registry.SOURCES2D.values():
+        for key in source.options:
+            schema_node(f"keypoints2d.{key}")  # raises for a key the schema lacks

@@ -418,7 +418,7 @@ def run_on_timeline(
     progress_every: float = 5.0,
     frame_range: tuple[int, int] | None = None,
 ) -> tuple[list, dict]:
-    """Detect persons in every frame of ``timeline`` (a :class:`posepipe.video.Timeline`), or in the
+    """Detect persons in every frame of ``timeline`` (a :class:`posepipe.artefacts.timeline.Timeline`), or in the
     frames ``[first, stop)`` of ``frame_range`` (decoding seeks there).
 
     Returns:

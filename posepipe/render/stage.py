@@ -1,11 +1,11 @@
 """The render stage: inputs in, ``render.mp4`` out, parts rendered in parallel; its command line.
 
 Inputs are read through their contract modules, each checked against the frame timeline:
-``frames/timeline.json`` (:func:`posepipe.video.load_timeline`), ``dataset2d.npz``
-(:func:`posepipe.dataset2d.load_dataset2d`; of a merged file, the video's own subject) and
-``pose3d.npz`` (:func:`posepipe.lift3d.store.load_pose3d`, its ``positions_3d_display``).
+``frames/timeline.json`` (:func:`posepipe.artefacts.timeline.load_timeline`), ``dataset2d.npz``
+(:func:`posepipe.artefacts.dataset2d.load_dataset2d`; of a merged file, the video's own subject) and
+``pose3d.npz`` (:func:`posepipe.artefacts.pose3d.load_pose3d`, its ``positions_3d_display``).
 
-Frames stream: decoded (``video.iter_frames``), drawn into one reused buffer
+Frames stream: decoded (``posepipe.decode.iter_frames``), drawn into one reused buffer
 (:class:`~posepipe.render.visualizer.FrameRenderer`) and piped to an ffmpeg/libx264 encoder as
 raw BGR; nothing proportional to the video's length is held except the pose arrays. With
 ``threads = N > 1`` the output frames are split into up to N contiguous parts; each part decodes
@@ -77,7 +77,7 @@ class RenderInputs:
     (P, T, 17) or None, ``poses`` (P, T, 17, 3) display metres; ``labels``: a label per person
     ("P<track>"), or None for one person per frame (upstream's choice)."""
 
-    timeline: object  # posepipe.video.Timeline
+    timeline: object  # posepipe.artefacts.timeline.Timeline
     name: str
     keypoints: np.ndarray
     detected: np.ndarray
