@@ -217,7 +217,8 @@ def untracked(value):
 def keypoints2d_options():
     """Command-line options of the keypoints2d stage that decide its output: the source and its
     registered options (the source's input file comes from keypoints2d_source_option)."""
-    return f"--source {SOURCE2D.name} " + command_options(config["keypoints2d"], SOURCE2D.options, flags=SOURCE2D.options)
+    options = command_options(config["keypoints2d"], SOURCE2D.options, flags=SOURCE2D.options)
+    return f"--source {SOURCE2D.name} {options}"
 
 
 def keypoints2d_launcher():
