@@ -18,8 +18,6 @@ import argparse
 import os
 from pathlib import Path
 
-from posepipe.artefacts.shards import ShardPlan, save_shards
-from posepipe.artefacts.timeline import load_timeline_header
 from posepipe.errors import PosepipeError
 
 
@@ -31,6 +29,22 @@ def plan_ranges(frame_count: int, shard_frames: int, *, align: int = 1) -> list[
     align = max(1, align)
     size = frame_count if shard_frames <= 0 else -(-shard_frames // align) * align
     return [(first, min(first + size, frame_count)) for first in range(0, frame_count, size)]
+
+
+def tiling_problem(ranges, frame_count: int) -> str | None:
+    """Why ``[first, stop)`` ranges (in any order) do not tile ``[0, frame_count)`` without gap or
+    overlap, as words that follow "the ranges ..." / "the shards ..."; None when they do. The one
+    tiling check (shard plans, keypoints2d shards)."""
+    if not ranges:
+        return "are empty"
+    expected = 0
+    for first, stop in sorted(ranges, key=lambda r: (r[0] is None, r[0])):
+        if first != expected or stop is None or not first < stop:
+            return f"do not tile the timeline: expected one starting at frame {expected}, got {first}..{stop}"
+        expected = stop
+    if expected != frame_count:
+        return f"cover frames 0..{expected}, the timeline has {frame_count}"
+    return None
 
 
 def render_frame_count(frame_count: int, *, every: int, max_frames: int | None = None) -> int:
@@ -81,6 +95,9 @@ def run_shards(
     timeline_json: str | os.PathLike, out: str | os.PathLike, *, shard_frames: int, align: int = 1
 ) -> dict:
     """The ``shards`` stage: frames/timeline.json -> shards.json (the plan); returns its content."""
+    from posepipe.artefacts.shards import ShardPlan, save_shards  # (they use this module's tiling check)
+    from posepipe.artefacts.timeline import load_timeline_header
+
     count = int(load_timeline_header(timeline_json)["frame_count"])
     plan = ShardPlan(count, shard_frames, align, plan_ranges(count, shard_frames, align=align))
     return save_shards(out, plan)

@@ -31,6 +31,7 @@ import numpy as np
 from posepipe.atomic import save_npz
 from posepipe.errors import PosepipeError
 from posepipe.registry import STAGE_VERSIONS
+from posepipe.shards import tiling_problem
 
 STAGE = "keypoints2d"
 VERSION = STAGE_VERSIONS[STAGE]
@@ -118,19 +119,15 @@ def join_ranges(parts: Sequence[Keypoints2D], *, frame_count: int, path=None) ->
     if not parts:
         raise PosepipeError(path, "no shards to join")
     ordered = sorted(parts, key=lambda kp: kp.meta.get("frame_range", [0])[0])
-    expected = 0
+    problem = tiling_problem([tuple(kp.meta.get("frame_range", (None, None))) for kp in ordered], frame_count)
+    if problem:
+        raise PosepipeError(path, f"shards {problem}")
     for kp in ordered:
-        first, stop = kp.meta.get("frame_range", (None, None))
-        if first != expected or stop - first != kp.num_frames:
-            raise PosepipeError(
-                path,
-                f"shards do not tile the timeline: expected one starting at frame {expected}, got {first}..{stop}",
-            )
+        first, stop = kp.meta["frame_range"]
+        if stop - first != kp.num_frames:
+            raise PosepipeError(path, f"shard {first}..{stop} holds {kp.num_frames} frames")
         if (kp.width, kp.height) != (ordered[0].width, ordered[0].height):
             raise PosepipeError(path, "shards of different image sizes")
-        expected = stop
-    if expected != frame_count:
-        raise PosepipeError(path, f"shards cover frames 0..{expected}, the timeline has {frame_count}")
     counts = np.concatenate([kp.counts() for kp in ordered]) if ordered else np.zeros(0, np.int64)
     meta = {
         k: v

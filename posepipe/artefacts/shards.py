@@ -15,6 +15,7 @@ from pathlib import Path
 from posepipe.atomic import write_json
 from posepipe.errors import PosepipeError
 from posepipe.registry import STAGE_VERSIONS
+from posepipe.shards import tiling_problem
 
 STAGE = "shards"
 VERSION = STAGE_VERSIONS[STAGE]
@@ -48,14 +49,7 @@ def load_shards(path: str | os.PathLike) -> list[tuple[int, int]]:
         count = int(plan["frame_count"])
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise PosepipeError(path, f"cannot read the shard plan ({type(exc).__name__}: {exc})") from exc
-    if (
-        not ranges
-        or ranges[0][0] != 0
-        or ranges[-1][1] != count
-        or any(
-            a >= b or b != c
-            for (a, b), (c, _) in zip(ranges, ranges[1:] + [(ranges[-1][1], None)], strict=True)
-        )
-    ):
-        raise PosepipeError(path, "its ranges do not tile the timeline")
+    problem = tiling_problem(ranges, count)
+    if problem:
+        raise PosepipeError(path, f"its ranges {problem}")
     return ranges
