@@ -10,7 +10,8 @@
 #  1. podman, buildah, runc and debootstrap from apt (where missing). Not root, or no apt-get, or
 #     apt cannot install them: the script prints why and exits 0 (skipped).
 #  2. No registry is reachable from CI, so the base image the Containerfile's FROM names
-#     (docker.io/library/debian:bookworm-slim) is made here from Debian's own packages: debootstrap
+#     (docker.io/library/debian:bookworm-slim) is made here from Debian's own packages by
+#     tools/container-base.sh --debootstrap (what `make image` runs for users): debootstrap
 #     --variant=minbase from the mirror apt already uses, imported and tagged with that name. The
 #     same Containerfile then builds here and on a user's machine. An image of that name that was
 #     already there is used as it is and left alone.
@@ -24,8 +25,8 @@
 #     a temporary /work; the image's default command runs the workflow on it with --network=none;
 #     summary.csv must say complete and render.mp4 must have the timeline's frame count (counted
 #     by decoding, inside the container).
-#  5. Where the team's shared media is beside the checkout (../shared/media/dance.mp4 and
-#     dance.coco.json) and .venv has snakemake: the same run on the dance clip inside and outside
+#  5. With the sample clip of the test data (tests/data/media/dance.mp4 and dance.coco.json)
+#     and a .venv that has snakemake: the same run on the dance clip inside and outside
 #     the container, with both wall times printed (a measurement, not a check).
 #  6. The test suite inside the image (--network=none, without the slurm and detectron2 markers).
 #  7. Cleanup, also on failure or interrupt: the containers this script started, its build
@@ -146,17 +147,14 @@ SECURITY=${SECURITY:-http://deb.debian.org/debian-security}
 if podman image exists "$BASE"; then
     say "base image $BASE is already here: using it as it is"
 else
+    # the same script users run (make image): here straight to debootstrap, from the mirror above
     t=$SECONDS
-    say "making $BASE with debootstrap --variant=minbase bookworm from $MIRROR"
-    if ! bg timeout 900 debootstrap --variant=minbase bookworm "$TMP/rootfs" "$MIRROR" > "$TMP/debootstrap.log" 2>&1; then
-        tail -n 20 "$TMP/debootstrap.log"
-        say "debootstrap failed"
+    MADE_BASE=$BASE
+    if ! bg env TMPDIR="$TMP" MIRROR="$MIRROR" timeout 900 tools/container-base.sh --debootstrap > "$TMP/base.log" 2>&1; then
+        tail -n 20 "$TMP/base.log"
+        say "making the base image failed"
         exit 1
     fi
-    rm -rf "$TMP"/rootfs/var/cache/apt/archives/*.deb "$TMP"/rootfs/var/lib/apt/lists/*
-    MADE_BASE=$BASE
-    tar -C "$TMP/rootfs" -c . | podman import --quiet - "$BASE" > /dev/null
-    rm -rf "$TMP/rootfs"
     say "base image made in $(took "$t"): $(podman image inspect --format '{{.Size}}' "$BASE") bytes"
 fi
 
@@ -273,8 +271,8 @@ print(f"container: render.mp4 has {rendered} frames, the timeline {timeline}; su
 sys.exit(0 if rendered == timeline == 48 and status == {"clip": "complete"} else 1)
 ' || { say "the render or the summary is wrong"; exit 1; }
 
-# --- 5. run time inside and outside the container (when the shared dance clip is here) -----------
-MEDIA=$REPO/../shared/media
+# --- 5. run time inside and outside the container (the sample dance clip of tests/data) ----------
+MEDIA=$REPO/tests/data/media
 if [ -f "$MEDIA/dance.mp4" ] && [ -f "$MEDIA/dance.coco.json" ] && [ -x .venv/bin/snakemake ]; then
     for where in inside outside; do
         mkdir -p "$TMP/dance-$where/videos"
@@ -293,7 +291,7 @@ if [ -f "$MEDIA/dance.mp4" ] && [ -f "$MEDIA/dance.coco.json" ] && [ -x .venv/bi
     outside=$((SECONDS - t))
     say "dance.mp4 (525 frames, imported keypoints, small lifter, 720p render): ${inside} s in the container, ${outside} s outside"
 else
-    say "no ../shared/media/dance.mp4 (or no .venv): no inside/outside timing"
+    say "no tests/data/media/dance.mp4 (or no .venv): no inside/outside timing"
 fi
 
 # --- 6. the test suite in the image --------------------------------------------------------------

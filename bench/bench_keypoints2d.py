@@ -25,7 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
-SHARED_VIDEO = Path(__file__).resolve().parents[1].parent / "shared" / "media" / "dance.mp4"
+SAMPLE_VIDEO = Path(__file__).resolve().parents[1] / "tests" / "data" / "media" / "dance.mp4"
 
 
 def _peak_rss_mb() -> float:
@@ -113,7 +113,7 @@ def _prepare(args, tmp: Path) -> tuple[Path, Path]:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--video", default=str(SHARED_VIDEO))
+    p.add_argument("--video", default=str(SAMPLE_VIDEO))
     p.add_argument("--config", default="COCO-Keypoints/keypoint_rcnn_R_50_FPN_3x.yaml")
     p.add_argument("--weights", help="detectron2 weights file (default: random weights)")
     p.add_argument("--device", default="auto")

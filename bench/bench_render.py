@@ -14,7 +14,7 @@ its own peak (``getrusage(RUSAGE_SELF)``) and its largest ffmpeg's (``RUSAGE_CHI
     python bench/bench_render.py                          # 30 s clip, baseline on 150 frames
     python bench/bench_render.py --seconds 10 --baseline-frames 60 --threads 1 2
 
-Input: /work/shared/media/dance.mp4 (800x480, 17.5 s) looped to ``--seconds`` with its real 2D
+Input: tests/data/media/dance.mp4 (800x480, 17.5 s) looped to ``--seconds`` with its real 2D
 keypoints (dance.coco.json) when present, else a synthetic 640x360 clip; 3D poses are synthetic.
 """
 
@@ -32,7 +32,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED_MEDIA = ROOT.parent / "shared" / "media"
+SAMPLE_MEDIA = ROOT / "tests" / "data" / "media"
 sys.path.insert(0, str(ROOT))
 
 # A standing person in the display frame (metres, z up), Human3.6M joint order.
@@ -82,7 +82,7 @@ def prepare(work: Path, *, seconds: float, name: str, small: bool = False) -> Pa
         return folder
     folder.mkdir(parents=True, exist_ok=True)
     clip = folder / "clip.mp4"
-    dance = SHARED_MEDIA / "dance.mp4"
+    dance = SAMPLE_MEDIA / "dance.mp4"
     real = dance.exists() and not small
     if real:
         ffmpeg("-stream_loop", "-1", "-i", str(dance), "-t", str(seconds), "-an", "-c:v", "libx264",
@@ -97,7 +97,7 @@ def prepare(work: Path, *, seconds: float, name: str, small: bool = False) -> Pa
     count, width, height = header["frame_count"], probe["width"], probe["height"]
     if real:
         keypoints = np.zeros((525, 17, 2), np.float32)
-        for row in json.loads((SHARED_MEDIA / "dance.coco.json").read_text()):
+        for row in json.loads((SAMPLE_MEDIA / "dance.coco.json").read_text()):
             keypoints[row["image_id"]] = np.asarray(row["keypoints"], np.float32).reshape(17, 3)[:, :2]
         keypoints = np.resize(keypoints, (count, 17, 2))
     else:

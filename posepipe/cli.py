@@ -21,7 +21,12 @@ from posepipe.registry import cli_modules
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="posepipe", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="posepipe",
+        description="One sub-command per stage of the workflow, each runnable alone on one file "
+        "(the workflow runs them for you: snakemake, see README.md).",
+        epilog="posepipe STAGE --help describes a stage's options.",
+    )
     parser.add_argument("--version", action="version", version=f"posepipe {__version__}")
     sub = parser.add_subparsers(dest="stage", required=True, metavar="STAGE")
     for name in cli_modules():  # stages (posepipe.registry.STAGES) in workflow order, then the tools

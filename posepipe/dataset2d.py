@@ -229,15 +229,27 @@ class Conditioning:
         return self.joint_score_threshold is not None or self.filter != "none"
 
 
+# dataset2d.joint_score_threshold warns when more than this share of the detected joints (detected
+# frames x 17) score below it: most of the 2D input is then interpolated or, where a joint is never
+# confident in a segment, kept as detected although it scored below the threshold.
+MAX_BELOW_THRESHOLD_SHARE = 0.5
+
+
 def condition(ds: Dataset2D, *, options: Conditioning, fps: float | None) -> dict:
     """Apply ``options`` to ``ds.keypoints`` in place, segment by segment; returns what it did (for QC).
 
     Returns:
         {'joint_score_threshold', 'joints_refilled', 'filter', 'filter_options',
-        'filter_mean_shift_px': mean distance the filter moved each present joint}.
+        'filter_mean_shift_px': mean distance the filter moved each present joint}; with a joint
+        score threshold also 'joints_detected' (detected frames x 17), 'joints_below_threshold'
+        (those scoring below it) and 'joints_never_confident' (below it in every frame of their
+        segment, so nothing to refill from: kept as detected).
     """
     report = {"joint_score_threshold": options.joint_score_threshold, "joints_refilled": 0,
               "filter": options.filter, "filter_options": dict(options.filter_options)}  # fmt: skip
+    thresholded = options.joint_score_threshold is not None and ds.scores is not None
+    if thresholded:
+        report |= {"joints_detected": 0, "joints_below_threshold": 0, "joints_never_confident": 0}
     if options.filter not in FILTERS:
         raise ValueError(f"filter must be one of {FILTERS}, got {options.filter!r}")
     if options.filter in ("butterworth", "one_euro") and not fps:
@@ -245,11 +257,16 @@ def condition(ds: Dataset2D, *, options: Conditioning, fps: float | None) -> dic
     shifts = []
     for start, stop in runs(ds.present):
         seg = ds.keypoints[start:stop].astype(np.float64)
-        if options.joint_score_threshold is not None and ds.scores is not None:
+        if thresholded:
+            scores, detected = ds.scores[start:stop], ds.detected[start:stop]
             seg, refilled = fill_low_confidence(
-                seg, ds.scores[start:stop], ds.detected[start:stop], threshold=options.joint_score_threshold
+                seg, scores, detected, threshold=options.joint_score_threshold
             )
             report["joints_refilled"] += int(refilled.sum())
+            below = detected[:, None] & (scores < options.joint_score_threshold)
+            report["joints_detected"] += int(detected.sum()) * scores.shape[1]
+            report["joints_below_threshold"] += int(below.sum())
+            report["joints_never_confident"] += int((below & ~refilled).sum())
         if options.filter != "none":
             try:
                 filtered = apply_filter(seg, name=options.filter, fps=fps, options=options.filter_options)
@@ -265,8 +282,30 @@ def condition(ds: Dataset2D, *, options: Conditioning, fps: float | None) -> dic
     return report
 
 
+def conditioning_warnings(report: dict, *, who: str = "") -> list[str]:
+    """Warnings about what :func:`condition` did (``report`` is its return value): a joint score
+    threshold that finds more than :data:`MAX_BELOW_THRESHOLD_SHARE` of the detected joints below it."""
+    total, below = report.get("joints_detected", 0), report.get("joints_below_threshold", 0)
+    if not total or below / total <= MAX_BELOW_THRESHOLD_SHARE:
+        return []
+    return [
+        f"{who}dataset2d.joint_score_threshold {report['joint_score_threshold']} is above the score of "
+        f"{below / total:.0%} of the detected joints ({below} of {total}; more than "
+        f"{MAX_BELOW_THRESHOLD_SHARE:.0%}): {report['joints_refilled']} refilled by interpolation, "
+        f"{report['joints_never_confident']} never confident in their segment kept as detected"
+    ]
+
+
 def _threshold_hint(meta: dict) -> str:
-    """Why there may be nobody: the score threshold of the keypoints2d stage, with what it removed."""
+    """Why there may be nobody: an imported file with detections of other categories only (COCO
+    ``category_id`` other than 1, counted as ``skipped_other_categories`` by the importer), or the
+    score threshold of the keypoints2d stage, with what it removed."""
+    other = meta.get("skipped_other_categories") or 0
+    if other and not meta.get("persons") and not meta.get("persons_below_threshold"):
+        return (
+            f" (all {other} detections in the keypoints file are of categories other than person: "
+            "only COCO category_id 1 is read)"
+        )
     threshold = meta.get("score_threshold")
     if not threshold:
         return ""
@@ -312,14 +351,22 @@ def run_dataset2d(
         persons = build_persons(
             kp, tracks, person=person, video_id=video_id, max_gap_frames=int(gap), path=keypoints2d_path
         )
+        warnings = []
         if conditioning.active:
-            for ds in persons:
+            for i, ds in enumerate(persons):
                 ds.meta["conditioning"] = condition(ds, options=conditioning, fps=fps)
+                warnings += conditioning_warnings(
+                    ds.meta["conditioning"], who=f"person {i} (track {ds.track_id}): "
+                )
         meta = {
             "posepipe_version": __version__, "video_id": video_id, "person": person, "max_gap_frames": int(gap),
             "num_frames": kp.num_frames, "width": int(kp.width), "height": int(kp.height),
             "source": os.fspath(keypoints2d_path), "tracks": os.fspath(tracks_path), "keypoints2d_meta": kp.meta,
         }  # fmt: skip
+        if warnings:  # the list summary.csv reads (only when there is one: defaults stay byte-identical)
+            meta["warnings"] = warnings
+        for warning in warnings:
+            log.warning("%s: %s", keypoints2d_path, warning)
         save_persons2d(out, persons, meta=meta)
         log.info(
             "%s: %d persons (%s), %d segments -> %s", keypoints2d_path, len(persons), person,
@@ -332,6 +379,10 @@ def run_dataset2d(
     ds.meta["video_id"] = video_id
     if conditioning.active:
         ds.meta["conditioning"] = condition(ds, options=conditioning, fps=fps)
+        if warnings := conditioning_warnings(ds.meta["conditioning"]):
+            ds.meta["warnings"] = warnings  # the list summary.csv reads
+        for warning in warnings:
+            log.warning("%s: %s", keypoints2d_path, warning)
     save_dataset2d(out, ds)
     log.info(
         "%s: %d frames, %d detected, %d interpolated -> %s",
@@ -344,11 +395,15 @@ def run_dataset2d(
     return [ds]
 
 
-def merge_dataset2d(paths: Sequence[str | os.PathLike], out: str | os.PathLike) -> list[str]:
+def merge_dataset2d(
+    paths: Sequence[str | os.PathLike], out: str | os.PathLike, *, left_out: Sequence[dict] | None = None
+) -> list[str]:
     """Join custom 2D datasets into one file with every subject (upstream's one-file-per-folder form).
 
     Only ``positions_2d``, ``metadata`` and a JSON ``meta`` (sources and per-subject frame counts)
-    are written. A subject name found twice raises PosepipeError. Returns the subject names.
+    are written. ``left_out``: videos of the run that are not in it, each ``{'video', 'status'}``
+    (e.g. a video that failed before dataset2d), recorded as ``meta["left_out"]`` when given.
+    A subject name found twice raises PosepipeError. Returns the subject names.
     """
     if not paths:
         raise PosepipeError(out, "nothing to merge")
@@ -365,7 +420,7 @@ def merge_dataset2d(paths: Sequence[str | os.PathLike], out: str | os.PathLike) 
             positions[name] = actions
             resolutions[name] = {**metadata["video_metadata"][name], "from": os.fspath(path)}
             sources.append({"subject": name, "file": os.fspath(path), "frames": int(len(actions[ACTION][0]))})
-    save_dataset2d_custom(out, positions, resolutions, sources)
+    save_dataset2d_custom(out, positions, resolutions, sources, left_out=left_out)
     log.info("merged %d subjects -> %s", len(positions), out)
     return list(positions)
 
@@ -393,7 +448,7 @@ def register_cli(subparsers) -> None:
     p = subparsers.add_parser(
         "dataset2d",
         help="one person per frame, gaps interpolated -> VideoPose3D custom 2D dataset",
-        description=__doc__.splitlines()[0],
+        description=__doc__.splitlines()[0].replace("``", ""),
     )
     p.add_argument("keypoints2d", type=Path, metavar="KEYPOINTS2D_NPZ")
     p.add_argument("--out", type=Path, required=True, help="dataset2d.npz to write")

@@ -29,6 +29,19 @@ from pathlib import Path
 from posepipe.errors import PosepipeError
 
 VIDEO_ID_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._-]*"
+# Names directly under results/ that belong to the whole run, not to one video: a video id equal
+# to one of them (compared without case, for case-insensitive file systems) would make
+# results/{video}/ collide with a run-wide file. An id made from a file name gets RESERVED_SUFFIX
+# ('qc_summary.csv.mp4' -> 'qc_summary.csv_video'); an id given in the sample sheet is refused.
+RUN_WIDE_NAMES = (
+    "summary.csv",
+    "qc_summary.csv",
+    "qc_summary.html",
+    "dataset2d_custom.npz",
+    "logs",
+    "README.md",
+)
+RESERVED_SUFFIX = "_video"
 SAMPLE_COLUMNS = ("video", "path", "start", "end", "fps", "keypoints2d")
 NUMBER_COLUMNS = ("start", "end", "fps")
 
@@ -50,7 +63,9 @@ def video_id_from_name(name: str) -> str:
     Accents are folded to ASCII; other characters become '_'. A name with nothing left (e.g.
     all CJK) gets a stable id from a hash of the name, so it is still unique and repeatable. A
     name that ends in 20+ repeats ('hahaha…', 'take_0000…') gets a short hash of the name
-    appended, because Snakemake rejects such wildcard values.
+    appended, because Snakemake rejects such wildcard values. An id equal to a run-wide name
+    (:data:`RUN_WIDE_NAMES`) gets :data:`RESERVED_SUFFIX`: 'qc_summary.csv.mp4' ->
+    'qc_summary.csv_video', so results/{video}/ never collides with a file of the whole run.
     """
     stem = Path(name).stem if "." in name else name
     ascii_stem = unicodedata.normalize("NFKD", stem).encode("ascii", "ignore").decode()
@@ -60,7 +75,14 @@ def video_id_from_name(name: str) -> str:
         safe = "video_" + digest[:10]
     elif periodic_suffix(safe):
         safe = f"{safe}_{digest[:8]}"
+    if is_run_wide_name(safe):
+        safe += RESERVED_SUFFIX
     return safe
+
+
+def is_run_wide_name(video_id: str) -> bool:
+    """Whether ``video_id`` is one of :data:`RUN_WIDE_NAMES` (case ignored)."""
+    return video_id.lower() in {name.lower() for name in RUN_WIDE_NAMES}
 
 
 def shell_path(path: str | os.PathLike) -> str:
@@ -201,6 +223,12 @@ def load_sample_sheet(path: str | os.PathLike, *, base: str | os.PathLike = ".")
                     f"line {line}, column video: id {rec['video']!r} ends in {PERIODIC_REPEATS}+ repeats "
                     f"of {unit!r}, which Snakemake refuses as a wildcard value; choose another id",
                 )
+            if is_run_wide_name(rec["video"]):
+                raise PosepipeError(
+                    path,
+                    f"line {line}, column video: id {rec['video']!r} is the name of a run-wide file or "
+                    f"folder under results/ ({', '.join(RUN_WIDE_NAMES)}); choose another id",
+                )
             row["video"] = rec["video"]
         for key in NUMBER_COLUMNS:
             if rec.get(key, "") != "":
@@ -224,9 +252,11 @@ def collect_videos(
     ``samples`` is a sample-sheet path or rows already read by :func:`load_sample_sheet`.
     Sample-sheet rows come first and override a folder file with the same path.
 
+    A sample-sheet row whose file does not exist is kept (with ``'missing': True``): that video
+    fails alone at its first stage, which names the file, and the others run.
+
     Raises:
-        PosepipeError: a missing input folder, a listed video that does not exist, two inputs
-            with one id.
+        PosepipeError: a missing input folder, two inputs with one id.
     """
     if samples is None:
         rows = []
@@ -255,6 +285,6 @@ def collect_videos(
                 f"maps to video id {vid!r}, as does {videos[vid]['path']}: rename one, or give ids in a sample sheet",
             )
         if not Path(row["path"]).exists():
-            raise PosepipeError(row["path"], "listed in the sample sheet but not found")
+            row["missing"] = True
         videos[vid] = row
     return videos

@@ -19,14 +19,19 @@ Files in ``results/{video}/qc/``:
   ``bone_cv`` ({bone: coefficient of variation of its 3D length}), ``max_bone_cv``,
   ``mean_joint_speed`` and ``p99_joint_speed`` (m/s, camera space, root-relative),
   ``conditioning`` (what dataset2d did, when anything); ``stage_seconds`` ({stage: s});
-  ``thresholds`` and ``warnings`` (short reasons, the list summary.csv joins).
+  ``checkpoint`` (the lifter's weights as pose3d.npz records them: ``path``, ``sha256``, and
+  ``published``, the name of the published file with that SHA-256 in
+  :data:`posepipe.weights.PUBLISHED`, or null: then a warning says the poses come from other
+  weights); ``thresholds`` and ``warnings`` (short reasons, the list summary.csv joins).
 - ``qc_joints.csv``: per person and COCO joint: ``mean_score``, ``p10_score`` (detected frames);
   per person and Human3.6M joint: ``mean_speed``, ``p99_speed`` (m/s). Columns
   ``person, skeleton, joint, mean_score, p10_score, mean_speed, p99_speed``.
 - ``qc.png``: keypoint score over time, detected / interpolated / absent frames, bone-length
   stability, joint speed; one colour per person.
-- ``qc.html``: the warnings, a table of the numbers per person and the per-joint table, one page
-  (what ``snakemake --report`` shows for the video).
+- ``qc.html``: the warnings, the figure (qc.png embedded), the render's preview when asked
+  (``--preview``: a relative link to the GIF, which the render stage may write later), a table of
+  the numbers per person and the per-joint table, one page that also works opened alone (what
+  ``snakemake --report`` shows for the video).
 """
 
 from __future__ import annotations
@@ -145,9 +150,39 @@ def person_numbers(
     return numbers, score_stats, speed_stats
 
 
+def checkpoint_record(pose_meta: dict) -> dict | None:
+    """qc.json's ``checkpoint``: the lifter weights recorded in pose3d.npz's meta (path, SHA-256)
+    and ``published``, the :data:`posepipe.weights.PUBLISHED` name of the file with that SHA-256
+    (None: not a published file). None when the meta records no checkpoint."""
+    from posepipe.weights import PUBLISHED
+
+    recorded = pose_meta.get("checkpoint")
+    if not isinstance(recorded, dict) or not recorded.get("sha256"):
+        return None
+    sha = str(recorded["sha256"]).lower()
+    name = next((n for n, f in PUBLISHED.items() if f.sha256 and f.sha256.lower() == sha), None)
+    return {"path": recorded.get("path"), "sha256": sha, "published": name}
+
+
+def checkpoint_warning(checkpoint: dict | None) -> str | None:
+    """The warning for poses lifted with weights that are not a published file, else None."""
+    from posepipe.weights import PUBLISHED
+
+    if checkpoint is None or checkpoint["published"] is not None:
+        return None
+    lifter = PUBLISHED["videopose3d_h36m_detectron_coco"]
+    name = os.path.basename(checkpoint["path"] or "") or "?"
+    return (
+        f"lifted with {name} (SHA-256 {checkpoint['sha256'][:12]}...), not the published "
+        f"{lifter.filename} (SHA-256 {lifter.sha256[:12]}...)"
+    )
+
+
 def warnings_for(report: dict, thresholds: Thresholds) -> list[str]:
     """Short reasons for summary.csv, e.g. '38% of frames interpolated'."""
     out = []
+    if unpublished := checkpoint_warning(report.get("checkpoint")):
+        out.append(unpublished)
     several = report["people_per_frame"]["several_share"]
     if report["person_mode"] == "top_score" and several > thresholds.max_several_people_share:
         out.append(f"two or more people in view in {several:.0%} of frames (person: top_score follows one)")
@@ -220,7 +255,7 @@ def compute_qc(
             keypoints2d_person=ds, positions=person_positions, fps=fps
         )
         persons.append(numbers)
-        label = numbers["name"] if ds.track_id >= 0 else "person"
+        label = numbers["name"]  # as in the per-person table (the video's name with person: top_score)
         rows += [{"person": label, "skeleton": "coco", "joint": name, "mean_score": score_stats[j, 0],
                   "p10_score": score_stats[j, 1]} for j, name in enumerate(COCO_JOINTS)]  # fmt: skip
         rows += [{"person": label, "skeleton": "h36m", "joint": name, "mean_speed": speed_stats[j, 0],
@@ -236,6 +271,7 @@ def compute_qc(
         figure["names"].append(label)
     report["persons"] = persons
     report["stage_seconds"] = stage_seconds(benchmarks)
+    report["checkpoint"] = checkpoint_record(pose.meta)
     report["thresholds"] = asdict(thresholds)
     report["warnings"] = warnings_for(report, thresholds)
     figure["fps"] = fps
@@ -294,9 +330,11 @@ def draw_figure(path: str | os.PathLike, figure: dict, *, title: str) -> None:
 
 def run_qc(
     *, timeline_json, keypoints2d_npz, dataset2d_npz, pose3d_npz, out_dir, tracks_npz=None,
-    thresholds: Thresholds | None = None, benchmarks=(),
+    thresholds: Thresholds | None = None, benchmarks=(), preview: str | None = None,
 ) -> dict:  # fmt: skip
-    """The ``qc`` stage: writes qc.json, qc_joints.csv and qc.png into ``out_dir``; returns qc.json's content."""
+    """The ``qc`` stage: writes qc.json, qc_joints.csv, qc.png and qc.html into ``out_dir``; returns
+    qc.json's content. ``preview``: the render preview's URL relative to ``out_dir`` (e.g.
+    ``../preview.gif``) for qc.html, or None (no render preview)."""
     import pandas as pd
 
     report, rows, figure = compute_qc(
@@ -312,17 +350,20 @@ def run_qc(
     )
     joints = pd.DataFrame(rows).reindex(columns=JOINT_COLUMNS)
     save_qc_joints(out_dir / "qc_joints.csv", joints)
-    write_qc_page(out_dir / "qc.html", report, joints)
+    write_qc_page(out_dir / "qc.html", report, joints, figure=out_dir / "qc.png", preview=preview)
     save_qc(out_dir / "qc.json", report)  # last: its presence means the stage finished
     log.info("%s: qc written to %s (%d warnings)", report["video"], out_dir, len(report["warnings"]))
     return report
 
 
-def write_qc_page(path: str | os.PathLike, report: dict, joints) -> None:
-    """qc.html: warnings, the per-person numbers and the per-joint table."""
+def write_qc_page(
+    path: str | os.PathLike, report: dict, joints, *, figure=None, preview: str | None = None
+) -> None:
+    """qc.html: warnings, the figure (the PNG ``figure`` embedded), the preview (``preview``: a URL
+    relative to the page), the per-person numbers and the per-joint table."""
     import pandas as pd
 
-    from posepipe.report import table, warnings_list, write_page
+    from posepipe.report import image_tag, linked_image, table, warnings_list, write_page
 
     keys = ["name", "frames_present", "detection_rate", "interpolated_frames", "longest_interpolated_run",
             "longest_gap", "mean_keypoint_score", "max_bone_cv", "mean_joint_speed", "p99_joint_speed"]  # fmt: skip
@@ -331,8 +372,27 @@ def write_qc_page(path: str | os.PathLike, report: dict, joints) -> None:
              "people max": report["people_per_frame"]["max"], "people mean": report["people_per_frame"]["mean"],
              **{f"tracks {k}": v for k, v in report.get("tracks", {}).items()},
              **{f"{stage} s": v for stage, v in report["stage_seconds"].items()}}  # fmt: skip
+    if checkpoint := report.get("checkpoint"):
+        video["lifter weights"] = (
+            f"{os.path.basename(checkpoint['path'] or '') or '?'} "
+            f"({'published' if checkpoint['published'] else 'NOT the published file'}; "
+            f"SHA-256 {checkpoint['sha256'][:12]}...)"
+        )
+    pictures = []
+    if figure is not None:
+        pictures.append(image_tag(figure, alt=f"QC figure of {report['video']}"))
+    if preview is not None:
+        missing = (
+            f"The preview ({preview} from this page) is not here: it is written by the render stage, and "
+            "in the Snakemake report it is under Previews."
+        )
+        pictures += [
+            "<h3>Preview</h3>",
+            linked_image(preview, alt=f"preview of {report['video']}", missing=missing),
+        ]
     write_page(path, f"QC of {report['video']}", [
         warnings_list(report["warnings"]),
+        *pictures,
         "<h3>Video</h3>", table(pd.DataFrame([video])),
         "<h3>Per person</h3>", table(persons),
         "<h3>Per joint</h3>", table(joints),
@@ -351,6 +411,10 @@ def register_cli(sub) -> None:
         "--benchmarks", type=Path, nargs="*", default=[], metavar="TSV",
         help="Snakemake benchmark files {stage}.tsv of the stages before qc (their seconds go in qc.json)",
     )  # fmt: skip
+    p.add_argument(
+        "--preview", default=None, metavar="URL",
+        help="the render preview relative to --out-dir for qc.html (e.g. ../preview.gif); unset: none",
+    )  # fmt: skip
     for name in Thresholds.__dataclass_fields__:
         add_option(p, f"--{name.replace('_', '-')}", key=f"qc.{name}", type=float, help="warning threshold")
 
@@ -360,6 +424,7 @@ def register_cli(sub) -> None:
             timeline_json=args.timeline, keypoints2d_npz=args.keypoints2d, dataset2d_npz=args.dataset2d,
             pose3d_npz=args.pose3d, tracks_npz=args.tracks, out_dir=args.out_dir, thresholds=thresholds,
             benchmarks=args.benchmarks,
+            preview=args.preview,
         )  # fmt: skip
 
     p.set_defaults(handler=run)

@@ -31,13 +31,26 @@ def table(frame, *, float_format: str = "{:.4g}") -> str:
     return frame.to_html(index=False, na_rep="", float_format=float_format.format, border=0, escape=True)
 
 
-def write_page(path: str | os.PathLike, title: str, parts: list[str]) -> None:
-    """Write a page (atomic) with ``title`` and the HTML ``parts`` in order."""
+def write_page(path: str | os.PathLike, title: str, parts: list[str], *, style: str = "") -> None:
+    """Write a page (atomic) with ``title`` and the HTML ``parts`` in order; ``style``: more CSS."""
     body = "\n".join(parts)
     write_text(
         path,
         f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-        f"<style>{STYLE}</style></head><body><h2>{html.escape(title)}</h2>\n{body}\n</body></html>\n",
+        f"<style>{STYLE}{style}</style></head><body><h2>{html.escape(title)}</h2>\n{body}\n</body></html>\n",
+    )
+
+
+def linked_image(src: str, *, alt: str, missing: str) -> str:
+    """An <img> of the file at the relative URL ``src`` (a file beside the page, not embedded: it
+    may be written after the page), linked to itself; where it cannot be loaded (not written, or the
+    page is shown outside its folder, e.g. inside the Snakemake report) the image gives way to the
+    text ``missing``."""
+    src_q, note = html.escape(src, quote=True), html.escape(missing, quote=True)
+    return (
+        f'<p><a href="{src_q}"><img alt="{html.escape(alt, quote=True)}" src="{src_q}" style="max-width:100%" '
+        f'onerror="this.parentNode.replaceWith(document.createTextNode(this.dataset.missing))" '
+        f'data-missing="{note}"></a></p>'
     )
 
 

@@ -122,7 +122,130 @@ def yaml_problem(path: str | os.PathLike) -> str | None:
     return None
 
 
+def typed_overrides(overrides: dict, node: dict | None = None) -> dict:
+    """``snakemake --config`` values with the types the schema asks for.
+
+    Snakemake reads a nested ``--config`` value with YAML's BaseLoader, so in
+    ``--config frames='{fps: 50}'`` the 50 arrives as the string ``'50'``. Each string at a key whose
+    schema type does not allow strings is read again as a YAML scalar (``'50'`` -> 50, ``'null'`` ->
+    None, ``'true'`` -> True); a value that stays a string is kept as given, for the schema to
+    report. Keys the schema does not know are kept as they are.
+    """
+    node = schema() if node is None else node
+    return _typed(overrides, node)
+
+
+def _typed(value, node: dict):
+    import yaml
+
+    if isinstance(value, dict):
+        props = node.get("properties", {})
+        return {key: _typed(item, props[key]) if key in props else item for key, item in value.items()}
+    if isinstance(value, list):
+        items = node.get("items")
+        return [_typed(item, items) for item in value] if isinstance(items, dict) else value
+    types = node.get("type")
+    types = [types] if isinstance(types, str) else types
+    if isinstance(value, str) and types and "string" not in types:
+        try:
+            parsed = yaml.safe_load(value)
+        except yaml.YAMLError:
+            return value
+        if parsed is None or isinstance(parsed, (bool, int, float)):
+            return parsed
+    return value
+
+
+def schema_error(error) -> tuple[str, str]:
+    """(dotted key, reason) of a jsonschema ``ValidationError``; for a key the schema does not know,
+    the reason names the nearest known keys ("did you mean", difflib's ratio >= 0.6) and lists the
+    keys allowed there."""
+    import difflib
+
+    key = ".".join(str(part) for part in error.absolute_path) or "(top level)"
+    message = error.message
+    if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+        known = list(error.schema.get("properties", {}))
+        where = "" if key == "(top level)" else f" of {key}"
+        hints = []
+        for name in error.instance:
+            if name in known:
+                continue
+            close = difflib.get_close_matches(str(name), known, n=2, cutoff=0.6)
+            tail = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+            hints.append(f"{name!r} is not a key{where}{tail}")
+        if hints:
+            message = "; ".join(hints) + f" (keys{where}: {', '.join(known)})"
+    return key, message
+
+
+def settings_of_run(args: list[str], *, defaults: str | os.PathLike | None = None) -> dict:
+    """The configuration a ``snakemake ARGS`` run of the workflow starts from, without running it.
+
+    ``defaults`` (default: the repository's config.yaml), then every ``--configfile`` /
+    ``--configfiles`` file in order (nested mappings merged, as Snakemake merges them), then the
+    ``--config KEY=VALUE`` entries (read as Snakemake reads them, with the schema's types, see
+    :func:`typed_overrides`). Other arguments are ignored; files named in a profile are not seen.
+    """
+    import yaml
+    from snakemake.cli import parse_config
+
+    config = yaml.safe_load(
+        Path(defaults or SCHEMA_PATH.parents[2] / "config.yaml").read_text(encoding="utf-8")
+    )
+    files: list[str] = []
+    entries: list[str] = []
+    target = None
+    for arg in args:
+        name, eq, value = arg.partition("=")
+        if arg.startswith("-"):
+            target = {"--configfile": files, "--configfiles": files, "--config": entries, "-C": entries}.get(
+                name
+            )
+            if target is not None and eq:
+                target.append(value)
+                target = None if name != "--config" else target
+        elif target is not None:
+            target.append(arg)
+    for path in files:
+        if problem := yaml_problem(path):
+            raise ValueError(problem)
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+        if not isinstance(data, dict):
+            raise ValueError(f"{path}: a settings file holds a mapping of keys")
+        config = _merge(config, data)
+    return _merge(config, typed_overrides(parse_config(entries)))
+
+
 def register_cli(sub) -> None:
+    g = sub.add_parser(
+        "settings",
+        help="print one setting as a snakemake run with the given arguments would see it",
+        description="Print the value of KEY (dotted, e.g. keypoints2d.source) from config.yaml, the "
+        "--configfile files and the --config values among SNAKEMAKE_ARGS (put them after --); other "
+        "arguments are ignored. make run uses it to install detectron2 only when it is needed.",
+    )
+    g.add_argument("key", metavar="KEY")
+    g.add_argument("snakemake_args", nargs=argparse.REMAINDER, metavar="SNAKEMAKE_ARGS")
+
+    def get(args: argparse.Namespace) -> None:
+        from posepipe.errors import PosepipeError
+
+        rest = args.snakemake_args[1:] if args.snakemake_args[:1] == ["--"] else args.snakemake_args
+        try:
+            value = settings_of_run(rest)
+        except OSError as exc:
+            raise PosepipeError(exc.filename, exc.strerror or str(exc)) from None
+        except ValueError as exc:
+            raise PosepipeError(None, str(exc)) from None
+        for part in args.key.split("."):
+            if not isinstance(value, dict) or part not in value:
+                raise PosepipeError(None, f"{args.key!r} is not a setting")
+            value = value[part]
+        print("null" if value is None else value)
+
+    g.set_defaults(handler=get)
+
     p = sub.add_parser(
         "check-config",
         help="check settings files (YAML syntax with line and column, then the config schema)",
@@ -149,10 +272,9 @@ def register_cli(sub) -> None:
             jsonschema.Draft202012Validator(schema()).iter_errors(merged), key=lambda e: list(e.path)
         )
         if errors:
-            first = errors[0]
-            key = ".".join(str(p) for p in first.absolute_path) or "(top level)"
+            key, reason = schema_error(errors[0])
             raise PosepipeError(
-                None, f"config {key}: {first.message} (see {SCHEMA_PATH.relative_to(SCHEMA_PATH.parents[2])})"
+                None, f"config {key}: {reason} (see {SCHEMA_PATH.relative_to(SCHEMA_PATH.parents[2])})"
             )
         print(f"{', '.join(map(str, args.files))}: fine")
 

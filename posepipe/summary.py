@@ -7,7 +7,10 @@ under ``results/{video}/``. Columns:
   no output, and a log written after its input was made and after the stage's last benchmark
   (Snakemake writes that only on success): the job ran on it and did not finish;
   REASON is the log's ``posepipe STAGE: error: ...`` line, else its last line naming an error,
-  else its last line); or ``pending (STAGE)`` (the stage has not run on the current input). A
+  else its last line); ``failed at STAGE (weights download): REASON`` (the stage waits for a
+  file whose job failed, e.g. its published weights could not be downloaded: REASON is that
+  job's, see ``waiting_for`` of :func:`write_summary`); or ``pending (STAGE)`` (the stage has not
+  run on the current input). A
   stage is done when its output exists, the stage before it is done, and its output is not older
   than that stage's (Snakemake's own rule: an output older than its input is out of date).
 - ``source``, ``frames``, ``fps``, ``width``, ``height``: from ``frames/timeline.json`` (``source``
@@ -18,7 +21,7 @@ under ``results/{video}/``. Columns:
   ``longest_gap``, ``max_bone_cv``, ``mean_joint_speed``, ``p99_joint_speed``: from ``qc/qc.json``
   (over all persons: rates pooled, counts summed, longest and maxima over persons); without it, the
   first three from ``dataset2d.npz``.
-- ``warnings``: every stage's ``warnings`` list (JSON headers in :data:`WARNING_SOURCES`), joined
+- ``warnings``: every stage's ``warnings`` list (the headers in :data:`WARNING_SOURCES`), joined
   with ``"; "``, plus a note for each of this video's files that could not be read.
 - ``{stage}_s``: seconds from Snakemake's benchmark file, only for a done stage whose output is
   not newer than its benchmark file: a time left from an earlier run (of a stage that has since
@@ -51,9 +54,10 @@ AFTER = {stage.name: stage.reads for stage in STAGES if stage.output}
 # What a video needs to be complete unless told otherwise: no tracks (person: top_score).
 DEFAULT_STAGES = tuple(stage for stage, _ in STAGE_OUTPUTS if stage != "tracks")
 
-# JSON files (under results/{video}/) whose top-level "warnings" list (of strings) is reported.
-# A stage that has warnings of its own adds its header here.
-WARNING_SOURCES = ("probe.json", "frames/timeline.json", "qc/qc.json")
+# Files (under results/{video}/) whose top-level "warnings" list (of strings) is reported, in
+# workflow order: a JSON file's own, an .npz file's JSON ``meta``. A stage that has warnings of its
+# own adds its file here.
+WARNING_SOURCES = ("probe.json", "frames/timeline.json", "tracks.npz", "dataset2d.npz", "qc/qc.json")
 
 QC_COLUMNS = ["detection_rate", "interpolated_frames", "longest_interpolated_run", "mean_keypoint_score",
               "people_max", "people_mean", "tracks", "fragments_merged", "frames_with_two_or_more",
@@ -107,6 +111,16 @@ def _unreadable(path: Path, exc: Exception) -> str:
     return f"unreadable {text}"
 
 
+def _header(path: Path) -> dict:
+    """The JSON header of a stage's file: the file itself (.json), or an .npz file's ``meta``."""
+    if path.suffix == ".npz":
+        import numpy as np
+
+        with np.load(path, allow_pickle=False) as z:  # only the JSON string is read: no pickle
+            return json.loads(str(z["meta"]))
+    return json.loads(path.read_text())
+
+
 def collect_warnings(folder: Path) -> tuple[list[str], list[str]]:
     """(warnings, problems): every ``warnings`` list in the JSON headers of :data:`WARNING_SOURCES`
     under ``folder``, in that order; problems name the headers that could not be read."""
@@ -117,8 +131,8 @@ def collect_warnings(folder: Path) -> tuple[list[str], list[str]]:
         if not path.exists():
             continue
         try:
-            found = json.loads(path.read_text()).get("warnings", [])
-        except (OSError, ValueError, AttributeError) as exc:
+            found = _header(path).get("warnings", [])
+        except (OSError, ValueError, KeyError, EOFError, AttributeError) as exc:
             problems.append(_unreadable(path, exc))
             continue
         if not isinstance(found, list) or not all(isinstance(w, str) for w in found):
@@ -173,8 +187,24 @@ def qc_columns(report: dict) -> dict:
     return row
 
 
-def _status(folder: Path, states: dict) -> tuple[str, str | None]:
-    """(status, the failed stage or None)."""
+def _blocked(stage: str, waiting_for: dict) -> tuple[str, str] | None:
+    """(status, log) when ``stage`` waits for a file that is not there and whose job failed (its
+    log holds a reason), per ``waiting_for`` {stage: (file, its job's log)}; else None."""
+    if stage not in waiting_for:
+        return None
+    needed, log = (Path(p) for p in waiting_for[stage])
+    if needed.exists() or not log.exists():
+        return None
+    reason = failure_reason(log)
+    if reason is None or "error" not in log.read_text(errors="replace").lower():
+        return None  # a download that worked, its file removed since: it is simply to do again
+    return f"failed at {stage} (weights download): {reason}", os.fspath(log)
+
+
+def _status(
+    folder: Path, states: dict, waiting_for: dict | None = None
+) -> tuple[str, str | None, str | None]:
+    """(status, the failed stage or None, the log that says why when it is not the stage's own)."""
     for stage, (state, input_time) in states.items():
         if state == "done":
             continue
@@ -193,9 +223,11 @@ def _status(folder: Path, states: dict) -> tuple[str, str | None]:
                 where = (
                     stage if log.stem == stage else f"{stage} (shard {log.stem.removeprefix(stage + '_')})"
                 )
-                return f"failed at {where}: {failure_reason(log)}", stage
-        return f"pending ({stage})", None
-    return "complete", None
+                return f"failed at {where}: {failure_reason(log)}", stage, None
+        if blocked := _blocked(stage, waiting_for or {}):
+            return blocked[0], stage, blocked[1]
+        return f"pending ({stage})", None, None
+    return "complete", None, None
 
 
 def _benchmark_seconds(folder: Path, stage: str, output: str) -> float | None:
@@ -207,17 +239,18 @@ def _benchmark_seconds(folder: Path, stage: str, output: str) -> float | None:
     return benchmark_seconds(bench)
 
 
-def video_row(results: Path, video: str, *, stages: tuple[str, ...]) -> dict:
+def video_row(results: Path, video: str, *, stages: tuple[str, ...], waiting_for: dict | None = None) -> dict:
     """The summary row of one video; never raises for a bad file (the row says what was wrong).
 
-    ``failed_stage`` (not a column) names the stage whose job failed, if any.
+    ``failed_stage`` (not a column) names the stage whose job failed, if any, and ``failed_log``
+    (not a column) the log that says why when it is not the stage's own (a weights download).
     """
     folder = Path(results) / video
     row: dict = {"video": video}
     problems: list[str] = []
     try:
         states = stage_states(folder, stages)
-        row["status"], row["failed_stage"] = _status(folder, states)
+        row["status"], row["failed_stage"], row["failed_log"] = _status(folder, states, waiting_for)
     except Exception as exc:  # a summary row is written whatever happened
         states = {}
         row["status"], row["failed_stage"] = f"unknown (cannot read {folder}: {exc})", None
@@ -278,12 +311,16 @@ def write_summary(
     results: str | os.PathLike = "results",
     stages: tuple[str, ...] = DEFAULT_STAGES,
     html: str | os.PathLike | None = None,
+    waiting_for: dict[str, tuple[str | os.PathLike, str | os.PathLike]] | None = None,
 ) -> list[dict]:
-    """Write the summary table (atomically; also as an HTML page when ``html`` is given) and return
-    its rows."""
+    """Write the summary table (atomically; also as an HTML page when ``html`` is given, with the
+    columns that have a value and the warnings third, after video and status) and return its rows.
+    ``waiting_for``: {stage: (a file the stage needs that another job makes, that job's log)}, e.g.
+    the weights a download makes: a video whose first unfinished stage waits for that file, when
+    the file is missing and the log is there, gets that log's reason as its status."""
     import pandas as pd
 
-    rows = [video_row(Path(results), video, stages=stages) for video in videos]
+    rows = [video_row(Path(results), video, stages=stages, waiting_for=waiting_for) for video in videos]
     table = pd.DataFrame(rows).reindex(columns=COLUMNS)
     with atomic_path(out) as tmp:
         table.to_csv(tmp, index=False)
@@ -292,8 +329,16 @@ def write_summary(
         from posepipe.report import write_page
 
         done = sum(row["status"] == "complete" for row in rows)
-        write_page(html, f"posepipe summary: {done} of {len(rows)} videos complete",
-                   [html_table(table.dropna(axis=1, how="all"))])  # fmt: skip
+        shown = table.dropna(axis=1, how="all")
+        # On the page the warnings come right after the status (on screen first; the table is wide),
+        # left-aligned and wrapped; the CSV keeps its column order.
+        first = [c for c in ("video", "status", "warnings") if c in shown.columns]
+        shown = shown[first + [c for c in shown.columns if c not in first]]
+        style = "".join(
+            f"td:nth-child({i}),th:nth-child({i}){{text-align:left}}" for i in range(1, len(first) + 1)
+        ) + ("td:nth-child(3){min-width:22em;max-width:40em}" if "warnings" in first else "")
+        write_page(html, f"posepipe summary: {done} of {len(rows)} videos complete", [html_table(shown)],
+                   style=style)  # fmt: skip
     return rows
 
 

@@ -1,5 +1,11 @@
 """Stage ``tracks``: link the detections of keypoints2d.npz into person tracks.
 
+Duplicates first: a detection whose keypoints match those of a higher-scoring detection of the
+same frame with an OKS above ``duplicate_oks`` (0.95: the same person detected twice, as a file
+listing each detection twice gives; two people never overlap that closely) is merged into it:
+it takes no part in linking and gets track id −1. They are counted in ``meta["duplicates"]`` and
+warned about (``meta["warnings"]``, shown in summary.csv); ``duplicate_oks: 1`` turns this off.
+
 Linking, frame by frame:
 
 - Each live track predicts its box in the new frame: its last box, moved by its box velocity
@@ -63,6 +69,7 @@ class TrackParams:
     min_track_frames: int = schema_default("tracks.min_track_frames")
     keypoint_score: float = schema_default("tracks.keypoint_score")
     velocity: bool = schema_default("tracks.velocity")
+    duplicate_oks: float = schema_default("tracks.duplicate_oks")
 
     def lost_frames(self, fps: float) -> int:
         """``max_lost_frames``, or about one second of frames when unset."""
@@ -133,14 +140,44 @@ def assign(cost: np.ndarray, *, max_cost: float) -> list[tuple[int, int]]:
     return [(int(r), int(c)) for r, c in zip(rows, cols, strict=True) if cost[r, c] <= max_cost]
 
 
-def link(kp: Keypoints2D, *, params: TrackParams, fps: float) -> Tracks:
-    """Link the detections of ``kp`` into tracks (see the module docstring)."""
+def find_duplicates(kp: Keypoints2D, *, oks_threshold: float, min_score: float = 0.0) -> np.ndarray:
+    """bool (N,) over the detection rows of ``kp``: True for a detection whose OKS with a detection
+    of the same frame that is kept (a higher box score; ties: the earlier row) is above
+    ``oks_threshold``. OKS as in :func:`keypoint_similarity`, with the smaller of the two boxes'
+    areas as the scale (so the measure is symmetric and strict)."""
+    duplicate = np.zeros(len(kp.boxes), bool)
+    if oks_threshold >= 1.0:
+        return duplicate
+    for t in np.flatnonzero(kp.counts() > 1):
+        lo = int(kp.frame_offsets[t])
+        boxes, scores, keypoints = kp.frame(t)
+        areas = np.prod(np.clip(boxes[:, 2:] - boxes[:, :2], 0, None), axis=-1)
+        oks = np.minimum(
+            keypoint_similarity(keypoints, keypoints, areas, min_score=min_score),
+            keypoint_similarity(keypoints, keypoints, areas, min_score=min_score).T,
+        )
+        kept: list[int] = []
+        for c in np.argsort(-scores, kind="stable"):
+            if any(oks[c, k] > oks_threshold for k in kept):
+                duplicate[lo + c] = True
+            else:
+                kept.append(int(c))
+    return duplicate
+
+
+def link(kp: Keypoints2D, *, params: TrackParams, fps: float, skip: np.ndarray | None = None) -> Tracks:
+    """Link the detections of ``kp`` into tracks (see the module docstring); rows where ``skip``
+    (bool (N,)) is True take no part and get track id −1."""
     max_lost = params.lost_frames(fps)
     tracks: list[_Live] = []
     live: list[int] = []  # indices into tracks still within max_lost
     for t in range(kp.num_frames):
         lo = int(kp.frame_offsets[t])
         boxes, _, keypoints = kp.frame(t)
+        rows = np.arange(lo, lo + len(boxes))
+        if skip is not None:
+            keep = ~skip[rows]
+            boxes, keypoints, rows = boxes[keep], keypoints[keep], rows[keep]
         live = [i for i in live if t - tracks[i].last <= max_lost + 1]
         # Left to right, so new tracks do not depend on the order detections are listed in.
         order = np.lexsort((boxes[:, 1], boxes[:, 0])) if len(boxes) else np.zeros(0, int)
@@ -159,11 +196,13 @@ def link(kp: Keypoints2D, *, params: TrackParams, fps: float) -> Tracks:
                 track.velocity = VELOCITY_SMOOTHING * velocity + (1 - VELOCITY_SMOOTHING) * track.velocity
                 track.refound += gap > 1
                 track.box, track.keypoints, track.last = boxes[c].astype(np.float64), keypoints[c], t
-                track.rows.append(lo + c)
+                track.rows.append(int(rows[c]))
                 matched[c] = True
         for c in order:
             if not matched[c]:
-                tracks.append(_Live(boxes[c].astype(np.float64), keypoints[c], t, np.zeros(4), [lo + c]))
+                tracks.append(
+                    _Live(boxes[c].astype(np.float64), keypoints[c], t, np.zeros(4), [int(rows[c])])
+                )
                 live.append(len(tracks) - 1)
     return _finish(kp, tracks, params=params, fps=fps, max_lost=max_lost)
 
@@ -182,7 +221,9 @@ def _finish(
     counts = kp.counts()
     meta = {
         "posepipe_version": __version__,
-        "params": asdict(params),
+        # duplicate_oks is recorded with the duplicates it found (meta "duplicates"): without any,
+        # it changed nothing, and the file stays as it was before the setting existed.
+        "params": {k: v for k, v in asdict(params).items() if k != "duplicate_oks"},
         "max_lost_frames_used": max_lost,
         "fps": fps,
         "num_frames": kp.num_frames,
@@ -212,8 +253,22 @@ def run_tracks(
 ) -> Tracks:
     """The ``tracks`` stage: keypoints2d.npz -> tracks.npz."""
     kp = load_keypoints2d(keypoints2d)
-    tracks = link(kp, params=params, fps=fps)
+    duplicates = find_duplicates(kp, oks_threshold=params.duplicate_oks, min_score=params.keypoint_score)
+    tracks = link(kp, params=params, fps=fps, skip=duplicates)
     tracks.meta["keypoints2d"] = os.fspath(keypoints2d)
+    if duplicates.any():
+        frames = int(np.unique(np.repeat(np.arange(kp.num_frames), kp.counts())[duplicates]).size)
+        merged = int(duplicates.sum())
+        tracks.meta["duplicates"] = {
+            "oks_threshold": params.duplicate_oks,
+            "merged": merged,
+            "frames": frames,
+        }
+        tracks.meta["warnings"] = [
+            f"{merged} duplicate detections in {frames} frames merged into the detection they repeat "
+            f"(keypoint similarity above tracks.duplicate_oks {params.duplicate_oks})"
+        ]
+        log.warning("%s: %s", keypoints2d, tracks.meta["warnings"][0])
     save_tracks(out, tracks)
     log.info(
         "%s: %d tracks (%d short ones dropped) from %d detections in %d frames", out, tracks.num_tracks,
@@ -238,6 +293,10 @@ def register_cli(sub) -> None:
     )
     add_option(p, "--keypoint-score", key="tracks.keypoint_score", type=float, help="joints counted in OKS")
     add_option(p, "--velocity", key="tracks.velocity", help="predict boxes with a constant-velocity model")
+    add_option(
+        p, "--duplicate-oks", key="tracks.duplicate_oks", type=float,
+        help="a detection this similar (OKS) to a higher-scoring one of the same frame is merged into it (1: off)",
+    )  # fmt: skip
 
     def run(args: argparse.Namespace) -> None:
         from posepipe.artefacts.timeline import load_timeline_header

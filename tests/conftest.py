@@ -5,9 +5,9 @@ name takes precedence):
 
 - ``main``: posepipe's command line run in this process: ``main(argv)`` returns the exit
   status, and error lines go to stderr (``capsys``).
-- ``shared``: ``shared("media/dance.mp4")`` is the path of a file or folder in the team's shared
-  folder beside the checkout (``../shared``: sample media, the VideoPose3D parity fixture). A
-  clone without it skips the test, naming the missing path.
+- ``test_data``: ``test_data("media/dance.mp4")`` is the path of a file or folder under
+  tests/data (the real sample clip with its keypoints, the VideoPose3D parity fixture; see
+  tests/data/README.md). They are part of the repository: a missing one fails the test.
 
 Synthetic inputs (videos, COCO keypoints, random checkpoints and detectron2 weights) are built by
 :mod:`posepipe.testing`.
@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.media import SHARED
+from tests.media import TEST_DATA
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -66,13 +66,13 @@ def main():
 
 
 @pytest.fixture(scope="session")
-def shared():
-    """``shared(relative)``: a path under ../shared, or skip the test where this clone lacks it."""
+def test_data():
+    """``test_data(relative)``: the path of a file or folder under tests/data (fails when missing)."""
 
     def get(relative: str) -> Path:
-        path = SHARED / relative
+        path = TEST_DATA / relative
         if not path.exists():
-            pytest.skip(f"{path} not found (the shared folder is only beside the team's checkout)")
+            pytest.fail(f"{path} not found: tests/data is part of the repository (see tests/data/README.md)")
         return path
 
     return get

@@ -130,6 +130,8 @@ def build(folder: str | os.PathLike) -> list[Case]:
          why="command substitution in the name")  # fmt: skip
     good("it's; here", vid="it_s_here", why="quote and semicolon in the name")
     good("Tänzer 1 (take 2)", vid="Tanzer_1_take_2", why="accents, spaces and brackets")
+    good("qc_summary.csv", vid="qc_summary.csv_video", why="named like a run-wide file")
+    good("dataset2d_custom.npz", vid="dataset2d_custom.npz_video", why="named like the merged 2D dataset")
 
     # Bad keypoint files: the video fails at keypoints2d with one line, the others go on.
     def bad_keypoints(stem: str, change, *, status: str, why: str) -> None:
@@ -155,6 +157,14 @@ def build(folder: str | os.PathLike) -> list[Case]:
     bad_keypoints("nobody", nobody, why="every person below the score threshold",
                   status=r"failed at dataset2d: .*no person detected in any of the 12 frames "
                   r"\(keypoints2d.score_threshold 0.7 removed all 11 persons")  # fmt: skip
+
+    def other_category(entries):
+        for entry in entries:
+            entry["category_id"] = 2
+
+    bad_keypoints("other_category", other_category, why="every detection of another category (category_id 2)",
+                  status=r"failed at dataset2d: .*no person detected in any of the 12 frames "
+                  r"\(all 11 detections in the keypoints file are of categories other than person")  # fmt: skip
     write_indexed_video(videos / "no_keypoints.mp4", frames=12)
     cases.append(Case("no_keypoints", "no_keypoints.mp4", "no_keypoints",
                       r"failed at keypoints2d: .*no_keypoints\.coco\.json: keypoints file not found",
@@ -169,6 +179,11 @@ def build(folder: str | os.PathLike) -> list[Case]:
     samples.append("videos/evil.mp4\tvideos/evil.d2.npz")
     cases.append(Case("evil", "evil.mp4", "evil", r"failed at keypoints2d: .*evil\.d2\.npz: refused for safety",
                       "a keypoints .npz whose pickle would run a command", never=(evil_marker.name,)))  # fmt: skip
+
+    # A sample-sheet row whose file does not exist: that video fails alone.
+    samples.append("videos/gone.mp4\t")
+    cases.append(Case("gone", "gone.mp4", "gone", r"failed at probe: .*gone\.mp4: file not found",
+                      "a sample-sheet row whose file does not exist"))  # fmt: skip
 
     # Not videos at all.
     (videos / "zero_bytes.mp4").write_bytes(b"")

@@ -1,4 +1,4 @@
-"""Test clips made with the ffmpeg that imageio-ffmpeg ships, and where the team's shared media is.
+"""Test clips made with the ffmpeg that imageio-ffmpeg ships, and where the repository's test data is.
 
 Videos whose frames carry their own index (``write_indexed_video``, ``level``) are built by
 :mod:`posepipe.testing`; they are importable from here too, for the test modules that import
@@ -12,11 +12,11 @@ from pathlib import Path
 
 from posepipe.testing import level, write_indexed_video
 
-__all__ = ["SHARED", "ffmpeg", "ffmpeg_exe", "level", "write_indexed_video", "write_test_video"]
+__all__ = ["TEST_DATA", "ffmpeg", "ffmpeg_exe", "level", "write_indexed_video", "write_test_video"]
 
-# The team's shared folder beside the checkout (sample media, upstream parity fixtures); a plain
-# clone has none, and the tests that need it are skipped (the ``shared`` fixture of conftest.py).
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+# Data files kept in the repository for the tests (tests/data/README.md): the real sample clip with
+# its keypoints (media/) and the upstream VideoPose3D parity fixture (vp3d/). Every clone has them.
+TEST_DATA = Path(__file__).resolve().parent / "data"
 
 
 def ffmpeg_exe() -> str:

@@ -73,7 +73,7 @@ def id_switches(truth: np.ndarray, track_ids: np.ndarray, frame_of_row: np.ndarr
 
 
 def two_dancers(media, out_dir, *, frames: int = 150, delay: int = 30, scale: float = 0.5):
-    """A real two-person clip from the shared ``dance.mp4``: the clip (left) beside itself ``delay``
+    """A real two-person clip from the sample ``dance.mp4`` (tests/data/media): the clip (left) beside itself ``delay``
     frames later (right), scaled by ``scale``, and both persons' COCO keypoints in one results file,
     listed in a shuffled order in every frame.
 

@@ -194,3 +194,32 @@ def test_unreadable_file(tmp_path):
     with pytest.raises(PosepipeError) as err:
         load_dataset2d(bad)
     assert str(bad) in str(err.value)
+
+
+def test_a_joint_score_threshold_above_most_scores_is_warned_about(tmp_path, caplog):
+    """dataset2d.joint_score_threshold removing more than half of the detected joints: a warning
+    in the stage's log and in the file's meta, which summary.csv shows (issue 19, item 5)."""
+    from posepipe.dataset2d import MAX_BELOW_THRESHOLD_SHARE, Conditioning
+    from posepipe.summary import collect_warnings
+
+    assert MAX_BELOW_THRESHOLD_SHARE == 0.5
+    src = tmp_path / "keypoints2d.npz"
+    frames = [frame(person(10 + t, kp_score=0.8)) for t in range(6)]
+    frames[2][2][0, :5, 2] = 0.95  # joints 0-4 confident in frame 2 only: refillable in the others
+    save_keypoints2d(src, from_frames(frames, width=W, height=H))
+    folder = tmp_path / "v"
+    ds = run_dataset2d(src, folder / "dataset2d.npz", video_id="v", conditioning=Conditioning(0.9))
+    report = ds.meta["conditioning"]
+    assert (report["joints_detected"], report["joints_below_threshold"]) == (6 * 17, 6 * 17 - 5)
+    assert (report["joints_refilled"], report["joints_never_confident"]) == (5 * 5, 12 * 6)
+    expected = (
+        "dataset2d.joint_score_threshold 0.9 is above the score of 95% of the detected joints (97 of 102; "
+        "more than 50%): 25 refilled by interpolation, 72 never confident in their segment kept as detected"
+    )
+    assert load_dataset2d(folder / "dataset2d.npz").meta["warnings"] == [expected]
+    assert expected in caplog.text
+    assert collect_warnings(folder) == ([expected], [])
+    # At half or less: no warning, and no "warnings" key (as without a threshold).
+    ds = run_dataset2d(src, folder / "dataset2d.npz", video_id="v", conditioning=Conditioning(0.5))
+    assert ds.meta["conditioning"]["joints_below_threshold"] == 0 and "warnings" not in ds.meta
+    assert collect_warnings(folder) == ([], [])

@@ -9,6 +9,7 @@ import pytest
 
 from posepipe.errors import PosepipeError
 from posepipe.inputs import (
+    RUN_WIDE_NAMES,
     collect_videos,
     find_videos,
     load_sample_sheet,
@@ -160,9 +161,31 @@ def test_sample_sheet_rows_keep_their_line_and_a_hash_in_a_path(tmp_path):
     ]
 
 
-def test_listed_video_that_does_not_exist(tmp_path, monkeypatch):
+def test_listed_video_that_does_not_exist_is_kept_to_fail_alone(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
+    (tmp_path / "here.mp4").write_bytes(b"x")
     sheet = tmp_path / "samples.tsv"
-    sheet.write_text("path\nnowhere.mp4\n")
-    with pytest.raises(PosepipeError, match="not found"):
-        collect_videos(directory=None, patterns=PATTERNS, samples=sheet)
+    sheet.write_text("path\nnowhere.mp4\nhere.mp4\n")
+    videos = collect_videos(directory=None, patterns=PATTERNS, samples=sheet)
+    assert videos == {
+        "nowhere": {"path": Path("nowhere.mp4"), "missing": True},
+        "here": {"path": Path("here.mp4")},
+    }
+
+
+def test_ids_never_collide_with_run_wide_files(tmp_path, monkeypatch):
+    """results/{video}/ must never be a run-wide file (held-out corpus, issue 19): such ids made
+    from a file name get a suffix; given in a sample sheet they are refused, naming the line."""
+    for name in ("qc_summary.csv.mp4", "dataset2d_custom.npz.mp4", "Summary.CSV.mov", "logs.mp4", "good.mp4"):
+        (tmp_path / name).write_bytes(b"x")
+    videos = collect_videos(directory=tmp_path, patterns=PATTERNS)
+    assert sorted(videos) == ["Summary.CSV_video", "dataset2d_custom.npz_video", "good", "logs_video",
+                              "qc_summary.csv_video"]  # fmt: skip
+    assert not {v.lower() for v in videos} & {n.lower() for n in RUN_WIDE_NAMES}
+    assert video_id_from_name("qc_summary.csv_video.mp4") == "qc_summary.csv_video"  # stable, not re-suffixed
+    sheet = tmp_path / "samples.tsv"
+    sheet.write_text("video\tpath\nqc_summary.html\tgood.mp4\n")
+    with pytest.raises(
+        PosepipeError, match="line 2, column video: id 'qc_summary.html' is the name of a run-wide"
+    ):
+        load_sample_sheet(sheet)

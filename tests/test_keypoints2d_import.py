@@ -93,16 +93,16 @@ def _write_json(path: Path, data) -> Path:
 
 
 # ---------------------------------------------------------------------------------------------
-# the shared real video
+# the real sample video (tests/data/media)
 
 
 @pytest.fixture(scope="module")
-def dance_timeline(tmp_path_factory, shared):
-    return write_timeline(shared("media/dance.mp4"), tmp_path_factory.mktemp("dance"), video_id="dance")
+def dance_timeline(tmp_path_factory, test_data):
+    return write_timeline(test_data("media/dance.mp4"), tmp_path_factory.mktemp("dance"), video_id="dance")
 
 
-def test_shared_d2npz_and_coco_agree(dance_timeline, tmp_path, main, shared):
-    d2npz, coco = shared("media/dance.d2.npz"), shared("media/dance.coco.json")
+def test_sample_d2npz_and_coco_agree(dance_timeline, tmp_path, main, test_data):
+    d2npz, coco = test_data("media/dance.d2.npz"), test_data("media/dance.coco.json")
     out_npz, out_json = tmp_path / "from_npz.npz", tmp_path / "from_json.npz"
     base = ["keypoints2d", str(dance_timeline), "--source", "file"]
     assert main([*base, "--out", str(out_npz), "--input", str(d2npz)]) == 0
@@ -159,6 +159,26 @@ def test_coco_without_bbox_and_other_categories(tmp_path):
     assert kp.meta["skipped_other_categories"] == 1
     xy = kp.keypoints[0, :, :2]
     np.testing.assert_allclose(kp.boxes[0], [*xy.min(0), *xy.max(0)], atol=1e-4)
+
+
+def test_only_other_categories_is_named_as_the_cause(tmp_path):
+    """A file whose detections are all of another category: the dataset2d error says so, not the
+    score threshold (held-out corpus, issue 19)."""
+    from posepipe.artefacts.keypoints2d import save_keypoints2d
+    from posepipe.dataset2d import run_dataset2d
+
+    entries = [{**e, "category_id": 2} for e in _coco_entries([1, 2, 1, 0, 1])]
+    kp = import_keypoints(
+        _write_json(tmp_path / "k.json", entries), frame_count=T, width=W, height=H, score_threshold=0.7
+    )
+    assert kp.meta["skipped_other_categories"] == 5 and kp.meta["persons"] == 0
+    save_keypoints2d(tmp_path / "keypoints2d.npz", kp)
+    with pytest.raises(PosepipeError) as err:
+        run_dataset2d(tmp_path / "keypoints2d.npz", tmp_path / "dataset2d.npz", video_id="cats")
+    assert err.value.reason == (
+        f"no person detected in any of the {T} frames (all 5 detections in the keypoints file are of "
+        "categories other than person: only COCO category_id 1 is read)"
+    )
 
 
 def test_coco_dataset_dict_checks_image_size(tmp_path):

@@ -45,8 +45,8 @@ def test_published_layout_names_shapes_and_counts():
     assert infer_architecture(sd) == Architecture((3, 3, 3, 3, 3), 1024, 17, 2, 17, dense=False, causal=False)
 
 
-def test_state_dict_key_order_matches_upstream(shared):
-    fixture = shared("fixtures/vp3d/checkpoint.bin")
+def test_state_dict_key_order_matches_upstream(test_data):
+    fixture = test_data("vp3d/checkpoint.bin")
     upstream = torch.load(fixture, map_location="cpu", weights_only=True)["model_pos"]
     ours = TemporalCNN(num_joints_in=17, num_joints_out=17, filter_widths=(3, 3, 3), channels=64).state_dict()
     assert list(ours) == list(upstream)

@@ -1,7 +1,4 @@
-"""Number-for-number parity with upstream VideoPose3D on the shared fixture (see its README).
-
-The fixture lives in ../shared beside the repository; a clone without it skips these tests.
-"""
+"""Number-for-number parity with upstream VideoPose3D on the fixture in tests/data/vp3d (see its README)."""
 
 from __future__ import annotations
 
@@ -17,9 +14,9 @@ TOLERANCE = 1e-5
 
 
 @pytest.fixture(scope="module")
-def fixture_dir(shared):
-    """../shared/fixtures/vp3d: the upstream checkpoint, its 2D input and upstream's outputs."""
-    return shared("fixtures/vp3d/checkpoint.bin").parent
+def fixture_dir(test_data):
+    """tests/data/vp3d: the upstream checkpoint, its 2D input and upstream's outputs."""
+    return test_data("vp3d/checkpoint.bin").parent
 
 
 @pytest.fixture(scope="module")

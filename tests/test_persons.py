@@ -140,13 +140,13 @@ def test_nobody_tracked_is_an_error_naming_the_file(tmp_path):
     assert not (tmp_path / "d.npz").exists()
 
 
-def test_real_two_person_clip_keeps_identities(tmp_path, shared):
+def test_real_two_person_clip_keeps_identities(tmp_path, test_data):
     """dance.mp4 beside itself 30 frames later, keypoints of both in one COCO file, shuffled per frame."""
     from posepipe.keypoints2d.importers import run_import
     from posepipe.testing import write_timeline
     from tests.synthetic_people import id_switches, two_dancers
 
-    video, keypoints, truth = two_dancers(shared("media"), tmp_path)
+    video, keypoints, truth = two_dancers(test_data("media"), tmp_path)
     timeline = write_timeline(video, tmp_path / "frames", video_id="duet")
     kp = run_import(keypoints, timeline_json=timeline, out=tmp_path / "keypoints2d.npz")
     tracks = run_tracks(tmp_path / "keypoints2d.npz", tmp_path / "tracks.npz", fps=30000 / 1001,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 
 import numpy as np
@@ -128,8 +129,95 @@ def test_stage_files_warnings_and_summary(tmp_path):
     ]
     table = pd.read_csv(folder / "qc" / "qc_joints.csv")
     assert len(table) == 34 and set(table.skeleton) == {"coco", "h36m"}
+    # the per-joint rows name the person as the per-person table does (one person: the video's name)
+    assert set(table.person) == {report["persons"][0]["name"]} == {"v.mp4"}
     assert (folder / "qc" / "qc.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     row = write_summary(["v"], out=tmp_path / "summary.csv", results=tmp_path / "results",
                         stages=("frames", "dataset2d", "lift3d", "qc"))[0]  # fmt: skip
     assert row["status"] == "complete" and row["interpolated_frames"] == 20 and row["people_max"] == 2
     assert row["warnings"].startswith("two or more people in view in 50% of frames")
+
+
+@pytest.mark.parametrize("published", [True, False])
+def test_weights_that_are_not_the_published_file_are_marked(tmp_path, published):
+    """pose3d.npz records the lifter's SHA-256: qc.json names the published file it matches, or
+    warns (first), and the warning reaches qc.html, summary.csv and the summary page."""
+    from posepipe.weights import PUBLISHED
+
+    lifter = PUBLISHED["videopose3d_h36m_detectron_coco"]
+    sha = lifter.sha256 if published else "ab" * 32
+    folder = tmp_path / "results" / "v"
+    folder.mkdir(parents=True)
+    _write_video(folder, several=False)
+    positions = rigid_skeleton(T)
+    meta = {"checkpoint": {"path": "resources/models/mine.bin", "sha256": sha.upper(), "epoch": 3}}
+    save_pose3d(
+        folder / "pose3d.npz",
+        Pose3D(positions=positions, display=positions, time=np.arange(T) / FPS, meta=meta),
+    )
+    report = run_qc(
+        timeline_json=folder / "frames/timeline.json", keypoints2d_npz=folder / "keypoints2d.npz",
+        dataset2d_npz=folder / "dataset2d.npz", pose3d_npz=folder / "pose3d.npz", out_dir=folder / "qc",
+        thresholds=Thresholds(max_interpolated_share=0.5),
+    )  # fmt: skip
+    assert report["checkpoint"] == {
+        "path": "resources/models/mine.bin",
+        "sha256": sha,
+        "published": "videopose3d_h36m_detectron_coco" if published else None,
+    }
+    page = (folder / "qc" / "qc.html").read_text()
+    row = write_summary(["v"], out=tmp_path / "summary.csv", results=tmp_path / "results",
+                        stages=("frames", "dataset2d", "lift3d", "qc"), html=tmp_path / "summary.html")[0]  # fmt: skip
+    summary_page = (tmp_path / "summary.html").read_text()
+    warning = (
+        f"lifted with mine.bin (SHA-256 abababababab...), not the published {lifter.filename} "
+        f"(SHA-256 {lifter.sha256[:12]}...)"
+    )
+    if published:
+        assert report["warnings"] == [] and "warnings" not in row
+        assert "mine.bin (published; SHA-256 d3219e005b50...)" in page and "No warnings." in page
+        assert "not the published" not in summary_page
+    else:
+        assert report["warnings"] == [warning]
+        assert row["warnings"] == warning
+        assert "mine.bin (NOT the published file; SHA-256 abababababab...)" in page
+        assert html.escape(warning) in page and html.escape(warning) in summary_page
+
+
+def test_qc_page_alone_has_the_figure_and_the_preview(tmp_path):
+    """qc.html carries its figure (embedded: the page works copied anywhere) and links the render
+    preview beside the video's folder; the summary page shows the warnings right after the status."""
+    import base64
+    import re
+
+    folder = tmp_path / "results" / "v"
+    folder.mkdir(parents=True)
+    _write_video(folder, several=True)
+    run_qc(
+        timeline_json=folder / "frames/timeline.json", keypoints2d_npz=folder / "keypoints2d.npz",
+        dataset2d_npz=folder / "dataset2d.npz", pose3d_npz=folder / "pose3d.npz", out_dir=folder / "qc",
+        thresholds=Thresholds(), preview="../preview.gif",
+    )  # fmt: skip
+    page = (folder / "qc" / "qc.html").read_text()
+    embedded = re.search(r'<img alt="QC figure of v" src="data:image/png;base64,([^"]+)"', page)
+    assert embedded and base64.b64decode(embedded[1]) == (folder / "qc" / "qc.png").read_bytes()
+    assert '<a href="../preview.gif"><img alt="preview of v" src="../preview.gif"' in page
+    assert "it is written by the render stage" in page  # what shows where the GIF cannot be loaded
+    assert (
+        page.index("Warnings:")
+        < page.index("QC figure")
+        < page.index("preview of v")
+        < page.index("Per person")
+    )
+    # without a preview (render off): no link to a file that will never exist
+    run_qc(
+        timeline_json=folder / "frames/timeline.json", keypoints2d_npz=folder / "keypoints2d.npz",
+        dataset2d_npz=folder / "dataset2d.npz", pose3d_npz=folder / "pose3d.npz", out_dir=folder / "qc",
+    )  # fmt: skip
+    assert "preview" not in (folder / "qc" / "qc.html").read_text().lower()
+
+    write_summary(["v"], out=tmp_path / "summary.csv", results=tmp_path / "results",
+                  stages=("frames", "dataset2d", "lift3d", "qc"), html=tmp_path / "summary.html")  # fmt: skip
+    headers = re.findall(r"<th>([^<]*)</th>", (tmp_path / "summary.html").read_text())
+    assert headers[:3] == ["video", "status", "warnings"], headers
+    assert pd.read_csv(tmp_path / "summary.csv").columns.get_loc("warnings") > 10  # the CSV is as it was

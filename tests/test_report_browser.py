@@ -30,6 +30,14 @@ def screenshot(url: str, out) -> np.ndarray:
     return image
 
 
+def dom(url: str) -> str:
+    """The page's DOM after its scripts and image loads (headless Chromium's --dump-dom)."""
+    return subprocess.run(
+        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=5000", "--dump-dom", url],
+        check=True, capture_output=True, text=True, timeout=120,
+    ).stdout  # fmt: skip
+
+
 @pytest.mark.skipif(CHROMIUM is None, reason="no chromium on this machine (apt-get install chromium)")
 def test_report_and_qc_page_render_in_chromium(tmp_path):
     add_video(tmp_path, "clip", frames=20)
@@ -44,3 +52,11 @@ def test_report_and_qc_page_render_in_chromium(tmp_path):
         # Not a blank page: text and figures make many distinct colours and dark pixels.
         assert len(np.unique(image.reshape(-1, 3), axis=0)) > 50
         assert (image.mean(axis=2) < 100).mean() > 0.002
+    # qc.html opened alone shows the render preview beside it; a copy elsewhere (as inside the
+    # report) says where the preview is instead of showing a broken image.
+    assert '<img alt="preview of clip"' in dom((tmp_path / "results/clip/qc/qc.html").as_uri())
+    moved = tmp_path / "moved" / "qc.html"
+    moved.parent.mkdir()
+    shutil.copy(tmp_path / "results/clip/qc/qc.html", moved)
+    moved_dom = dom(moved.as_uri())
+    assert '<img alt="preview of clip"' not in moved_dom and "is written by the render stage" in moved_dom

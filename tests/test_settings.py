@@ -111,3 +111,36 @@ def test_command_options_and_back_to_a_settings_object():
         keypoint_score=0.2,
         velocity=False,
     )
+
+
+def test_command_line_overrides_get_the_schema_types():
+    """Snakemake reads `--config frames='{fps: 50}'` with YAML's BaseLoader: every nested scalar is
+    a string. Where the schema wants no string it is read again as YAML; strings stay strings."""
+    given = {
+        "frames": {"fps": "50", "start": "1.5", "end": "null", "jpeg": "true", "jpeg_quality": "80"},
+        "input": {"directory": "50", "patterns": ["*.mp4"]},
+        "render": {"audio": "false", "nope": "7"},
+        "typo": {"fps": "50"},
+    }
+    typed = settings.typed_overrides(given)
+    assert typed["frames"] == {"fps": 50, "start": 1.5, "end": None, "jpeg": True, "jpeg_quality": 80}
+    assert typed["input"] == {"directory": "50", "patterns": ["*.mp4"]}  # string keys keep strings
+    assert typed["render"] == {"audio": False, "nope": "7"}  # unknown keys: as given, for the schema
+    assert typed["typo"] == {"fps": "50"}
+    # a value that is no number stays the string, so the schema names it
+    assert settings.typed_overrides({"frames": {"fps": "fifty"}}) == {"frames": {"fps": "fifty"}}
+
+
+def test_misspelt_keys_get_did_you_mean(tmp_path, main, capsys):
+    (tmp_path / "section.yaml").write_text("frames:\n  fsp: 50\n")
+    assert main(["check-config", str(tmp_path / "section.yaml")]) == 1
+    err = capsys.readouterr().err
+    assert "config frames: 'fsp' is not a key of frames; did you mean 'fps'?" in err, err
+    assert "(keys of frames: fps, start, end," in err, err
+    (tmp_path / "top.yaml").write_text("rendr:\n  audio: false\n")
+    assert main(["check-config", str(tmp_path / "top.yaml")]) == 1
+    assert "config (top level): 'rendr' is not a key; did you mean 'render'?" in capsys.readouterr().err
+    (tmp_path / "far.yaml").write_text("frames:\n  zzzz: 1\n")
+    assert main(["check-config", str(tmp_path / "far.yaml")]) == 1
+    err = capsys.readouterr().err
+    assert "'zzzz' is not a key of frames (keys of frames:" in err and "did you mean" not in err, err

@@ -233,3 +233,37 @@ def test_a_failed_shard_is_named(tmp_path):
         "failed at keypoints2d (shard 500_1000): videos/long.mp4: decoding failed at timeline frame 612"
     )
     assert row["failed_stage"] == "keypoints2d"
+
+
+def test_a_failed_weights_download_is_each_waiting_videos_reason(tmp_path):
+    """A video whose next stage waits for weights whose download failed carries the download's
+    reason, not "pending" (issue 19, item 12); videos not waiting for them, and a download that
+    worked but whose file was removed since, are unaffected."""
+    results = tmp_path / "results"
+    make_video(results, "a", upto="keypoints2d")  # dataset2d is next: not waiting for weights
+    make_video(results, "b", upto="frames")  # keypoints2d is next: waits for the detector's weights
+    models = tmp_path / "models"
+    (models / "logs").mkdir(parents=True)
+    log = models / "logs" / "keypoint_rcnn_R_50_FPN_3x.log"
+    reason = (
+        f"{models}/keypoint_rcnn_R_50_FPN_3x.pkl: could not download https://dl.fbaipublicfiles.com/x.pkl "
+        "([Errno 111] Connection refused); put a copy there by hand"
+    )
+    log.write_text(f"downloading\nposepipe download: error: {reason}\n")
+    waits = {"keypoints2d": (models / "keypoint_rcnn_R_50_FPN_3x.pkl", log)}
+    stages = ("probe", "frames", "keypoints2d", "dataset2d", "lift3d", "qc")
+    rows = {r["video"]: r for r in write_summary(["a", "b"], out=tmp_path / "s.csv", results=results,
+                                                  stages=stages, waiting_for=waits)}  # fmt: skip
+    assert rows["b"]["status"] == f"failed at keypoints2d (weights download): {reason}"
+    assert rows["b"]["failed_stage"] == "keypoints2d" and rows["b"]["failed_log"] == str(log)
+    assert rows["a"]["status"] == "pending (dataset2d)"
+    assert pd.read_csv(tmp_path / "s.csv").set_index("video").loc["b", "status"] == rows["b"]["status"]
+    # The weights there (placed by hand): to do, not failed.
+    (models / "keypoint_rcnn_R_50_FPN_3x.pkl").write_bytes(b"w")
+    rows = write_summary(["b"], out=tmp_path / "s.csv", results=results, stages=stages, waiting_for=waits)
+    assert rows[0]["status"] == "pending (keypoints2d)"
+    # A download that worked, its file removed since: to do again, not failed.
+    (models / "keypoint_rcnn_R_50_FPN_3x.pkl").unlink()
+    log.write_text("downloading\nSHA-256 checked\n")
+    rows = write_summary(["b"], out=tmp_path / "s.csv", results=results, stages=stages, waiting_for=waits)
+    assert rows[0]["status"] == "pending (keypoints2d)"

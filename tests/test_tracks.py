@@ -9,7 +9,8 @@ from posepipe.artefacts.keypoints2d import from_frames, save_keypoints2d
 from posepipe.artefacts.tracks import load_tracks
 from posepipe.errors import PosepipeError
 from posepipe.registry import STAGE_VERSIONS
-from posepipe.tracks import TrackParams, box_iou, keypoint_similarity, link, run_tracks
+from posepipe.summary import collect_warnings
+from posepipe.tracks import TrackParams, box_iou, find_duplicates, keypoint_similarity, link, run_tracks
 from tests.synthetic_people import add_detection, id_switches, person_at, scene
 
 FPS = 25.0
@@ -135,3 +136,67 @@ def test_nobody_and_single_frame_tracks():
     kp, _ = scene({0: np.array([[np.nan, np.nan], [100.0, 200.0], [np.nan, np.nan]])})
     assert link(kp, params=TrackParams(min_track_frames=1), fps=FPS).length.tolist() == [1]
     assert link(kp, params=TrackParams(min_track_frames=2), fps=FPS).track_ids.tolist() == [-1]
+
+
+def _with_duplicates(kp, truth, *, pid: int, shift: float = 0.0, frames=None):
+    """(kp, truth) with every detection of person ``pid`` listed twice (the copy ``shift`` px to the
+    right and a lower box score), in ``frames`` (default all)."""
+    frame_of_row = _rows_frames(kp)
+    for row in np.flatnonzero(truth == pid)[::-1]:  # from the end: earlier rows keep their index
+        t = int(frame_of_row[row])
+        if frames is not None and t not in frames:
+            continue
+        box, keypoints = kp.boxes[row].copy(), kp.keypoints[row].copy()
+        box[[0, 2]] += shift
+        keypoints[:, 0] += shift
+        kp, truth = add_detection(kp, truth, t, (box, kp.box_scores[row] - 0.05, keypoints), pid=pid)
+    return kp, truth
+
+
+def test_duplicate_detections_are_merged_before_linking(tmp_path, caplog):
+    """The same person listed twice per frame (an exact copy, or 1 px off) is one track, not two;
+    the duplicates are counted and warned about (issue 19, item 4)."""
+    T = 40
+    kp, truth = scene({0: _walk(100, 250, T), 1: _walk(500, 400, T)}, shuffle_seed=3)
+    for shift in (0.0, 1.0):
+        dup, dup_truth = _with_duplicates(kp, truth, pid=0, shift=shift)
+        save_keypoints2d(tmp_path / "keypoints2d.npz", dup)
+        assert link(dup, params=TrackParams(), fps=FPS).num_tracks == 3  # what linking alone makes of it
+        tracks = run_tracks(
+            tmp_path / "keypoints2d.npz", tmp_path / "tracks.npz", fps=FPS, params=TrackParams()
+        )
+        assert tracks.num_tracks == 2
+        assert id_switches(dup_truth, tracks.track_ids, _rows_frames(dup)) == 0
+        copies = dup.box_scores < 0.9 - 0.01  # the lower-scoring copy of each pair is the one dropped
+        assert (tracks.track_ids[copies] == -1).all() and (tracks.track_ids[~copies] >= 0).all()
+        meta = load_tracks(tmp_path / "tracks.npz").meta
+        assert meta["duplicates"] == {"oks_threshold": 0.95, "merged": T, "frames": T}
+        expected = (
+            f"{T} duplicate detections in {T} frames merged into the detection they repeat "
+            "(keypoint similarity above tracks.duplicate_oks 0.95)"
+        )
+        assert meta["warnings"] == [expected] and expected in caplog.text
+        assert collect_warnings(tmp_path) == ([expected], [])  # summary.csv's warnings column
+    # duplicate_oks 1 turns it off.
+    off = run_tracks(
+        tmp_path / "keypoints2d.npz", tmp_path / "off.npz", fps=FPS, params=TrackParams(duplicate_oks=1.0)
+    )
+    assert off.num_tracks == 3 and "warnings" not in off.meta
+
+
+def test_the_duplicate_default_changes_nothing_on_ordinary_scenes(tmp_path):
+    """Two people apart and crossing 5 or 20 px apart: tracks.npz is byte-identical with the merge
+    on (default 0.95) and off. (Two identical skeletons passing exactly through each other, at the
+    slowest crossing, are merged in 2 of 400 detections: they are indistinguishable there.)"""
+    scenes = [scene({0: _walk(100, 250, 60), 1: _walk(500, 400, 60)}, shuffle_seed=3)[0]]
+    scenes += [scene({0: _walk(100, 540, T), 1: _walk(540, 100, T, y=200 + dy)}, shuffle_seed=0)[0]
+               for dy in (5, 20) for T in (50, 100, 200)]  # fmt: skip
+    for i, kp in enumerate(scenes):
+        save_keypoints2d(tmp_path / "keypoints2d.npz", kp)
+        run_tracks(tmp_path / "keypoints2d.npz", tmp_path / "on.npz", fps=FPS, params=TrackParams())
+        run_tracks(
+            tmp_path / "keypoints2d.npz", tmp_path / "off.npz", fps=FPS, params=TrackParams(duplicate_oks=1.0)
+        )
+        assert (tmp_path / "on.npz").read_bytes() == (tmp_path / "off.npz").read_bytes(), i
+    kp, _ = scene({0: _walk(100, 540, 200), 1: _walk(540, 100, 200)}, shuffle_seed=0)
+    assert find_duplicates(kp, oks_threshold=0.95, min_score=0.2).sum() == 2

@@ -181,8 +181,8 @@ def test_plan_timeline_single_frame():
     assert index.tolist() == [0, 0]
 
 
-def test_real_clip_without_container_frame_count(shared):
-    video = shared("media/dance.mp4")
+def test_real_clip_without_container_frame_count(test_data):
+    video = test_data("media/dance.mp4")
     probe = probe_video(video)
     assert probe["container_frame_count"] is None
     assert probe["frame_count"] == 525

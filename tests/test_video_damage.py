@@ -1,6 +1,6 @@
 """Damaged videos: the probe decodes past bad packets and records every loss; the frames stage judges it.
 
-Damaged files are made at test time from small synthetic clips (and from the shared sample clip
+Damaged files are made at test time from small synthetic clips (and from the sample clip
 when it is there): the first 30% of a file (a copy cut short), and random bytes written over
 the middle of a file at several offsets. What the probe recovers is compared with what the
 ``ffmpeg`` program itself decodes from the same file.
@@ -310,8 +310,8 @@ def test_a_failing_demuxer_read_is_counted_and_reading_goes_on():
 # the real sample clip
 
 
-def test_sample_clip_damage_recovers_what_ffmpeg_recovers(tmp_path, shared):
-    dance = shared("media/dance.mp4")
+def test_sample_clip_damage_recovers_what_ffmpeg_recovers(tmp_path, test_data):
+    dance = test_data("media/dance.mp4")
     clean = scan_video(dance)[0]
     assert (clean["frames_expected"], clean["frames_decoded"], clean["frames_lost"], clean["decode_errors"]) == (
         525, 525, 0, 0,

@@ -209,3 +209,42 @@ def test_cli_download_and_offline_error(main, server, tmp_path, capsys):
 
     assert main(["download", "--list"]) == 0
     assert "pretrained_h36m_detectron_coco.bin" in capsys.readouterr().out
+
+
+@pytest.mark.workflow
+def test_readme_offline_steps_name_the_files_the_workflow_reads(tmp_path, main):
+    """The README's offline table gives, per file, the name the workflow reads in resources/models,
+    the published URL and SHA-256; its `download --url file://` step puts a file there (checked)."""
+    import re
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = readme[readme.index("**Offline, step by step.**") :]
+    rows = re.findall(r"^\| `([^`]+)` [^|]*\| `(https://[^`]+)` \| (.*) \|$", section, flags=re.M)
+    lifter = weights.PUBLISHED["videopose3d_h36m_detectron_coco"]
+    detector = weights.PUBLISHED["keypoint_rcnn_X_101_32x8d_FPN_3x"]
+    assert rows == [
+        (lifter.filename, lifter.url, f"`{lifter.sha256}`"),
+        (f"{detector.name}.pkl", detector.url, rows[1][2]),
+    ], rows
+    assert f"{lifter.size:,} bytes" in section
+    # the files a default run downloads, where it puts them (a dry run of the workflow)
+    from posepipe.testing import add_video
+    from tests.snakemake_run import snakemake
+
+    add_video(tmp_path, "a", frames=3)
+    planned = snakemake(tmp_path, "--dry-run", "-p").stdout
+    for name, out in ((lifter.name, lifter.filename), (detector.name, f"{detector.name}.pkl")):
+        assert f"python -m posepipe download --name {name} --out resources/models/{out} " in planned, planned
+    # step 2 as written, with a stand-in for the detector file (no checksum is published for it)
+    step = re.search(
+        r"(python -m posepipe download --name keypoint_rcnn\S+ \\\n\s+--url \S+ --out \S+)", section
+    )
+    args = step[1].replace("\\\n", " ").split()[4:]
+    source = tmp_path / "model_final_5ad38f.pkl"
+    source.write_bytes(PAYLOAD)
+    args[args.index("--url") + 1] = source.as_uri()
+    args[args.index("--out") + 1] = str(tmp_path / args[args.index("--out") + 1])
+    assert main(["download", *args]) == 0
+    placed = tmp_path / "resources/models/keypoint_rcnn_X_101_32x8d_FPN_3x.pkl"
+    assert placed.read_bytes() == PAYLOAD
+    assert weights.read_sidecar(placed) == PAYLOAD_SHA

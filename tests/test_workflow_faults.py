@@ -152,3 +152,115 @@ def test_yaml_syntax_error_in_the_default_config_names_line_and_column(tmp_path)
         output
     )
     assert f"flow sequence that starts at line {line}, column 14" in output, output
+
+
+def test_run_wide_names_and_a_missing_sample_sheet_row(tmp_path):
+    """Videos named like run-wide files run beside a normal one under ids of their own, and a
+    sample-sheet row whose file does not exist fails that video alone (issue 19, items 1 and 2)."""
+    for name in ("good", "qc_summary.csv", "dataset2d_custom.npz"):
+        add_video(tmp_path, name, frames=6)
+    (tmp_path / "samples.tsv").write_text("video\tpath\ngone\tvideos/gone.mp4\n")
+    config = {**CONFIG, "input": {"directory": "videos", "samples": "samples.tsv"}}
+    proc = snakemake(tmp_path, "--cores", "2", "--keep-going", *UNTIL, config=config, check=False)
+    output = proc.stdout + proc.stderr
+    assert proc.returncode != 0, output
+    assert "videos/gone.mp4 (sample sheet) does not exist: video gone will fail at probe" in output
+    rows = summary(tmp_path)
+    assert rows["gone"]["status"] == "failed at probe: videos/gone.mp4: file not found"
+    assert "gone: failed at probe: videos/gone.mp4: file not found" in output
+    for video in ("good", "qc_summary.csv_video", "dataset2d_custom.npz_video"):
+        assert rows[video]["status"] == "pending (dataset2d)", rows[video]
+        assert (tmp_path / "results" / video / "keypoints2d.npz").exists()
+    # Once the file is there, only its own video runs.
+    add_video(tmp_path, "gone", frames=6)
+    assert {video for _, video in planned_jobs(tmp_path, *UNTIL, config=config)} == {"gone"}
+
+
+def test_one_failed_video_leaves_the_run_wide_files_and_the_report(tmp_path):
+    """With one video failing (--keep-going), qc_summary.* and dataset2d_custom.npz cover the
+    complete ones and name the failed one, and `snakemake --report` works (issue 19, item 6)."""
+    import numpy as np
+
+    from posepipe.testing import random_checkpoint
+
+    for name in ("good", "nokp"):
+        add_video(tmp_path, name, frames=8)
+    (tmp_path / "videos/nokp.coco.json").unlink()
+    random_checkpoint(tmp_path / "lifter.bin")
+    config = {
+        **CONFIG,
+        "input": {"directory": "videos"},
+        "lift3d": {"checkpoint": "lifter.bin"},
+        "exports": [],
+    }
+    proc = snakemake(tmp_path, "--cores", "2", "--keep-going", config=config, check=False)
+    assert proc.returncode != 0
+    table = pd.read_csv(tmp_path / "results/qc_summary.csv", dtype=str).fillna("").set_index("video")
+    assert table.loc["good", "status"] == "complete"
+    assert table.loc["good", "detection_rate"]  # the QC numbers of the complete ones
+    assert table.loc["nokp", "status"].startswith("failed at keypoints2d: ")
+    html = (tmp_path / "results/qc_summary.html").read_text()
+    assert "1 of 2 videos complete" in html and "failed at keypoints2d" in html
+    merged = np.load(tmp_path / "results/dataset2d_custom.npz", allow_pickle=True)
+    assert sorted(merged["positions_2d"].item()) == ["good.mp4"]
+    meta = json.loads(str(merged["meta"]))
+    assert [entry["video"] for entry in meta["left_out"]] == ["nokp"]
+    assert meta["left_out"][0]["status"].startswith("failed at keypoints2d: ")
+
+    report = snakemake(tmp_path, "--report", "report.zip", config=config, check=False)
+    assert report.returncode == 0, report.stdout + report.stderr
+    assert "the report covers the 1 of 2 videos that are complete" in report.stdout + report.stderr
+    import zipfile
+
+    names = zipfile.ZipFile(tmp_path / "report.zip").namelist()  # report/data/raw/<hash>/<file name>
+    assert sum(n.endswith("/qc.html") for n in names) == 1, names  # the complete video's page
+    assert sum(n.endswith("/qc_summary.html") for n in names) == 1, names
+
+    # Once the video is mended, a plain re-run makes it and the run-wide files the rules' own way.
+    add_video(tmp_path, "nokp", frames=8)
+    snakemake(tmp_path, "--cores", "2", config=config)
+    merged = np.load(tmp_path / "results/dataset2d_custom.npz", allow_pickle=True)
+    assert len(merged["positions_2d"].item()) == 2 and "left_out" not in json.loads(str(merged["meta"]))
+    assert "2 of 2 videos complete" in (tmp_path / "results/qc_summary.html").read_text()
+
+
+def test_a_failed_weights_download_is_in_each_videos_row(tmp_path, monkeypatch):
+    """The lifter's weights cannot be downloaded (a proxy that refuses): every video's row and the
+    terminal carry the download's reason, not "pending (lift3d)" (issue 19, item 12)."""
+    for variable in ("no_proxy", "NO_PROXY"):
+        monkeypatch.delenv(variable, raising=False)
+    for variable in ("https_proxy", "HTTPS_PROXY"):
+        monkeypatch.setenv(variable, "http://127.0.0.1:9")  # the discard port: nothing listens
+    for name in ("a", "b"):
+        add_video(tmp_path, name, frames=6)
+    config = {**CONFIG, "input": {"directory": "videos"}, "exports": []}
+    proc = snakemake(
+        tmp_path, "--cores", "2", "--keep-going", "--until", "lift3d", config=config, check=False
+    )
+    output = proc.stdout + proc.stderr
+    assert proc.returncode != 0, output
+    rows = summary(tmp_path)
+    log = "resources/models/logs/videopose3d_h36m_detectron_coco.log"
+    for video in ("a", "b"):
+        status = rows[video]["status"]
+        assert status.startswith("failed at lift3d (weights download): "), status
+        assert "could not download https://dl.fbaipublicfiles.com/video-pose-3d/" in status, status
+        assert f"  {video}: {status}  [log: {log}]" in output
+
+
+def test_the_config_header_override_works_as_written(tmp_path):
+    """config.yaml's header shows `snakemake --config frames='{fps: 50}'`: it must run, with the
+    value reaching the stage's command line as a number."""
+    from tests.snakemake_run import REPO
+
+    header = (REPO / "config.yaml").read_text().split("\n\n", 1)[0]
+    example = re.search(r"`snakemake --config (\w+)='([^']+)'`", header)
+    assert example, header
+    add_video(tmp_path, "a", frames=3)
+    proc = snakemake(
+        tmp_path, "--dry-run", "-p", "--until", "frames", "--config", f"{example[1]}={example[2]}"
+    )
+    assert re.search(r"python -m posepipe frames .* --fps 50 ", proc.stdout), proc.stdout
+    bad = snakemake(tmp_path, "--dry-run", "--config", "frames={fsp: 50}", check=False)
+    assert bad.returncode != 0
+    assert "config frames: 'fsp' is not a key of frames; did you mean 'fps'?" in bad.stdout + bad.stderr

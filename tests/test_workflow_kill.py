@@ -1,8 +1,10 @@
 """SIGKILL in the middle of a job: nothing Snakemake takes as complete is left, the re-run redoes
 exactly that job (and what is made from it), and the killed job's temporaries are removed then.
 
-Two ways to die: the job's own process killed (a scheduler's out-of-memory kill), and Snakemake
-killed together with its job (a lost node or a power cut), which also leaves Snakemake's lock.
+Three ways to die: the job's own process killed (a scheduler's out-of-memory kill), Snakemake
+killed together with its job (a lost node or a power cut), and Snakemake killed alone while its
+job runs on and finishes. The last two leave Snakemake's lock, the last an output that Snakemake
+marked incomplete; a plain re-run recovers from both (issue 19, item 7).
 """
 
 from __future__ import annotations
@@ -109,7 +111,12 @@ def test_snakemake_killed_with_its_render_job(workdir):
     proc.wait(timeout=60)
     leftovers = list(results.glob(".render.mp4.*"))
     assert leftovers and not (results / "render.mp4").exists()
-    snakemake(workdir, "--unlock", config=CONFIG)  # a killed Snakemake leaves its lock
+    # A killed Snakemake leaves its lock; the next run (here a dry run) clears it, as nothing runs.
+    assert list((workdir / ".snakemake/locks").glob("*.lock"))
+    dry = snakemake(workdir, "--dry-run", config=CONFIG)
+    assert "posepipe: removed the lock in .snakemake/locks left by a Snakemake that no longer runs" in (
+        dry.stdout + dry.stderr
+    )
     planned = planned_jobs(workdir, config=CONFIG)
     assert ("render", "long") in planned
     assert not {rule for rule, video in planned if video == "long"} & {
@@ -121,3 +128,25 @@ def test_snakemake_killed_with_its_render_job(workdir):
     snakemake(workdir, "--cores", "2", config=CONFIG)
     assert (results / "render.mp4").exists()
     assert not any(path.exists() for path in leftovers)  # removed by the next write of render.mp4
+
+
+def test_snakemake_killed_alone_a_plain_rerun_recovers(workdir):
+    """`kill -9` of Snakemake alone: its render job runs on and writes render.mp4, which Snakemake
+    had marked incomplete. A plain `snakemake` re-run (no --unlock, no --rerun-incomplete) clears
+    the stale lock, redoes that job and finishes."""
+    snakemake(workdir, "--cores", "2", "--until", "lift3d", config=CONFIG)
+    proc = _start(workdir)
+    results = workdir / "results" / "long"
+    _wait_for(lambda: list(results.glob(".render.mp4.*")))  # render is writing
+    os.kill(proc.pid, signal.SIGKILL)  # Snakemake only: its job goes on
+    proc.wait(timeout=60)
+    _wait_for(lambda: (results / "render.mp4").exists() and not _jobs_of("render", proc.pid))
+    assert list((workdir / ".snakemake/locks").glob("*.lock"))
+    assert list((workdir / ".snakemake/incomplete").rglob("*"))  # render.mp4 is marked incomplete
+    rerun = snakemake(workdir, "--cores", "2", config=CONFIG, check=False)
+    output = rerun.stdout + rerun.stderr
+    assert rerun.returncode == 0, output
+    assert "removed the lock in .snakemake/locks left by a Snakemake that no longer runs" in output
+    assert "rule render:" in output  # redone: the finished file was never recorded as complete
+    assert (results / "render.mp4").exists()
+    assert pd.read_csv(workdir / "results/summary.csv").set_index("video").loc["long", "status"] == "complete"

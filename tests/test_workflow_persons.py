@@ -1,4 +1,4 @@
-"""Several people through the real workflow: a two-person clip made from the shared dance.mp4 with
+"""Several people through the real workflow: a two-person clip made from the sample dance.mp4 with
 both persons' keypoints imported, ``person: all``, every export; then what a change re-runs."""
 
 from __future__ import annotations
@@ -29,9 +29,9 @@ CONFIG = {
 
 
 @pytest.fixture(scope="module")
-def duet_run(tmp_path_factory, shared):
+def duet_run(tmp_path_factory, test_data):
     workdir = tmp_path_factory.mktemp("duet")
-    video, keypoints, _ = two_dancers(shared("media"), workdir / "made")
+    video, keypoints, _ = two_dancers(test_data("media"), workdir / "made")
     (workdir / "videos").mkdir()
     shutil.copy(video, workdir / "videos" / "duet.mp4")
     shutil.copy(keypoints, workdir / "videos" / "duet.coco.json")

@@ -97,7 +97,7 @@ def test_two_files_with_the_same_id_are_an_error(workdir):
     [
         (
             {"frames": {"fsp": 50}},
-            "config frames: Additional properties are not allowed ('fsp' was unexpected)",
+            "config frames: 'fsp' is not a key of frames; did you mean 'fps'?",
         ),
         ({"frames": {"fps": -2}}, "config frames.fps: -2 is less than or equal to the minimum of 0"),
         ({"render": {"layout": "sideways"}}, "config render.layout: 'sideways' is not one of"),

@@ -13,7 +13,9 @@ files you made; the first two keys are what upstream ``run.py -d custom`` reads,
 - ``scores``: float32 (T, 17): keypoint scores of the selected person, 0 where filled.
 - ``box_scores``: float32 (T,): box score of the selected person, 0 where filled.
 - ``boxes``: float32 (T, 4): x1, y1, x2, y2 of the selected person, filled like the keypoints.
-- ``meta``: str, JSON: selection, subject, frame counts, source file and its checksum, detector meta.
+- ``meta``: str, JSON: selection, subject, frame counts, source file and its checksum, detector meta;
+  ``warnings`` (list of str, only when there are any; ``summary.csv`` shows them), e.g. a
+  ``dataset2d.joint_score_threshold`` above the score of most joints.
 
 Several people (``person: main`` or ``all``, from tracks.npz): ``positions_2d`` / ``metadata`` hold
 one subject per segment of each person (``{video}.mp4.p{track}``, or ``...p{track}.s{k}`` when a
@@ -35,7 +37,8 @@ the frames stage's constant-frame-rate clip, so we name the subject ``{video_id}
 ``results/dataset2d_custom.npz`` (``merge-dataset2d``): every video's subjects in one custom
 dataset, as ``prepare_data_2d_custom.py`` makes for a folder: ``positions_2d`` and ``metadata``
 as above (one entry per subject) and ``meta`` (str, JSON): ``stage`` "merge-dataset2d",
-``posepipe_version``, ``sources``: [{subject, file, frames}].
+``posepipe_version``, ``sources``: [{subject, file, frames}]; ``left_out``: [{video, status}],
+the run's videos without a 2D dataset (written after a failed run).
 """
 
 from __future__ import annotations
@@ -280,10 +283,11 @@ def load_dataset2d(
 
 
 def save_dataset2d_custom(
-    path: str | os.PathLike, positions: dict, video_metadata: dict, sources: list[dict]
+    path: str | os.PathLike, positions: dict, video_metadata: dict, sources: list[dict], *, left_out=None
 ) -> None:
     """Write a merged custom dataset (atomic): ``positions`` {subject: {'custom': [(T, 17, 2)]}},
-    ``video_metadata`` {subject: {'w', 'h', ...}} and the ``sources`` list for ``meta``."""
+    ``video_metadata`` {subject: {'w', 'h', ...}}, the ``sources`` list for ``meta`` and, when
+    given, ``left_out`` (videos of the run not in it, each {'video', 'status'})."""
     save_npz(
         path,
         positions_2d=positions,

@@ -7,7 +7,9 @@ Written by the ``tracks`` stage (:mod:`posepipe.tracks`), read by dataset2d and 
 - ``length``: int64 (K,): frames in which the track has a detection.
 - ``score``: float32 (K,): mean box score of its detections.
 - ``refound``: int64 (K,): times the track was re-found after being lost for at least one frame.
-- ``meta``: str (JSON): ``stage``, ``stage_version``, the parameters, fps, counts.
+- ``meta``: str (JSON): ``stage``, ``stage_version``, the parameters, fps, counts; when duplicates
+  were merged also ``duplicates`` ({``oks_threshold``, ``merged``, ``frames``}) and ``warnings``
+  (list of str).
 """
 
 from __future__ import annotations

@@ -13,8 +13,9 @@ writes, per person, one file into ``results/{video}/exports/{format}/``, named `
 - ``c3d`` (:mod:`~posepipe.exports.c3d`): C3D points with joint labels, millimetres, Z up.
 - ``bvh`` (:mod:`~posepipe.exports.bvh`): a Human3.6M hierarchy with rotations, centimetres, Y up.
 
-Axes. Camera space (csv, json) is the lifter's: x right, y down, z forward from the camera, the
-root joint at the origin. The others use the display frame the render shows (a Human3.6M
+Axes. Camera space (csv, json) is the lifter's: x right, y down, z forward from the camera,
+root-relative as the lifter outputs it: the hip is the model's own output for it, not set to 0
+(subtract ``hip_*`` for coordinates exactly relative to the hip). The others use the display frame the render shows (a Human3.6M
 camera's orientation: z up, the lowest point of the sequence on the floor z = 0; with several
 people each is moved along the floor by their place in the image): C3D keeps it (Z up, the
 convention of most motion-capture suites); TRC and BVH turn it to Y up (OpenSim, Blender's BVH

@@ -61,12 +61,33 @@ def run_export(
 
 
 def register_cli(sub) -> None:
-    p = sub.add_parser("export", help="write the 3D motion as CSV, JSON, TRC (OpenSim), C3D or BVH")
-    p.add_argument("pose3d", type=Path, metavar="POSE3D_NPZ")
-    p.add_argument("--format", required=True, choices=tuple(EXPORT_FORMATS), dest="fmt")
-    p.add_argument("--out-dir", type=Path, required=True, help="results/{video}/exports/{format}")
-    p.add_argument("--video-id", required=True, help="names the files")
-    p.add_argument("--timeline", type=Path, default=None, help="frames/timeline.json (its fps)")
+    p = sub.add_parser(
+        "export",
+        help="write the 3D motion as CSV, JSON, TRC (OpenSim), C3D or BVH",
+        description="Write the 3D motion of pose3d.npz in one format, one file per person, into a folder "
+        "that is replaced whole: csv and json in the lifter's camera space (metres), trc (OpenSim, mm, Y up), "
+        "c3d (mm, Z up) and bvh (a Human3.6M hierarchy, cm, Y up) in the display frame. "
+        "Files are named VIDEO_ID.EXT, or VIDEO_ID.pTRACK.EXT for several people. README.md, "
+        "section Exports, tells what each holds and which program opens it.",
+    )
+    p.add_argument("pose3d", type=Path, metavar="POSE3D_NPZ", help="the lift3d stage's pose3d.npz")
+    p.add_argument(
+        "--format",
+        required=True,
+        choices=tuple(EXPORT_FORMATS),
+        dest="fmt",
+        help="the file format to write (one per run)",
+    )
+    p.add_argument(
+        "--out-dir", type=Path, required=True,
+        help="the folder to (re)write, e.g. results/VIDEO/exports/FORMAT; its old content is replaced",
+    )  # fmt: skip
+    p.add_argument("--video-id", required=True, help="the video's id: the start of every file name")
+    p.add_argument(
+        "--timeline", type=Path, default=None,
+        help="the video's frames/timeline.json: its fps is the files' rate and its frame count is checked "
+        "(unset: the rate recorded in pose3d.npz)",
+    )  # fmt: skip
 
     def run(args: argparse.Namespace) -> None:
         run_export(

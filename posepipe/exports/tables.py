@@ -10,6 +10,10 @@ import numpy as np
 from posepipe.atomic import atomic_path, write_text
 from posepipe.exports.motion import Motion
 
+# The JSON header's "axes": the lifter's camera space, as pose3d.npz holds it. The hip is the
+# model's own output for it (not set to 0), so the root is not exactly at the origin.
+AXES = "camera: x right, y down, z forward; root-relative as the lifter outputs it (the hip is not set to 0)"
+
 
 def write_csv(path: str | os.PathLike, motion: Motion) -> None:
     """``frame, time, {joint}_x, {joint}_y, {joint}_z`` for the frames the person is present."""
@@ -29,7 +33,7 @@ def write_json(path: str | os.PathLike, motion: Motion) -> None:
     frames = np.flatnonzero(motion.present)
     document = {
         "video": motion.video, "person": motion.name, "track": motion.track, "fps": motion.fps,
-        "units": "m", "axes": "camera: x right, y down, z forward; root joint at the origin",
+        "units": "m", "axes": AXES,
         "joints": list(motion.joints),
         "frames": [
             {"frame": int(t), "time": round(float(motion.time[t]), 6),

@@ -23,6 +23,14 @@ from posepipe.shards import render_segments
 USE_CONDA = DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method
 prepare_job_environment(workflow.basedir, conda=USE_CONDA)
 
+# A Snakemake killed with SIGKILL leaves its lock; the next run clears it when nothing runs here
+# any more (posepipe/runlock.py says how that is decided). Only the main process, before it locks.
+if workflow.is_main_process:
+    from posepipe.runlock import clear_stale_lock
+
+    if _lock_note := clear_stale_lock():
+        logger.warning(f"posepipe: {_lock_note}")
+
 
 def read_sample_sheet(path):
     """The sample sheet's rows, each checked against workflow/schemas/samples.schema.yaml; every
@@ -54,6 +62,9 @@ try:
     )
 except PosepipeError as exc:
     raise WorkflowError(f"input: {exc}") from None
+for _video, _entry in VIDEOS.items():
+    if _entry.get("missing"):
+        logger.warning(f"posepipe: {_entry['path']} (sample sheet) does not exist: video {_video} will fail at probe")
 if not VIDEOS:
     logger.warning(
         f"posepipe: no videos found in {config['input']['directory']!r} "
@@ -81,6 +92,18 @@ def video_file(wildcards):
     """The video, by a name that Snakemake takes literally and no command takes for an option."""
     path = VIDEOS[wildcards.video]["path"]
     return snakemake_safe_path(path, link_name(wildcards.video, "video", path))
+
+
+def video_input(wildcards):
+    """probe's input: the video; nothing for a file that does not exist, so that this video alone
+    fails (probe names the file) instead of every video stopping before any job."""
+    return video_file(wildcards) if os.path.exists(VIDEOS[wildcards.video]["path"]) else []
+
+
+def video_argument(wildcards, resources):
+    """The video as probe's argument (its own path also when it is missing); untracked (see
+    `untracked`): the input already tracks the file."""
+    return video_file(wildcards)
 
 
 def frames_options(wildcards):
@@ -233,6 +256,34 @@ def gpu_ids():
     return ",".join(map(str, ids)) if ids else "auto"
 
 
+# `snakemake --report`: Snakemake refuses a report with a report file missing, so the report
+# covers the videos that are complete (the failed ones are named in qc_summary.html, its summary
+# page). The Snakefile is read before Snakemake says what it will do: its command line tells.
+REPORTING = any(arg == "--report" or arg.startswith("--report=") for arg in sys.argv[1:])
+
+
+def run_videos():
+    """The videos the run-wide files and the report are made from: all of them, or, for
+    `--report`, those that are complete (their row in summary.csv says so)."""
+    if not REPORTING:
+        return list(VIDEOS)
+    if REPORT_VIDEOS:
+        return REPORT_VIDEOS[0]
+    from posepipe.summary import video_row
+
+    done = [v for v in VIDEOS if video_row(Path("results"), v, stages=SUMMARY_STAGES)["status"] == "complete"]
+    if len(done) < len(VIDEOS):
+        logger.warning(
+            f"posepipe: the report covers the {len(done)} of {len(VIDEOS)} videos that are complete; "
+            "results/qc_summary.html in it names the others and why"
+        )
+    REPORT_VIDEOS.append(done)
+    return done
+
+
+REPORT_VIDEOS = []  # run_videos() of a report, found once
+
+
 def final_targets(wildcards):
     """Targets of the default target: every deliverable of every video, and the merged 2D dataset.
 
@@ -240,7 +291,7 @@ def final_targets(wildcards):
     deleted one is rebuilt even when the 3D outputs made from it are still up to date.
     """
     targets = []
-    for video in VIDEOS:
+    for video in run_videos():
         targets += [f"results/{video}/{name}" for name in ("probe.json", "keypoints2d.npz", "dataset2d.npz")]
         targets += [f"results/{video}/pose3d.npz", f"results/{video}/pose3d.csv", f"results/{video}/qc/qc.json"]
         targets.append(f"results/{video}/qc/qc.html")  # the report's page; a target, so it is remade if lost
@@ -261,8 +312,17 @@ def final_targets(wildcards):
 
 def tracks_options():
     """The linker's settings as options; an unset max_lost_frames (one second) is omitted."""
-    keys = ("iou_weight", "max_cost", "min_track_frames", "keypoint_score", "velocity", "max_lost_frames")
-    return command_options(config["tracks"], keys)
+    cfg = config["tracks"]
+    keys = ["iou_weight", "max_cost", "min_track_frames", "keypoint_score", "velocity", "max_lost_frames"]
+    # Left out at its default (the command's own): finished tracks stay up to date.
+    if cfg["duplicate_oks"] != DUPLICATE_OKS_DEFAULT:
+        keys.append("duplicate_oks")
+    return command_options(cfg, keys)
+
+
+from posepipe.settings import schema_default
+
+DUPLICATE_OKS_DEFAULT = schema_default("tracks.duplicate_oks")
 
 
 # ---- dataset2d ----------------------------------------------------------------

@@ -4,12 +4,12 @@ import os
 import sys
 
 from snakemake.exceptions import WorkflowError
-from snakemake.utils import validate
+from snakemake.utils import update_config, validate
 
 # The posepipe package lives beside the Snakefile; jobs (local or on a cluster) import it from there.
 sys.path.insert(0, workflow.basedir)
 
-from posepipe.settings import yaml_problem
+from posepipe.settings import schema_error, typed_overrides, yaml_problem
 
 
 def yaml_syntax_check(path):
@@ -22,14 +22,15 @@ def yaml_syntax_check(path):
 
 def schema_problem(data, schema):
     """(key path, reason) of the first way ``data`` breaks the JSON schema file ``schema``, else
-    None. Defaults from the schema are filled into ``data``."""
+    None; for an unknown key the reason names the nearest known ones. Defaults from the schema are
+    filled into ``data``."""
     try:
         validate(data, schema, set_default=True)
     except WorkflowError as exc:
         cause = exc.__cause__ or exc.__context__  # the jsonschema ValidationError
         if not (hasattr(cause, "absolute_path") and hasattr(cause, "message")):
             raise
-        return ".".join(str(part) for part in cause.absolute_path) or "(top level)", cause.message
+        return schema_error(cause)
     return None
 
 
@@ -39,6 +40,9 @@ yaml_syntax_check(os.path.join(workflow.basedir, "config.yaml"))
 
 configfile: os.path.join(workflow.basedir, "config.yaml")
 
+
+# `--config frames='{fps: 50}'`: Snakemake reads nested values as strings; give them the schema's types.
+update_config(config, typed_overrides(workflow.config_settings.config or {}))
 
 # One short line naming the key and the reason (not the whole schema).
 if problem := schema_problem(config, os.path.join(workflow.basedir, "workflow/schemas/config.schema.yaml")):

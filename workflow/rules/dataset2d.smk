@@ -34,9 +34,11 @@ rule dataset2d:
         " --selection {params.selection} --person {params.person} {params.options} {params.files} > {log:q} 2>&1"
 
 
+# After a run where some videos failed before this, onerror writes the file from the others
+# (workflow/rules/summary.smk).
 rule merge_dataset2d:
     input:
-        expand("results/{video}/dataset2d.npz", video=VIDEOS),
+        lambda wildcards: expand("results/{video}/dataset2d.npz", video=run_videos()),
     output:
         "results/dataset2d_custom.npz",
     log:

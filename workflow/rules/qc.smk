@@ -24,6 +24,8 @@ rule qc:
         version=STAGE_VERSIONS["qc"],
         tracks=QC_TRACKS,
         thresholds=command_options(config["qc"], config["qc"]),
+        # qc.html links the render's preview (written beside it later, by the preview rule).
+        preview="--preview ../preview.gif" if config["render"]["enabled"] and config["render"]["preview"] else "",
     log:
         "results/{video}/logs/qc.log",
     benchmark:
@@ -36,7 +38,7 @@ rule qc:
     shell:
         "python -m posepipe qc {input.timeline:q} --keypoints2d {input.keypoints2d:q} --dataset2d {input.dataset2d:q}"
         " --pose3d {input.pose3d:q} {params.tracks} --out-dir results/{wildcards.video}/qc {params.thresholds}"
-        " --benchmarks {input.benchmarks:q}"
+        " {params.preview} --benchmarks {input.benchmarks:q}"
         " > {log:q} 2>&1"
 
 
@@ -44,10 +46,14 @@ localrules:
     qc_summary,
 
 
+# Needs every video's QC; after a run where some failed, the workflow's onerror handler writes
+# these two files from the videos that completed, naming the others (workflow/rules/summary.smk).
 rule qc_summary:
     input:
-        expand("results/{video}/qc/qc.json", video=VIDEOS),
-        expand("results/{video}/render.mp4", video=VIDEOS) if config["render"]["enabled"] else [],
+        lambda wildcards: expand("results/{video}/qc/qc.json", video=run_videos()),
+        lambda wildcards: (
+            expand("results/{video}/render.mp4", video=run_videos()) if config["render"]["enabled"] else []
+        ),
     output:
         csv="results/qc_summary.csv",
         html=report("results/qc_summary.html", caption="../report/qc_summary.rst", category="Summary"),

@@ -7,12 +7,13 @@
 
 rule probe:
     input:
-        video_file,
+        video_input,
     output:
         json="results/{video}/probe.json",
         pts="results/{video}/probe_pts.npy",
     params:
         version=STAGE_VERSIONS["probe"],
+        video=video_argument,
     log:
         "results/{video}/logs/probe.log",
     benchmark:
@@ -25,7 +26,7 @@ rule probe:
     conda:
         "../../envs/posepipe.yaml"
     shell:
-        "python -m posepipe probe {input:q} --out {output.json:q} --pts {output.pts:q} > {log:q} 2>&1"
+        "python -m posepipe probe {params.video:q} --out {output.json:q} --pts {output.pts:q} > {log:q} 2>&1"
 
 
 rule frames:
