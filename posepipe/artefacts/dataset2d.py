@@ -293,6 +293,9 @@ def save_dataset2d_custom(
         positions_2d=positions,
         metadata=coco_metadata(video_metadata),
         meta=np.array(
-            json.dumps({"stage": MERGED_STAGE, "posepipe_version": __version__, "sources": sources})
+            json.dumps(
+                {"stage": MERGED_STAGE, "posepipe_version": __version__, "sources": sources}
+                | ({"left_out": list(left_out)} if left_out is not None else {})
+            )
         ),
     )
