@@ -91,9 +91,9 @@ def _prepare(args, tmp: Path) -> tuple[Path, Path]:
     """Timeline of the first --frames frames; random weights if none given."""
     from posepipe import video
 
-    probe = video.write_probe(args.video, out_json=tmp / "probe.json", out_pts=tmp / "probe_pts.npy")
+    probe = video.run_probe(args.video, out_json=tmp / "probe.json", out_pts=tmp / "probe_pts.npy")
     end = (args.frames - 0.5) / probe["average_fps"] if args.frames else None
-    video.make_timeline(
+    video.run_frames(
         tmp / "probe.json", tmp / "probe_pts.npy", video_id="bench", end=end,
         out_json=tmp / "timeline.json", out_csv=tmp / "timeline.csv",
     )  # fmt: skip

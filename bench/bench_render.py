@@ -4,7 +4,7 @@ The baseline draws like VideoPose3D's ``render_animation``: the whole input vide
 memory first, then a matplotlib figure (an ``imshow`` panel with the 2D skeleton beside a 3D axes
 panel) is updated and redrawn for every frame by ``FuncAnimation`` and piped to ffmpeg by
 ``FFMpegWriter`` (libx264, 3000 kbit/s, upstream's default). Both write the same output size.
-Ours is ``posepipe.render.render_video``, with our defaults and, separately, with the baseline's
+Ours is ``posepipe.render.run_render``, with our defaults and, separately, with the baseline's
 encoder settings (so the ratio of the drawing approaches alone shows too).
 
 Every run is a child process; the parent samples the resident memory of the child and all its
@@ -75,7 +75,7 @@ def prepare(work: Path, *, seconds: float, name: str, small: bool = False) -> Pa
     """Write a clip + timeline.json + dataset2d.npz + pose3d.npz under ``work/name``; return the folder."""
     import numpy as np
 
-    from posepipe.video import make_timeline, write_probe
+    from posepipe.video import run_frames, run_probe
 
     folder = work / name
     if (folder / "pose3d.npz").exists():
@@ -91,8 +91,8 @@ def prepare(work: Path, *, seconds: float, name: str, small: bool = False) -> Pa
         size = "320x240" if small else "640x360"
         ffmpeg("-f", "lavfi", "-i", f"testsrc2=size={size}:rate=30", "-t", str(seconds), "-c:v", "libx264",
                "-preset", "veryfast", "-pix_fmt", "yuv420p", str(clip))  # fmt: skip
-    probe = write_probe(clip, out_json=folder / "probe.json", out_pts=folder / "probe_pts.npy")
-    header = make_timeline(folder / "probe.json", folder / "probe_pts.npy", video_id=name,
+    probe = run_probe(clip, out_json=folder / "probe.json", out_pts=folder / "probe_pts.npy")
+    header = run_frames(folder / "probe.json", folder / "probe_pts.npy", video_id=name,
                            out_json=folder / "timeline.json", out_csv=folder / "timeline.csv")  # fmt: skip
     count, width, height = header["frame_count"], probe["width"], probe["height"]
     if real:
@@ -129,14 +129,14 @@ def prepare(work: Path, *, seconds: float, name: str, small: bool = False) -> Pa
 
 
 def child_ours(spec: dict) -> dict:
-    from posepipe.render import render_video, stage
+    from posepipe.render import run_render, stage
 
     if spec.get("max_parts"):
         stage.MAX_PARTS = spec["max_parts"]  # e.g. 1: one encoder using all the threads
     d = Path(spec["dir"])
     if spec.get("draw_only"):
         return _ours_draw_only(d, spec)
-    info = render_video(
+    info = run_render(
         d / "timeline.json", d / "dataset2d.npz", d / "pose3d.npz", spec["out"], **spec["options"]
     )
     return {
@@ -149,8 +149,8 @@ def child_ours(spec: dict) -> dict:
 
 def _ours_draw_only(d: Path, spec: dict) -> dict:
     """Decode + draw in one thread, no encoder: the part of our pipeline that replaces matplotlib."""
+    from posepipe.decode import iter_frames
     from posepipe.render import FrameRenderer, build_view3d, default_thickness, load_inputs, plan_layout
-    from posepipe.video import iter_frames
 
     inputs = load_inputs(d / "timeline.json", d / "dataset2d.npz", d / "pose3d.npz")
     timeline = inputs.timeline
@@ -180,9 +180,10 @@ def child_baseline(spec: dict) -> dict:
     import numpy as np
     from matplotlib.animation import FFMpegWriter, FuncAnimation
 
+    from posepipe.artefacts.timeline import load_timeline
+    from posepipe.decode import iter_frames
     from posepipe.render import plan_layout
     from posepipe.skeleton import COCO_BONES, H36M_PARENTS, H36M_RIGHT
-    from posepipe.video import iter_frames, load_timeline
 
     d = Path(spec["dir"])
     timeline = load_timeline(d / "timeline.json")

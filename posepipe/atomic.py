@@ -41,6 +41,26 @@ def atomic_path(path: str | os.PathLike, *, suffix: str | None = None) -> Iterat
         tmp.unlink(missing_ok=True)
 
 
+@contextlib.contextmanager
+def atomic_folder(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield an empty temporary folder beside ``path``; if the block succeeds, it replaces ``path``
+    (an earlier folder there is removed first), so the folder is written whole or not at all."""
+    import shutil
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale(path)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    try:
+        yield tmp
+        os.chmod(tmp, 0o777 & ~_umask())
+        if path.exists():
+            shutil.rmtree(path)
+        os.replace(tmp, path)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def remove_stale(path: str | os.PathLike) -> list[Path]:
     """Remove the temporaries that earlier, killed writes of ``path`` left (``.{name}.*``).
 

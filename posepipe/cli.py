@@ -17,22 +17,7 @@ import threading
 
 from posepipe import __version__
 from posepipe.errors import PosepipeError
-
-STAGE_MODULES = (
-    "posepipe.video",
-    "posepipe.weights",
-    "posepipe.shards",
-    "posepipe.keypoints2d.cli",
-    "posepipe.tracks",
-    "posepipe.dataset2d",
-    "posepipe.lift3d.cli",
-    "posepipe.render",
-    "posepipe.qc",
-    "posepipe.exports.stage",
-    "posepipe.summary",
-    "posepipe.gpu",
-    "posepipe.settings",
-)
+from posepipe.registry import cli_modules
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -44,7 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"posepipe {__version__}")
     sub = parser.add_subparsers(dest="stage", required=True, metavar="STAGE")
-    for name in STAGE_MODULES:
+    for name in cli_modules():  # stages (posepipe.registry.STAGES) in workflow order, then the tools
         importlib.import_module(name).register_cli(sub)
     return parser
 

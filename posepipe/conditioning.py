@@ -23,6 +23,19 @@ import math
 import numpy as np
 
 FILTERS = ("none", "butterworth", "savgol", "one_euro")
+# Each filter's options (the keyword of :func:`apply_filter`) and their keys in the config's
+# ``dataset2d`` section: the one list the stage's CLI and the rules read.
+FILTER_OPTIONS = {
+    "none": {},
+    "butterworth": {"cutoff_hz": "butterworth_cutoff_hz", "order": "butterworth_order"},
+    "savgol": {"window": "savgol_window", "order": "savgol_order"},
+    "one_euro": {
+        "min_cutoff": "one_euro_min_cutoff",
+        "beta": "one_euro_beta",
+        "d_cutoff": "one_euro_d_cutoff",
+    },
+}
+FILTER_KEYS = {name: tuple(keys.values()) for name, keys in FILTER_OPTIONS.items()}
 
 
 def runs(mask: np.ndarray) -> list[tuple[int, int]]:
@@ -117,8 +130,9 @@ def one_euro(x: np.ndarray, *, fps: float, min_cutoff: float, beta: float, d_cut
 
 
 def apply_filter(x: np.ndarray, *, name: str, fps: float, options: dict) -> np.ndarray:
-    """Filter one segment ``x`` (T, ...) with filter ``name`` (one of :data:`FILTERS`) and its options:
-    butterworth: cutoff_hz, order; savgol: window, order; one_euro: min_cutoff, beta, d_cutoff."""
+    """Filter one segment ``x`` (T, ...) with filter ``name`` (one of :data:`FILTERS`) and its options
+    (:data:`FILTER_OPTIONS`): butterworth: cutoff_hz, order; savgol: window, order; one_euro:
+    min_cutoff, beta, d_cutoff."""
     if name == "none":
         return x.copy()
     if name == "butterworth":

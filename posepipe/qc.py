@@ -3,7 +3,8 @@
 Reads the stages' own files through their loaders: the timeline (fps, frame count), keypoints2d.npz
 (people per frame), tracks.npz when people are tracked, dataset2d.npz (detected / interpolated
 frames, keypoint scores, per person) and pose3d.npz (bone lengths, joint speeds), plus the
-Snakemake benchmark files already written for the video (each stage's seconds).
+Snakemake benchmark files of the stages before it, which its rule declares as inputs (each stage's
+seconds).
 
 Files in ``results/{video}/qc/``:
 
@@ -36,7 +37,6 @@ Files in ``results/{video}/qc/``:
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 from dataclasses import asdict, dataclass
@@ -45,16 +45,16 @@ from pathlib import Path
 import numpy as np
 
 from posepipe import __version__
-from posepipe.atomic import atomic_path, write_json
+from posepipe.artefacts.qc import JOINT_COLUMNS, STAGE, VERSION, save_qc, save_qc_joints
+from posepipe.atomic import atomic_path
+from posepipe.benchmarks import stage_seconds
 from posepipe.conditioning import runs
 from posepipe.errors import PosepipeError
-from posepipe.settings import add_option, schema_default
+from posepipe.settings import add_option, schema_default, settings_from_args
 from posepipe.skeleton import COCO_JOINTS, H36M_BONES, H36M_JOINTS
-from posepipe.stages import STAGE_VERSIONS
 
 log = logging.getLogger(__name__)
 
-STAGE = "qc"
 BENCHMARK_STAGES = ("probe", "frames", "keypoints2d", "tracks", "dataset2d", "lift3d", "render")
 BONE_NAMES = tuple(f"{H36M_JOINTS[parent]}-{H36M_JOINTS[child]}" for child, parent in H36M_BONES)
 
@@ -202,34 +202,22 @@ def warnings_for(report: dict, thresholds: Thresholds) -> list[str]:
     return out
 
 
-def benchmark_seconds(path: str | os.PathLike) -> float | None:
-    """The seconds of a Snakemake benchmark file (first column of its first data row), or None when
-    it has no data row. OSError / ValueError for a file that is missing or not a benchmark."""
-    lines = Path(path).read_text().splitlines()
-    return round(float(lines[1].split("\t")[0]), 3) if len(lines) >= 2 else None
-
-
-def stage_seconds(folder: Path) -> dict[str, float]:
-    """Seconds of each stage from the Snakemake benchmark files present in ``folder / benchmarks``."""
-    seconds = {}
-    for stage in BENCHMARK_STAGES:
-        try:
-            value = benchmark_seconds(folder / "benchmarks" / f"{stage}.tsv")
-        except (OSError, ValueError):
-            continue
-        if value is not None:
-            seconds[stage] = value
-    return seconds
-
-
 def compute_qc(
-    *, timeline_json, keypoints2d_npz, dataset2d_npz, pose3d_npz, tracks_npz=None, thresholds: Thresholds
+    *,
+    timeline_json,
+    keypoints2d_npz,
+    dataset2d_npz,
+    pose3d_npz,
+    tracks_npz=None,
+    thresholds: Thresholds,
+    benchmarks=(),
 ) -> tuple[dict, list[dict], dict]:
-    """(qc.json content, qc_joints.csv rows, arrays for the figure)."""
-    from posepipe.dataset2d import load_persons2d
-    from posepipe.keypoints2d.store import load_keypoints2d
-    from posepipe.lift3d.store import load_pose3d
-    from posepipe.video import load_timeline_header
+    """(qc.json content, qc_joints.csv rows, arrays for the figure); ``benchmarks``: Snakemake
+    benchmark files ``{stage}.tsv`` of the stages before qc (their seconds)."""
+    from posepipe.artefacts.dataset2d import load_persons2d
+    from posepipe.artefacts.keypoints2d import load_keypoints2d
+    from posepipe.artefacts.pose3d import load_pose3d
+    from posepipe.artefacts.timeline import load_timeline_header
 
     header = load_timeline_header(timeline_json)
     T, fps = int(header["frame_count"]), float(header["fps"])
@@ -238,12 +226,12 @@ def compute_qc(
         raise PosepipeError(keypoints2d_npz, f"has {kp.num_frames} frames, the timeline has {T}")
     people = load_persons2d(dataset2d_npz)
     pose = load_pose3d(pose3d_npz, frame_count=T)
-    positions = pose.persons()
+    positions = pose.positions
     if len(positions) != len(people):
         raise PosepipeError(pose3d_npz, f"holds {len(positions)} persons, {dataset2d_npz} {len(people)}")
     counts = kp.counts()
     report = {
-        "stage": STAGE, "stage_version": STAGE_VERSIONS[STAGE], "posepipe_version": __version__,
+        "stage": STAGE, "stage_version": VERSION, "posepipe_version": __version__,
         "video": header.get("video_id"), "frames": T, "fps": fps, "duration_s": round(T / fps, 4),
         "person_mode": "top_score" if people[0].track_id < 0 else people[0].meta.get("person", "all"),
         "people_per_frame": {
@@ -252,7 +240,7 @@ def compute_qc(
         },
     }  # fmt: skip
     if tracks_npz is not None:
-        from posepipe.tracks import load_tracks
+        from posepipe.artefacts.tracks import load_tracks
 
         tracks = load_tracks(tracks_npz, detections=len(kp.boxes))
         report["tracks"] = {
@@ -282,7 +270,7 @@ def compute_qc(
         figure["speed"].append(np.nanmean(joint_speeds(person_positions, fps), axis=1))
         figure["names"].append(label)
     report["persons"] = persons
-    report["stage_seconds"] = stage_seconds(Path(dataset2d_npz).parent)
+    report["stage_seconds"] = stage_seconds(benchmarks)
     report["checkpoint"] = checkpoint_record(pose.meta)
     report["thresholds"] = asdict(thresholds)
     report["warnings"] = warnings_for(report, thresholds)
@@ -342,7 +330,7 @@ def draw_figure(path: str | os.PathLike, figure: dict, *, title: str) -> None:
 
 def run_qc(
     *, timeline_json, keypoints2d_npz, dataset2d_npz, pose3d_npz, out_dir, tracks_npz=None,
-    thresholds: Thresholds | None = None, preview: str | None = None,
+    thresholds: Thresholds | None = None, benchmarks=(), preview: str | None = None,
 ) -> dict:  # fmt: skip
     """The ``qc`` stage: writes qc.json, qc_joints.csv, qc.png and qc.html into ``out_dir``; returns
     qc.json's content. ``preview``: the render preview's URL relative to ``out_dir`` (e.g.
@@ -352,6 +340,7 @@ def run_qc(
     report, rows, figure = compute_qc(
         timeline_json=timeline_json, keypoints2d_npz=keypoints2d_npz, dataset2d_npz=dataset2d_npz,
         pose3d_npz=pose3d_npz, tracks_npz=tracks_npz, thresholds=thresholds or Thresholds(),
+        benchmarks=benchmarks,
     )  # fmt: skip
     out_dir = Path(out_dir)
     draw_figure(
@@ -359,13 +348,10 @@ def run_qc(
         figure,
         title=f"{report['video']}: {report['frames']} frames at {report['fps']:.3f} fps",
     )
-    joints = pd.DataFrame(rows).reindex(
-        columns=["person", "skeleton", "joint", "mean_score", "p10_score", "mean_speed", "p99_speed"]
-    )
-    with atomic_path(out_dir / "qc_joints.csv") as tmp:
-        joints.to_csv(tmp, index=False, float_format="%.5g")
+    joints = pd.DataFrame(rows).reindex(columns=JOINT_COLUMNS)
+    save_qc_joints(out_dir / "qc_joints.csv", joints)
     write_qc_page(out_dir / "qc.html", report, joints, figure=out_dir / "qc.png", preview=preview)
-    write_json(out_dir / "qc.json", report)  # last: its presence means the stage finished
+    save_qc(out_dir / "qc.json", report)  # last: its presence means the stage finished
     log.info("%s: qc written to %s (%d warnings)", report["video"], out_dir, len(report["warnings"]))
     return report
 
@@ -413,17 +399,6 @@ def write_qc_page(
     ])  # fmt: skip
 
 
-def load_qc(path: str | os.PathLike) -> dict:
-    """Read qc.json; PosepipeError naming it if unreadable."""
-    try:
-        report = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise PosepipeError(path, f"cannot read QC file ({type(exc).__name__}: {exc})") from exc
-    if not isinstance(report, dict) or report.get("stage") != STAGE:
-        raise PosepipeError(path, "not a qc.json")
-    return report
-
-
 def register_cli(sub) -> None:
     p = sub.add_parser("qc", help="quality numbers, per-joint table and figure of one video")
     p.add_argument("timeline", type=Path, metavar="TIMELINE_JSON")
@@ -433,6 +408,10 @@ def register_cli(sub) -> None:
     p.add_argument("--tracks", type=Path, default=None, help="tracks.npz (person: main / all)")
     p.add_argument("--out-dir", type=Path, required=True, help="results/{video}/qc")
     p.add_argument(
+        "--benchmarks", type=Path, nargs="*", default=[], metavar="TSV",
+        help="Snakemake benchmark files {stage}.tsv of the stages before qc (their seconds go in qc.json)",
+    )  # fmt: skip
+    p.add_argument(
         "--preview", default=None, metavar="URL",
         help="the render preview relative to --out-dir for qc.html (e.g. ../preview.gif); unset: none",
     )  # fmt: skip
@@ -440,10 +419,11 @@ def register_cli(sub) -> None:
         add_option(p, f"--{name.replace('_', '-')}", key=f"qc.{name}", type=float, help="warning threshold")
 
     def run(args: argparse.Namespace) -> None:
-        thresholds = Thresholds(**{name: getattr(args, name) for name in Thresholds.__dataclass_fields__})
+        thresholds = settings_from_args(Thresholds, args)
         run_qc(
             timeline_json=args.timeline, keypoints2d_npz=args.keypoints2d, dataset2d_npz=args.dataset2d,
             pose3d_npz=args.pose3d, tracks_npz=args.tracks, out_dir=args.out_dir, thresholds=thresholds,
+            benchmarks=args.benchmarks,
             preview=args.preview,
         )  # fmt: skip
 

@@ -75,6 +75,35 @@ def add_option(parser, *flags: str, key: str, help: str = "", **kwargs) -> argpa
     return action
 
 
+def command_options(values: dict, keys, *, flags: dict | None = None) -> str:
+    """The command-line options of ``keys`` of one config section ``values``, in the order given:
+    ``--key-name VALUE`` (strings shell-quoted), ``--key``/``--no-key`` for booleans; an unset
+    (None) value is left out. ``flags`` maps a key to its option where the names differ. The rules
+    build every stage's options with this, so a config key reaches its stage one way."""
+    import shlex
+
+    parts = []
+    for key in keys:
+        value = values[key]
+        flag = (flags or {}).get(key, "--" + key.replace("_", "-"))
+        if value is None:
+            continue
+        if isinstance(value, bool):
+            parts.append(flag if value else f"--no-{flag[2:]}")
+        else:
+            parts.append(f"{flag} {shlex.quote(str(value))}")
+    return " ".join(parts)
+
+
+def settings_from_args(cls, args, **extra):
+    """A settings object (frozen dataclass) from parsed options: each field from the attribute of
+    ``args`` of the same name, or from ``extra``."""
+    import dataclasses
+
+    names = [f.name for f in dataclasses.fields(cls)]
+    return cls(**{name: extra[name] if name in extra else getattr(args, name) for name in names})
+
+
 def yaml_problem(path: str | os.PathLike) -> str | None:
     """The YAML syntax error of the file ``path`` as one line with its line and column, or None."""
     import yaml

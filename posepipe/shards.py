@@ -1,9 +1,8 @@
-"""Frame-range shards of one video (``shard_frames``): the plan file and how ranges are cut.
+"""Frame-range shards of one video (``shard_frames``): all range arithmetic, and the plan stage.
 
-``results/{video}/shards.json``: ``{"stage": "shards", "stage_version", "frame_count",
-"shard_frames", "ranges": [[first, stop], ...]}``: contiguous timeline frame ranges (stop
-exclusive) that tile ``[0, frame_count)``, each ``shard_frames`` long (rounded up to a multiple of
-``align``, the detector's batch size) but the last. The workflow
+The plan (``results/{video}/shards.json``, :mod:`posepipe.artefacts.shards`) holds contiguous
+timeline frame ranges (stop exclusive) that tile ``[0, frame_count)``, each ``shard_frames`` long
+(rounded up to a multiple of ``align``, the detector's batch size) but the last. The workflow
 makes it with a checkpoint once the frame timeline exists; keypoints2d and render then run one
 job per range and a gather job joins them into the files an unsharded run writes.
 
@@ -16,15 +15,10 @@ batches are the unsharded run's batches, so the joined arrays are the same to th
 from __future__ import annotations
 
 import argparse
-import json
 import os
 from pathlib import Path
 
-from posepipe.atomic import write_json
 from posepipe.errors import PosepipeError
-from posepipe.stages import STAGE_VERSIONS
-
-STAGE = "shards"
 
 
 def plan_ranges(frame_count: int, shard_frames: int, *, align: int = 1) -> list[tuple[int, int]]:
@@ -35,6 +29,39 @@ def plan_ranges(frame_count: int, shard_frames: int, *, align: int = 1) -> list[
     align = max(1, align)
     size = frame_count if shard_frames <= 0 else -(-shard_frames // align) * align
     return [(first, min(first + size, frame_count)) for first in range(0, frame_count, size)]
+
+
+def tiling_problem(ranges, frame_count: int) -> str | None:
+    """Why ``[first, stop)`` ranges (in any order) do not tile ``[0, frame_count)`` without gap or
+    overlap, as words that follow "the ranges ..." / "the shards ..."; None when they do. The one
+    tiling check (shard plans, keypoints2d shards)."""
+    if not ranges:
+        return "are empty"
+    expected = 0
+    for first, stop in sorted(ranges, key=lambda r: (r[0] is None, r[0])):
+        if first != expected or stop is None or not first < stop:
+            return f"do not tile the timeline: expected one starting at frame {expected}, got {first}..{stop}"
+        expected = stop
+    if expected != frame_count:
+        return f"cover frames 0..{expected}, the timeline has {frame_count}"
+    return None
+
+
+def render_frame_count(frame_count: int, *, every: int, max_frames: int | None = None) -> int:
+    """Output frames of a render of a ``frame_count``-frame timeline: every ``every``-th frame
+    (0, every, 2 every, ...), at most ``max_frames`` (None: no cap)."""
+    count = -(-frame_count // every)
+    return count if max_frames is None else min(count, max_frames)
+
+
+def render_segments(
+    ranges: list[tuple[int, int]], *, every: int, max_frames: int | None = None
+) -> list[tuple[int, int]]:
+    """The non-empty output-frame ranges ``[first, stop)`` that the timeline-frame ranges of a shard
+    plan render to (one segment per shard, empty ones left out)."""
+    count = render_frame_count(ranges[-1][1], every=every, max_frames=max_frames)
+    segments = [output_range(a, b, every=every, count=count) for a, b in ranges]
+    return [(a, b) for a, b in segments if a < b]
 
 
 def output_range(first: int, stop: int, *, every: int, count: int) -> tuple[int, int]:
@@ -56,39 +83,24 @@ def range_arg(text: str) -> tuple[int, int]:
     return first, stop
 
 
-def write_shards(
+def check_range(frame_range, frame_count: int, *, path=None) -> tuple[int, int]:
+    """``(first, stop)`` checked against a timeline of ``frame_count`` frames."""
+    first, stop = (int(v) for v in frame_range)
+    if not 0 <= first < stop <= frame_count:
+        raise PosepipeError(path, f"frame range {first}:{stop} is not inside the timeline's 0:{frame_count}")
+    return first, stop
+
+
+def run_shards(
     timeline_json: str | os.PathLike, out: str | os.PathLike, *, shard_frames: int, align: int = 1
 ) -> dict:
-    from posepipe.video import load_timeline_header
+    """The ``shards`` stage: frames/timeline.json -> shards.json (the plan); returns its content."""
+    from posepipe.artefacts.shards import ShardPlan, save_shards  # (they use this module's tiling check)
+    from posepipe.artefacts.timeline import load_timeline_header
 
     count = int(load_timeline_header(timeline_json)["frame_count"])
-    plan = {
-        "stage": STAGE, "stage_version": STAGE_VERSIONS[STAGE], "frame_count": count, "shard_frames": shard_frames,
-        "align": align, "ranges": [list(r) for r in plan_ranges(count, shard_frames, align=align)],
-    }  # fmt: skip
-    write_json(out, plan)
-    return plan
-
-
-def load_shards(path: str | os.PathLike) -> list[tuple[int, int]]:
-    """The ranges of a shards.json (checked to tile its frame count)."""
-    try:
-        plan = json.loads(Path(path).read_text())
-        ranges = [(int(a), int(b)) for a, b in plan["ranges"]]
-        count = int(plan["frame_count"])
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise PosepipeError(path, f"cannot read the shard plan ({type(exc).__name__}: {exc})") from exc
-    if (
-        not ranges
-        or ranges[0][0] != 0
-        or ranges[-1][1] != count
-        or any(
-            a >= b or b != c
-            for (a, b), (c, _) in zip(ranges, ranges[1:] + [(ranges[-1][1], None)], strict=True)
-        )
-    ):
-        raise PosepipeError(path, "its ranges do not tile the timeline")
-    return ranges
+    plan = ShardPlan(count, shard_frames, align, plan_ranges(count, shard_frames, align=align))
+    return save_shards(out, plan)
 
 
 def register_cli(sub) -> None:
@@ -101,6 +113,6 @@ def register_cli(sub) -> None:
     )
 
     def run(args: argparse.Namespace) -> None:
-        write_shards(args.timeline, args.out, shard_frames=args.frames, align=args.align)
+        run_shards(args.timeline, args.out, shard_frames=args.frames, align=args.align)
 
     p.set_defaults(handler=run)

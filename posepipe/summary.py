@@ -38,26 +38,18 @@ import os
 import re
 from pathlib import Path
 
+from posepipe.artefacts.dataset2d import load_persons2d
+from posepipe.artefacts.timeline import load_timeline_header
 from posepipe.atomic import atomic_path
-from posepipe.dataset2d import load_persons2d
+from posepipe.benchmarks import benchmark_seconds
 from posepipe.errors import PosepipeError
-from posepipe.qc import benchmark_seconds
-from posepipe.video import load_timeline_header
+from posepipe.registry import STAGES
 
 # Stage -> the output that proves it finished.
-STAGE_OUTPUTS = (
-    ("probe", "probe.json"),
-    ("frames", "frames/timeline.json"),
-    ("keypoints2d", "keypoints2d.npz"),
-    ("tracks", "tracks.npz"),  # only when people are followed by track (person: main or all)
-    ("dataset2d", "dataset2d.npz"),
-    ("lift3d", "pose3d.npz"),
-    ("qc", "qc/qc.json"),
-    ("render", "render.mp4"),
-)
-# The stage whose output each stage reads (the first of these that the run has); by default the
-# one before it in STAGE_OUTPUTS. qc and render both read lift3d's output, side by side.
-AFTER = {"dataset2d": ("tracks", "keypoints2d"), "qc": ("lift3d",), "render": ("lift3d",)}
+STAGE_OUTPUTS = tuple((stage.name, stage.output) for stage in STAGES if stage.output)
+# The stages whose outputs each stage reads (the first of these that the run has; else the one
+# before it in STAGE_OUTPUTS): the registry's ``reads``.
+AFTER = {stage.name: stage.reads for stage in STAGES if stage.output}
 
 # What a video needs to be complete unless told otherwise: no tracks (person: top_score).
 DEFAULT_STAGES = tuple(stage for stage, _ in STAGE_OUTPUTS if stage != "tracks")

@@ -75,13 +75,13 @@ def write_timeline(
 ) -> Path:
     """Probe ``video`` and make its frame timeline in ``folder``; returns ``folder/timeline.json``.
 
-    ``options`` go to :func:`posepipe.video.make_timeline` (``fps``, ``start``, ``end``, ...).
+    ``options`` go to :func:`posepipe.video.run_frames` (``fps``, ``start``, ``end``, ...).
     """
     from posepipe import video as video_stage
 
     folder = Path(folder)
-    video_stage.write_probe(video, out_json=folder / "probe.json", out_pts=folder / "probe_pts.npy")
-    video_stage.make_timeline(
+    video_stage.run_probe(video, out_json=folder / "probe.json", out_pts=folder / "probe_pts.npy")
+    video_stage.run_frames(
         folder / "probe.json", folder / "probe_pts.npy", video_id=video_id,
         out_json=folder / "timeline.json", out_csv=folder / "timeline.csv", **options,
     )  # fmt: skip

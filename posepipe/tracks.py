@@ -1,4 +1,4 @@
-"""Stage ``tracks``: link the detections of keypoints2d.npz into person tracks; the tracks.npz contract.
+"""Stage ``tracks``: link the detections of keypoints2d.npz into person tracks.
 
 Duplicates first: a detection whose keypoints match those of a higher-scoring detection of the
 same frame with an OKS above ``duplicate_oks`` (0.95: the same person detected twice, as a file
@@ -27,35 +27,23 @@ Linking, frame by frame:
 - Track ids are renumbered 0..K−1 by first frame, then by the box's left edge there, so ids do not
   depend on the order of detections within a frame.
 
-File contract, ``results/{video}/tracks.npz`` (plain arrays, ``allow_pickle=False``):
-
-- ``track_ids``: int64 (N,): per detection row of keypoints2d.npz, its track id, or −1 for none.
-- ``first``, ``last``: int64 (K,): first and last frame of each track (inclusive).
-- ``length``: int64 (K,): frames in which the track has a detection.
-- ``score``: float32 (K,): mean box score of its detections.
-- ``refound``: int64 (K,): times the track was re-found after being lost for at least one frame.
-- ``meta``: str (JSON): ``stage``, ``stage_version``, the parameters, fps, counts; when duplicates
-  were merged also ``duplicates`` ({``oks_threshold``, ``merged``, ``frames``}) and ``warnings``
-  (list of str).
+Writes ``results/{video}/tracks.npz`` (format: :mod:`posepipe.artefacts.tracks`).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
 from posepipe import __version__
-from posepipe.atomic import save_npz
-from posepipe.errors import PosepipeError
-from posepipe.keypoints2d.store import Keypoints2D, load_keypoints2d
-from posepipe.settings import add_option, schema_default
-from posepipe.stages import STAGE_VERSIONS
+from posepipe.artefacts.keypoints2d import Keypoints2D, load_keypoints2d
+from posepipe.artefacts.tracks import Tracks, save_tracks
+from posepipe.settings import add_option, schema_default, settings_from_args
 
 log = logging.getLogger(__name__)
 
@@ -86,23 +74,6 @@ class TrackParams:
     def lost_frames(self, fps: float) -> int:
         """``max_lost_frames``, or about one second of frames when unset."""
         return int(self.max_lost_frames) if self.max_lost_frames is not None else max(1, round(fps))
-
-
-@dataclass
-class Tracks:
-    """Track id per detection and per-track facts; see the module docstring for shapes."""
-
-    track_ids: np.ndarray
-    first: np.ndarray
-    last: np.ndarray
-    length: np.ndarray
-    score: np.ndarray
-    refound: np.ndarray
-    meta: dict = field(default_factory=dict)
-
-    @property
-    def num_tracks(self) -> int:
-        return len(self.first)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -277,44 +248,7 @@ def _finish(
 # the artefact
 
 
-def save_tracks(path: str | os.PathLike, tracks: Tracks) -> None:
-    """Write tracks.npz (atomic); the stage and its version are stamped into ``meta``."""
-    tracks.meta = {"stage": STAGE, "stage_version": STAGE_VERSIONS[STAGE], **tracks.meta}
-    save_npz(
-        path,
-        track_ids=tracks.track_ids.astype(np.int64),
-        first=tracks.first.astype(np.int64),
-        last=tracks.last.astype(np.int64),
-        length=tracks.length.astype(np.int64),
-        score=tracks.score.astype(np.float32),
-        refound=tracks.refound.astype(np.int64),
-        meta=np.array(json.dumps(tracks.meta, sort_keys=True)),
-    )
-
-
-def load_tracks(path: str | os.PathLike, *, detections: int | None = None) -> Tracks:
-    """Read and check tracks.npz; ``detections``: the row count of the keypoints2d.npz it belongs to."""
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            tracks = Tracks(
-                track_ids=z["track_ids"], first=z["first"], last=z["last"], length=z["length"],
-                score=z["score"], refound=z["refound"], meta=json.loads(str(z["meta"])),
-            )  # fmt: skip
-    except (OSError, KeyError, ValueError, EOFError) as exc:
-        raise PosepipeError(path, f"cannot read tracks file ({type(exc).__name__}: {exc})") from exc
-    k = tracks.num_tracks
-    if not all(len(a) == k for a in (tracks.last, tracks.length, tracks.score, tracks.refound)):
-        raise PosepipeError(path, "per-track arrays have different lengths")
-    if len(tracks.track_ids) and (tracks.track_ids.min() < -1 or tracks.track_ids.max() >= k):
-        raise PosepipeError(path, f"track ids outside -1..{k - 1}")
-    if detections is not None and len(tracks.track_ids) != detections:
-        raise PosepipeError(
-            path, f"has track ids for {len(tracks.track_ids)} detections, keypoints2d.npz has {detections}"
-        )
-    return tracks
-
-
-def make_tracks(
+def run_tracks(
     keypoints2d: str | os.PathLike, out: str | os.PathLike, *, fps: float, params: TrackParams
 ) -> Tracks:
     """The ``tracks`` stage: keypoints2d.npz -> tracks.npz."""
@@ -365,14 +299,9 @@ def register_cli(sub) -> None:
     )  # fmt: skip
 
     def run(args: argparse.Namespace) -> None:
-        from posepipe.video import load_timeline_header
+        from posepipe.artefacts.timeline import load_timeline_header
 
         fps = float(load_timeline_header(args.timeline)["fps"])
-        params = TrackParams(
-            iou_weight=args.iou_weight, max_cost=args.max_cost, max_lost_frames=args.max_lost_frames,
-            min_track_frames=args.min_track_frames, keypoint_score=args.keypoint_score, velocity=args.velocity,
-            duplicate_oks=args.duplicate_oks,
-        )  # fmt: skip
-        make_tracks(args.keypoints2d, args.out, fps=fps, params=params)
+        run_tracks(args.keypoints2d, args.out, fps=fps, params=settings_from_args(TrackParams, args))
 
     p.set_defaults(handler=run)

@@ -1,134 +1,42 @@
-"""Video probe and the frame timeline: the one sequence of frames every later stage uses.
+"""Stages ``probe`` and ``frames``: a video's stream facts, then the frame timeline every later stage uses.
 
 On-disk form (why not a re-encoded clip or image files): the timeline is a table that maps each
 output frame ``k`` to a decoded frame of the source video, plus a JSON header. It costs a few
 bytes per frame instead of gigabytes for an hour of JPEGs, loses no quality to a re-encode, and
 changing the frame rate or trim re-runs in seconds (the probe already holds every frame's
-timestamp). Stages read frames through :func:`iter_frames`, which decodes the source, applies
-the rotation and repeats or skips source frames as the table says; it seeks, so parallel
-workers can each read a range.
+timestamp). Stages read frames through :func:`posepipe.decode.iter_frames`.
 
-Files per video:
-
-- ``probe.json``: stream facts (see :func:`probe_video`); ``probe_pts.npy``: int64 (n,) the
-  presentation timestamp of every decodable frame, in units of ``probe.json["time_base"]``.
-  Damage record (facts, no verdict): ``frames_expected`` (what the container promises: the
-  stream's frame count, capped by its stated duration x average rate; null if it states
-  neither), ``frames_decoded`` (= ``frame_count``), ``frames_lost`` (max(0, expected - decoded);
-  null if unknown), ``decode_errors`` (packets that failed to decode or to be read; decoding
-  skips them and goes on), ``container_duration`` (seconds the container states; ``duration``
-  is the decoded one) and ``decode_warning`` (one line, null for a clean video).
-- ``frames/timeline.json``: header (size after rotation, rotation, fps, frame count, trim, ...);
-  ``warnings``: list of short strings, empty for a clean video, e.g. "57% of frames lost to
-  damage (228 of 525 decoded, 3 decode errors)" when more than ``max_lost_share`` (recorded
-  beside it with ``strict``) of the promised frames did not decode; with ``strict`` the stage
-  fails instead. A constant-rate video with lost frames keeps its rate: a lost frame's instant
-  shows the nearest decoded frame.
-- ``frames/timeline.csv``: columns ``frame, time, source_frame, source_pts, source_time``;
-  ``time`` is seconds on the constant-rate output timeline (``frame / fps``), ``source_time``
-  the source frame's presentation time in seconds (it does not start at 0 when the video
-  stream starts late in its container).
+Files: ``probe.json`` + ``probe_pts.npy`` (:mod:`posepipe.artefacts.probe`), written by
+:func:`run_probe`; ``frames/timeline.json`` + ``.csv`` (:mod:`posepipe.artefacts.timeline`), written
+by :func:`run_frames` from the probe alone (no decoding). The frames stage judges the probe's damage
+record: more than ``max_lost_share`` of the promised frames lost is a warning in the timeline's
+``warnings`` (with ``strict`` the stage fails instead). A constant-rate video with lost frames keeps
+its rate: a lost frame's instant shows the nearest decoded frame.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import time as clock
-from collections.abc import Iterator
-from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 
 from posepipe import __version__
-from posepipe.atomic import atomic_path, write_json
+from posepipe.artefacts.probe import Probe, load_probe, save_probe
+from posepipe.artefacts.timeline import load_timeline, save_timeline
+from posepipe.atomic import atomic_folder
+from posepipe.decode import DecodeErrors, decoded_frames, iter_frames, open_video
 from posepipe.errors import PosepipeError
 from posepipe.progress import Progress
+from posepipe.registry import STAGE_VERSIONS
 from posepipe.settings import add_option, schema_default
-from posepipe.stages import STAGE_VERSIONS
 
 log = logging.getLogger(__name__)
 
 VFR_TOLERANCE = 0.05  # a frame interval this far (relative) from the median marks a variable rate
-# Decoder threading. Frame threading ("FRAME", part of "AUTO") hides decode errors: a worker
-# thread's failure can come back with another frame's output and PyAV then drops the error (a
-# truncated last packet decodes to nothing, silently), and the set of frames decoded from a
-# damaged file then depends on the thread count. Slice threading reports every error and
-# gives the same frames on every machine.
-DECODE_THREADS = "SLICE"
-MAX_FAILED_READS = 8  # consecutive demuxer read errors after which the rest of the file is given up
-
-
-def _open(path: str | os.PathLike):
-    import av
-
-    path = Path(path)
-    if not path.exists():
-        raise PosepipeError(path, "file not found")
-    if path.stat().st_size == 0:
-        raise PosepipeError(path, "file is empty (0 bytes)")
-    try:
-        container = av.open(str(path))
-    except av.error.FFmpegError as exc:
-        raise PosepipeError(path, f"not a readable video ({exc.strerror or exc})") from exc
-    if not container.streams.video:
-        container.close()
-        raise PosepipeError(path, "contains no video stream")
-    stream = container.streams.video[0]
-    stream.thread_type = DECODE_THREADS
-    return container, stream
-
-
-def _decode_errors():
-    import av
-
-    return (av.error.FFmpegError, EOFError)
-
-
-class DecodeErrors:
-    """Count of the packets that failed to decode (or to be read), and the first reason."""
-
-    def __init__(self) -> None:
-        self.count = 0
-        self.first: str | None = None
-
-    def add(self, exc: Exception) -> None:
-        self.count += 1
-        if self.first is None:
-            self.first = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
-
-
-def decoded_frames(container, stream, errors: DecodeErrors) -> Iterator:
-    """Every frame of ``stream`` that decodes, in presentation order; damaged packets are skipped.
-
-    Each packet is decoded on its own, so a packet the decoder rejects costs that packet (and
-    what references it) instead of the rest of the video; every rejected packet, and every read
-    error of the demuxer, is added to ``errors``. The demuxer's final empty packet drains the
-    decoder's delayed frames.
-    """
-    codec = stream.codec_context
-    failed_reads = 0
-    while failed_reads < MAX_FAILED_READS:
-        try:
-            for packet in container.demux(stream):
-                failed_reads = 0
-                try:
-                    frames = codec.decode(packet)
-                except _decode_errors() as exc:
-                    errors.add(exc)
-                    continue
-                yield from frames
-            return
-        except _decode_errors() as exc:  # the demuxer could not read on; try the next packet
-            errors.add(exc)
-            failed_reads += 1
-    try:  # the demuxer gave up before its final packet: drain the decoder here
-        yield from codec.decode(None)
-    except _decode_errors() as exc:
-        errors.add(exc)
 
 
 def _fraction(rate) -> Fraction | None:
@@ -180,7 +88,7 @@ def scan_video(path: str | os.PathLike) -> tuple[dict, np.ndarray]:
     errors, and leaves judging the loss to the frames stage.
     """
     started = clock.perf_counter()
-    container, stream = _open(path)
+    container, stream = open_video(path)
     pts: list[int | None] = []
     rotation, size = 0, None
     errors = DecodeErrors()
@@ -289,11 +197,10 @@ def probe_video(path: str | os.PathLike) -> dict:
     return scan_video(path)[0]
 
 
-def write_probe(video: str | os.PathLike, *, out_json: str | os.PathLike, out_pts: str | os.PathLike) -> dict:
+def run_probe(video: str | os.PathLike, *, out_json: str | os.PathLike, out_pts: str | os.PathLike) -> dict:
+    """The ``probe`` stage: video -> probe.json + probe_pts.npy; returns probe.json's content."""
     probe, pts = scan_video(video)
-    with atomic_path(out_pts) as tmp, open(tmp, "wb") as fh:
-        np.save(fh, pts)
-    write_json(out_json, probe)
+    save_probe(out_json, out_pts, Probe(probe, pts))
     log.info(
         "%s: %d frames, %dx%d, %.3f fps%s", video, probe["frame_count"], probe["width"], probe["height"],
         probe["average_fps"] or 0, " (variable rate)" if probe["variable_frame_rate"] else "",
@@ -303,34 +210,6 @@ def write_probe(video: str | os.PathLike, *, out_json: str | os.PathLike, out_pt
 
 # ---------------------------------------------------------------------------------------------
 # timeline
-
-
-@dataclass
-class Timeline:
-    """The frame timeline of one video.
-
-    Frames are ``height x width`` BGR after rotation. Arrays are (T,): ``time`` float64 seconds
-    on the output timeline, ``source_frame`` int64 decoded index in the source,
-    ``source_pts`` int64 source timestamp (stream time base), ``source_time`` float64 seconds.
-    """
-
-    video_id: str
-    source: str
-    width: int
-    height: int
-    rotation: int
-    fps: float
-    fps_fraction: str
-    time: np.ndarray
-    source_frame: np.ndarray
-    source_pts: np.ndarray
-    source_time: np.ndarray
-    timestamps_reliable: bool = True
-    header: dict | None = None
-
-    @property
-    def frame_count(self) -> int:
-        return len(self.time)
 
 
 def _rate_fraction(rate: float | Fraction) -> Fraction:
@@ -443,7 +322,7 @@ def _holes_only(probe: dict, seconds: np.ndarray) -> bool:
     return bool(np.all(whole >= 1) and np.all(np.abs(steps - whole) <= VFR_TOLERANCE))
 
 
-def make_timeline(
+def run_frames(
     probe_json: str | os.PathLike,
     probe_pts: str | os.PathLike,
     *,
@@ -467,9 +346,9 @@ def make_timeline(
         max_lost_share = schema_default("frames.max_lost_share")
     if strict is None:
         strict = schema_default("frames.strict")
-    probe = json.loads(Path(probe_json).read_text())
+    probe = load_probe(probe_json).facts
     warnings = damage_warnings(probe, max_lost_share=max_lost_share, strict=strict)
-    pts = np.load(probe_pts)
+    pts = load_probe(probe_json, probe_pts).pts
     seconds = pts * float(Fraction(probe["time_base"]))
     plan_fps = fps
     if (
@@ -524,149 +403,22 @@ def make_timeline(
         "posepipe_version": __version__,
         "stage_version": STAGE_VERSIONS["frames"],
     }
-    with atomic_path(out_csv) as tmp:
-        table.to_csv(tmp, index=False, float_format="%.6f")
-    write_json(out_json, header)
+    save_timeline(out_json, out_csv, header, table)
     log.info("%s: timeline of %d frames at %s fps (%s)", video_id, len(index), rate,
              "resampled" if resampled else "every source frame")  # fmt: skip
     return header
-
-
-def load_timeline_header(path: str | os.PathLike) -> dict:
-    """The JSON header of frames/timeline.json (fps, frame_count, size, ...), without the table."""
-    try:
-        header = json.loads(Path(path).read_text())
-        fps, count = float(header["fps"]), int(header["frame_count"])
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise PosepipeError(path, f"cannot read the frame timeline ({exc})") from exc
-    if not fps > 0 or count < 0:
-        raise PosepipeError(path, f"invalid timeline: fps={fps}, frame_count={count}")
-    return header
-
-
-def load_timeline(path: str | os.PathLike) -> Timeline:
-    """Read frames/timeline.json and the CSV beside it."""
-    import pandas as pd
-
-    path = Path(path)
-    header = load_timeline_header(path)
-    try:
-        table = pd.read_csv(path.parent / header["timeline_csv"])
-    except (OSError, ValueError, KeyError) as exc:
-        raise PosepipeError(path, f"cannot read the frame timeline ({exc})") from exc
-    if len(table) != header["frame_count"]:
-        raise PosepipeError(
-            path, f"timeline table has {len(table)} rows, header says {header['frame_count']}"
-        )
-    return Timeline(
-        video_id=header["video_id"],
-        source=header["source"],
-        width=header["width"],
-        height=header["height"],
-        rotation=header["rotation"],
-        fps=header["fps"],
-        fps_fraction=header["fps_fraction"],
-        time=table["time"].to_numpy(np.float64),
-        source_frame=table["source_frame"].to_numpy(np.int64),
-        source_pts=table["source_pts"].to_numpy(np.int64),
-        source_time=table["source_time"].to_numpy(np.float64),
-        timestamps_reliable=header.get("timestamps_reliable", True),
-        header=header,
-    )
-
-
-def _rotate(image: np.ndarray, rotation: int) -> np.ndarray:
-    k = (rotation // 90) % 4  # rotation is counter-clockwise, like np.rot90
-    return np.ascontiguousarray(np.rot90(image, k)) if k else image
-
-
-def iter_frames(
-    timeline: Timeline, *, start: int = 0, stop: int | None = None
-) -> Iterator[tuple[int, np.ndarray]]:
-    """Yield (timeline index, BGR uint8 (height, width, 3)) for frames ``start:stop``.
-
-    Decodes the source once, seeking near ``start`` when timestamps allow; a source frame that
-    the timeline repeats (resampling up) is converted once and yielded for each use. Damaged
-    packets are skipped as the probe skipped them (the timeline references only frames the probe
-    decoded); a referenced frame that does not decode raises :class:`PosepipeError` naming it, so
-    a reader never gets fewer frames than the timeline has. (In a damaged stretch, pixels that
-    the decoder's error concealment makes up can depend on where decoding started; intact
-    frames are the same whether the reader seeks or not.)
-    """
-    stop = timeline.frame_count if stop is None else min(stop, timeline.frame_count)
-    if start >= stop:
-        return
-    want_idx = timeline.source_frame[start:stop]
-    want_pts = timeline.source_pts[start:stop]
-    by_pts = timeline.timestamps_reliable  # else frames are known only by their decoding order
-    seek = by_pts and want_idx[0] > 0
-
-    def missing(j: int, why: str) -> PosepipeError:
-        return PosepipeError(
-            timeline.source,
-            f"frame {start + j} of the timeline (source frame {want_idx[j]}, pts {want_pts[j]}) {why}",
-        )
-
-    for attempt in ("seek", "scan") if seek else ("scan",):
-        container, stream = _open(timeline.source)
-        errors = DecodeErrors()
-        j, decoded = 0, -1
-        try:
-            if attempt == "seek":
-                try:
-                    container.seek(int(want_pts[0]), stream=stream, backward=True, any_frame=False)
-                except _decode_errors():
-                    continue  # decode from the start instead
-            for frame in decoded_frames(container, stream, errors):
-                decoded += 1
-                if by_pts:
-                    if frame.pts is None or frame.pts < want_pts[j]:
-                        continue
-                    if frame.pts != want_pts[j]:
-                        if attempt == "seek" and j == 0:
-                            break  # the seek overshot: decode from the start instead
-                        raise missing(j, "did not decode (has the file changed since probing?)")
-                elif decoded < want_idx[j]:
-                    continue
-                source_index = want_idx[j]
-                image = _rotate(frame.to_ndarray(format="bgr24"), timeline.rotation)
-                while j < len(want_idx) and want_idx[j] == source_index:
-                    yield start + j, image
-                    j += 1
-                if j == len(want_idx):
-                    return
-            else:
-                raise missing(j, "did not decode: the video ended first (has it changed since probing?)")
-        finally:
-            container.close()
-            if errors.count:
-                log.warning(
-                    "%s: skipped %d undecodable packet(s) reading timeline frames %d-%d (first: %s)",
-                    timeline.source, errors.count, start, start + j, errors.first,
-                )  # fmt: skip
 
 
 def write_jpeg_frames(
     timeline_json: str | os.PathLike, *, out_dir: str | os.PathLike, quality: int = 90
 ) -> int:
     """Write every timeline frame as ``out_dir/000000.jpg`` ...; all or nothing (temp folder, rename)."""
-    import shutil
-    import tempfile
-
     import cv2
 
     timeline = load_timeline(timeline_json)
-    out_dir = Path(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
-    try:
+    with atomic_folder(out_dir) as tmp:
         for k, image in iter_frames(timeline):
             cv2.imwrite(str(tmp / f"{k:06d}.jpg"), image, [cv2.IMWRITE_JPEG_QUALITY, quality])
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        os.replace(tmp, out_dir)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return timeline.frame_count
 
 
@@ -695,7 +447,7 @@ def register_cli(sub) -> None:
     p.add_argument("video")
     p.add_argument("--out", required=True, help="probe.json")
     p.add_argument("--pts", required=True, help="probe_pts.npy: every frame's timestamp")
-    p.set_defaults(handler=lambda a: write_probe(a.video, out_json=a.out, out_pts=a.pts))
+    p.set_defaults(handler=lambda a: run_probe(a.video, out_json=a.out, out_pts=a.pts))
 
     p = sub.add_parser("frames", help="build the constant-rate frame timeline from a probe")
     p.add_argument("probe", help="probe.json (probe_pts.npy beside it unless --pts)")
@@ -720,7 +472,7 @@ def register_cli(sub) -> None:
     )  # fmt: skip
     add_option(p, "--strict", key="frames.strict", help="fail instead of warning when more frames are lost")
     p.set_defaults(
-        handler=lambda a: make_timeline(
+        handler=lambda a: run_frames(
             a.probe, a.pts or Path(a.probe).with_name("probe_pts.npy"), video_id=a.video_id,
             out_json=a.out, out_csv=a.csv, fps=a.fps, start=a.start, end=a.end,
             max_lost_share=a.max_lost_share, strict=a.strict,

@@ -45,17 +45,13 @@ import tempfile
 import time
 from pathlib import Path
 
+from posepipe.registry import preload_modules
+
 # Set in a job's environment to the server's socket: ``python -m posepipe`` then runs warm.
 WARM_SOCKET_VARIABLE = "POSEPIPE_WARM_SOCKET"
-# Imported by the server before it accepts jobs; each is what some stage imports at start.
-PRELOAD = (
-    "numpy", "pandas", "scipy.optimize", "scipy.signal", "scipy.spatial.transform", "cv2", "av", "yaml",
-    "matplotlib", "matplotlib.figure", "matplotlib.backends.backend_agg", "mpl_toolkits.mplot3d", "torch",
-    "posepipe.cli", "posepipe.video", "posepipe.keypoints2d.importers", "posepipe.tracks", "posepipe.dataset2d",
-    "posepipe.lift3d.infer", "posepipe.render.stage", "posepipe.render.scene", "posepipe.qc",
-    "posepipe.exports.stage", "posepipe.exports.tables", "posepipe.exports.trc", "posepipe.exports.bvh",
-    "posepipe.summary",
-)  # fmt: skip
+# Imported by the server before it accepts jobs: what the stages and 2D sources of the registry
+# import at start (each Stage's ``preload``).
+PRELOAD = preload_modules()
 HEADER = struct.Struct("!I")
 INT = array.array("i").itemsize
 UCRED = struct.Struct("3i")  # pid, uid, gid of SO_PEERCRED
@@ -390,13 +386,6 @@ def stop_server(pid: int | None) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] == ["run"]:
-        rest = argv[1:]
-        rest = rest[1:] if rest[:1] == ["--"] else rest
-        code = run_client(rest)
-        if code is None:  # no server: run it here
-            os.execv(sys.executable, [sys.executable, "-m", "posepipe", *rest])
-        return code
     if argv[:1] == ["serve"]:
         import argparse
 
@@ -407,7 +396,10 @@ def main(argv: list[str] | None = None) -> int:
         args = parser.parse_args(argv[1:])
         serve(args.socket or socket_path(), weights=tuple(args.weights), parent=args.parent)
         return 0
-    print("usage: python -m posepipe.warm serve [--socket PATH] | run -- STAGE ARGS...", file=sys.stderr)
+    print(
+        "usage: python -m posepipe.warm serve [--socket PATH] [--weights FILE] [--parent PID]",
+        file=sys.stderr,
+    )
     return 2
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from posepipe.keypoints2d.store import Keypoints2D, from_frames
+from posepipe.artefacts.keypoints2d import Keypoints2D, from_frames
 
 # A standing COCO skeleton, x and y in units of body height, origin at the hip centre.
 TEMPLATE = np.array(

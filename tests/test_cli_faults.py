@@ -18,7 +18,7 @@ import pytest
 import torch
 
 from posepipe import cli
-from posepipe.keypoints2d.store import from_frames, save_keypoints2d
+from posepipe.artefacts.keypoints2d import from_frames, save_keypoints2d
 from posepipe.lift3d.checkpoint import save_checkpoint
 
 
@@ -79,12 +79,12 @@ def test_full_disk_fails_cleanly(tmp_path):
 
 
 def test_sigterm_leaves_a_line_and_no_output(tmp_path):
-    from posepipe.dataset2d import make_dataset2d
+    from posepipe.dataset2d import run_dataset2d
     from posepipe.testing import random_model
 
     ckpt = tmp_path / "lifter.bin"
     save_checkpoint(ckpt, model_pos=random_model(widths=(3, 3, 3, 3, 3), channels=256))
-    make_dataset2d(_keypoints(tmp_path, frames=20000), tmp_path / "dataset2d.npz", video_id="v")
+    run_dataset2d(_keypoints(tmp_path, frames=20000), tmp_path / "dataset2d.npz", video_id="v")
     out = tmp_path / "result"
     out.mkdir()
     proc = subprocess.Popen(
@@ -105,9 +105,9 @@ def test_sigterm_leaves_a_line_and_no_output(tmp_path):
 
 
 def test_nan_weights_are_an_error_naming_the_checkpoint(tmp_path):
-    from posepipe.dataset2d import make_dataset2d
+    from posepipe.dataset2d import run_dataset2d
     from posepipe.errors import PosepipeError
-    from posepipe.lift3d.infer import run_lift3d
+    from posepipe.lift3d.stage import run_lift3d
     from posepipe.testing import random_model
 
     model = random_model()
@@ -115,7 +115,7 @@ def test_nan_weights_are_an_error_naming_the_checkpoint(tmp_path):
         model.expand_conv.weight[0, 0, 0] = float("nan")
     ckpt = tmp_path / "nan.bin"
     save_checkpoint(ckpt, model_pos=model)
-    make_dataset2d(_keypoints(tmp_path, frames=30), tmp_path / "dataset2d.npz", video_id="v")
+    run_dataset2d(_keypoints(tmp_path, frames=30), tmp_path / "dataset2d.npz", video_id="v")
     with pytest.raises(
         PosepipeError, match=r"nan.bin: the model gave non-finite 3D joints in 30 of 30 frames"
     ):

@@ -5,6 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from posepipe.artefacts.dataset2d import Dataset2D, load_persons2d
+from posepipe.artefacts.keypoints2d import save_keypoints2d
+from posepipe.artefacts.pose3d import load_pose3d
 from posepipe.conditioning import (
     butterworth,
     fill_low_confidence,
@@ -13,13 +16,12 @@ from posepipe.conditioning import (
     resample,
     savitzky_golay,
 )
-from posepipe.dataset2d import Conditioning, Dataset2D, condition, load_persons2d, make_dataset2d
-from posepipe.keypoints2d.store import save_keypoints2d
+from posepipe.dataset2d import Conditioning, condition, run_dataset2d
 from posepipe.lift3d.checkpoint import load_checkpoint, save_checkpoint
-from posepipe.lift3d.infer import lift_at_rate, lift_keypoints, run_lift3d
-from posepipe.lift3d.store import load_pose3d
+from posepipe.lift3d.infer import lift_at_rate, lift_keypoints
+from posepipe.lift3d.stage import run_lift3d
 from posepipe.testing import random_model
-from posepipe.tracks import TrackParams, make_tracks
+from posepipe.tracks import TrackParams, run_tracks
 from tests.synthetic_people import scene
 
 FPS = 50.0
@@ -138,7 +140,7 @@ def test_model_rate_equal_to_the_timeline_is_exactly_the_plain_lift(tmp_path):
                              device="cpu")  # fmt: skip
     np.testing.assert_allclose(grid_same, plain, atol=1e-5)  # the resampling round trip alone
     # The stage skips resampling when the rates are equal: bit for bit the plain lift.
-    from posepipe.dataset2d import save_dataset2d
+    from posepipe.artefacts.dataset2d import save_dataset2d
 
     save_dataset2d(tmp_path / "d.npz", _ds(kp))
     run_lift3d(
@@ -156,7 +158,7 @@ def test_model_rate_equal_to_the_timeline_is_exactly_the_plain_lift(tmp_path):
     run_lift3d(tmp_path / "d.npz", checkpoint_path=tmp_path / "lifter.bin", out=tmp_path / "c.npz", fps=25,
                device="cpu", model_fps=50)  # fmt: skip
     c = load_pose3d(tmp_path / "c.npz")
-    assert c.meta["model_fps"] == 50 and c.positions.shape == (60, 17, 3)
+    assert c.meta["model_fps"] == 50 and c.positions.shape == (1, 60, 17, 3)
     assert not np.array_equal(c.positions, load_pose3d(tmp_path / "a.npz").positions)
 
 
@@ -167,8 +169,8 @@ def test_conditioning_runs_per_track_and_is_recorded(tmp_path):
     other[30:50] = np.nan
     kp, _ = scene({0: walk, 1: other})
     save_keypoints2d(tmp_path / "keypoints2d.npz", kp)
-    make_tracks(tmp_path / "keypoints2d.npz", tmp_path / "tracks.npz", fps=FPS, params=TrackParams())
-    make_dataset2d(
+    run_tracks(tmp_path / "keypoints2d.npz", tmp_path / "tracks.npz", fps=FPS, params=TrackParams())
+    run_dataset2d(
         tmp_path / "keypoints2d.npz", tmp_path / "dataset2d.npz", video_id="v", person="all",
         tracks_path=tmp_path / "tracks.npz", max_gap_frames=5, fps=FPS,
         conditioning=Conditioning(0.5, "savgol", {"window": 9, "order": 2}),

@@ -9,18 +9,17 @@ import numpy as np
 import pytest
 
 from posepipe import dataset2d
+from posepipe.artefacts.dataset2d import load_dataset2d, subject_name
+from posepipe.artefacts.keypoints2d import from_frames, save_keypoints2d
 from posepipe.dataset2d import (
     build_dataset2d,
     interpolate_missing,
-    load_dataset2d,
-    make_dataset2d,
     merge_dataset2d,
+    run_dataset2d,
     select_person,
-    subject_name,
 )
 from posepipe.errors import PosepipeError
-from posepipe.keypoints2d.store import from_frames, save_keypoints2d
-from posepipe.stages import STAGE_VERSIONS
+from posepipe.registry import STAGE_VERSIONS
 
 W, H = 640, 360
 
@@ -87,7 +86,7 @@ def test_no_detection_raises_naming_the_file(tmp_path):
     path = tmp_path / "keypoints2d.npz"
     save_keypoints2d(path, from_frames([frame(), frame(), frame()], width=W, height=H))
     with pytest.raises(PosepipeError, match="no person detected") as err:
-        make_dataset2d(path, tmp_path / "dataset2d.npz", video_id="empty")
+        run_dataset2d(path, tmp_path / "dataset2d.npz", video_id="empty")
     assert err.value.path == str(path) and str(path) in str(err.value)
     assert not (tmp_path / "dataset2d.npz").exists()
 
@@ -97,7 +96,8 @@ def _make(tmp_path, video_id: str, n: int = 6):
     frames = [frame(person(10 + t)) if t % 3 else frame() for t in range(n)]
     save_keypoints2d(src, from_frames(frames, width=W, height=H, meta={"detector": "test"}))
     out = tmp_path / video_id / "dataset2d.npz"
-    return make_dataset2d(src, out, video_id=video_id), out
+    (ds,) = run_dataset2d(src, out, video_id=video_id)
+    return ds, out
 
 
 def test_file_has_upstream_structure(tmp_path):
@@ -208,7 +208,7 @@ def test_a_joint_score_threshold_above_most_scores_is_warned_about(tmp_path, cap
     frames[2][2][0, :5, 2] = 0.95  # joints 0-4 confident in frame 2 only: refillable in the others
     save_keypoints2d(src, from_frames(frames, width=W, height=H))
     folder = tmp_path / "v"
-    ds = make_dataset2d(src, folder / "dataset2d.npz", video_id="v", conditioning=Conditioning(0.9))
+    (ds,) = run_dataset2d(src, folder / "dataset2d.npz", video_id="v", conditioning=Conditioning(0.9))
     report = ds.meta["conditioning"]
     assert (report["joints_detected"], report["joints_below_threshold"]) == (6 * 17, 6 * 17 - 5)
     assert (report["joints_refilled"], report["joints_never_confident"]) == (5 * 5, 12 * 6)
@@ -220,6 +220,6 @@ def test_a_joint_score_threshold_above_most_scores_is_warned_about(tmp_path, cap
     assert expected in caplog.text
     assert collect_warnings(folder) == ([expected], [])
     # At half or less: no warning, and no "warnings" key (as without a threshold).
-    ds = make_dataset2d(src, folder / "dataset2d.npz", video_id="v", conditioning=Conditioning(0.5))
+    (ds,) = run_dataset2d(src, folder / "dataset2d.npz", video_id="v", conditioning=Conditioning(0.5))
     assert ds.meta["conditioning"]["joints_below_threshold"] == 0 and "warnings" not in ds.meta
     assert collect_warnings(folder) == ([], [])

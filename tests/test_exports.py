@@ -9,10 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from posepipe.artefacts.pose3d import Pose3D, save_pose3d
 from posepipe.exports.motion import y_up
-from posepipe.exports.stage import export
+from posepipe.exports.stage import run_export
 from posepipe.exports.trc import read_trc
-from posepipe.lift3d.store import Pose3D, save_pose3d
 from posepipe.skeleton import H36M_JOINTS
 from tests.test_qc import rigid_skeleton
 
@@ -42,7 +42,7 @@ def two(tmp_path):
 
 def test_csv_and_json_equal_camera_space(single, tmp_path):
     pose3d, camera, _ = single
-    (csv,) = export(pose3d, fmt="csv", out_dir=tmp_path / "csv", video_id="v")
+    (csv,) = run_export(pose3d, fmt="csv", out_dir=tmp_path / "csv", video_id="v")
     table = pd.read_csv(csv)
     assert (
         csv.name == "v.csv"
@@ -51,7 +51,7 @@ def test_csv_and_json_equal_camera_space(single, tmp_path):
     )
     np.testing.assert_allclose(table[[f"{j}_{a}" for j in H36M_JOINTS for a in "xyz"]].to_numpy().reshape(T, 17, 3),
                                camera, atol=1e-6)  # fmt: skip
-    (doc,) = export(pose3d, fmt="json", out_dir=tmp_path / "json", video_id="v")
+    (doc,) = run_export(pose3d, fmt="json", out_dir=tmp_path / "json", video_id="v")
     data = json.loads(doc.read_text())
     assert (
         data["fps"] == pytest.approx(FPS) and data["joints"] == list(H36M_JOINTS) and len(data["frames"]) == T
@@ -63,7 +63,7 @@ def test_csv_and_json_equal_camera_space(single, tmp_path):
 
 def test_trc_in_mm_y_up_with_missing_frames(two, tmp_path):
     pose3d, _, display = two
-    files = export(pose3d, fmt="trc", out_dir=tmp_path / "trc", video_id="v")
+    files = run_export(pose3d, fmt="trc", out_dir=tmp_path / "trc", video_id="v")
     assert [f.name for f in files] == ["v.p0.trc", "v.p3.trc"]
     header, names, frames, times, points = read_trc(files[1])
     assert (
@@ -83,7 +83,7 @@ def test_trc_in_mm_y_up_with_missing_frames(two, tmp_path):
 def test_c3d_read_back_with_ezc3d(two, tmp_path):
     ezc3d = pytest.importorskip("ezc3d")
     pose3d, _, display = two
-    files = export(pose3d, fmt="c3d", out_dir=tmp_path / "c3d", video_id="v")
+    files = run_export(pose3d, fmt="c3d", out_dir=tmp_path / "c3d", video_id="v")
     c3d = ezc3d.c3d(str(files[1]))
     assert c3d["parameters"]["POINT"]["LABELS"]["value"] == list(H36M_JOINTS)
     assert c3d["parameters"]["POINT"]["UNITS"]["value"] == ["mm"]
@@ -96,7 +96,7 @@ def test_c3d_read_back_with_ezc3d(two, tmp_path):
 def test_bvh_forward_kinematics_reproduces_the_joints(two, tmp_path):
     bvhio = pytest.importorskip("bvhio")
     pose3d, _, display = two
-    files = export(pose3d, fmt="bvh", out_dir=tmp_path / "bvh", video_id="v")
+    files = run_export(pose3d, fmt="bvh", out_dir=tmp_path / "bvh", video_id="v")
     for path, person, start in zip(files, (0, 1), (0, 10), strict=True):
         expected = y_up(display[person, start:]) * 100  # cm, Y up
         held = np.flatnonzero(np.isfinite(expected).all(axis=(1, 2)))
@@ -138,7 +138,7 @@ def test_unknown_format_and_person_never_present(single, tmp_path):
 
     pose3d, _, _ = single
     with pytest.raises(PosepipeError, match="unknown export format 'fbx'"):
-        export(pose3d, fmt="fbx", out_dir=tmp_path / "fbx", video_id="v")
+        run_export(pose3d, fmt="fbx", out_dir=tmp_path / "fbx", video_id="v")
     assert not (tmp_path / "fbx").exists()
 
 
@@ -153,7 +153,7 @@ def test_every_export_states_its_time_and_bvh_can_start_with_the_video(two, tmp_
         "c3d": (10, T - 1, T - 10), "bvh": (10, T - 1, T - 10),
     }  # fmt: skip
     for fmt, (first, last, count) in expected.items():
-        export(pose3d, fmt=fmt, out_dir=tmp_path / fmt, video_id="v")
+        run_export(pose3d, fmt=fmt, out_dir=tmp_path / fmt, video_id="v")
         timing = pd.read_csv(tmp_path / fmt / "timing.csv").set_index("file")
         assert list(timing.index) == [f"v.p0.{fmt}", f"v.p3.{fmt}"]
         row = timing.loc[f"v.p3.{fmt}"]
@@ -162,7 +162,7 @@ def test_every_export_states_its_time_and_bvh_can_start_with_the_video(two, tmp_
         assert row.end_time_s == pytest.approx((T - 1) / FPS, abs=1e-6)
         assert timing.loc[f"v.p0.{fmt}"].first_frame == 0
     late = (tmp_path / "bvh" / "v.p3.bvh").read_text()
-    (padded,) = [f for f in export(pose3d, fmt="bvh", out_dir=tmp_path / "bvh_video", video_id="v",
+    (padded,) = [f for f in run_export(pose3d, fmt="bvh", out_dir=tmp_path / "bvh_video", video_id="v",
                                    bvh_start="video") if f.name == "v.p3.bvh"]  # fmt: skip
     timing = pd.read_csv(tmp_path / "bvh_video" / "timing.csv").set_index("file")
     assert (timing.loc["v.p3.bvh"].first_frame, timing.loc["v.p3.bvh"].frames) == (0, T)

@@ -135,13 +135,15 @@ def test_deleted_intermediate_is_recreated_and_its_dependents_rerun(finished):
 
 
 def test_stage_version_bump_reruns_that_stage_and_downstream(finished, tmp_path_factory):
-    """The code-change policy: bumping a stage's number in posepipe/stages.py re-runs it."""
+    """The code-change policy: bumping a stage's number in posepipe/registry.py re-runs it."""
     workdir, config = finished
     copy = tmp_path_factory.mktemp("workflow")
     for item in ("Snakefile", "config.yaml", "workflow", "posepipe"):
         (shutil.copytree if (REPO / item).is_dir() else shutil.copy)(REPO / item, copy / item)
-    stages = copy / "posepipe/stages.py"
-    stages.write_text(stages.read_text().replace('"dataset2d": 1', '"dataset2d": 2'))
+    registry = copy / "posepipe/registry.py"
+    text = registry.read_text()
+    assert 'Stage("dataset2d", 1,' in text
+    registry.write_text(text.replace('Stage("dataset2d", 1,', 'Stage("dataset2d", 2,'))
     expected = jobs(("dataset2d", *AFTER_LIFT), ["alpha", "beta"]) | GATHER
     assert planned_jobs(workdir, "-s", str(copy / "Snakefile"), config=config) == expected
 

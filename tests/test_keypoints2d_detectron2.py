@@ -20,9 +20,9 @@ import pytest
 pytest.importorskip("detectron2")
 
 from posepipe import video  # noqa: E402 (after the skip: nothing below runs without detectron2)
+from posepipe.artefacts.keypoints2d import load_keypoints2d  # noqa: E402
 from posepipe.errors import PosepipeError  # noqa: E402
 from posepipe.keypoints2d import detectron2_backend as backend  # noqa: E402
-from posepipe.keypoints2d.store import load_keypoints2d  # noqa: E402
 from posepipe.testing import make_random_weights, write_timeline  # noqa: E402
 from posepipe.weights import sha256_file  # noqa: E402
 
@@ -102,7 +102,7 @@ def test_batched_cli_output_equals_default_predictor(clip, main, tmp_path, caplo
 def test_shards_of_the_timeline_join_to_the_unsharded_arrays(clip):
     """keypoints2d per frame range (decoding seeks to each) joins to exactly the whole-timeline run
     when the ranges start at multiples of the batch size (posepipe.shards: align)."""
-    from posepipe.keypoints2d.store import join_ranges
+    from posepipe.artefacts.keypoints2d import join_ranges
     from posepipe.shards import plan_ranges
 
     options = dict(config=CONFIG, weights=clip["weights"], batch_size=2, device="cpu",

@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 
 from posepipe import video
+from posepipe.artefacts.keypoints2d import load_keypoints2d
 from posepipe.errors import PosepipeError
 from posepipe.keypoints2d.importers import detect_format, import_keypoints
-from posepipe.keypoints2d.store import load_keypoints2d
 from posepipe.testing import write_timeline
 
 W, H, T = 64, 48, 5  # the small timeline of most tests
@@ -29,8 +29,8 @@ def _timeline(tmp: Path, *, frames: int = T, width: int = W, height: int = H) ->
     for i in range(frames):
         writer.write(np.full((height, width, 3), 40 * i, np.uint8))
     writer.release()
-    video.write_probe(path, out_json=tmp / "probe.json", out_pts=tmp / "probe_pts.npy")
-    video.make_timeline(
+    video.run_probe(path, out_json=tmp / "probe.json", out_pts=tmp / "probe_pts.npy")
+    video.run_frames(
         tmp / "probe.json", tmp / "probe_pts.npy", video_id="clip",
         out_json=tmp / "frames" / "timeline.json", out_csv=tmp / "frames" / "timeline.csv",
     )  # fmt: skip
@@ -164,8 +164,8 @@ def test_coco_without_bbox_and_other_categories(tmp_path):
 def test_only_other_categories_is_named_as_the_cause(tmp_path):
     """A file whose detections are all of another category: the dataset2d error says so, not the
     score threshold (held-out corpus, issue 19)."""
-    from posepipe.dataset2d import make_dataset2d
-    from posepipe.keypoints2d.store import save_keypoints2d
+    from posepipe.artefacts.keypoints2d import save_keypoints2d
+    from posepipe.dataset2d import run_dataset2d
 
     entries = [{**e, "category_id": 2} for e in _coco_entries([1, 2, 1, 0, 1])]
     kp = import_keypoints(
@@ -174,7 +174,7 @@ def test_only_other_categories_is_named_as_the_cause(tmp_path):
     assert kp.meta["skipped_other_categories"] == 5 and kp.meta["persons"] == 0
     save_keypoints2d(tmp_path / "keypoints2d.npz", kp)
     with pytest.raises(PosepipeError) as err:
-        make_dataset2d(tmp_path / "keypoints2d.npz", tmp_path / "dataset2d.npz", video_id="cats")
+        run_dataset2d(tmp_path / "keypoints2d.npz", tmp_path / "dataset2d.npz", video_id="cats")
     assert err.value.reason == (
         f"no person detected in any of the {T} frames (all 5 detections in the keypoints file are of "
         "categories other than person: only COCO category_id 1 is read)"

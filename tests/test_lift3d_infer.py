@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 import torch
 
-from posepipe.dataset2d import Dataset2D, save_dataset2d
+from posepipe.artefacts.dataset2d import Dataset2D, save_dataset2d
 from posepipe.errors import PosepipeError
 from posepipe.lift3d import cli as lift3d_cli
 from posepipe.lift3d.checkpoint import load_checkpoint, save_checkpoint
@@ -23,10 +23,10 @@ from posepipe.lift3d.infer import (
     pad_sequence,
     predict,
     resolve_device,
-    run_lift3d,
 )
+from posepipe.lift3d.stage import run_lift3d
+from posepipe.registry import STAGE_VERSIONS
 from posepipe.skeleton import COCO_LEFT, COCO_RIGHT, H36M_JOINTS, H36M_LEFT, H36M_RIGHT, flip_permutation
-from posepipe.stages import STAGE_VERSIONS
 from posepipe.testing import random_model
 
 W, H = 512, 288  # a power-of-two width keeps pixel -> normalised conversion exact for integer pixels

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from posepipe.dataset2d import load_dataset2d
+from posepipe.artefacts.dataset2d import load_dataset2d
 from posepipe.lift3d.checkpoint import load_checkpoint
 from posepipe.lift3d.infer import camera_to_display, lift_keypoints
 

@@ -8,14 +8,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from posepipe.dataset2d import build_person, load_dataset2d, load_persons2d, make_dataset2d, runs
+from posepipe.artefacts.dataset2d import load_dataset2d, load_persons2d
+from posepipe.artefacts.keypoints2d import from_frames, save_keypoints2d
+from posepipe.artefacts.pose3d import load_pose3d
+from posepipe.dataset2d import build_person, run_dataset2d, runs
 from posepipe.errors import PosepipeError
-from posepipe.keypoints2d.store import from_frames, save_keypoints2d
 from posepipe.lift3d.checkpoint import load_checkpoint, save_checkpoint
-from posepipe.lift3d.infer import lift_keypoints, run_lift3d
-from posepipe.lift3d.store import load_pose3d
+from posepipe.lift3d.infer import lift_keypoints
+from posepipe.lift3d.stage import run_lift3d
 from posepipe.testing import random_model
-from posepipe.tracks import TrackParams, make_tracks
+from posepipe.tracks import TrackParams, run_tracks
 from tests.synthetic_people import scene
 
 FPS = 25.0
@@ -35,7 +37,7 @@ def two_people(tmp_path):
     b[:20] = np.nan
     kp, truth = scene({0: a, 1: b}, shuffle_seed=1)
     save_keypoints2d(tmp_path / "keypoints2d.npz", kp)
-    make_tracks(tmp_path / "keypoints2d.npz", tmp_path / "tracks.npz", fps=FPS,
+    run_tracks(tmp_path / "keypoints2d.npz", tmp_path / "tracks.npz", fps=FPS,
                 params=TrackParams(max_lost_frames=60))  # fmt: skip
     return tmp_path, kp
 
@@ -63,7 +65,7 @@ def test_build_person_fills_short_gaps_and_splits_long_ones():
 
 def test_dataset2d_all_persons_layout_and_upstream_subjects(two_people):
     tmp, kp = two_people
-    persons = make_dataset2d(tmp / "keypoints2d.npz", tmp / "dataset2d.npz", video_id="clip", person="all",
+    persons = run_dataset2d(tmp / "keypoints2d.npz", tmp / "dataset2d.npz", video_id="clip", person="all",
                              tracks_path=tmp / "tracks.npz", max_gap_frames=5)  # fmt: skip
     assert [p.name for p in persons] == ["clip.mp4.p0", "clip.mp4.p1"]
     loaded = load_persons2d(tmp / "dataset2d.npz")
@@ -83,14 +85,14 @@ def test_dataset2d_all_persons_layout_and_upstream_subjects(two_people):
 
 def test_main_person_is_the_longest_track(two_people):
     tmp, _ = two_people
-    (main,) = make_dataset2d(tmp / "keypoints2d.npz", tmp / "dataset2d.npz", video_id="clip", person="main",
+    (main,) = run_dataset2d(tmp / "keypoints2d.npz", tmp / "dataset2d.npz", video_id="clip", person="main",
                              tracks_path=tmp / "tracks.npz")  # fmt: skip
     assert main.track_id == 1  # 100 frames against 77
 
 
 def test_lift_per_person_segments_alone_and_absent_frames_nan(two_people):
     tmp, _ = two_people
-    make_dataset2d(tmp / "keypoints2d.npz", tmp / "dataset2d.npz", video_id="clip", person="all",
+    run_dataset2d(tmp / "keypoints2d.npz", tmp / "dataset2d.npz", video_id="clip", person="all",
                    tracks_path=tmp / "tracks.npz", max_gap_frames=5)  # fmt: skip
     save_checkpoint(tmp / "lifter.bin", model_pos=random_model(widths=(3, 3), channels=16))
     run_lift3d(tmp / "dataset2d.npz", checkpoint_path=tmp / "lifter.bin", out=tmp / "pose3d.npz",
@@ -115,9 +117,9 @@ def test_lift_per_person_segments_alone_and_absent_frames_nan(two_people):
 def test_single_frame_segment_lifts(tmp_path):
     kp, _ = scene({0: np.array([[100.0, 200.0]] + [[np.nan, np.nan]] * 9 + [[120.0, 200.0]] * 10)})
     save_keypoints2d(tmp_path / "keypoints2d.npz", kp)
-    make_tracks(tmp_path / "keypoints2d.npz", tmp_path / "tracks.npz", fps=FPS,
+    run_tracks(tmp_path / "keypoints2d.npz", tmp_path / "tracks.npz", fps=FPS,
                 params=TrackParams(max_lost_frames=20, min_track_frames=1))  # fmt: skip
-    make_dataset2d(tmp_path / "keypoints2d.npz", tmp_path / "dataset2d.npz", video_id="v", person="all",
+    run_dataset2d(tmp_path / "keypoints2d.npz", tmp_path / "dataset2d.npz", video_id="v", person="all",
                    tracks_path=tmp_path / "tracks.npz", max_gap_frames=2)  # fmt: skip
     save_checkpoint(tmp_path / "lifter.bin", model_pos=random_model(widths=(3, 3), channels=16))
     run_lift3d(tmp_path / "dataset2d.npz", checkpoint_path=tmp_path / "lifter.bin", out=tmp_path / "pose3d.npz",
@@ -130,24 +132,24 @@ def test_nobody_tracked_is_an_error_naming_the_file(tmp_path):
     kp = from_frames([(np.zeros((0, 4)), np.zeros(0), np.zeros((0, 17, 3)))] * 4, width=64, height=48,
                      meta={"score_threshold": 0.7, "persons_below_threshold": 3})  # fmt: skip
     save_keypoints2d(tmp_path / "keypoints2d.npz", kp)
-    make_tracks(tmp_path / "keypoints2d.npz", tmp_path / "tracks.npz", fps=FPS, params=TrackParams())
+    run_tracks(tmp_path / "keypoints2d.npz", tmp_path / "tracks.npz", fps=FPS, params=TrackParams())
     with pytest.raises(PosepipeError, match=r"keypoints2d.npz: no person track in any of the 4 frames .*"
                        r"score_threshold 0.7 removed all 3 persons"):  # fmt: skip
-        make_dataset2d(tmp_path / "keypoints2d.npz", tmp_path / "d.npz", video_id="v", person="all",
+        run_dataset2d(tmp_path / "keypoints2d.npz", tmp_path / "d.npz", video_id="v", person="all",
                        tracks_path=tmp_path / "tracks.npz")  # fmt: skip
     assert not (tmp_path / "d.npz").exists()
 
 
 def test_real_two_person_clip_keeps_identities(tmp_path, test_data):
     """dance.mp4 beside itself 30 frames later, keypoints of both in one COCO file, shuffled per frame."""
-    from posepipe.keypoints2d.importers import import_to_store
+    from posepipe.keypoints2d.importers import run_import
     from posepipe.testing import write_timeline
     from tests.synthetic_people import id_switches, two_dancers
 
     video, keypoints, truth = two_dancers(test_data("media"), tmp_path)
     timeline = write_timeline(video, tmp_path / "frames", video_id="duet")
-    kp = import_to_store(keypoints, timeline_json=timeline, out=tmp_path / "keypoints2d.npz")
-    tracks = make_tracks(tmp_path / "keypoints2d.npz", tmp_path / "tracks.npz", fps=30000 / 1001,
+    kp = run_import(keypoints, timeline_json=timeline, out=tmp_path / "keypoints2d.npz")
+    tracks = run_tracks(tmp_path / "keypoints2d.npz", tmp_path / "tracks.npz", fps=30000 / 1001,
                          params=TrackParams())  # fmt: skip
     assert tracks.num_tracks == 2 and (tracks.track_ids >= 0).all()
     # Rows of a frame keep the file's (shuffled) order, so ``truth`` is per row.
@@ -155,7 +157,7 @@ def test_real_two_person_clip_keeps_identities(tmp_path, test_data):
     assert id_switches(truth, tracks.track_ids, rows_frames) == 0
     # The left dancer is track 0 (left edge first), the right one track 1, in every frame.
     assert (tracks.track_ids == truth).all()
-    make_dataset2d(tmp_path / "keypoints2d.npz", tmp_path / "dataset2d.npz", video_id="duet", person="all",
+    run_dataset2d(tmp_path / "keypoints2d.npz", tmp_path / "dataset2d.npz", video_id="duet", person="all",
                    tracks_path=tmp_path / "tracks.npz")  # fmt: skip
     save_checkpoint(tmp_path / "lifter.bin", model_pos=random_model(widths=(3, 3), channels=16))
     run_lift3d(tmp_path / "dataset2d.npz", checkpoint_path=tmp_path / "lifter.bin", out=tmp_path / "pose3d.npz",

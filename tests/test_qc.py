@@ -9,12 +9,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from posepipe.dataset2d import Dataset2D, save_dataset2d
-from posepipe.keypoints2d.store import from_frames, save_keypoints2d
-from posepipe.lift3d.store import Pose3D, save_pose3d
-from posepipe.qc import BONE_NAMES, Thresholds, bone_cv, joint_speeds, load_qc, person_numbers, run_qc
+from posepipe.artefacts.dataset2d import Dataset2D, save_dataset2d
+from posepipe.artefacts.keypoints2d import from_frames, save_keypoints2d
+from posepipe.artefacts.pose3d import Pose3D, save_pose3d
+from posepipe.artefacts.qc import load_qc
+from posepipe.qc import BONE_NAMES, Thresholds, bone_cv, joint_speeds, person_numbers, run_qc
+from posepipe.registry import STAGE_VERSIONS
 from posepipe.skeleton import H36M_PARENTS
-from posepipe.stages import STAGE_VERSIONS
 from posepipe.summary import write_summary
 
 FPS = 25.0
@@ -116,6 +117,7 @@ def test_stage_files_warnings_and_summary(tmp_path):
         timeline_json=folder / "frames/timeline.json", keypoints2d_npz=folder / "keypoints2d.npz",
         dataset2d_npz=folder / "dataset2d.npz", pose3d_npz=folder / "pose3d.npz", out_dir=folder / "qc",
         thresholds=Thresholds(max_interpolated_share=0.2, max_several_people_share=0.3),
+        benchmarks=[folder / "benchmarks" / "lift3d.tsv", folder / "benchmarks" / "render.tsv"],
     )  # fmt: skip
     assert load_qc(folder / "qc" / "qc.json") == json.loads(json.dumps(report))
     assert report["stage_version"] == STAGE_VERSIONS["qc"] and report["frames"] == T

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import posepipe
-import posepipe.stages
+import posepipe.registry
 from posepipe import render
 from posepipe.errors import PosepipeError
 from posepipe.render import (
@@ -24,7 +24,7 @@ from posepipe.render import (
     load_inputs,
     plan_layout,
     read_render_meta,
-    render_video,
+    run_render,
     view_limits,
 )
 from posepipe.render import stage as render_stage
@@ -32,7 +32,7 @@ from posepipe.render.scene import MAX_COORD_M, tick_step
 from posepipe.render.visualizer import clip_segment
 from posepipe.settings import schema_default
 from posepipe.skeleton import COCO_BONES, COCO_LEFT, COCO_RIGHT, H36M_BONES, H36M_LEFT, H36M_RIGHT, bone_side
-from posepipe.video import make_timeline, write_probe
+from posepipe.video import run_frames, run_probe
 from tests.media import ffmpeg
 
 W, H, FRAMES, RATE = 160, 120, 72, "30000/1001"
@@ -68,8 +68,8 @@ def write_inputs(
     )
     ffmpeg("-f", "lavfi", "-i", f"color=c=0x808080:s={W}x{H}:r={RATE}", *sound, "-frames:v", str(frames),
            "-c:v", "libx264", "-pix_fmt", "yuv420p", *(["-c:a", "aac", "-shortest"] if audio else []), str(video))  # fmt: skip
-    write_probe(video, out_json=folder / "probe.json", out_pts=folder / "probe_pts.npy")
-    header = make_timeline(folder / "probe.json", folder / "probe_pts.npy", video_id="scene", start=start,
+    run_probe(video, out_json=folder / "probe.json", out_pts=folder / "probe_pts.npy")
+    header = run_frames(folder / "probe.json", folder / "probe_pts.npy", video_id="scene", start=start,
                            out_json=folder / "timeline.json", out_csv=folder / "timeline.csv")  # fmt: skip
     count = header["frame_count"]
     detected = np.ones(count, bool)
@@ -129,7 +129,7 @@ def assert_bone_colours(image: np.ndarray, midpoints: np.ndarray, sides: list[st
 @pytest.fixture(scope="module")
 def scene(tmp_path_factory):
     folder = write_inputs(tmp_path_factory.mktemp("render"))
-    info = render_video(
+    info = run_render(
         *inputs(folder), folder / "render.mp4", height=OUT_H, threads=1, preview=folder / "preview.gif"
     )
     return folder, info
@@ -215,14 +215,14 @@ def test_frame_count_mismatch_fails_and_writes_nothing(scene, tmp_path):
     np.savez(short, **{key: value[:-1] for key, value in np.load(pose3d).items()})
     out = tmp_path / "bad.mp4"
     with pytest.raises(PosepipeError, match=rf"short_pose3d\.npz.*{FRAMES - 1}.*{FRAMES}") as err:
-        render_video(timeline, dataset2d, short, out, height=OUT_H)
+        run_render(timeline, dataset2d, short, out, height=OUT_H)
     assert err.value.path == str(short)
     data = dict(np.load(dataset2d, allow_pickle=True))
     data["positions_2d"] = {"scene": {"custom": [np.zeros((FRAMES + 3, 17, 2), np.float32)]}}
     data["detected"], data["scores"] = np.ones(FRAMES + 3, bool), np.ones((FRAMES + 3, 17), np.float32)
     np.savez(tmp_path / "long2d.npz", **data)
     with pytest.raises(PosepipeError, match=rf"long2d\.npz.*{FRAMES + 3}.*{FRAMES}"):
-        render_video(timeline, tmp_path / "long2d.npz", pose3d, out, height=OUT_H)
+        run_render(timeline, tmp_path / "long2d.npz", pose3d, out, height=OUT_H)
     assert list(tmp_path.iterdir()) == [short, tmp_path / "long2d.npz"]
 
 
@@ -251,7 +251,7 @@ def test_layouts_every_and_cli(scene, tmp_path, caplog):
 def test_parallel_parts_join_seamlessly(scene, tmp_path, monkeypatch):
     folder, _ = scene
     monkeypatch.setattr(render_stage, "MIN_PART_FRAMES", 16)
-    info = render_video(*inputs(folder), tmp_path / "parts.mp4", height=OUT_H, threads=3)
+    info = run_render(*inputs(folder), tmp_path / "parts.mp4", height=OUT_H, threads=3)
     assert read_render_meta(tmp_path / "parts.mp4") == info["meta"]  # the join keeps the record
     frames, pts, stream = decode(tmp_path / "parts.mp4")
     single, _, _ = decode(folder / "render.mp4")
@@ -265,7 +265,7 @@ def test_audio_follows_the_trimmed_timeline(tmp_path):
     import av
 
     folder = write_inputs(tmp_path / "av", frames=60, start=0.5, audio=True)
-    info = render_video(*inputs(folder), folder / "render.mp4", height=OUT_H, audio=True)
+    info = run_render(*inputs(folder), folder / "render.mp4", height=OUT_H, audio=True)
     assert info["audio"] and info["frames"] == 60 - 15
     with av.open(str(folder / "render.mp4")) as container:
         stream = container.streams.audio[0]
@@ -295,7 +295,7 @@ def test_projection_matches_what_matplotlib_drew():
 def test_the_file_records_its_stage_version(scene):
     folder, info = scene
     expected = {
-        "stage": "render", "stage_version": posepipe.stages.STAGE_VERSIONS["render"],
+        "stage": "render", "stage_version": posepipe.registry.STAGE_VERSIONS["render"],
         "posepipe": posepipe.__version__,
         "options": {"layout": "side_by_side", "height": OUT_H, "azimuth": DEFAULT_AZIMUTH,
                     "elevation": DEFAULT_ELEVATION, "every": 1, "max_frames": None, "crf": 18, "bitrate": None,
@@ -339,7 +339,7 @@ def test_leftovers_of_killed_renders_are_removed(scene, tmp_path, monkeypatch):
     join = render_stage.join_segments
     monkeypatch.setattr(render_stage, "join_segments", lambda segments, out, **kw: (
         seen.append(segments[0].parent.name), join(segments, out, **kw)))  # fmt: skip
-    render_video(*inputs(folder), out, height=OUT_H, threads=2, preview=tmp_path / "preview.gif")
+    run_render(*inputs(folder), out, height=OUT_H, threads=2, preview=tmp_path / "preview.gif")
     # This render's own parts folder has the name a later render would remove.
     assert len(seen) == 1 and seen[0].startswith(".render.mp4.") and ".parts." in seen[0]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["preview.gif", "render.mp4", "render.mp4.notes"]
@@ -401,7 +401,7 @@ def test_wild_but_finite_data_renders(scene, tmp_path):
     display[4] = np.nan
     display[6, 16] = [-3e38, 3e38, 3e38]
     np.savez(tmp_path / "pose3d.npz", **poses3d)
-    info = render_video(timeline, tmp_path / "dataset2d.npz", tmp_path / "pose3d.npz", tmp_path / "wild.mp4",
+    info = run_render(timeline, tmp_path / "dataset2d.npz", tmp_path / "pose3d.npz", tmp_path / "wild.mp4",
                         height=OUT_H, threads=1)  # fmt: skip
     frames, _, _ = decode(tmp_path / "wild.mp4")
     assert len(frames) == info["frames"] == FRAMES

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from posepipe.dataset2d import load_dataset2d
+from posepipe.artefacts.dataset2d import load_dataset2d
 from posepipe.errors import PosepipeError
 from posepipe.keypoints2d.importers import read_d2npz
 from posepipe.safeload import load_npz, load_pickle

@@ -82,6 +82,37 @@ def test_check_config_names_the_line_or_the_key(tmp_path, main, capsys):
     assert main(["check-config", str(tmp_path / "fine.yaml")]) == 0
 
 
+def test_command_options_and_back_to_a_settings_object():
+    """The rules' one helper (config section -> options) and the package's (options -> settings
+    object) meet: the tracks section's options parse back into the TrackParams of the config."""
+    import argparse
+
+    from posepipe.settings import command_options, settings_from_args
+    from posepipe.tracks import TrackParams, register_cli
+
+    section = {"iou_weight": 0.25, "max_cost": 0.5, "min_track_frames": 3, "keypoint_score": 0.2,
+               "velocity": False, "max_lost_frames": None, "model": "a b.yaml"}  # fmt: skip
+    assert command_options(
+        section, ["velocity", "max_lost_frames", "model"], flags={"model": "--config"}
+    ) == ("--no-velocity --config 'a b.yaml'")
+    keys = ["iou_weight", "max_cost", "min_track_frames", "keypoint_score", "velocity", "max_lost_frames"]
+    line = command_options(section, keys)
+    assert line == "--iou-weight 0.25 --max-cost 0.5 --min-track-frames 3 --keypoint-score 0.2 --no-velocity"
+    sub = argparse.ArgumentParser().add_subparsers(dest="stage")
+    register_cli(sub)
+    args = sub.choices["tracks"].parse_args(
+        ["k.npz", "--out", "t.npz", "--timeline", "t.json", *line.split()]
+    )
+    assert settings_from_args(TrackParams, args) == TrackParams(
+        iou_weight=0.25,
+        max_cost=0.5,
+        max_lost_frames=None,
+        min_track_frames=3,
+        keypoint_score=0.2,
+        velocity=False,
+    )
+
+
 def test_command_line_overrides_get_the_schema_types():
     """Snakemake reads `--config frames='{fps: 50}'` with YAML's BaseLoader: every nested scalar is
     a string. Where the schema wants no string it is read again as YAML; strings stay strings."""

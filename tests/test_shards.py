@@ -11,8 +11,8 @@ import shutil
 import numpy as np
 import pytest
 
-from posepipe.keypoints2d.importers import import_to_store
-from posepipe.keypoints2d.store import join_ranges, load_keypoints2d
+from posepipe.artefacts.keypoints2d import join_ranges, load_keypoints2d
+from posepipe.keypoints2d.importers import run_import
 from posepipe.render.stage import read_render_meta
 from posepipe.shards import output_range, plan_ranges
 from posepipe.testing import add_video, random_checkpoint, write_timeline
@@ -42,9 +42,9 @@ def test_import_shards_join_to_the_unsharded_arrays(tmp_path):
     video = add_video(tmp_path, "clip", frames=60)
     timeline = write_timeline(video, tmp_path / "frames")
     keypoints = tmp_path / "videos" / "clip.coco.json"
-    whole = import_to_store(keypoints, timeline_json=timeline, out=tmp_path / "whole.npz")
+    whole = run_import(keypoints, timeline_json=timeline, out=tmp_path / "whole.npz")
     parts = [
-        import_to_store(keypoints, timeline_json=timeline, out=tmp_path / f"p{a}.npz", frame_range=(a, b))
+        run_import(keypoints, timeline_json=timeline, out=tmp_path / f"p{a}.npz", frame_range=(a, b))
         for a, b in plan_ranges(60, 25)
     ]
     joined = join_ranges(parts[::-1], frame_count=60)
@@ -52,8 +52,8 @@ def test_import_shards_join_to_the_unsharded_arrays(tmp_path):
         np.testing.assert_array_equal(getattr(joined, name), getattr(whole, name))
     assert joined.meta["persons"] == whole.meta["persons"] and len(joined.meta["shards"]) == 3
     # The threshold's count too (each shard counts its own frames, the join adds them up).
-    strict = import_to_store(keypoints, timeline_json=timeline, out=tmp_path / "s.npz", score_threshold=0.99)
-    shards = [import_to_store(keypoints, timeline_json=timeline, out=tmp_path / f"s{a}.npz", frame_range=(a, b),
+    strict = run_import(keypoints, timeline_json=timeline, out=tmp_path / "s.npz", score_threshold=0.99)
+    shards = [run_import(keypoints, timeline_json=timeline, out=tmp_path / f"s{a}.npz", frame_range=(a, b),
                               score_threshold=0.99) for a, b in plan_ranges(60, 25)]  # fmt: skip
     joined = join_ranges(shards, frame_count=60)
     assert joined.meta["persons_below_threshold"] == strict.meta["persons_below_threshold"] == 59
@@ -125,7 +125,10 @@ def test_a_failed_shard_reruns_alone(tmp_path):
     snakemake(tmp_path, "--cores", "2", "--notemp", "results/long/shards.json", *done, config=config)
     assert all((tmp_path / path).exists() for path in done)
     out = snakemake(tmp_path, "--dry-run", "results/long/keypoints2d.npz", config=config).stdout
-    assert out.count("rule keypoints2d_shard:") == 1 and "wildcards: video=long, first=500, stop=1000" in out
+    assert (
+        out.count("rule keypoints2d_shard:") == 1
+        and "wildcards: video=long, frame_first=500, frame_stop=1000" in out
+    )
     assert "rule keypoints2d:" in out
 
 

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from posepipe.dataset2d import Dataset2D, save_dataset2d
+from posepipe.artefacts.dataset2d import Dataset2D, save_dataset2d
 from posepipe.summary import STAGE_OUTPUTS, WARNING_SOURCES, collect_warnings, write_summary
 
 T0 = 1_700_000_000  # stage k's files are made at T0 + 10 k

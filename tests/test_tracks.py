@@ -5,19 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from posepipe.artefacts.keypoints2d import from_frames, save_keypoints2d
+from posepipe.artefacts.tracks import load_tracks
 from posepipe.errors import PosepipeError
-from posepipe.keypoints2d.store import from_frames, save_keypoints2d
-from posepipe.stages import STAGE_VERSIONS
+from posepipe.registry import STAGE_VERSIONS
 from posepipe.summary import collect_warnings
-from posepipe.tracks import (
-    TrackParams,
-    box_iou,
-    find_duplicates,
-    keypoint_similarity,
-    link,
-    load_tracks,
-    make_tracks,
-)
+from posepipe.tracks import TrackParams, box_iou, find_duplicates, keypoint_similarity, link, run_tracks
 from tests.synthetic_people import add_detection, id_switches, person_at, scene
 
 FPS = 25.0
@@ -124,7 +117,7 @@ def test_crossing_identity_switches():
 def test_roundtrip_cli_and_bad_file(tmp_path):
     kp, _ = scene({0: _walk(100, 300, 30)})
     save_keypoints2d(tmp_path / "keypoints2d.npz", kp)
-    tracks = make_tracks(tmp_path / "keypoints2d.npz", tmp_path / "tracks.npz", fps=FPS, params=TrackParams())
+    tracks = run_tracks(tmp_path / "keypoints2d.npz", tmp_path / "tracks.npz", fps=FPS, params=TrackParams())
     loaded = load_tracks(tmp_path / "tracks.npz", detections=len(kp.boxes))
     assert loaded.meta["stage"] == "tracks" and loaded.meta["stage_version"] == STAGE_VERSIONS["tracks"]
     np.testing.assert_array_equal(loaded.track_ids, tracks.track_ids)
@@ -169,7 +162,7 @@ def test_duplicate_detections_are_merged_before_linking(tmp_path, caplog):
         dup, dup_truth = _with_duplicates(kp, truth, pid=0, shift=shift)
         save_keypoints2d(tmp_path / "keypoints2d.npz", dup)
         assert link(dup, params=TrackParams(), fps=FPS).num_tracks == 3  # what linking alone makes of it
-        tracks = make_tracks(
+        tracks = run_tracks(
             tmp_path / "keypoints2d.npz", tmp_path / "tracks.npz", fps=FPS, params=TrackParams()
         )
         assert tracks.num_tracks == 2
@@ -185,7 +178,7 @@ def test_duplicate_detections_are_merged_before_linking(tmp_path, caplog):
         assert meta["warnings"] == [expected] and expected in caplog.text
         assert collect_warnings(tmp_path) == ([expected], [])  # summary.csv's warnings column
     # duplicate_oks 1 turns it off.
-    off = make_tracks(
+    off = run_tracks(
         tmp_path / "keypoints2d.npz", tmp_path / "off.npz", fps=FPS, params=TrackParams(duplicate_oks=1.0)
     )
     assert off.num_tracks == 3 and "warnings" not in off.meta
@@ -200,8 +193,8 @@ def test_the_duplicate_default_changes_nothing_on_ordinary_scenes(tmp_path):
                for dy in (5, 20) for T in (50, 100, 200)]  # fmt: skip
     for i, kp in enumerate(scenes):
         save_keypoints2d(tmp_path / "keypoints2d.npz", kp)
-        make_tracks(tmp_path / "keypoints2d.npz", tmp_path / "on.npz", fps=FPS, params=TrackParams())
-        make_tracks(
+        run_tracks(tmp_path / "keypoints2d.npz", tmp_path / "on.npz", fps=FPS, params=TrackParams())
+        run_tracks(
             tmp_path / "keypoints2d.npz", tmp_path / "off.npz", fps=FPS, params=TrackParams(duplicate_oks=1.0)
         )
         assert (tmp_path / "on.npz").read_bytes() == (tmp_path / "off.npz").read_bytes(), i

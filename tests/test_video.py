@@ -8,18 +8,20 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
+from posepipe.artefacts.timeline import load_timeline
+from posepipe.decode import iter_frames
 from posepipe.errors import PosepipeError
-from posepipe.stages import STAGE_VERSIONS
+from posepipe.registry import STAGE_VERSIONS
 from posepipe.testing import level, write_indexed_video
-from posepipe.video import iter_frames, load_timeline, make_timeline, plan_timeline, probe_video, write_probe
+from posepipe.video import plan_timeline, probe_video, run_frames, run_probe
 from tests.media import ffmpeg, write_test_video
 
 
 def timeline_for(video, tmp_path, **options):
     """Run probe + frames like the workflow does; return the loaded Timeline."""
     out = tmp_path / "out"
-    write_probe(video, out_json=out / "probe.json", out_pts=out / "probe_pts.npy")
-    make_timeline(
+    run_probe(video, out_json=out / "probe.json", out_pts=out / "probe_pts.npy")
+    run_frames(
         out / "probe.json", out / "probe_pts.npy", video_id="v",
         out_json=out / "frames/timeline.json", out_csv=out / "frames/timeline.csv", **options,
     )  # fmt: skip
@@ -207,7 +209,7 @@ def test_bad_input_names_the_file_and_writes_nothing(tmp_path, case):
     path, reason = bad_inputs(tmp_path)[case]
     out = tmp_path / "out"
     with pytest.raises(PosepipeError, match=reason) as err:
-        write_probe(path, out_json=out / "probe.json", out_pts=out / "probe_pts.npy")
+        run_probe(path, out_json=out / "probe.json", out_pts=out / "probe_pts.npy")
     assert str(path) in str(err.value)
     assert not out.exists() or not any(out.iterdir())
 

@@ -17,17 +17,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from posepipe.artefacts.timeline import load_timeline
+from posepipe.decode import DecodeErrors, decoded_frames, iter_frames
 from posepipe.errors import PosepipeError
-from posepipe.video import (
-    DecodeErrors,
-    damage_warnings,
-    decoded_frames,
-    iter_frames,
-    load_timeline,
-    make_timeline,
-    scan_video,
-    write_probe,
-)
+from posepipe.video import damage_warnings, run_frames, run_probe, scan_video
 from tests.media import ffmpeg, ffmpeg_exe, write_test_video
 
 FRAMES = 240  # the synthetic clip: 8 s at 30 fps
@@ -64,8 +57,8 @@ def ffmpeg_frame_count(path: Path) -> int:
 
 
 def probe_and_timeline(video: Path, out: Path, **options) -> tuple[dict, dict]:
-    write_probe(video, out_json=out / "probe.json", out_pts=out / "probe_pts.npy")
-    header = make_timeline(
+    run_probe(video, out_json=out / "probe.json", out_pts=out / "probe_pts.npy")
+    header = run_frames(
         out / "probe.json", out / "probe_pts.npy", video_id="v",
         out_json=out / "frames/timeline.json", out_csv=out / "frames/timeline.csv", **options,
     )  # fmt: skip

@@ -63,7 +63,7 @@ def test_warm_stages_write_the_same_files(server):
             for key in a.files:
                 if key != "meta" and a[key].dtype != object:
                     assert np.array_equal(a[key], b[key], equal_nan=a[key].dtype.kind == "f"), (name, key)
-    from posepipe.dataset2d import load_dataset2d
+    from posepipe.artefacts.dataset2d import load_dataset2d
 
     cold, warm = load_dataset2d(workdir / "cold/ds.npz"), load_dataset2d(workdir / "warm/ds.npz")
     assert np.array_equal(cold.keypoints, warm.keypoints)  # the object-array (upstream) part
@@ -81,14 +81,14 @@ def test_without_a_server_the_stage_runs_itself(tmp_path):
 
 
 def test_a_killed_client_stops_its_job(server):
-    from posepipe.dataset2d import make_dataset2d
-    from posepipe.keypoints2d.store import from_frames, save_keypoints2d
+    from posepipe.artefacts.keypoints2d import from_frames, save_keypoints2d
+    from posepipe.dataset2d import run_dataset2d
     from tests.test_cli_faults import random_persons
 
     workdir, server_pid = server
     save_keypoints2d(workdir / "kp.npz", from_frames(random_persons(60000, width=640, height=360), width=640,
                                                      height=360))  # fmt: skip
-    make_dataset2d(workdir / "kp.npz", workdir / "ds.npz", video_id="v")
+    run_dataset2d(workdir / "kp.npz", workdir / "ds.npz", video_id="v")
     random_checkpoint(workdir / "big.bin", widths=(3, 3, 3, 3, 3), channels=256)
     env = {**os.environ, WARM_SOCKET_VARIABLE: str(socket_path(workdir))}
     client = subprocess.Popen(

@@ -14,7 +14,7 @@ import shutil
 import pandas as pd
 import pytest
 
-from posepipe.keypoints2d.store import load_keypoints2d
+from posepipe.artefacts.keypoints2d import load_keypoints2d
 from posepipe.testing import add_video
 from tests.snakemake_run import planned_jobs, snakemake
 

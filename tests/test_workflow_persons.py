@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from posepipe.dataset2d import load_persons2d
-from posepipe.lift3d.store import load_pose3d
+from posepipe.artefacts.dataset2d import load_persons2d
+from posepipe.artefacts.pose3d import load_pose3d
 from posepipe.testing import random_checkpoint
 from tests.snakemake_run import planned_jobs, snakemake
 from tests.synthetic_people import two_dancers

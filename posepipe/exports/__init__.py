@@ -1,4 +1,5 @@
-"""Exports of the 3D motion to the file formats of the field, one writer per format.
+"""Exports of the 3D motion to the file formats of the field, one writer per format
+(registered in :data:`posepipe.registry.EXPORT_FORMATS`).
 
 ``python -m posepipe export`` (stage driver: :mod:`posepipe.exports.stage`) reads pose3d.npz and
 writes, per person, one file into ``results/{video}/exports/{format}/``, named ``{video}.{ext}``
@@ -25,5 +26,3 @@ fields; c3d: NaN, which C3D stores as an invalid residual), or, in BVH, which ha
 values, held from the last frame present; trc, c3d and bvh span the person's first to last
 frame present, and their frame numbers are the timeline's frame + 1.
 """
-
-FORMATS = ("csv", "json", "trc", "c3d", "bvh")

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from posepipe.lift3d.store import Pose3D
+from posepipe.artefacts.pose3d import Pose3D
 from posepipe.skeleton import H36M_JOINTS
 
 
@@ -39,8 +39,8 @@ class Motion:
 
 def motions(pose: Pose3D, *, video: str, fps: float) -> list[Motion]:
     """The people of a pose3d.npz, in its order."""
-    tracks = [-1] if not pose.per_person else [int(t) for t in pose.track_ids]
-    camera, display = pose.persons(), pose.persons(display=True)
+    tracks = [int(t) for t in pose.track_ids]  # -1: the one person of a one-person-per-frame file
+    camera, display = pose.positions, pose.display
     return [
         Motion(video=video, name=video if track < 0 else f"{video}.p{track}", track=track,
                camera=camera[p].astype(np.float64), display=display[p].astype(np.float64), time=pose.time, fps=fps)

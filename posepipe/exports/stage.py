@@ -18,35 +18,24 @@ import argparse
 import functools
 import logging
 import os
-import shutil
 from pathlib import Path
 
 import numpy as np
 
-from posepipe.atomic import remove_stale
+from posepipe.atomic import atomic_folder
 from posepipe.errors import PosepipeError
-from posepipe.exports import FORMATS
 from posepipe.exports.bvh import BVH_STARTS
+from posepipe.registry import EXPORT_FORMATS, entry_point
 from posepipe.settings import add_option
 
 log = logging.getLogger(__name__)
 
 
 def writer(fmt: str):
-    """The function ``(path, motion)`` that writes format ``fmt``."""
-    if fmt == "csv":
-        from posepipe.exports.tables import write_csv as write
-    elif fmt == "json":
-        from posepipe.exports.tables import write_json as write
-    elif fmt == "trc":
-        from posepipe.exports.trc import write_trc as write
-    elif fmt == "c3d":
-        from posepipe.exports.c3d import write_c3d as write
-    elif fmt == "bvh":
-        from posepipe.exports.bvh import write_bvh as write
-    else:
-        raise PosepipeError(None, f"unknown export format {fmt!r}; one of {', '.join(FORMATS)}")
-    return write
+    """The function ``(path, motion)`` that writes format ``fmt`` (:data:`posepipe.registry.EXPORT_FORMATS`)."""
+    if fmt not in EXPORT_FORMATS:
+        raise PosepipeError(None, f"unknown export format {fmt!r}; one of {', '.join(EXPORT_FORMATS)}")
+    return entry_point(EXPORT_FORMATS[fmt].writer)
 
 
 TIMING_FILE = "timing.csv"
@@ -65,7 +54,7 @@ def file_frames(motion, fmt: str, *, bvh_start: str = "person") -> np.ndarray:
     return np.arange(frames.start, frames.stop)
 
 
-def export(
+def run_export(
     pose3d_npz: str | os.PathLike,
     *,
     fmt: str,
@@ -77,15 +66,15 @@ def export(
     """Write every person of ``pose3d_npz`` in format ``fmt`` into ``out_dir``, and its
     ``timing.csv`` (see the module docstring); returns the motion files. ``bvh_start``: 'person'
     (a BVH file starts at the person's first frame) or 'video' (at the timeline's first frame)."""
+    from posepipe.artefacts.pose3d import load_pose3d
     from posepipe.exports.motion import motions
-    from posepipe.lift3d.store import load_pose3d
 
     write = writer(fmt)
     if fmt == "bvh":
         write = functools.partial(write, start=bvh_start)
     pose = load_pose3d(pose3d_npz)
     if timeline_json is not None:
-        from posepipe.video import load_timeline_header
+        from posepipe.artefacts.timeline import load_timeline_header
 
         header = load_timeline_header(timeline_json)
         fps = float(header["fps"])
@@ -96,12 +85,8 @@ def export(
     else:
         fps = float(pose.meta.get("fps") or 0) or 1.0 / float(pose.time[1] - pose.time[0])
     out_dir = Path(out_dir)
-    remove_stale(out_dir)
-    tmp = out_dir.parent / f".{out_dir.name}.tmp"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
     written, timing = [], []
-    try:
+    with atomic_folder(out_dir) as tmp:
         for motion in motions(pose, video=video_id, fps=fps):
             if not motion.present.any():
                 log.warning("%s: %s is never present; no %s file", pose3d_npz, motion.name, fmt)
@@ -116,11 +101,6 @@ def export(
                 "end_time_s": round(float(motion.time[frames[-1]]), 6), "fps": motion.fps,
             })  # fmt: skip
         write_table(tmp / TIMING_FILE, timing)
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        os.replace(tmp, out_dir)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     log.info("%s: %d %s file(s) in %s", video_id, len(written), fmt, out_dir)
     return written
 
@@ -148,7 +128,7 @@ def register_cli(sub) -> None:
     )
     p.add_argument("pose3d", type=Path, metavar="POSE3D_NPZ", help="the lift3d stage's pose3d.npz")
     p.add_argument(
-        "--format", required=True, choices=FORMATS, dest="fmt", help="the file format to write (one per run)"
+        "--format", required=True, choices=tuple(EXPORT_FORMATS), dest="fmt", help="the file format to write (one per run)"
     )
     p.add_argument(
         "--out-dir", type=Path, required=True,
@@ -167,7 +147,7 @@ def register_cli(sub) -> None:
     )  # fmt: skip
 
     def run(args: argparse.Namespace) -> None:
-        export(
+        run_export(
             args.pose3d,
             fmt=args.fmt,
             out_dir=args.out_dir,

@@ -34,9 +34,9 @@ from pathlib import Path
 import numpy as np
 
 from posepipe import __version__
+from posepipe.artefacts.keypoints2d import NUM_COCO_JOINTS, Keypoints2D, from_frames, save_keypoints2d
 from posepipe.errors import PosepipeError
 from posepipe.gpu import resolve_device
-from posepipe.keypoints2d.store import NUM_COCO_JOINTS, Keypoints2D, from_frames, save_keypoints2d
 from posepipe.progress import Progress
 from posepipe.settings import schema_default
 from posepipe.weights import PUBLISHED, weights_record
@@ -104,7 +104,7 @@ def build_cfg(
     config: str = DEFAULT_CONFIG,
     *,
     weights: str | os.PathLike | None = None,
-    device: str = "cpu",
+    device: str = schema_default("keypoints2d.device"),
     score_threshold: float = DEFAULT_SCORE_THRESHOLD,
     detections_per_image: int | None = None,
     min_size: int | None = None,
@@ -115,7 +115,7 @@ def build_cfg(
     Args:
         config: a model-zoo name (one of :data:`ZOO_CONFIGS`, or any zoo path) or a local .yaml.
         weights: stored in ``MODEL.WEIGHTS`` (for ``DefaultPredictor``; this module loads itself).
-        device: ``MODEL.DEVICE``.
+        device: ``MODEL.DEVICE`` (auto: cuda if usable, else cpu; :func:`posepipe.gpu.resolve_device`).
         score_threshold: ``MODEL.ROI_HEADS.SCORE_THRESH_TEST``: persons below it are dropped.
         detections_per_image: ``TEST.DETECTIONS_PER_IMAGE`` (None keeps the config's, 100).
         min_size, max_size: ``INPUT.MIN_SIZE_TEST`` / ``MAX_SIZE_TEST`` (None keeps 800 / 1333).
@@ -143,7 +143,7 @@ def build_cfg(
     if not 0.0 <= score_threshold <= 1.0:
         raise PosepipeError(None, f"score threshold must be in [0, 1], got {score_threshold}")
     cfg.MODEL.WEIGHTS = "" if weights is None else os.fspath(weights)
-    cfg.MODEL.DEVICE = device
+    cfg.MODEL.DEVICE = resolve_device(device)
     cfg.MODEL.ROI_HEADS.SCORE_THRESH_TEST = float(score_threshold)
     if detections_per_image is not None:
         cfg.TEST.DETECTIONS_PER_IMAGE = int(detections_per_image)
@@ -398,7 +398,7 @@ def _put(q: queue.Queue, item, stop: threading.Event) -> bool:
 
 
 def _decode(timeline, detector: Detector, q: queue.Queue, stop: threading.Event, frames: range) -> None:
-    from posepipe.video import iter_frames
+    from posepipe.decode import iter_frames
 
     try:
         for t, image in iter_frames(timeline, start=frames.start, stop=frames.stop):
@@ -418,7 +418,7 @@ def run_on_timeline(
     progress_every: float = 5.0,
     frame_range: tuple[int, int] | None = None,
 ) -> tuple[list, dict]:
-    """Detect persons in every frame of ``timeline`` (a :class:`posepipe.video.Timeline`), or in the
+    """Detect persons in every frame of ``timeline`` (a :class:`posepipe.artefacts.timeline.Timeline`), or in the
     frames ``[first, stop)`` of ``frame_range`` (decoding seeks there).
 
     Returns:
@@ -506,7 +506,7 @@ def detect_keypoints(
     """
     import torch
 
-    from posepipe.video import load_timeline
+    from posepipe.artefacts.timeline import load_timeline
 
     timeline = load_timeline(timeline_json)
     d2 = import_detectron2()
@@ -522,7 +522,7 @@ def detect_keypoints(
         score_threshold,
     )  # fmt: skip
     if frame_range is not None:
-        from posepipe.keypoints2d.importers import check_range
+        from posepipe.shards import check_range
 
         frame_range = check_range(frame_range, timeline.frame_count, path=timeline_json)
     frames, timings = run_on_timeline(
@@ -565,7 +565,7 @@ def detect_keypoints(
     return from_frames(frames, width=timeline.width, height=timeline.height, meta=meta)
 
 
-def detect_to_store(timeline_json: str | os.PathLike, *, out: str | os.PathLike, **kwargs) -> Keypoints2D:
+def run_detectron2(timeline_json: str | os.PathLike, *, out: str | os.PathLike, **kwargs) -> Keypoints2D:
     """:func:`detect_keypoints` and write ``out`` (keypoints2d.npz) atomically."""
     kp = detect_keypoints(timeline_json, **kwargs)
     save_keypoints2d(out, kp)
@@ -577,3 +577,40 @@ def detect_to_store(timeline_json: str | os.PathLike, *, out: str | os.PathLike,
         kp.num_frames,
     )
     return kp
+
+
+def add_source_options(g) -> None:
+    """Options of ``python -m posepipe keypoints2d --source detectron2``."""
+    from posepipe.settings import add_option
+
+    add_option(
+        g, "--config", key="keypoints2d.model",
+        help=f"detectron2 model-zoo config ({', '.join(ZOO_CONFIGS)}) or a local .yaml",
+    )  # fmt: skip
+    g.add_argument("--weights", help="local weights file (.pkl or .pth) matching --config")
+    add_option(g, "--batch-size", key="keypoints2d.batch_size", type=int, help="frames per forward pass")
+    add_option(
+        g, "--device", key="keypoints2d.device", help="auto (cuda if available), cpu, cuda, cuda:1, ..."
+    )
+    g.add_argument(
+        "--detections-per-image", type=int, help="at most this many persons per frame (config default 100)"
+    )
+    add_option(g, "--amp", key="keypoints2d.amp", help="float16 autocast (CUDA only)")
+    add_option(g, "--min-size", key="keypoints2d.min_size", type=int, help="test-time short side")
+    add_option(g, "--max-size", key="keypoints2d.max_size", type=int, help="test-time longest side cap")
+    g.add_argument("--progress-every", type=float, default=5.0, help="seconds between progress lines")
+
+
+def run_source(args) -> None:
+    """``keypoints2d --source detectron2``: detect on ``args.timeline``, write ``args.out``."""
+    if not args.weights:
+        raise PosepipeError(
+            args.timeline,
+            "--source detectron2 needs --weights PATH (fetch it with: python -m posepipe download)",
+        )
+    run_detectron2(
+        args.timeline, out=args.out, config=args.config, weights=args.weights, batch_size=args.batch_size,
+        device=args.device, score_threshold=args.score_threshold, detections_per_image=args.detections_per_image,
+        min_size=args.min_size, max_size=args.max_size, amp=args.amp, progress_every=args.progress_every,
+        frame_range=args.frames,
+    )  # fmt: skip

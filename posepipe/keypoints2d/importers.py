@@ -28,9 +28,11 @@ from pathlib import Path
 
 import numpy as np
 
+from posepipe.artefacts.keypoints2d import NUM_COCO_JOINTS, Keypoints2D, from_frames, save_keypoints2d
 from posepipe.errors import PosepipeError
-from posepipe.keypoints2d.store import NUM_COCO_JOINTS, Keypoints2D, from_frames, save_keypoints2d
 from posepipe.safeload import load_npz
+from posepipe.settings import schema_default
+from posepipe.shards import check_range
 
 log = logging.getLogger(__name__)
 
@@ -315,7 +317,7 @@ def import_keypoints(
     width: int,
     height: int,
     fmt: str = "auto",
-    score_threshold: float = 0.0,
+    score_threshold: float | None = None,
 ) -> Keypoints2D:
     """Read another tool's 2D keypoints and check them against the timeline.
 
@@ -323,7 +325,8 @@ def import_keypoints(
         path: a d2npz or COCO JSON file (see the module docstring).
         frame_count, width, height: of the frame timeline the keypoints must describe.
         fmt: 'auto' (by extension, then content), 'd2npz' or 'coco'.
-        score_threshold: persons whose box score is lower are dropped, as the detector would.
+        score_threshold: persons whose box score is lower are dropped, as the detector would (None:
+            keep everyone; the stage, :func:`run_import`, applies ``keypoints2d.score_threshold``).
 
     Returns:
         Keypoints2D with ``frame_count`` frames: boxes (N, 4) x1, y1, x2, y2, box_scores (N,),
@@ -357,7 +360,7 @@ def import_keypoints(
         "source_file": os.fspath(path),
         "source_sha256": sha256_file(path),
         "format": fmt,
-        "score_threshold": score_threshold,
+        "score_threshold": score_threshold or 0.0,
         "image_size": [width, height],
         "frame_count": frame_count,
         "persons": int(sum(len(b) for b, _, _ in frames)),
@@ -370,27 +373,19 @@ def import_keypoints(
     return kp
 
 
-def check_range(frame_range, frame_count: int, *, path=None) -> tuple[int, int]:
-    """``(first, stop)`` checked against a timeline of ``frame_count`` frames."""
-    first, stop = (int(v) for v in frame_range)
-    if not 0 <= first < stop <= frame_count:
-        raise PosepipeError(path, f"frame range {first}:{stop} is not inside the timeline's 0:{frame_count}")
-    return first, stop
-
-
-def import_to_store(
+def run_import(
     path: str | os.PathLike,
     *,
     timeline_json: str | os.PathLike,
     out: str | os.PathLike,
     fmt: str = "auto",
-    score_threshold: float = 0.0,
+    score_threshold: float = schema_default("keypoints2d.score_threshold"),
     frame_range: tuple[int, int] | None = None,
 ) -> Keypoints2D:
     """Import ``path`` for the timeline in ``timeline_json`` and write ``out`` (keypoints2d.npz);
     with ``frame_range`` ``(first, stop)``, only that shard of the timeline (the whole file is checked)."""
-    from posepipe.keypoints2d.store import frame_slice
-    from posepipe.video import load_timeline_header
+    from posepipe.artefacts.keypoints2d import frame_slice
+    from posepipe.artefacts.timeline import load_timeline_header
 
     header = load_timeline_header(timeline_json)
     count, width, height = int(header["frame_count"]), int(header["width"]), int(header["height"])
@@ -416,3 +411,23 @@ def import_to_store(
         kp.meta["frames_with_person"], kp.num_frames, path, kp.meta["format"],
     )  # fmt: skip
     return kp
+
+
+def add_source_options(g) -> None:
+    """Options of ``python -m posepipe keypoints2d --source file``."""
+    g.add_argument(
+        "--input", help="keypoints made by another tool: infer_video_d2 .npz or COCO results .json"
+    )
+    g.add_argument("--format", choices=("auto", "d2npz", "coco"), default="auto")
+
+
+def run_source(args) -> None:
+    """``keypoints2d --source file``: import ``args.input`` for ``args.timeline``, write ``args.out``."""
+    if not args.input:
+        raise PosepipeError(
+            args.timeline, "--source file needs --input FILE (a .npz from infer_video_d2 or COCO JSON)"
+        )
+    run_import(
+        args.input, timeline_json=args.timeline, out=args.out, fmt=args.format,
+        score_threshold=args.score_threshold, frame_range=args.frames,
+    )  # fmt: skip

@@ -16,7 +16,7 @@ def _device(text: str) -> str:
 
 
 def _run(args: argparse.Namespace) -> None:
-    from posepipe.lift3d.infer import run_lift3d
+    from posepipe.lift3d.stage import run_lift3d
 
     run_lift3d(
         args.dataset2d,

@@ -1,4 +1,4 @@
-"""Inference of the temporal CNN, and the ``lift3d`` stage (dataset2d.npz -> pose3d.npz + pose3d.csv).
+"""Inference of the temporal CNN (pure numerics on arrays; the ``lift3d`` driver is :mod:`posepipe.lift3d.stage`).
 
 Follows what upstream ``run.py --evaluate ... --render --viz-export`` does for a custom video:
 
@@ -16,23 +16,18 @@ over the whole sequence (up to float rounding).
 from __future__ import annotations
 
 import logging
-import os
-import time
 from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
 
-from posepipe import __version__, gpu
-from posepipe.conditioning import model_times, resample, runs
-from posepipe.dataset2d import load_dataset2d, load_persons2d
+from posepipe import gpu
+from posepipe.conditioning import model_times, resample
 from posepipe.errors import PosepipeError
 from posepipe.lift3d import DEFAULT_WINDOW
-from posepipe.lift3d.checkpoint import Checkpoint, load_checkpoint
-from posepipe.lift3d.store import Pose3D, save_pose3d, save_pose3d_csv
+from posepipe.lift3d.checkpoint import Checkpoint
 from posepipe.progress import Progress
-from posepipe.skeleton import COCO_LEFT, COCO_RIGHT, H36M_JOINTS, H36M_LEFT, H36M_RIGHT, flip_permutation
-from posepipe.video import load_timeline_header
+from posepipe.skeleton import COCO_LEFT, COCO_RIGHT, H36M_LEFT, H36M_RIGHT, flip_permutation
 
 log = logging.getLogger(__name__)
 
@@ -69,19 +64,20 @@ def run_windowed(
     padded: torch.Tensor,
     *,
     window: int | None = DEFAULT_WINDOW,
-    device: torch.device | str = "cpu",
+    device: torch.device | str | None = None,
     progress: ProgressFn | None = None,
 ) -> torch.Tensor:
     """Apply ``model`` to an already padded batch, ``window`` output frames at a time.
 
     padded: (B, T + RF - 1, J, F) on any device. Returns (B, T, J_out, 3) float32 on the CPU.
-    ``window`` None or <= 0: one pass over the whole sequence (memory grows with T).
+    ``window`` None or <= 0: one pass over the whole sequence (memory grows with T). ``device``
+    None: the model's own.
     """
     rf = model.receptive_field
     total = padded.shape[1] - rf + 1
     if total < 1:
         raise ValueError(f"padded input has {padded.shape[1]} frames, fewer than the receptive field {rf}")
-    device = torch.device(device)
+    device = next(model.parameters()).device if device is None else torch.device(device)
     step = total if window is None or window <= 0 else int(window)
     out = torch.empty((padded.shape[0], total, model.num_joints_out, 3), dtype=torch.float32)
     with torch.inference_mode():
@@ -100,7 +96,7 @@ def predict(
     *,
     flip: bool = True,
     window: int | None = DEFAULT_WINDOW,
-    device: torch.device | str = "cpu",
+    device: torch.device | str | None = None,
     kps_left: Sequence[int] = COCO_LEFT,
     kps_right: Sequence[int] = COCO_RIGHT,
     joints_left: Sequence[int] | None = H36M_LEFT,
@@ -111,7 +107,7 @@ def predict(
 
     keypoints: (T, J_in, 2) normalised x, y. Returns float32 (T, J_out, 3).
     ``joints_left``/``joints_right`` None: no output joint swap (trajectory model).
-    The model must already be on ``device`` and in eval mode.
+    The model must already be on ``device`` (None: wherever it is) and in eval mode.
     """
     keypoints = np.asarray(keypoints, dtype=np.float32)
     padded = pad_sequence(keypoints, pad=model.pad, causal=model.causal)
@@ -234,156 +230,12 @@ def lift_keypoints(
     return positions.astype(np.float32)
 
 
-def lift_at_rate(keypoints: np.ndarray, times: np.ndarray, *, model_fps: float, **options) -> np.ndarray:
+def lift_at_rate(
+    keypoints: np.ndarray, times: np.ndarray, *, model_fps: float, lift: Callable = lift_keypoints, **options
+) -> np.ndarray:
     """Lift one segment at the model's frame rate: 2D (T, 17, 2) at ``times`` (T,) seconds is
-    resampled by linear interpolation to ``model_fps`` over the same span, lifted with
-    :func:`lift_keypoints` (``options``), and the 3D resampled back to ``times``."""
+    resampled by linear interpolation to ``model_fps`` over the same span, lifted with ``lift``
+    (default :func:`lift_keypoints`, given ``options``), and the 3D resampled back to ``times``."""
     grid = model_times(float(times[0]), float(times[-1]), model_fps)
-    lifted = lift_keypoints(resample(keypoints, times, grid).astype(np.float32), **options)
+    lifted = lift(resample(keypoints, times, grid).astype(np.float32), **options)
     return resample(lifted, grid, times).astype(np.float32)
-
-
-def run_lift3d(
-    dataset2d_path: str | os.PathLike,
-    *,
-    checkpoint_path: str | os.PathLike,
-    out: str | os.PathLike,
-    csv: str | os.PathLike | None = None,
-    timeline: str | os.PathLike | None = None,
-    fps: float | None = None,
-    causal: bool = False,
-    flip: bool = True,
-    device: str = "auto",
-    window: int | None = DEFAULT_WINDOW,
-    subject: str | None = None,
-    model_fps: float | None = None,
-) -> dict:
-    """The ``lift3d`` stage. Writes ``out`` (pose3d.npz) and, if given, ``csv``; returns the meta dict.
-
-    The files are described in :mod:`posepipe.lift3d.store`. Frame times come from the timeline's
-    fps when given, else ``fps``. Non-finite model output is an error naming the checkpoint.
-    ``model_fps``: lift each sequence resampled to that rate and resample the 3D back
-    (:func:`lift_at_rate`); None or the timeline's own rate lifts the frames as they are.
-    """
-    t_start = time.perf_counter()
-    # One sequence, or one per person (NaN where a person is absent) from a per-person file.
-    people = [load_dataset2d(dataset2d_path, subject=subject)] if subject else load_persons2d(dataset2d_path)
-    ds, per_person = people[0], people[0].track_id >= 0
-    T = ds.num_frames
-    if timeline is not None:
-        header = load_timeline_header(timeline)
-        fps_used, count = float(header["fps"]), int(header["frame_count"])
-        if count != T:
-            raise PosepipeError(
-                dataset2d_path, f"has {T} frames but timeline {os.fspath(timeline)} has {count}"
-            )
-        if fps is not None and abs(fps - fps_used) > 1e-6 * fps_used:
-            log.warning("--fps %s ignored: timeline says %s", fps, fps_used)
-        time_source = "timeline"
-    elif fps is not None and fps > 0:
-        fps_used, time_source = float(fps), "fps"
-    else:
-        raise PosepipeError(dataset2d_path, "frame times unknown: give a timeline or a positive fps")
-
-    ckpt = load_checkpoint(checkpoint_path, causal=causal)
-    if ckpt.architecture.num_joints_out != len(H36M_JOINTS):
-        raise PosepipeError(
-            checkpoint_path,
-            f"model outputs {ckpt.architecture.num_joints_out} joints, expected 17 (Human3.6M)",
-        )
-    dev = resolve_device(device)
-    t_loaded = time.perf_counter()
-    log.info(
-        "lift3d %s: %d frames, receptive field %d, causal=%s, flip=%s, device=%s, window=%s",
-        ds.name,
-        T,
-        ckpt.architecture.receptive_field,
-        causal,
-        flip,
-        dev,
-        window,
-    )
-    resample_to = None if model_fps is None or abs(model_fps - fps_used) < 1e-9 * fps_used else model_fps
-
-    def lift(keypoints: np.ndarray, start: int, label: str) -> np.ndarray:
-        options = dict(
-            width=ds.width, height=ds.height, checkpoint=ckpt, flip=flip, window=window, device=dev
-        )
-        if resample_to is None:
-            return lift_keypoints(keypoints, label=label, **options)
-        times = (start + np.arange(len(keypoints))) / fps_used
-        return lift_at_rate(keypoints, times, model_fps=resample_to, label=label, **options)
-
-    if per_person:
-        # Each segment of each person is lifted alone: the model never sees across a long absence.
-        positions = np.full((len(people), T, len(H36M_JOINTS), 3), np.nan, np.float32)
-        for p, person in enumerate(people):
-            for start, stop in runs(person.present):
-                label = f"lift3d {person.name} frames {start}-{stop - 1}"
-                positions[p, start:stop] = lift(person.keypoints[start:stop], start, label)
-    else:
-        positions = lift(ds.keypoints, 0, "lift3d")
-    if dev.type == "cuda":
-        torch.cuda.synchronize(dev)
-    t_inferred = time.perf_counter()
-    if per_person:
-        display = place_side_by_side(
-            np.stack([camera_to_display(person_positions) for person_positions in positions]),
-            np.stack([person.keypoints for person in people]), width=ds.width,
-        )  # fmt: skip
-    else:
-        display = camera_to_display(positions)
-    times = np.arange(T, dtype=np.float64) / fps_used
-
-    present = np.stack([person.present for person in people]) if per_person else np.ones((1, T), bool)
-    lifted = positions if per_person else positions[None]
-    if not np.isfinite(lifted[present]).all():
-        bad = int((~np.isfinite(lifted[present]).all(axis=(1, 2))).sum())
-        raise PosepipeError(
-            checkpoint_path,
-            f"the model gave non-finite 3D joints in {bad} of {T} frames of {dataset2d_path} "
-            "(NaN or infinite weights in the checkpoint?); nothing was written",
-        )
-    meta = {
-        "posepipe_version": __version__,
-        "torch_version": torch.__version__,
-        "dataset2d": os.fspath(dataset2d_path),
-        "subject": ds.name,
-        "num_frames": T,
-        "interpolated_frames": int((~ds.detected).sum()),
-        "checkpoint": {"path": os.fspath(checkpoint_path), "sha256": ckpt.sha256, "epoch": ckpt.epoch},
-        "architecture": ckpt.architecture.to_dict(),
-        "trajectory_model": ckpt.model_traj is not None,
-        "receptive_field": ckpt.architecture.receptive_field,
-        "causal": bool(causal),
-        "flip": bool(flip),
-        "device": str(dev),
-        "window": window,
-        "fps": fps_used,
-        "model_fps": resample_to,
-        "time_source": time_source,
-        "timeline": None if timeline is None else os.fspath(timeline),
-        "joints": list(H36M_JOINTS),
-        "units": "m",
-        "display": {"quaternion": H36M_DISPLAY_QUATERNION.tolist(), "translation": [0.0, 0.0, 0.0]},
-    }
-    if per_person:
-        meta["persons"] = [
-            {"name": person.name, "track": person.track_id, "frames": int(person.present.sum()),
-             "segments": runs(person.present)}
-            for person in people
-        ]  # fmt: skip
-    track_ids = np.array([person.track_id for person in people], np.int64) if per_person else None
-    pose = Pose3D(positions=positions, display=display, time=times, meta=meta, track_ids=track_ids)
-    # The CSV goes first so that pose3d.npz, written last, can record every timing.
-    if csv is not None:
-        save_pose3d_csv(csv, pose)
-    meta["timings_s"] = {
-        "load": round(t_loaded - t_start, 4),
-        "inference": round(t_inferred - t_loaded, 4),
-        "csv": round(time.perf_counter() - t_inferred, 4),
-    }
-    meta["frames_per_second"] = round(T / max(t_inferred - t_loaded, 1e-9), 2)
-    save_pose3d(out, pose)
-    log.info("lift3d %s: %d frames at %.0f frames/s -> %s", ds.name, T, meta["frames_per_second"], out)
-    return pose.meta

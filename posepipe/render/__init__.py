@@ -11,7 +11,7 @@ The pieces, each importing only those above it in this list:
 - :mod:`~posepipe.render.encode`: ffmpeg. The streaming libx264 encoder, joining segments,
   audio arguments, GIF/mp4 previews (:func:`write_preview`).
 - :mod:`~posepipe.render.stage`: the stage. Inputs through their contract loaders, the split into
-  contiguous parts rendered by a thread pool, :func:`render_video`, and the ``render`` and
+  contiguous parts rendered by a thread pool, :func:`run_render`, and the ``render`` and
   ``render-preview`` sub-commands (:func:`register_cli`).
 
 ``render.mp4``: same frame count and exact rational frame rate as the timeline (``every`` divides
@@ -37,7 +37,7 @@ from posepipe.render.stage import (
     read_render_meta,
     register_cli,
     render_meta,
-    render_video,
+    run_render,
 )
 from posepipe.render.visualizer import COLOURS, FrameRenderer, default_thickness
 
@@ -59,7 +59,7 @@ __all__ = [
     "read_render_meta",
     "register_cli",
     "render_meta",
-    "render_video",
+    "run_render",
     "view_limits",
     "write_preview",
 ]

@@ -1,11 +1,11 @@
 """The render stage: inputs in, ``render.mp4`` out, parts rendered in parallel; its command line.
 
 Inputs are read through their contract modules, each checked against the frame timeline:
-``frames/timeline.json`` (:func:`posepipe.video.load_timeline`), ``dataset2d.npz``
-(:func:`posepipe.dataset2d.load_dataset2d`; of a merged file, the video's own subject) and
-``pose3d.npz`` (:func:`posepipe.lift3d.store.load_pose3d`, its ``positions_3d_display``).
+``frames/timeline.json`` (:func:`posepipe.artefacts.timeline.load_timeline`), ``dataset2d.npz``
+(:func:`posepipe.artefacts.dataset2d.load_dataset2d`; of a merged file, the video's own subject) and
+``pose3d.npz`` (:func:`posepipe.artefacts.pose3d.load_pose3d`, its ``positions_3d_display``).
 
-Frames stream: decoded (``video.iter_frames``), drawn into one reused buffer
+Frames stream: decoded (``posepipe.decode.iter_frames``), drawn into one reused buffer
 (:class:`~posepipe.render.visualizer.FrameRenderer`) and piped to an ffmpeg/libx264 encoder as
 raw BGR; nothing proportional to the video's length is held except the pose arrays. With
 ``threads = N > 1`` the output frames are split into up to N contiguous parts; each part decodes
@@ -43,6 +43,7 @@ from posepipe import __version__
 from posepipe.atomic import atomic_path
 from posepipe.errors import PosepipeError
 from posepipe.progress import Progress
+from posepipe.registry import STAGE_VERSIONS
 from posepipe.render.encode import (
     DEFAULT_PRESET,
     Encoder,
@@ -53,8 +54,8 @@ from posepipe.render.encode import (
 )
 from posepipe.render.scene import DEFAULT_AZIMUTH, DEFAULT_ELEVATION, LAYOUTS, build_view3d, plan_layout
 from posepipe.render.visualizer import FrameRenderer, default_thickness
-from posepipe.shards import range_arg
-from posepipe.stages import STAGE_VERSIONS
+from posepipe.settings import schema_default
+from posepipe.shards import range_arg, render_frame_count
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +77,7 @@ class RenderInputs:
     (P, T, 17) or None, ``poses`` (P, T, 17, 3) display metres; ``labels``: a label per person
     ("P<track>"), or None for one person per frame (upstream's choice)."""
 
-    timeline: object  # posepipe.video.Timeline
+    timeline: object  # posepipe.artefacts.timeline.Timeline
     name: str
     keypoints: np.ndarray
     detected: np.ndarray
@@ -90,9 +91,9 @@ def load_inputs(
 ) -> RenderInputs:
     """Read and cross-check the three inputs; a frame count or image size that differs from the
     timeline's is an error (PosepipeError naming the file)."""
-    from posepipe.dataset2d import load_persons2d, subject_name
-    from posepipe.lift3d.store import load_pose3d
-    from posepipe.video import load_timeline
+    from posepipe.artefacts.dataset2d import load_persons2d, subject_name
+    from posepipe.artefacts.pose3d import load_pose3d
+    from posepipe.artefacts.timeline import load_timeline
 
     timeline = load_timeline(timeline_json)
     count = timeline.frame_count
@@ -111,12 +112,8 @@ def load_inputs(
             f"{timeline.width}x{timeline.height}",
         )
     pose = load_pose3d(pose3d_npz, frame_count=count)
-    poses = pose.persons(display=True)
-    per_person = ds.track_id >= 0
-    if len(poses) != len(people) or (
-        per_person
-        and [p.track_id for p in people] != [int(t) for t in (pose.track_ids if pose.per_person else [])]
-    ):
+    poses = pose.display
+    if [p.track_id for p in people] != [int(t) for t in pose.track_ids]:
         raise PosepipeError(
             pose3d_npz,
             f"holds {len(poses)} persons, {dataset2d_npz} holds {len(people)} (made from other data?)",
@@ -125,7 +122,7 @@ def load_inputs(
     return RenderInputs(
         timeline=timeline, name=timeline.video_id, keypoints=np.stack([p.keypoints for p in people]),
         detected=np.stack([p.detected for p in people]), scores=scores, poses=poses,
-        labels=[f"P{p.track_id}" for p in people] if per_person else None,
+        labels=[f"P{p.track_id}" for p in people] if pose.tracked else None,
     )  # fmt: skip
 
 
@@ -163,7 +160,7 @@ def _split(count: int, *, every: int, parts: int) -> list[_Part]:
 
 def _frames_of(timeline, part: _Part, *, need_video: bool) -> Iterator[tuple[int, np.ndarray | None]]:
     """(timeline index, BGR frame or None) of each output frame of ``part``, decoding only the range."""
-    from posepipe.video import iter_frames
+    from posepipe.decode import iter_frames
 
     start = part.first * part.every
     stop = (part.first + part.count - 1) * part.every + 1
@@ -258,7 +255,7 @@ def render_meta(options: dict) -> dict:
 
 
 def read_render_meta(path: str | os.PathLike) -> dict:
-    """The record :func:`render_video` wrote into ``path`` (an mp4): see :func:`render_meta`."""
+    """The record :func:`run_render` wrote into ``path`` (an mp4): see :func:`render_meta`."""
     import av
 
     try:
@@ -275,7 +272,7 @@ def read_render_meta(path: str | os.PathLike) -> dict:
     return meta
 
 
-def render_video(
+def run_render(
     timeline_json: str | os.PathLike,
     dataset2d_npz: str | os.PathLike,
     pose3d_npz: str | os.PathLike,
@@ -290,7 +287,7 @@ def render_video(
     crf: int = 18,
     bitrate: str | None = None,
     preset: str = DEFAULT_PRESET,
-    audio: bool = False,
+    audio: bool = schema_default("render.audio"),
     threads: int | None = None,
     preview: str | os.PathLike | None = None,
     thickness: int | None = None,
@@ -327,9 +324,7 @@ def render_video(
         raise ValueError("max_frames must be >= 1")
     inputs = load_inputs(timeline_json, dataset2d_npz, pose3d_npz)
     timeline = inputs.timeline
-    count = len(range(0, timeline.frame_count, every))
-    if max_frames is not None:
-        count = min(count, max_frames)
+    count = render_frame_count(timeline.frame_count, every=every, max_frames=max_frames)
     fps = Fraction(timeline.fps_fraction) / every
     if segment is not None and not 0 <= segment[0] < segment[1] <= count:
         raise PosepipeError(
@@ -402,11 +397,11 @@ def join_segments_to_render(
 ) -> dict:
     """Join the segments of a sharded render (any order) into ``out_mp4`` without re-encoding:
     the segments must tile the output frames; the source's audio (when the segments were rendered
-    with audio on) and the index at the front are added here, as :func:`render_video` does.
+    with audio on) and the index at the front are added here, as :func:`run_render` does.
 
     Returns: the record written into the file (its comment).
     """
-    from posepipe.video import load_timeline
+    from posepipe.artefacts.timeline import load_timeline
 
     metas = sorted(
         ((read_render_meta(s), Path(s)) for s in segments), key=lambda m: m[0].get("segment", [0])[0]
@@ -506,7 +501,7 @@ def register_cli(sub) -> None:
 
 
 def _cli(args) -> None:
-    render_video(
+    run_render(
         args.timeline, args.dataset2d, args.pose3d, args.out, height=args.height, layout=args.layout,
         azimuth=args.azimuth, elevation=args.elevation, max_frames=args.max_frames, every=args.every,
         crf=args.crf, bitrate=args.bitrate, preset=args.preset, audio=args.audio, threads=args.threads,

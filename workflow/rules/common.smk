@@ -14,9 +14,10 @@ from snakemake.settings.types import DeploymentMethod
 from posepipe.errors import PosepipeError
 from posepipe.inputs import VIDEO_ID_PATTERN, collect_videos, load_sample_sheet, shell_path, snakemake_safe_path
 from posepipe.jobenv import prepare_job_environment
-from posepipe.exports import FORMATS as EXPORT_FORMATS
-from posepipe.shards import load_shards, output_range
-from posepipe.stages import STAGE_VERSIONS
+from posepipe.artefacts.shards import load_shards
+from posepipe.registry import DEFAULT_LIFTER, EXPORT_FORMATS, LIFTERS, SOURCES2D, STAGE_BY_NAME, STAGE_VERSIONS, upstream
+from posepipe.settings import command_options
+from posepipe.shards import render_segments
 
 
 USE_CONDA = DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method
@@ -73,8 +74,12 @@ if not VIDEOS:
 
 wildcard_constraints:
     video=VIDEO_ID_PATTERN,
-    first=r"\d+",
-    stop=r"\d+",
+    # Shard wildcards are named by their unit: frame_* count timeline frames (keypoints2d shards),
+    # out_* count a render's output frames (every render.every-th timeline frame).
+    frame_first=r"\d+",
+    frame_stop=r"\d+",
+    out_first=r"\d+",
+    out_stop=r"\d+",
 
 
 def link_name(video, role, path):
@@ -119,7 +124,7 @@ from posepipe.weights import PUBLISHED
 ZOO_WEIGHTS = {f.config: name for name, f in PUBLISHED.items() if f.config}
 
 
-LIFTER_WEIGHTS = "videopose3d_h36m_detectron_coco"
+LIFTER_WEIGHTS = LIFTERS[DEFAULT_LIFTER].weights
 
 
 LIFTER_FILE = f"resources/models/{PUBLISHED[LIFTER_WEIGHTS].filename}"  # the published file name
@@ -176,12 +181,16 @@ def keypoints_file(video_id):
     )
 
 
+# The 2D source of this run (posepipe.registry.SOURCES2D): its rule input, options, GPU and conda env.
+SOURCE2D = SOURCES2D[config["keypoints2d"]["source"]]
+
+
 def keypoints2d_inputs(wildcards):
-    """Named inputs of keypoints2d besides the timeline: `weights` (detectron2) or `keypoints`
-    (file). A keypoints file that does not exist is not declared, so a missing file fails this
-    video's job alone (the command names it) instead of stopping every video before any job; once
-    the file is there, the next run declares it and imports it."""
-    if config["keypoints2d"]["source"] == "detectron2":
+    """Named inputs of keypoints2d besides the timeline: `weights` (a model-file source) or
+    `keypoints` (file). A keypoints file that does not exist is not declared, so a missing file
+    fails this video's job alone (the command names it) instead of stopping every video before any
+    job; once the file is there, the next run declares it and imports it."""
+    if SOURCE2D.input == "weights":
         return {"weights": detector_weights()}
     path = keypoints_file(wildcards.video)
     if not os.path.exists(path):
@@ -190,9 +199,9 @@ def keypoints2d_inputs(wildcards):
 
 
 def keypoints2d_source_option(wildcards, input):
-    """The option naming the source, with its value: `--weights FILE` or `--input FILE` (the
-    keypoints file's own path, also when it is missing or reached through a link)."""
-    if config["keypoints2d"]["source"] == "detectron2":
+    """The option naming the source's input, with its value: `--weights FILE` or `--input FILE`
+    (the keypoints file's own path, also when it is missing or reached through a link)."""
+    if SOURCE2D.input == "weights":
         return f"--weights {shlex.quote(shell_path(input.weights))}"
     return f"--input {shlex.quote(shell_path(keypoints_file(wildcards.video)))}"
 
@@ -229,22 +238,15 @@ def untracked(value):
 
 
 def keypoints2d_options():
-    """Command-line options of the keypoints2d stage that decide its output (the source file comes
-    from keypoints2d_source_option)."""
-    cfg = config["keypoints2d"]
-    threshold = f"--score-threshold {cfg['score_threshold']}"
-    if cfg["source"] == "file":
-        return f"--source file {threshold}"
-    amp = "--amp" if cfg["amp"] else "--no-amp"
-    return (
-        f"--source detectron2 --config {shlex.quote(cfg['model'])} {threshold}"
-        f" --min-size {cfg['min_size']} --max-size {cfg['max_size']} {amp}"
-    )
+    """Command-line options of the keypoints2d stage that decide its output: the source and its
+    registered options (the source's input file comes from keypoints2d_source_option)."""
+    options = command_options(config["keypoints2d"], SOURCE2D.options, flags=SOURCE2D.options)
+    return f"--source {SOURCE2D.name} {options}"
 
 
 def keypoints2d_launcher():
-    """Detection takes a GPU of its own (see posepipe.gpu); an import needs none."""
-    if config["keypoints2d"]["source"] == "detectron2":
+    """A GPU source's job takes a GPU of its own (see posepipe.gpu); an import needs none."""
+    if SOURCE2D.gpu:
         return f"python -m posepipe with-gpu --ids {gpu_ids()} --"
     return ""
 
@@ -311,19 +313,11 @@ def final_targets(wildcards):
 def tracks_options():
     """The linker's settings as options; an unset max_lost_frames (one second) is omitted."""
     cfg = config["tracks"]
-    options = [
-        f"--iou-weight {cfg['iou_weight']}",
-        f"--max-cost {cfg['max_cost']}",
-        f"--min-track-frames {cfg['min_track_frames']}",
-        f"--keypoint-score {cfg['keypoint_score']}",
-        "--velocity" if cfg["velocity"] else "--no-velocity",
-    ]
-    if cfg["max_lost_frames"] is not None:
-        options.append(f"--max-lost-frames {cfg['max_lost_frames']}")
+    keys = ["iou_weight", "max_cost", "min_track_frames", "keypoint_score", "velocity", "max_lost_frames"]
     # Left out at its default (the command's own): finished tracks stay up to date.
     if cfg["duplicate_oks"] != DUPLICATE_OKS_DEFAULT:
-        options.append(f"--duplicate-oks {cfg['duplicate_oks']}")
-    return " ".join(options)
+        keys.append("duplicate_oks")
+    return command_options(cfg, keys)
 
 
 from posepipe.settings import schema_default
@@ -334,12 +328,7 @@ DUPLICATE_OKS_DEFAULT = schema_default("tracks.duplicate_oks")
 # ---- dataset2d ----------------------------------------------------------------
 
 
-FILTER_KEYS = {
-    "none": (),
-    "butterworth": ("butterworth_cutoff_hz", "butterworth_order"),
-    "savgol": ("savgol_window", "savgol_order"),
-    "one_euro": ("one_euro_min_cutoff", "one_euro_beta", "one_euro_d_cutoff"),
-}
+from posepipe.conditioning import FILTER_KEYS
 
 
 # Inputs and file options of dataset2d and qc as wildcard patterns decided once by the config
@@ -360,6 +349,13 @@ QC_INPUT = {
     "dataset2d": "results/{video}/dataset2d.npz",
     "pose3d": "results/{video}/pose3d.npz",
     **({"tracks": "results/{video}/tracks.npz"} if TRACKED else {}),
+    # QC's timing source: the benchmark files of the stages before it (declared, so QC runs after
+    # they are written).
+    "benchmarks": [
+        f"results/{{video}}/benchmarks/{stage}.tsv"
+        for stage in upstream("qc")
+        if STAGE_BY_NAME[stage].benchmark and (stage != "tracks" or TRACKED)
+    ],
 }
 QC_TRACKS = "--tracks results/{video}/tracks.npz" if TRACKED else ""
 
@@ -368,15 +364,10 @@ def dataset2d_options():
     """Options that are set: the gap setting and the conditioning (only the chosen filter's keys,
     so tuning another filter re-runs nothing)."""
     cfg = config["dataset2d"]
-    options = []
-    if cfg["max_gap_frames"] is not None:
-        options.append(f"--max-gap-frames {cfg['max_gap_frames']}")
-    if cfg["joint_score_threshold"] is not None:
-        options.append(f"--joint-score-threshold {cfg['joint_score_threshold']}")
+    keys = ["max_gap_frames", "joint_score_threshold"]
     if cfg["filter"] != "none":
-        options.append(f"--filter {cfg['filter']}")
-        options += [f"--{key.replace('_', '-')} {cfg[key]}" for key in FILTER_KEYS[cfg["filter"]]]
-    return " ".join(options)
+        keys += ["filter", *FILTER_KEYS[cfg["filter"]]]
+    return command_options(cfg, keys)
 
 
 # ---- qc ----------------------------------------------------------------
@@ -394,19 +385,9 @@ def keypoints2d_shard_files(wildcards):
     return [f"results/{wildcards.video}/shards/keypoints2d_{a}_{b}.npz" for a, b in shard_ranges(wildcards.video)]
 
 
-def render_output_count(video):
-    """Output frames of the render of ``video`` (every, max_frames), from its shard plan."""
-    ranges = shard_ranges(video)
-    count = -(-ranges[-1][1] // config["render"]["every"])
-    return min(count, config["render"]["max_frames"] or count)
-
-
 def render_segment_files(wildcards):
-    """Segments of the non-empty output ranges of the video's shards."""
-    count = render_output_count(wildcards.video)
-    segments = []
-    for a, b in shard_ranges(wildcards.video):
-        first, stop = output_range(a, b, every=config["render"]["every"], count=count)
-        if first < stop:
-            segments.append(f"results/{wildcards.video}/shards/render_{first}_{stop}.mp4")
-    return segments
+    """Segments of the non-empty output ranges of the video's shards (output frames: {out_first}_{out_stop})."""
+    segments = render_segments(
+        shard_ranges(wildcards.video), every=config["render"]["every"], max_frames=config["render"]["max_frames"]
+    )
+    return [f"results/{wildcards.video}/shards/render_{a}_{b}.mp4" for a, b in segments]

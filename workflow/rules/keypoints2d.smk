@@ -1,10 +1,10 @@
-# keypoints2d: every person in every frame of the timeline, detected by detectron2 Keypoint R-CNN
-# (GPU) or imported from another tool's file.
+# keypoints2d: every person in every frame of the timeline, from the configured 2D source
+# (posepipe.registry.SOURCES2D: detectron2 Keypoint R-CNN on a GPU, or another tool's file).
 
 
 KEYPOINTS2D_PARAMS = dict(
     version=STAGE_VERSIONS["keypoints2d"],
-    # Only what changes the output: detector settings under detectron2, the threshold for both.
+    # Only what changes the output: the source's registered options.
     options=keypoints2d_options(),
 )
 
@@ -16,7 +16,7 @@ if config["shard_frames"]:
             unpack(keypoints2d_inputs),
             timeline="results/{video}/frames/timeline.json",
         output:
-            temp("results/{video}/shards/keypoints2d_{first}_{stop}.npz"),
+            temp("results/{video}/shards/keypoints2d_{frame_first}_{frame_stop}.npz"),
         params:
             **KEYPOINTS2D_PARAMS,
             source=keypoints2d_source_option,
@@ -26,18 +26,18 @@ if config["shard_frames"]:
                 device=config["keypoints2d"]["device"],
             ),
         log:
-            "results/{video}/logs/keypoints2d_{first}_{stop}.log",
+            "results/{video}/logs/keypoints2d_{frame_first}_{frame_stop}.log",
         benchmark:
-            "results/{video}/benchmarks/keypoints2d_{first}_{stop}.tsv"
+            "results/{video}/benchmarks/keypoints2d_{frame_first}_{frame_stop}.tsv"
         threads: 4
         resources:
             mem_mb=8000,
-            gpu=1 if config["keypoints2d"]["source"] == "detectron2" else 0,
+            gpu=1 if SOURCE2D.gpu else 0,
         conda:
             "../../envs/detectron2.yaml"
         shell:
             "{params.speed[launcher]} python -m posepipe keypoints2d {input.timeline:q} --out {output:q} {params.options}"
-            " {params.source} --frames {wildcards.first}:{wildcards.stop} --batch-size {params.speed[batch_size]}"
+            " {params.source} --frames {wildcards.frame_first}:{wildcards.frame_stop} --batch-size {params.speed[batch_size]}"
             " --device {params.speed[device]} > {log:q} 2>&1"
 
     # The file the unsharded rule below writes, with the same arrays. Its inputs are the shard
@@ -87,7 +87,7 @@ else:
         threads: 4
         resources:
             mem_mb=8000,
-            gpu=1 if config["keypoints2d"]["source"] == "detectron2" else 0,
+            gpu=1 if SOURCE2D.gpu else 0,
         conda:
             "../../envs/detectron2.yaml"
         shell:

@@ -13,10 +13,10 @@ rule lift3d:
         csv="results/{video}/pose3d.csv",
     params:
         version=STAGE_VERSIONS["lift3d"],
-        causal="--causal" if config["lift3d"]["causal"] else "--no-causal",
-        flip="--flip" if config["lift3d"]["flip_augmentation"] else "--no-flip",
+        causal=command_options(config["lift3d"], ["causal"]),
+        flip=command_options(config["lift3d"], ["flip_augmentation"], flags={"flip_augmentation": "--flip"}),
         # Unset (null) is an omitted option.
-        model_fps=f"--model-fps {config['lift3d']['model_fps']}" if config["lift3d"]["model_fps"] else "",
+        model_fps=command_options(config["lift3d"], ["model_fps"]),
         # Speed only: not tracked, so changing them re-runs nothing.
         speed=untracked_options(device=config["lift3d"]["device"], window=config["lift3d"]["window"], gpu_ids=gpu_ids()),
     log:

@@ -23,7 +23,7 @@ rule qc:
     params:
         version=STAGE_VERSIONS["qc"],
         tracks=QC_TRACKS,
-        thresholds=" ".join(f"--{key.replace('_', '-')} {value}" for key, value in config["qc"].items()),
+        thresholds=command_options(config["qc"], config["qc"]),
         # qc.html links the render's preview (written beside it later, by the preview rule).
         preview="--preview ../preview.gif" if config["render"]["enabled"] and config["render"]["preview"] else "",
     log:
@@ -38,7 +38,7 @@ rule qc:
     shell:
         "python -m posepipe qc {input.timeline:q} --keypoints2d {input.keypoints2d:q} --dataset2d {input.dataset2d:q}"
         " --pose3d {input.pose3d:q} {params.tracks} --out-dir results/{wildcards.video}/qc {params.thresholds}"
-        " {params.preview}"
+        " {params.preview} --benchmarks {input.benchmarks:q}"
         " > {log:q} 2>&1"
 
 

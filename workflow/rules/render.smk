@@ -31,13 +31,13 @@ if config["shard_frames"]:
         input:
             **RENDER_INPUT,
         output:
-            temp("results/{video}/shards/render_{first}_{stop}.mp4"),
+            temp("results/{video}/shards/render_{out_first}_{out_stop}.mp4"),
         params:
             **RENDER_PARAMS,
         log:
-            "results/{video}/logs/render_{first}_{stop}.log",
+            "results/{video}/logs/render_{out_first}_{out_stop}.log",
         benchmark:
-            "results/{video}/benchmarks/render_{first}_{stop}.tsv"
+            "results/{video}/benchmarks/render_{out_first}_{out_stop}.tsv"
         threads: 4
         resources:
             mem_mb=3000,
@@ -45,7 +45,7 @@ if config["shard_frames"]:
             "../../envs/posepipe.yaml"
         shell:
             "python -m posepipe render {input.timeline:q} --dataset2d {input.dataset2d:q} --pose3d {input.pose3d:q}"
-            " --out {output:q} {params.options} --segment {wildcards.first}:{wildcards.stop} --threads {threads}"
+            " --out {output:q} {params.options} --segment {wildcards.out_first}:{wildcards.out_stop} --threads {threads}"
             " > {log:q} 2>&1"
 
     rule render:

@@ -12,7 +12,7 @@ checkpoint shards:
     params:
         frames=untracked(config["shard_frames"]),
         # Shards start at multiples of the detector's batch: the joined arrays equal the unsharded ones.
-        align=untracked(config["keypoints2d"]["batch_size"] if config["keypoints2d"]["source"] == "detectron2" else 1),
+        align=untracked(config["keypoints2d"]["batch_size"] if SOURCE2D.align_batches else 1),
     log:
         "results/{video}/logs/shards.log",
     localrule: True

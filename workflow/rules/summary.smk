@@ -2,13 +2,16 @@
 # and why). It is a report of the run, not an input of any job, so it lives outside the DAG.
 # After a failed run the reason of each failed video is also printed, one line each, so the
 # terminal says why without the workstation profile's show-failed-logs.
+from posepipe.registry import STAGES
 from posepipe.summary import write_summary
 
-SUMMARY_STAGES = (
-    ("probe", "frames", "keypoints2d")
-    + (("tracks",) if config["person"] != "top_score" else ())
-    + ("dataset2d", "lift3d", "qc")
-    + (("render",) if config["render"]["enabled"] else ())
+# The stages with a per-video output (posepipe.registry.STAGES) that this run makes.
+SUMMARY_STAGES = tuple(
+    stage.name
+    for stage in STAGES
+    if stage.output
+    and (stage.name != "tracks" or TRACKED)
+    and (stage.name != "render" or config["render"]["enabled"])
 )
 
 
@@ -18,7 +21,7 @@ def waiting_for():
     waits = {}
     if not config["lift3d"]["checkpoint"]:
         waits["lift3d"] = (LIFTER_FILE, f"resources/models/logs/{LIFTER_WEIGHTS}.log")
-    if config["keypoints2d"]["source"] == "detectron2" and not config["keypoints2d"]["weights"]:
+    if SOURCE2D.input == "weights" and not config["keypoints2d"]["weights"]:
         zoo = ZOO_WEIGHTS.get(config["keypoints2d"]["model"])
         if zoo:
             waits["keypoints2d"] = (f"resources/models/{zoo}.pkl", f"resources/models/logs/{zoo}.log")
@@ -77,40 +80,20 @@ def print_failures(rows):
         logger.error(f"  {row['video']}: {row['status']}  [log: {log}]")
 
 
-WARM_SERVER = []  # the pid of this run's warm-start server, if it started one
-
-
 onstart:
     from posepipe.runlock import record_owner
 
     record_owner()  # who holds the lock now (posepipe/runlock.py)
-    # Local runs only, and not when rules run in their conda or container environments (the
-    # server's Python would not be theirs; jobs that reach another Python start cold anyway).
-    if config["resources"]["warm_start"] and workflow.local_exec and not workflow.deployment_settings.deployment_method:
-        from posepipe.warm import WARM_SOCKET_VARIABLE, socket_path, start_server
-
-        weights = [lifter_checkpoint()]
-        if config["keypoints2d"]["source"] == "detectron2":
-            weights.append(detector_weights())
-        pid = start_server(log=".snakemake/log/posepipe-warm.log", weights=[w for w in weights if os.path.exists(w)])
-        WARM_SERVER.append(pid)
-        if pid is None:
-            logger.warning("posepipe: the warm-start server did not start; jobs start cold")
-        else:  # jobs inherit it: `python -m posepipe STAGE` then asks the server to fork the stage
-            os.environ[WARM_SOCKET_VARIABLE] = str(socket_path())
+    start_warm_server()
 
 
 onsuccess:
-    from posepipe.warm import stop_server
-
-    stop_server(WARM_SERVER[0] if WARM_SERVER else None)
+    stop_warm_server()
     write_run_summary()
 
 
 onerror:
-    from posepipe.warm import stop_server
-
-    stop_server(WARM_SERVER[0] if WARM_SERVER else None)
+    stop_warm_server()
     rows = write_run_summary()
     write_run_wide_files(rows)
     print_failures(rows)

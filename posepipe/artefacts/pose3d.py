@@ -1,6 +1,7 @@
 """The pose3d artefact: ``results/{video}/pose3d.npz`` and its tidy twin ``pose3d.csv``.
 
-The only module that writes or reads these files; it imports no torch, so the renderer, the
+Written by the ``lift3d`` stage (:mod:`posepipe.lift3d.stage`). The only module that writes or
+reads these files; it imports no torch, so the renderer, the
 summary and exports read 3D poses without loading the model code.
 
 ``pose3d.npz`` (plain arrays, loads with ``allow_pickle=False``):
@@ -11,7 +12,7 @@ summary and exports read 3D poses without loading the model code.
 - ``positions_3d_display``: float32 (T, 17, 3): the same poses rotated by a Human3.6M camera's
   orientation (z up) with the lowest joint of the sequence at height 0, for display.
 - ``time``: float64 (T,): seconds of each frame on the frame timeline.
-- ``meta``: str (JSON): ``stage``, ``stage_version`` (:data:`posepipe.stages.STAGE_VERSIONS`),
+- ``meta``: str (JSON): ``stage``, ``stage_version`` (:data:`posepipe.registry.STAGE_VERSIONS`),
   checkpoint path and SHA-256, architecture, options, timings.
 
 Several people (``person: main`` or ``all``): ``positions_3d`` and ``positions_3d_display`` are
@@ -36,35 +37,44 @@ import numpy as np
 
 from posepipe.atomic import atomic_path, save_npz
 from posepipe.errors import PosepipeError
+from posepipe.registry import STAGE_VERSIONS
 from posepipe.skeleton import H36M_JOINTS
-from posepipe.stages import STAGE_VERSIONS
 
 STAGE = "lift3d"
+VERSION = STAGE_VERSIONS[STAGE]
 NUM_JOINTS = len(H36M_JOINTS)
 
 
 @dataclass
 class Pose3D:
-    """3D poses of one video; shapes as in the module docstring."""
+    """3D poses of one video, always per person in memory.
 
-    positions: np.ndarray  # (T, 17, 3), or (P, T, 17, 3) per person: camera space, metres
-    display: np.ndarray  # same shape: display frame, metres
-    time: np.ndarray  # (T,) seconds
+    positions, display: float32 (P, T, 17, 3) metres (camera space; display frame), NaN where a
+    person is absent; time: float64 (T,) seconds; track_ids: int64 (P,), each person's track, -1
+    for the one person of a one-person-per-frame selection (P = 1; written in the one-person
+    layout). Built from (T, 17, 3) arrays without ``track_ids``, it becomes that one person.
+    """
+
+    positions: np.ndarray
+    display: np.ndarray
+    time: np.ndarray
     meta: dict = field(default_factory=dict)
-    track_ids: np.ndarray | None = None  # (P,) per person; None: one person per frame
+    track_ids: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        if self.track_ids is None:  # one person per frame
+            self.positions, self.display = np.asarray(self.positions)[None], np.asarray(self.display)[None]
+            self.track_ids = np.full(1, -1, np.int64)
+        self.track_ids = np.asarray(self.track_ids, dtype=np.int64)
 
     @property
     def num_frames(self) -> int:
         return len(self.time)
 
     @property
-    def per_person(self) -> bool:
-        return self.track_ids is not None
-
-    def persons(self, *, display: bool = False) -> np.ndarray:
-        """(P, T, 17, 3): camera-space (or display) poses with a person axis (P = 1 for one per frame)."""
-        poses = self.display if display else self.positions
-        return poses if self.per_person else poses[None]
+    def tracked(self) -> bool:
+        """People followed by track (``person: main / all``): the per-person file layout."""
+        return bool(len(self.track_ids) and self.track_ids[0] >= 0)
 
 
 def pose3d_table(positions: np.ndarray, times: np.ndarray, track_ids: np.ndarray | None = None):
@@ -95,22 +105,25 @@ def pose3d_table(positions: np.ndarray, times: np.ndarray, track_ids: np.ndarray
 def save_pose3d_csv(path: str | os.PathLike, pose: Pose3D) -> None:
     """Write ``pose3d.csv`` (atomic)."""
     with atomic_path(path) as tmp:
-        pose3d_table(pose.positions, pose.time, pose.track_ids).to_csv(tmp, index=False)
+        table = pose3d_table(pose.positions, pose.time, pose.track_ids) if pose.tracked else None
+        (pose3d_table(pose.positions[0], pose.time) if table is None else table).to_csv(tmp, index=False)
 
 
-def save_pose3d(path: str | os.PathLike, pose: Pose3D) -> None:
-    """Write ``pose3d.npz`` (atomic); the stage and its version are stamped into ``meta``."""
-    meta = {"stage": STAGE, "stage_version": STAGE_VERSIONS[STAGE], **pose.meta}
-    pose.meta = meta
-    persons = {} if pose.track_ids is None else {"track_ids": np.asarray(pose.track_ids, dtype=np.int64)}
+def save_pose3d(path: str | os.PathLike, pose: Pose3D) -> dict:
+    """Write ``pose3d.npz`` (atomic); the stage and its version are stamped into the file's ``meta``
+    (``pose`` is not changed). Returns the meta written."""
+    meta = {"stage": STAGE, "stage_version": VERSION, **pose.meta}
+    persons = {"track_ids": pose.track_ids} if pose.tracked else {}
+    one = slice(None) if pose.tracked else 0  # the one-person layout has no person axis
     save_npz(
         path,
-        positions_3d=np.asarray(pose.positions, dtype=np.float32),
-        positions_3d_display=np.asarray(pose.display, dtype=np.float32),
+        positions_3d=np.asarray(pose.positions[one], dtype=np.float32),
+        positions_3d_display=np.asarray(pose.display[one], dtype=np.float32),
         time=np.asarray(pose.time, dtype=np.float64),
         meta=np.array(json.dumps(meta)),
         **persons,
     )
+    return meta
 
 
 def load_pose3d(path: str | os.PathLike, *, frame_count: int | None = None) -> Pose3D:

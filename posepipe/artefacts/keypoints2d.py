@@ -1,4 +1,6 @@
-"""The keypoints2d.npz contract: every detected person in every frame of the timeline.
+"""The keypoints2d artefact ``results/{video}/keypoints2d.npz``: every detected person in every frame.
+
+Written by the ``keypoints2d`` stage (any 2D source of :data:`posepipe.registry.SOURCES2D`).
 
 Persons are stored flat, with per-frame offsets (no pickled objects, loads with
 ``allow_pickle=False``):
@@ -9,7 +11,7 @@ Persons are stored flat, with per-frame offsets (no pickled objects, loads with
 - ``box_scores``: float32 (N,): detector confidence in [0, 1].
 - ``keypoints``: float32 (N, 17, 3): x, y, score per COCO joint (``posepipe.skeleton.COCO_JOINTS``).
 - ``image_size``: int64 (2,): width, height of the frames the coordinates refer to.
-- ``meta``: str, JSON: ``stage``, ``stage_version`` (:data:`posepipe.stages.STAGE_VERSIONS`), detector,
+- ``meta``: str, JSON: ``stage``, ``stage_version`` (:data:`posepipe.registry.STAGE_VERSIONS`), detector,
   config, weights checksum, score threshold, device, timings, ...
 
 A shard (``shard_frames``) is the same file for a contiguous range of the timeline: T is the
@@ -28,9 +30,11 @@ import numpy as np
 
 from posepipe.atomic import save_npz
 from posepipe.errors import PosepipeError
-from posepipe.stages import STAGE_VERSIONS
+from posepipe.registry import STAGE_VERSIONS
+from posepipe.shards import tiling_problem
 
 STAGE = "keypoints2d"
+VERSION = STAGE_VERSIONS[STAGE]
 NUM_COCO_JOINTS = 17
 
 
@@ -115,19 +119,15 @@ def join_ranges(parts: Sequence[Keypoints2D], *, frame_count: int, path=None) ->
     if not parts:
         raise PosepipeError(path, "no shards to join")
     ordered = sorted(parts, key=lambda kp: kp.meta.get("frame_range", [0])[0])
-    expected = 0
+    problem = tiling_problem([tuple(kp.meta.get("frame_range", (None, None))) for kp in ordered], frame_count)
+    if problem:
+        raise PosepipeError(path, f"shards {problem}")
     for kp in ordered:
-        first, stop = kp.meta.get("frame_range", (None, None))
-        if first != expected or stop - first != kp.num_frames:
-            raise PosepipeError(
-                path,
-                f"shards do not tile the timeline: expected one starting at frame {expected}, got {first}..{stop}",
-            )
+        first, stop = kp.meta["frame_range"]
+        if stop - first != kp.num_frames:
+            raise PosepipeError(path, f"shard {first}..{stop} holds {kp.num_frames} frames")
         if (kp.width, kp.height) != (ordered[0].width, ordered[0].height):
             raise PosepipeError(path, "shards of different image sizes")
-        expected = stop
-    if expected != frame_count:
-        raise PosepipeError(path, f"shards cover frames 0..{expected}, the timeline has {frame_count}")
     counts = np.concatenate([kp.counts() for kp in ordered]) if ordered else np.zeros(0, np.int64)
     meta = {
         k: v
@@ -168,9 +168,10 @@ def frame_slice(kp: Keypoints2D, first: int, stop: int) -> Keypoints2D:
 
 
 def save_keypoints2d(path: str | os.PathLike, kp: Keypoints2D) -> None:
-    """Validate and write atomically; the stage and its version are stamped into ``meta``."""
+    """Validate and write atomically; the stage and its version are stamped into the file's ``meta``
+    (``kp`` is not changed)."""
     kp.validate(path)
-    kp.meta = {**kp.meta, "stage": STAGE, "stage_version": STAGE_VERSIONS[STAGE]}
+    meta = {**kp.meta, "stage": STAGE, "stage_version": VERSION}
     save_npz(
         path,
         frame_offsets=kp.frame_offsets.astype(np.int64),
@@ -178,7 +179,7 @@ def save_keypoints2d(path: str | os.PathLike, kp: Keypoints2D) -> None:
         box_scores=kp.box_scores.astype(np.float32),
         keypoints=kp.keypoints.astype(np.float32),
         image_size=np.array([kp.width, kp.height], dtype=np.int64),
-        meta=np.array(json.dumps(kp.meta, sort_keys=True)),
+        meta=np.array(json.dumps(meta, sort_keys=True)),
     )
 
 
