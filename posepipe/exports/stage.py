@@ -128,7 +128,11 @@ def register_cli(sub) -> None:
     )
     p.add_argument("pose3d", type=Path, metavar="POSE3D_NPZ", help="the lift3d stage's pose3d.npz")
     p.add_argument(
-        "--format", required=True, choices=tuple(EXPORT_FORMATS), dest="fmt", help="the file format to write (one per run)"
+        "--format",
+        required=True,
+        choices=tuple(EXPORT_FORMATS),
+        dest="fmt",
+        help="the file format to write (one per run)",
     )
     p.add_argument(
         "--out-dir", type=Path, required=True,
