@@ -29,4 +29,4 @@ rule export:
         "../../envs/posepipe.yaml"
     shell:
         "python -m posepipe export {input.pose3d:q} --format {wildcards.format} --out-dir {output:q}"
-        " --video-id {wildcards.video} --timeline {input.timeline:q}" + EXPORT_OPTIONS + " > {log:q} 2>&1"
+        f" --video-id {{wildcards.video}} --timeline {{input.timeline:q}}{EXPORT_OPTIONS} > {{log:q}} 2>&1"
