@@ -28,7 +28,10 @@
 #  5. With the sample clip of the test data (tests/data/media/dance.mp4 and dance.coco.json)
 #     and a .venv that has snakemake: the same run on the dance clip inside and outside
 #     the container, with both wall times printed (a measurement, not a check).
-#  6. The test suite inside the image (--network=none, without the slurm and detectron2 markers).
+#  6. The test suite inside the image (--network=none), without the slurm and detectron2 markers
+#     and without the workflow-marked tests: steps 4 and 5 already run the workflow in the image,
+#     and the workflow tests run outside it in the same CI run (their Snakemake runs are most of
+#     the suite's time). PYTEST_ARGS="-m 'not slurm and not detectron2'" runs them all.
 #  7. Cleanup, also on failure or interrupt: the containers this script started, its build
 #     containers, its temporary folder, and (unless KEEP_IMAGE=1) the image and the base image it
 #     made. Packages installed in step 1 stay.
@@ -294,11 +297,11 @@ else
     say "no tests/data/media/dance.mp4 (or no .venv): no inside/outside timing"
 fi
 
-# --- 6. the test suite in the image --------------------------------------------------------------
+# --- 6. the test suite in the image (without the workflow-marked tests, see the header) ----------
 t=$SECONDS
 # shellcheck disable=SC2086 # PYTEST_ARGS: more pytest arguments, split at spaces (as in the Makefile)
-LIMIT=2400 run_in pytest -w /opt/posepipe "$IMAGE" python -m pytest -q -m "not slurm and not detectron2" \
-    -p no:cacheprovider --durations=5 ${PYTEST_ARGS:-} ||
+LIMIT=2400 run_in pytest -w /opt/posepipe "$IMAGE" python -m pytest -q \
+    -m "not slurm and not detectron2 and not workflow" -p no:cacheprovider --durations=5 ${PYTEST_ARGS:-} ||
     { say "the test suite failed in the container"; exit 1; }
 say "test suite in the container: $(took "$t")"
 say "done in $(took "$T0") (build ${BUILD_S} s, image $((SIZE / 1000000)) MB)"
