@@ -68,6 +68,8 @@ STAGES: tuple[Stage, ...] = (
           benchmark=False),
     Stage("summary", 1, "posepipe.summary:write_summary", "posepipe.summary", None, preload=("posepipe.summary",),
           benchmark=False),
+    Stage("world", 1, "posepipe.world.stage:run_world", "posepipe.world.stage", "world",
+          preload=("cv2", "posepipe.world.stage"), output="world.npz", reads=("lift3d", "dataset2d", "frames")),
 )  # fmt: skip
 
 STAGE_BY_NAME = {stage.name: stage for stage in STAGES}
