@@ -70,6 +70,9 @@ STAGES: tuple[Stage, ...] = (
           benchmark=False),
     Stage("world", 1, "posepipe.world.stage:run_world", "posepipe.world.stage", "world",
           preload=("cv2", "posepipe.world.stage"), output="world.npz", reads=("lift3d", "dataset2d", "frames")),
+    # Off by default (opensim.enabled); opensim itself is an optional extra, not preloaded.
+    Stage("opensim", 1, "posepipe.osim.stage:run_opensim", "posepipe.osim.stage", "opensim",
+          preload=("posepipe.osim.stage",), output="opensim/summary.json", reads=("world", "lift3d")),
 )  # fmt: skip
 
 STAGE_BY_NAME = {stage.name: stage for stage in STAGES}

@@ -302,6 +302,8 @@ def final_targets(wildcards):
                 targets += [f"results/{video}/preview.gif", f"results/{video}/preview.html"]
         if config["frames"]["jpeg"]:
             targets.append(f"results/{video}/frames/jpeg")
+        if OPENSIM_RUNS:
+            targets.append(f"results/{video}/opensim")
     if VIDEOS:
         targets += ["results/dataset2d_custom.npz", "results/qc_summary.csv", "results/qc_summary.html"]
     return targets
@@ -391,3 +393,40 @@ def render_segment_files(wildcards):
         shard_ranges(wildcards.video), every=config["render"]["every"], max_frames=config["render"]["max_frames"]
     )
     return [f"results/{wildcards.video}/shards/render_{a}_{b}.mp4" for a, b in segments]
+
+
+# ---- opensim ----------------------------------------------------------------
+
+
+# The opensim stage (off by default) runs when opensim.enabled and OpenSim's Python package is
+# importable; enabled without it, one line says how to install it and the stage is left out.
+OPENSIM_RUNS = False
+if config["opensim"]["enabled"]:
+    import importlib.util
+
+    OPENSIM_RUNS = importlib.util.find_spec("opensim") is not None
+    if not OPENSIM_RUNS and workflow.is_main_process:
+        logger.warning(
+            "posepipe: opensim.enabled, but OpenSim's Python package is not installed: "
+            "pip install 'posepipe[opensim]' (or pip install opensim); the opensim stage is skipped"
+        )
+
+
+def opensim_inputs(wildcards):
+    """world.npz when the workflow has a world rule (world frame), else pose3d.npz (camera frame)."""
+    pose = {"world": "results/{video}/world.npz"} if hasattr(rules, "world") else {"pose3d": "results/{video}/pose3d.npz"}
+    return {**pose, "timeline": "results/{video}/frames/timeline.json"}
+
+
+def opensim_source(wildcards, input):
+    if "world" in input.keys():
+        return f"--world {shlex.quote(input.world)}"
+    return f"--pose3d {shlex.quote(input.pose3d)}"
+
+
+def opensim_options():
+    """The stage's options from config (the marker map as JSON)."""
+    options = command_options(config["opensim"], ["model", "scaling", "height_m", "mass_kg", "accuracy"])
+    if config["opensim"]["marker_map"]:
+        options = f"{options} --marker-map {shlex.quote(json.dumps(config['opensim']['marker_map'], sort_keys=True))}"
+    return options

@@ -1,0 +1,270 @@
+"""The opensim stage against known truth built with OpenSim itself.
+
+Coordinates are set over time on posepipe's generic model (a gait-like cycle of every coordinate:
+pelvis travel and turn, trunk, neck, hips, knees, shoulders, elbows), scaled by OpenSim's
+ScaleTool to a subject 10 % longer; the joint centres come from OpenSim's forward kinematics and
+go in as a world.npz (Z up). The stage writes the TRC, scales the generic model from the median
+bones and solves IK: the scale factors, coordinates and marker errors are compared with the truth.
+Skipped where OpenSim's Python package is not installed (the extra ``posepipe[opensim]``).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import numpy as np
+import pytest
+
+pytest.importorskip("opensim")
+
+from posepipe.artefacts.world import World, save_world  # noqa: E402
+from posepipe.errors import PosepipeError  # noqa: E402
+from posepipe.osim import solve  # noqa: E402
+from posepipe.osim.model import COORDINATES, PELVIS_TRANSLATIONS, SCALE_BONES, build_generic_model  # noqa: E402
+from posepipe.osim.stage import run_opensim  # noqa: E402
+from posepipe.skeleton import H36M_JOINTS  # noqa: E402
+
+osim = solve.import_opensim()  # without OpenSim's opensim.log in the working folder
+
+FPS = 50.0
+FRAMES = 30
+SUBJECT_SCALE = 1.1
+ACCURACY = 1e-6
+
+
+def truth_motion(n: int = FRAMES) -> dict[str, np.ndarray]:
+    """{coordinate: (n,) rad or m}: one gait-like cycle, every free coordinate moving."""
+    t = np.arange(n) / FPS
+    w = 2 * np.pi * t / (n / FPS)
+    deg = np.radians
+    motion = {
+        "pelvis_tx": 0.4 * t, "pelvis_ty": 1.02 + 0.02 * np.sin(2 * w), "pelvis_tz": 0.05 * np.sin(w),
+        "pelvis_rotation": deg(150 + 10 * np.sin(w)), "pelvis_tilt": deg(5 * np.sin(w)), "pelvis_list": deg(4 * np.sin(w)),
+        "lumbar_extension": deg(-10 + 5 * np.sin(w)), "lumbar_bending": deg(5 * np.cos(w)),
+        "lumbar_rotation": deg(8 * np.sin(w)), "neck_flexion": deg(10 + 5 * np.sin(w)),
+        "neck_bending": deg(3 * np.sin(w)), "neck_rotation": deg(10 * np.sin(w)),
+    }  # fmt: skip
+    for side, phase in (("r", 0.0), ("l", np.pi)):
+        motion |= {
+            f"hip_flexion_{side}": deg(15 + 25 * np.sin(w + phase)), f"hip_adduction_{side}": deg(3 * np.sin(w + phase)),
+            f"hip_rotation_{side}": deg(5 * np.sin(w + phase)), f"knee_flexion_{side}": deg(35 + 25 * np.sin(w + phase + 1)),
+            f"arm_flex_{side}": deg(20 * np.sin(w + phase + np.pi)), f"arm_add_{side}": deg(-10 + 3 * np.sin(w)),
+            f"arm_rot_{side}": deg(10 * np.sin(w)), f"elbow_flex_{side}": deg(50 + 20 * np.sin(w)),
+        }  # fmt: skip
+    return motion
+
+
+def opensim_to_world(points: np.ndarray) -> np.ndarray:
+    """The inverse of solve.world_to_opensim: (X, Y, Z) -> (X, -Z, Y)."""
+    return np.stack([points[..., 0], -points[..., 2], points[..., 1]], axis=-1)
+
+
+def world_file(path, joints_world: np.ndarray, *, height_m=np.nan) -> None:
+    """A world.npz in the contract's layout for (P, T, 17, 3) joints (only joints and time matter here)."""
+    P, T = joints_world.shape[:2]
+    root = joints_world[:, :, 0]
+    save_world(path, World(
+        joints=joints_world, root=root, root_camera=root, camera_matrix=np.array([[1000.0, 0, 960], [0, 1000, 540], [0, 0, 1]]),
+        dist_coeffs=np.zeros(0), lens="pinhole", image_size=np.array([1920, 1080]), R_world_camera=np.eye(3),
+        t_world_camera=np.zeros(3), floor=np.array([0.0, -1, 0, 1.5]), contacts=np.zeros((P, T, 2), bool),
+        reprojection_px=np.zeros((P, T)), scale=np.ones(P), height_m=np.full(P, height_m),
+        track_ids=np.full(P, -1) if P == 1 else np.arange(P), time=np.arange(T) / FPS,
+        meta={"intrinsics_source": "assumed", "scale_source": "lifter", "floor_source": "contacts"},
+    ))  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def subject(tmp_path_factory):
+    """(truth coordinates, markers (T, 17, 3) OpenSim metres) of the generic model scaled by 1.1."""
+    work = tmp_path_factory.mktemp("subject")
+    model = build_generic_model()
+    model.initSystem()
+    model.printToXML(str(work / "generic.osim"))
+    factors = {body: (SUBJECT_SCALE,) * 3 for body in SCALE_BONES}
+    solve.scale_model(work / "generic.osim", work / "subject.osim", factors, mass_kg=80.0, workdir=work)
+    truth = truth_motion()
+    markers = solve.forward_kinematics(osim.Model(str(work / "subject.osim")), truth, H36M_JOINTS)
+    return truth, markers
+
+
+def solved(folder):
+    names, times, values = solve.read_storage(folder / "ik.mot")
+    return dict(zip(names, values.T, strict=True)), times
+
+
+def coordinate_errors(truth, ik) -> dict[str, float]:
+    """RMS error per coordinate: degrees (rotations), millimetres (pelvis translations)."""
+    out = {}
+    for name, values in truth.items():
+        want = values * 1000.0 if name in PELVIS_TRANSLATIONS else np.degrees(values)
+        got = ik[name] * 1000.0 if name in PELVIS_TRANSLATIONS else ik[name]
+        out[name] = float(np.sqrt(np.mean((got - want) ** 2)))
+    return out
+
+
+def test_known_motion_comes_back(subject, tmp_path):
+    truth, markers = subject
+    world_file(tmp_path / "world.npz", opensim_to_world(markers)[None])
+    summary = run_opensim(out_dir=tmp_path / "opensim", world_npz=tmp_path / "world.npz", accuracy=ACCURACY)
+    person = summary["persons"][0]
+    assert person["status"] == "ok" and summary["frame"] == "world"
+    for body, factors in person["scale_factors"].items():
+        assert np.allclose(factors, SUBJECT_SCALE, atol=1e-4), body
+    folder = tmp_path / "opensim" / "person"
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "ik.mot",
+        "ik_marker_errors.sto",
+        "markers.trc",
+        "model_scaled.osim",
+    ]
+    ik, times = solved(folder)
+    assert np.allclose(times, np.arange(FRAMES) / FPS)
+    errors = coordinate_errors(truth, ik)
+    print("noise-free RMS error per coordinate (deg; pelvis translations mm):", json.dumps(errors))
+    rotations = {k: v for k, v in errors.items() if k not in PELVIS_TRANSLATIONS}
+    assert max(rotations.values()) < 0.5, rotations
+    assert max(errors[k] for k in PELVIS_TRANSLATIONS) < 1.0
+    assert person["marker_rms_mm"]["max"] < 1.0
+    assert np.allclose(ik["ankle_angle_r"], 0) and np.allclose(
+        ik["ankle_angle_l"], 0
+    )  # locked: no foot points
+    saved = json.loads((tmp_path / "opensim" / "summary.json").read_text())
+    assert saved["persons"][0]["frames_solved"] == [[0, FRAMES]]
+
+
+def test_noisy_joints(subject, tmp_path):
+    """1 cm Gaussian noise per axis on every joint: the errors are stated, and bounded."""
+    truth, markers = subject
+    rng = np.random.default_rng(0)
+    noisy = markers + rng.normal(0.0, 0.01, markers.shape)
+    world_file(tmp_path / "world.npz", opensim_to_world(noisy)[None])
+    summary = run_opensim(out_dir=tmp_path / "opensim", world_npz=tmp_path / "world.npz", accuracy=ACCURACY)
+    ik, _ = solved(tmp_path / "opensim" / "person")
+    errors = coordinate_errors(truth, ik)
+    print("1 cm noise: RMS error per coordinate (deg; pelvis translations mm):", json.dumps(errors))
+    print("1 cm noise: marker RMS mm", summary["persons"][0]["marker_rms_mm"])
+    assert np.median(list(errors.values())) < 5.0
+    assert 5.0 < summary["persons"][0]["marker_rms_mm"]["mean"] < 20.0
+
+
+def test_trc_opens_in_opensims_reader(subject, tmp_path):
+    truth, markers = subject
+    solve.write_trc(tmp_path / "m.trc", markers, np.arange(FRAMES) / FPS, H36M_JOINTS, rate=FPS)
+    table = osim.TRCFileAdapter().read(str(tmp_path / "m.trc"))["markers"]
+    assert list(table.getColumnLabels()) == list(H36M_JOINTS)
+    assert table.getTableMetaDataAsString("DataRate") == "50"
+    assert table.getTableMetaDataAsString("Units") == "mm"
+    assert table.getNumRows() == FRAMES
+    names, times, values, meta = solve.read_trc(tmp_path / "m.trc")  # OpenSim's TimeSeriesTableVec3
+    assert names == list(H36M_JOINTS) and np.allclose(times, np.arange(FRAMES) / FPS)
+    assert np.allclose(values, markers * 1000.0) and meta["Units"] == "mm"
+
+
+def test_axes_are_rotations():
+    for convert in (solve.world_to_opensim, solve.camera_to_opensim):
+        R = convert(np.eye(3))
+        assert np.allclose(R @ R.T, np.eye(3)) and np.isclose(np.linalg.det(R), 1.0)
+    assert np.allclose(solve.world_to_opensim([0, 0, 1]), [0, 1, 0])  # world up -> OpenSim up
+    assert np.allclose(solve.camera_to_opensim([0, -1, 0]), [0, 1, 0])  # image up -> OpenSim up
+
+
+def test_model_limits_and_coordinates():
+    model = build_generic_model()
+    state = model.initSystem()
+    coords = model.getCoordinateSet()
+    assert [coords.get(i).getName() for i in range(coords.getSize())] == list(COORDINATES)
+    knee = coords.get("knee_flexion_r")
+    assert knee.getDefaultClamped() and np.isclose(np.degrees(knee.getRangeMax()), 160)
+    assert coords.get("ankle_angle_l").getLocked(state)
+    masses = sum(model.getBodySet().get(i).getMass() for i in range(model.getBodySet().getSize()))
+    assert np.isclose(masses, 75.0)
+
+
+def test_one_frame(subject, tmp_path):
+    _, markers = subject
+    world_file(tmp_path / "world.npz", opensim_to_world(markers[:1])[None])
+    summary = run_opensim(out_dir=tmp_path / "opensim", world_npz=tmp_path / "world.npz", accuracy=ACCURACY)
+    assert summary["persons"][0]["status"] == "ok"
+    ik, times = solved(tmp_path / "opensim" / "person")
+    assert len(times) == 1
+
+
+def test_leg_never_seen(subject, tmp_path):
+    _, markers = subject
+    world = opensim_to_world(markers[:3])[None].copy()
+    world[:, :, H36M_JOINTS.index("left_knee")] = np.nan
+    world_file(tmp_path / "world.npz", world)
+    with pytest.raises(PosepipeError, match="left_knee never seen") as err:
+        run_opensim(out_dir=tmp_path / "opensim", world_npz=tmp_path / "world.npz", accuracy=ACCURACY)
+    assert "world.npz" in str(err.value) and "\n" not in str(err.value)
+    assert not (tmp_path / "opensim").exists()
+
+
+def test_absent_frames_are_left_out(subject, tmp_path):
+    _, markers = subject
+    world = opensim_to_world(markers[:6])[None].copy()
+    world[:, 2:4] = np.nan
+    world_file(tmp_path / "world.npz", world)
+    summary = run_opensim(out_dir=tmp_path / "opensim", world_npz=tmp_path / "world.npz", accuracy=ACCURACY)
+    assert summary["persons"][0]["frames_absent"] == [[2, 4]]
+    _, times = solved(tmp_path / "opensim" / "person")
+    assert np.allclose(times, np.array([0, 1, 4, 5]) / FPS)
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"height_m": 0.0}, "a height must be positive"),
+        ({"scaling": "height"}, "no height is given"),
+        (
+            {"model": "MODEL", "marker_map": {"right_knee": "RKJC"}},
+            "markers the model does not have: right_knee -> RKJC",
+        ),
+        ({"marker_map": {"right_knee": "RKJC"}}, "for a model of your own"),
+        ({"marker_map": {"kneecap": "RKJC"}}, "not Human3.6M joints: kneecap"),
+    ],
+)
+def test_bad_settings(subject, tmp_path, options, message):
+    _, markers = subject
+    world_file(tmp_path / "world.npz", opensim_to_world(markers[:2])[None])
+    if options.get("model") == "MODEL":
+        model = build_generic_model()
+        model.initSystem()
+        model.printToXML(str(tmp_path / "user.osim"))
+        options = {**options, "model": str(tmp_path / "user.osim")}
+    with pytest.raises(PosepipeError, match=message) as err:
+        run_opensim(
+            out_dir=tmp_path / "opensim", world_npz=tmp_path / "world.npz", accuracy=ACCURACY, **options
+        )
+    assert "\n" not in str(err.value)
+    assert not (tmp_path / "opensim").exists()
+
+
+def test_user_model_with_marker_map(subject, tmp_path):
+    """A model of the user's own whose markers have other names: the map finds them."""
+    _, markers = subject
+    model = build_generic_model()
+    model.initSystem()
+    renamed = {joint: f"M_{joint.upper()}" for joint in H36M_JOINTS}
+    for joint, name in renamed.items():
+        model.updMarkerSet().get(joint).setName(name)
+    model.printToXML(str(tmp_path / "user.osim"))
+    world_file(tmp_path / "world.npz", opensim_to_world(markers[:4])[None])
+    summary = run_opensim(
+        out_dir=tmp_path / "opensim", world_npz=tmp_path / "world.npz", model=str(tmp_path / "user.osim"),
+        marker_map=renamed, accuracy=ACCURACY,
+    )  # fmt: skip
+    person = summary["persons"][0]
+    assert (
+        person["status"] == "ok" and person["marker_rms_mm"]["max"] < 15.0
+    )  # one factor for a 10 % larger body
+    assert np.allclose(next(iter(person["scale_factors"].values())), SUBJECT_SCALE, atol=0.01)
+    names, _, _, _ = solve.read_trc(tmp_path / "opensim" / "person" / "markers.trc")
+    assert names == [renamed[j] for j in H36M_JOINTS]
+
+
+def test_missing_opensim_says_how_to_install(monkeypatch):
+    monkeypatch.setitem(sys.modules, "opensim", None)  # import opensim -> ImportError
+    with pytest.raises(PosepipeError, match=r"pip install 'posepipe\[opensim\]'"):
+        solve.import_opensim()
