@@ -268,3 +268,70 @@ def test_missing_opensim_says_how_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "opensim", None)  # import opensim -> ImportError
     with pytest.raises(PosepipeError, match=r"pip install 'posepipe\[opensim\]'"):
         solve.import_opensim()
+
+
+def test_camera_frame_through_the_cli(subject, tmp_path, capsys):
+    """pose3d.npz (no world stage): the lifter's camera frame, rotated so that image up is up."""
+    from posepipe.artefacts.pose3d import Pose3D, save_pose3d
+    from posepipe.cli import main
+
+    _, markers = subject
+    root_relative = markers[:5] - markers[:5, :1]
+    camera = np.stack(
+        [root_relative[..., 2], -root_relative[..., 1], root_relative[..., 0]], axis=-1
+    )  # inverse
+    assert np.allclose(solve.camera_to_opensim(camera), root_relative)
+    save_pose3d(tmp_path / "pose3d.npz", Pose3D(camera, camera, np.arange(5) / FPS))
+    assert (
+        main(["opensim", "--pose3d", str(tmp_path / "pose3d.npz"), "--out-dir", str(tmp_path / "out")]) == 0
+    )
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["frame"] == "camera" and summary["persons"][0]["marker_rms_mm"]["max"] < 1.0
+    ik, _ = solved(tmp_path / "out" / "person")
+    assert np.allclose(ik["pelvis_tx"], 0, atol=1e-3)  # root-relative: the pelvis stays at the origin
+    assert main(["opensim", "--pose3d", str(tmp_path / "pose3d.npz"), "--out-dir", str(tmp_path / "o2"),
+                 "--scaling", "height"]) == 1  # fmt: skip
+    assert "no height is given" in capsys.readouterr().err
+
+
+def test_height_scaling(subject, tmp_path):
+    """One factor for every body: the height over the generic model's stature."""
+    from posepipe.osim.model import GENERIC_HEIGHT_M
+
+    _, markers = subject
+    world_file(tmp_path / "world.npz", opensim_to_world(markers[:3])[None], height_m=1.925)
+    summary = run_opensim(
+        out_dir=tmp_path / "o", world_npz=tmp_path / "world.npz", scaling="height", accuracy=ACCURACY
+    )
+    factors = np.array(list(summary["persons"][0]["scale_factors"].values()))
+    assert np.allclose(factors, 1.925 / GENERIC_HEIGHT_M)  # from world.npz's height_m
+    assert summary["persons"][0]["marker_rms_mm"]["max"] < 1.0  # 1.925 / 1.75 = 1.1: the subject's scale
+
+
+@pytest.mark.workflow
+def test_workflow_with_opensim_enabled(tmp_path):
+    """A 10-frame clip with imported keypoints and a random lifter: with opensim.enabled the run
+    plans and makes results/alpha/opensim; by default the stage is not planned at all."""
+    from posepipe.testing import add_video, random_checkpoint
+    from tests.snakemake_run import planned_jobs, snakemake
+
+    add_video(tmp_path, "alpha", seed=1)
+    random_checkpoint(tmp_path / "lifter.bin")
+    config = {
+        "input": {"directory": "videos"}, "keypoints2d": {"source": "file"},
+        "lift3d": {"checkpoint": "lifter.bin"}, "render": {"enabled": False},
+    }  # fmt: skip
+    assert not any(rule == "opensim" for rule, _ in planned_jobs(tmp_path, config=config))
+    enabled = {**config, "opensim": {"enabled": True}}
+    assert ("opensim", "alpha") in planned_jobs(tmp_path, config=enabled)
+    snakemake(tmp_path, "--cores", "2", config=enabled)
+    out = tmp_path / "results" / "alpha" / "opensim"
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["persons"][0]["status"] == "ok", summary
+    assert {p.name for p in (out / "person").iterdir()} == {
+        "ik.mot",
+        "ik_marker_errors.sto",
+        "markers.trc",
+        "model_scaled.osim",
+    }
+    assert not (tmp_path / "opensim.log").exists()

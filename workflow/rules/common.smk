@@ -414,7 +414,8 @@ if config["opensim"]["enabled"]:
 
 def opensim_inputs(wildcards):
     """world.npz when the workflow has a world rule (world frame), else pose3d.npz (camera frame)."""
-    pose = {"world": "results/{video}/world.npz"} if hasattr(rules, "world") else {"pose3d": "results/{video}/pose3d.npz"}
+    has_world = any(rule.name == "world" for rule in workflow.rules)
+    pose = {"world": "results/{video}/world.npz"} if has_world else {"pose3d": "results/{video}/pose3d.npz"}
     return {**pose, "timeline": "results/{video}/frames/timeline.json"}
 
 
