@@ -166,12 +166,12 @@ def world_from_arrays(
         cand = solve.contact_candidates(
             cam_joints, speed, up, height_m=params.contact_height_m, speed_mps=params.contact_speed_mps
         )
-        feet = cam_joints[:, :, list(solve.FEET)][cand]
         fitted = None
-        if len(feet) >= solve.MIN_CONTACT_POINTS:
-            n, d, residual = solve.fit_plane(feet, up)
+        if cand.sum() >= solve.MIN_CONTACT_POINTS:
+            plants, frames = solve.contact_episodes(cam_joints, cand)
+            n, d, residual = solve.fit_plane(plants, up, frames)
             if residual <= solve.MAX_FLOOR_RESIDUAL_M:
-                fitted = (n, d - solve.ANKLE_HEIGHT_M)  # through the soles, below the ankles
+                fitted = (n, d + solve.ANKLE_HEIGHT_M)  # through the soles, below the ankles
             else:
                 warnings.append(f"floor fit residual {residual * 100:.1f} cm: not a floor")
         if fitted is not None:
