@@ -368,9 +368,6 @@ def world_scene(
     lifter gives), ``points`` (P, T, 17, 2) COCO keypoints through the lens plus Gaussian noise
     (``noise_px`` per coordinate), ``scores`` (P, T, 17) (0 for eyes and ears), ``floor`` (4,)
     in camera coordinates, ``R``, ``C``, ``heights`` (P,)."""
-    from posepipe.camera import Camera, project_points
-
-    rng = np.random.default_rng(seed)
     starts = [((-1.2, 0.6), -20.0, 0.15), ((0.8, -1.0), 160.0, -0.2)]
     walkers = np.stack(
         [
@@ -386,6 +383,28 @@ def world_scene(
             for p in range(persons)
         ]
     )
+    scene = observe(walkers, fps=fps, lens=lens, tilt_deg=tilt_deg, distance=distance, focal=focal,
+                    noise_px=noise_px, seed=seed)  # fmt: skip
+    scene["heights"] = np.asarray(heights[:persons], float)
+    return scene
+
+
+def observe(
+    walkers: np.ndarray,
+    *,
+    fps: float = 25.0,
+    lens: str = "pinhole",
+    tilt_deg: float = 20.0,
+    distance: float = 6.0,
+    focal: float = 1000.0,
+    noise_px: float = 0.0,
+    seed: int = 0,
+) -> dict:
+    """:func:`world_scene`'s camera and observations of world joints ``walkers`` (P, T, 17, 3)."""
+    from posepipe.camera import Camera, project_points
+
+    rng = np.random.default_rng(seed)
+    frames = walkers.shape[1]
     centre = np.nanmean(walkers[:, :, 0].reshape(-1, 3), axis=0) * [1, 1, 0] + [0, 0, 1.0]
     R, C = look_at_camera(centre, distance=distance, tilt_deg=tilt_deg)
     cam = (walkers - C) @ R.T
@@ -401,6 +420,5 @@ def world_scene(
     floor = np.array([*n, -(n @ (R @ -C))])  # n . x_cam + d = 0 where the world's z = 0
     return {
         "camera": camera, "world": walkers, "cam": cam, "rel": cam - cam[:, :, :1], "points": points,
-        "scores": scores, "floor": floor, "R": R, "C": C, "heights": np.asarray(heights[:persons], float),
-        "fps": fps, "time": np.arange(frames) / fps,
+        "scores": scores, "floor": floor, "R": R, "C": C, "fps": fps, "time": np.arange(frames) / fps,
     }  # fmt: skip
