@@ -82,10 +82,12 @@ def solve_translation(
     def solve(w: np.ndarray) -> np.ndarray:
         ww = np.repeat(w, 2)
         AtA = A.T @ (A * ww[:, None])
+        if not np.all(np.isfinite(AtA)) or np.linalg.cond(AtA) > 1e12:  # e.g. every joint on one ray
+            return np.full(3, np.nan)
         return np.linalg.solve(AtA, A.T @ (ww * b))
 
     t = solve(w0)
-    if not robust:
+    if not robust or not np.all(np.isfinite(t)):
         return t
     for _ in range(IRLS_ITERATIONS):
         depth = X[:, 2] + t[2]
@@ -95,6 +97,8 @@ def solve_translation(
         px = focal * np.linalg.norm(res, axis=1) / depth  # pixel residual of each joint
         huber = np.where(px <= huber_px, 1.0, huber_px / np.maximum(px, 1e-12))
         new = solve(w0 * huber / depth**2)
+        if not np.all(np.isfinite(new)):
+            break
         if np.allclose(new, t, rtol=0, atol=1e-12):
             t = new
             break
@@ -152,11 +156,12 @@ def reprojection_px(
     the undistorted keypoints, over the joints with a positive score; NaN where absent."""
     X = joints_cam[:, H36M_IDX]
     proj = X @ K.T
-    proj = proj[..., :2] / proj[..., 2:3]
-    dist = np.linalg.norm(proj - points[:, COCO_IDX], axis=-1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        proj = proj[..., :2] / proj[..., 2:3]
+        dist = np.linalg.norm(proj - points[:, COCO_IDX], axis=-1)
     w = np.nan_to_num(scores[:, COCO_IDX]) > 0
     w &= np.isfinite(dist)
-    with np.errstate(invalid="ignore"):
+    with np.errstate(invalid="ignore", divide="ignore"):
         out = np.where(w, dist, 0).sum(axis=1) / w.sum(axis=1)
     out[~np.isfinite(joints_cam).all(axis=(1, 2))] = np.nan
     return out
@@ -209,9 +214,11 @@ def up_estimate(joints_cam: np.ndarray) -> np.ndarray:
         return np.array([0.0, -1.0, 0.0])
     J = J[ok]
     vec = J[:, HEAD] - 0.5 * (J[:, FEET[0]] + J[:, FEET[1]])
-    vec /= np.linalg.norm(vec, axis=-1, keepdims=True)
-    up = vec.mean(axis=0)
-    return up / np.linalg.norm(up)
+    length = np.linalg.norm(vec, axis=-1)
+    if not np.any(length > 1e-9):
+        return np.array([0.0, -1.0, 0.0])
+    up = (vec[length > 1e-9] / length[length > 1e-9, None]).mean(axis=0)
+    return up / np.linalg.norm(up) if np.linalg.norm(up) > 1e-9 else np.array([0.0, -1.0, 0.0])
 
 
 def foot_speed(joints_cam: np.ndarray, fps: float) -> np.ndarray:

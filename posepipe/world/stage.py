@@ -149,6 +149,9 @@ def world_from_arrays(
         ]
     )
     cam_joints = rel + roots[:, :, None, :]
+    placed = np.isfinite(roots).all(axis=2).sum(axis=1)
+    if not placed.any():
+        raise PosepipeError(label, "no person could be placed: the 2D keypoints fit no root translation")
     reproj = np.stack(
         [solve.reprojection_px(cam_joints[p], undist[p], scores[p], camera.matrix) for p in range(P)]
     )
@@ -189,7 +192,7 @@ def world_from_arrays(
                 f"no foot is still on the floor: floor assumed from a camera tilt of {tilt:g} degrees "
                 "through the lowest feet"
             )
-    main = int(np.argmax(counts))  # the person seen longest (the first of ties)
+    main = int(np.argmax(placed))  # the person placed in the most frames (the first of ties)
     first = int(np.flatnonzero(np.isfinite(roots[main]).all(axis=1))[0])
     R, t = solve.world_frame(n, d, roots[main, first])
     joints_world = cam_joints @ R.T + t
