@@ -219,6 +219,14 @@ def test_run_world_writes_the_artefact(tmp_path):
 
     table = pd.read_csv(tmp_path / "world.csv")
     assert len(table) == 120 and {"person", "frame", "root_z", "contact_left", "head_z"} <= set(table.columns)
+    from posepipe.qc import world_numbers
+
+    numbers = world_numbers(tmp_path / "world.npz", frame_count=60)
+    assert numbers["intrinsics_source"] == "sheet" and numbers["floor_source"] == "contacts"
+    assert numbers["reprojection_px"]["p95"] < 0.05 and numbers["floor_residual_m"] < 1e-3
+    assert [p["track"] for p in numbers["persons"]] == [0, 3] and 0.3 < numbers["persons"][0][
+        "contact_share"
+    ] < 0.9
     # Nothing given: the field of view is assumed, and said so.
     run_world(pose3d, dataset2d, timeline, tmp_path / "assumed.npz", params=NO_SMOOTHING)
     assumed = load_world(tmp_path / "assumed.npz")

@@ -350,6 +350,7 @@ QC_INPUT = {
     "dataset2d": "results/{video}/dataset2d.npz",
     "pose3d": "results/{video}/pose3d.npz",
     **({"tracks": "results/{video}/tracks.npz"} if TRACKED else {}),
+    "world": "results/{video}/world.npz",
     # QC's timing source: the benchmark files of the stages before it (declared, so QC runs after
     # they are written).
     "benchmarks": [
