@@ -360,6 +360,9 @@ def test_artefact_bad_files(tmp_path):
     (tmp_path / "junk.npz").write_bytes(b"not a zip")
     with pytest.raises(PosepipeError, match="cannot read joint angles"):
         load_angles(tmp_path / "junk.npz")
+    (tmp_path / "truncated.npz").write_bytes(b"PK\x03\x04 truncated")
+    with pytest.raises(PosepipeError, match="truncated.npz: cannot read joint angles"):
+        load_angles(tmp_path / "truncated.npz")
     angles = make_angles()
     np.savez(tmp_path / "short.npz", values=angles.values[:, :3], names=np.array(ANGLE_NAMES),
              time=angles.time, track_ids=angles.track_ids, meta=np.array(json.dumps({"frame": "world"})))  # fmt: skip
@@ -370,3 +373,119 @@ def test_artefact_bad_files(tmp_path):
     np.savez(tmp_path / "nometa.npz", values=angles.values)
     with pytest.raises(PosepipeError, match="not an angles.npz: no meta, names, time, track_ids array"):
         load_angles(tmp_path / "nometa.npz")
+
+
+# ---- the stage ----------------------------------------------------------------------------------
+
+
+def write_timeline(folder, T: int, fps: float = 25.0):
+    from posepipe.artefacts.timeline import save_timeline
+
+    folder.mkdir(parents=True, exist_ok=True)
+    time = np.arange(T) / fps + 0.0
+    header = {"video_id": "walk", "source": "walk.mp4", "width": 640, "height": 480, "rotation": 0, "fps": fps,
+              "fps_fraction": f"{int(fps)}/1", "frame_count": T, "timeline_csv": "timeline.csv"}  # fmt: skip
+    table = pd.DataFrame({"frame": np.arange(T), "time": time, "source_frame": np.arange(T),
+                          "source_pts": np.arange(T), "source_time": time})  # fmt: skip
+    save_timeline(folder / "timeline.json", folder / "timeline.csv", header, table)
+    return folder / "timeline.json"
+
+
+def write_inputs(tmp_path, *, T=41, tilt_deg=0.0):
+    """timeline, pose3d.npz (camera frame, root-relative, person 5 walking and person 9 never
+    seen) and world.npz of a camera 1.6 m high tilted down ``tilt_deg``; returns paths and the
+    gait truth."""
+    from posepipe.artefacts.pose3d import Pose3D, save_pose3d
+    from posepipe.artefacts.world import World, save_world
+
+    joints, truth = gait(T)  # world frame
+    world = np.stack([joints, np.full_like(joints, np.nan)])
+    # camera axes in world coordinates: x right (-Y world), y down, z forward (+X world, tilted down)
+    t = np.radians(tilt_deg)
+    z = np.array([np.cos(t), 0, -np.sin(t)])
+    x = np.array([0.0, -1.0, 0.0])
+    R = np.stack([x, np.cross(z, x), z], axis=1)  # columns: camera axes in the world
+    origin = np.array([-3.0, 0.0, 1.6])
+    camera = (world - origin) @ R
+    camera_relative = camera - camera[:, :, :1]
+    timeline = write_timeline(tmp_path / "frames", T)
+    pose3d = tmp_path / "pose3d.npz"
+    save_pose3d(pose3d, Pose3D(camera_relative, camera_relative, np.arange(T) / 25.0, {}, np.array([5, 9])))
+    P = 2
+    save_world(
+        tmp_path / "world.npz",
+        World(
+            joints=world, root=world[:, :, 0], root_camera=camera[:, :, 0],
+            camera_matrix=np.array([[500.0, 0, 320], [0, 500, 240], [0, 0, 1]]), dist_coeffs=np.zeros(0),
+            lens="pinhole", image_size=np.array([640, 480]), R_world_camera=R, t_world_camera=origin,
+            floor=np.array([0, -1.0, 0, 1.6]), contacts=np.zeros((P, T, 2), bool), reprojection_px=np.zeros((P, T)),
+            scale=np.ones(P), height_m=np.full(P, np.nan), track_ids=np.array([5, 9]), time=np.arange(T) / 25.0,
+            meta={"intrinsics_source": "assumed", "scale_source": "lifter", "floor_source": "assumed_tilt"},
+        ),
+    )  # fmt: skip
+    return timeline, pose3d, tmp_path / "world.npz", truth
+
+
+def test_stage_world_and_camera_inputs(tmp_path):
+    from posepipe.angles import run_angles
+
+    timeline, pose3d, world, truth = write_inputs(tmp_path, tilt_deg=0.0)
+    out_w, out_c = tmp_path / "w", tmp_path / "c"
+    run_angles(timeline_json=timeline, world_npz=world, out_dir=out_w)
+    run_angles(timeline_json=timeline, pose3d_npz=pose3d, out_dir=out_c)
+    a, c = load_angles(out_w / "angles.npz"), load_angles(out_c / "angles.npz")
+    assert a.frame == "world" and c.frame == "camera" and "image up" in c.meta["up_note"]
+    assert a.meta["warnings"] == ["track 9: no frame with 3D joints, every angle NaN"]
+    assert list(a.track_ids) == [5, 9] and np.isnan(a.values[1]).all()
+    np.testing.assert_allclose(a.time, np.arange(41) / 25.0)
+    for name, curve in truth.items():  # float32 files: 1e-4 degrees
+        np.testing.assert_allclose(a.values[0, :, a.names.index(name)], curve, atol=1e-4, err_msg=name)
+    # a level camera: the camera frame's up (-Y) is the vertical, every angle agrees
+    np.testing.assert_allclose(c.values, a.values, atol=1e-3, equal_nan=True)
+    table = pd.read_csv(out_w / "angles.csv")
+    assert set(table.person) == {5} and len(table) == np.isfinite(a.values).sum()
+    summary = pd.read_csv(out_w / "angles_summary.csv").set_index(["person", "angle"])
+    knee = summary.loc[(5, "knee_flexion_l")]
+    assert knee.frame_of_reference == "world" and knee.frames == 41
+    assert knee["range"] == pytest.approx(np.ptp(truth["knee_flexion_l"]), abs=1e-3)
+    assert summary.loc[(9, "knee_flexion_l")].frames == 0
+    assert (out_w / "angles.png").stat().st_size > 10_000
+
+
+def test_stage_tilted_camera_keeps_joint_angles(tmp_path):
+    """Camera tilted down 25 degrees: camera-frame joint angles equal the world ones; the
+    angles against the vertical (camera -Y taken as up) are off by the tilt (image up leans
+    forward with the camera, so the upright walker reads 25 degrees of extension): why world.npz
+    wins."""
+    from posepipe.angles import run_angles
+
+    timeline, pose3d, world, _ = write_inputs(tmp_path, T=11, tilt_deg=25.0)
+    a = run_angles(timeline_json=timeline, world_npz=world, out_dir=tmp_path / "w", figure=False)
+    c = run_angles(timeline_json=timeline, pose3d_npz=pose3d, out_dir=tmp_path / "c", figure=False)
+    assert not (tmp_path / "w" / "angles.png").exists()
+    joint = [i for i, n in enumerate(a.names) if not n.startswith(("trunk_", "pelvis_"))]
+    np.testing.assert_allclose(c.values[..., joint], a.values[..., joint], atol=1e-3, equal_nan=True)
+    lean = a.names.index("trunk_flexion")
+    # exactly -25 when facing along the camera's axis; the pelvis turning +/-5 degrees moves some
+    # of the tilt into lateral bend
+    np.testing.assert_allclose(c.values[0, :, lean] - a.values[0, :, lean], -25.0, atol=0.1)
+
+
+def test_stage_bad_input_one_line_and_nothing_written(tmp_path, capsys):
+    from posepipe import cli
+
+    timeline, pose3d, _, _ = write_inputs(tmp_path, T=11)
+    other = write_timeline(tmp_path / "other", 12)
+    out = tmp_path / "out"
+    code = cli.main(["angles", str(other), "--pose3d", str(pose3d), "--out-dir", str(out)])
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert code == 1
+    assert last == f"posepipe angles: error: {pose3d}: has 11 frames of 3D poses, the timeline has 12"
+    assert not out.exists() or not any(out.iterdir())
+    (tmp_path / "broken.npz").write_bytes(b"not an npz")
+    code = cli.main(["angles", str(timeline), "--world", str(tmp_path / "broken.npz"), "--out-dir", str(out)])
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert code == 1 and last.startswith(
+        f"posepipe angles: error: {tmp_path / 'broken.npz'}: cannot read world poses"
+    )
+    assert not out.exists() or not any(out.iterdir())

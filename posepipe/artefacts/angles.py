@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import json
 import os
+import zipfile
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -160,7 +161,7 @@ def load_angles(path: str | os.PathLike) -> Angles:
             meta = json.loads(str(z["meta"]))
     except PosepipeError:
         raise
-    except (OSError, ValueError, EOFError) as exc:  # zip, header and JSON errors
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:  # zip, header and JSON errors
         raise PosepipeError(path, f"cannot read joint angles ({type(exc).__name__}: {exc})") from exc
     expected = (len(track_ids), len(times), len(names))
     if values.shape != expected:

@@ -302,6 +302,8 @@ def final_targets(wildcards):
                 targets += [f"results/{video}/preview.gif", f"results/{video}/preview.html"]
         if config["frames"]["jpeg"]:
             targets.append(f"results/{video}/frames/jpeg")
+        if config["angles"]["enabled"]:
+            targets += [f"results/{video}/angles{name}" for name in (".npz", ".csv", "_summary.csv")]
     if VIDEOS:
         targets += ["results/dataset2d_custom.npz", "results/qc_summary.csv", "results/qc_summary.html"]
     return targets
@@ -391,3 +393,33 @@ def render_segment_files(wildcards):
         shard_ranges(wildcards.video), every=config["render"]["every"], max_frames=config["render"]["max_frames"]
     )
     return [f"results/{wildcards.video}/shards/render_{a}_{b}.mp4" for a, b in segments]
+
+
+# ---- angles ----------------------------------------------------------------
+
+
+def angles_source():
+    """The joints the angles stage reads: "world" (world.npz) when the workflow has a world rule
+    (and the config does not turn it off), else "pose3d" (pose3d.npz, camera frame)."""
+    world = hasattr(rules, "world") and config.get("world", {}).get("enabled", True)
+    return "world" if world else "pose3d"
+
+
+def angles_joints_file(wildcards):
+    return f"results/{wildcards.video}/{angles_source()}.npz"
+
+
+ANGLES_FIGURE = (
+    {
+        "figure": report(
+            "results/{video}/angles.png",
+            caption="../report/angles_figure.rst",
+            category="QC figures",
+            labels={"video": "{video}", "figure": "joint angles"},
+        )
+    }
+    if config["angles"]["figure"]
+    else {}
+)
+# qc.html shows the angles figure when the angles stage runs and draws it.
+QC_ANGLES_FIGURE = "results/{video}/angles.png" if config["angles"]["enabled"] and config["angles"]["figure"] else []
