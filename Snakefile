@@ -30,6 +30,7 @@ include: "workflow/rules/summary.smk"
 include: "workflow/rules/qc.smk"
 include: "workflow/rules/exports.smk"
 include: "workflow/rules/world.smk"
+include: "workflow/rules/angles.smk"
 
 
 rule all:

@@ -70,6 +70,8 @@ STAGES: tuple[Stage, ...] = (
           benchmark=False),
     Stage("world", 1, "posepipe.world.stage:run_world", "posepipe.world.stage", "world",
           preload=("cv2", "posepipe.world.stage"), output="world.npz", reads=("lift3d", "dataset2d", "frames")),
+    Stage("angles", 1, "posepipe.angles:run_angles", "posepipe.angles", "angles", preload=("posepipe.angles",),
+          output="angles.npz", reads=("world", "lift3d")),
 )  # fmt: skip
 
 STAGE_BY_NAME = {stage.name: stage for stage in STAGES}

@@ -303,6 +303,8 @@ def final_targets(wildcards):
         if config["frames"]["jpeg"]:
             targets.append(f"results/{video}/frames/jpeg")
         targets += [f"results/{video}/world.npz", f"results/{video}/world.csv"]
+        if config["angles"]["enabled"]:
+            targets += [f"results/{video}/angles{name}" for name in (".npz", ".csv", "_summary.csv")]
     if VIDEOS:
         targets += ["results/dataset2d_custom.npz", "results/qc_summary.csv", "results/qc_summary.html"]
     return targets
@@ -440,3 +442,31 @@ def world_options(wildcards, input):
     parts += [f"{flag} {video[key]}" for key, flag in WORLD_SHEET.items() if key in video]
     parts += [f"--{name} {shlex.quote(str(getattr(input, name)))}" for name in ("calibration", "persons") if name in input.keys()]
     return " ".join(p for p in parts if p)
+# ---- angles ----------------------------------------------------------------
+
+
+def angles_source():
+    """The joints the angles stage reads: "world" (world.npz) when the workflow has a world rule
+    (and the config does not turn it off), else "pose3d" (pose3d.npz, camera frame)."""
+    world = hasattr(rules, "world") and config.get("world", {}).get("enabled", True)
+    return "world" if world else "pose3d"
+
+
+def angles_joints_file(wildcards):
+    return f"results/{wildcards.video}/{angles_source()}.npz"
+
+
+ANGLES_FIGURE = (
+    {
+        "figure": report(
+            "results/{video}/angles.png",
+            caption="../report/angles_figure.rst",
+            category="QC figures",
+            labels={"video": "{video}", "figure": "joint angles"},
+        )
+    }
+    if config["angles"]["figure"]
+    else {}
+)
+# qc.html shows the angles figure when the angles stage runs and draws it.
+QC_ANGLES_FIGURE = "results/{video}/angles.png" if config["angles"]["enabled"] and config["angles"]["figure"] else []
