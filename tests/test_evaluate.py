@@ -1,0 +1,376 @@
+"""The evaluate stage against known truth: metrics, reference files, joint maps, time alignment.
+
+Every reference here is built by the test: a synthetic walking skeleton (Human3.6M joints, metres,
+Z up), and estimates made from it by known rotations, scales, translations, time offsets and noise.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy.spatial.transform import Rotation
+
+from posepipe.errors import PosepipeError
+from posepipe.evaluate import metrics as M
+from posepipe.evaluate import reference as R
+from posepipe.skeleton import H36M_JOINTS, H36M_PARENTS
+
+# A standing Human3.6M skeleton, metres, Z up, X forward, pelvis at 0.95 m.
+STAND = np.array(
+    [[0, 0, 0.95], [0, -0.12, 0.93], [0, -0.12, 0.50], [0, -0.12, 0.08],  # hip, right leg
+     [0, 0.12, 0.93], [0, 0.12, 0.50], [0, 0.12, 0.08],  # left leg
+     [0, 0, 1.18], [0, 0, 1.45], [0.04, 0, 1.55], [0, 0, 1.70],  # spine, thorax, nose, head
+     [0, 0.18, 1.42], [0, 0.20, 1.15], [0.05, 0.20, 0.90],  # left arm
+     [0, -0.18, 1.42], [0, -0.20, 1.15], [0.05, -0.20, 0.90]]  # right arm
+)  # fmt: skip
+
+
+def walking(times: np.ndarray) -> np.ndarray:
+    """(T, 17, 3) a person walking along +X at 1.2 m/s with swinging limbs (irregular rhythm, so
+    the joint speed has one best time alignment)."""
+    t = np.asarray(times)[:, None]
+    phase = 2 * np.pi * (0.9 * t + 0.15 * np.sin(0.7 * t))
+    joints = np.repeat(STAND[None], len(times), axis=0)
+    swing = 0.25 * np.sin(phase) * (1 + 0.3 * np.sin(0.45 * t))
+    for idx, sign in ((2, 1), (3, 1.6), (5, -1), (6, -1.6), (12, 0.6), (13, 1), (15, -0.6), (16, -1)):
+        joints[:, idx, 0] += sign * swing[:, 0]
+    joints[:, :, 2] += 0.02 * np.cos(2 * phase)
+    joints[:, :, 0] += 1.2 * t
+    return joints
+
+
+def plain_mpjpe(p, g):
+    return np.mean(np.linalg.norm(p - g, axis=-1))
+
+
+def plain_p_mpjpe(p, g):
+    """Protocol #2 written plainly, one frame at a time (Umeyama with the determinant fix)."""
+    errors = []
+    for a, b in zip(p, g, strict=True):
+        a0, b0 = a - a.mean(0), b - b.mean(0)
+        u, s, vt = np.linalg.svd(b0.T @ a0)
+        d = np.eye(3)
+        if np.linalg.det(u @ vt) < 0:
+            d[2, 2] = -1
+        rot = u @ d @ vt
+        scale = np.trace(np.diag(s) @ d) / (a0**2).sum()
+        errors.append(np.linalg.norm(scale * a0 @ rot.T + b.mean(0) - b, axis=-1).mean())
+    return float(np.mean(errors))
+
+
+# ---- metrics ---------------------------------------------------------------------------------------
+
+
+def test_procrustes_recovers_exact_similarity_per_frame():
+    rng = np.random.default_rng(0)
+    ref = walking(np.arange(40) / 30)
+    rots = Rotation.random(40, random_state=1).as_matrix()
+    scales = rng.uniform(0.5, 2.0, 40)
+    est = scales[:, None, None] * np.einsum("fik,fjk->fji", rots, ref) + rng.normal(size=(40, 1, 3))
+    aligned, got_rot, got_scale = M.procrustes_frames(est, ref)
+    assert np.abs(aligned - ref).max() < 1e-9
+    assert np.allclose(got_scale, 1 / scales, rtol=1e-9)
+    assert np.allclose(np.einsum("fij,fjk->fik", got_rot, rots), np.eye(3), atol=1e-9)
+    assert M.summarise(M.p_mpjpe_errors(est, ref))["mean"] < 1e-9
+
+
+def test_metrics_equal_a_plain_computation_on_random_data_and_mirrors_keep_their_error():
+    rng = np.random.default_rng(2)
+    g = rng.normal(size=(25, 17, 3))
+    p = g + rng.normal(scale=0.3, size=g.shape)
+    assert M.summarise(M.p_mpjpe_errors(p, g))["mean"] == pytest.approx(plain_p_mpjpe(p, g), rel=1e-12)
+    assert M.summarise(M.joint_errors(p, g))["mean"] == pytest.approx(plain_mpjpe(p, g), rel=1e-12)
+    # A mirror image: the best orthogonal fit would be the reflection (error 0); excluded, it is not.
+    mirrored = g * np.array([-1.0, 1.0, 1.0])
+    u, s, vt = np.linalg.svd((g[0] - g[0].mean(0)).T @ (mirrored[0] - mirrored[0].mean(0)))
+    assert np.linalg.det(u @ vt) < 0  # the unconstrained optimum is a reflection
+    err = M.summarise(M.p_mpjpe_errors(mirrored, g))["mean"]
+    assert err > 0.1
+    assert err == pytest.approx(plain_p_mpjpe(mirrored, g), rel=1e-12)
+    _, rots, _ = M.procrustes_frames(mirrored, g)
+    assert np.allclose(np.linalg.det(rots), 1.0)
+
+
+def test_mpjpe_equals_the_injected_per_joint_errors_and_the_sequence_rotation_is_found():
+    rng = np.random.default_rng(3)
+    ref = walking(np.arange(60) / 30)
+    lengths = np.linspace(0.0, 0.08, 17)
+    lengths[0] = 0.0  # the root is the alignment point
+    directions = rng.normal(size=(60, 17, 3))
+    directions /= np.linalg.norm(directions, axis=-1, keepdims=True)
+    est = ref + lengths[None, :, None] * directions
+    errors = M.mpjpe_errors(est, ref, rotation=np.eye(3))
+    assert np.allclose(errors, np.broadcast_to(lengths, (60, 17)), atol=1e-12)
+    summary = M.summarise(errors)
+    assert summary["mean"] == pytest.approx(lengths.mean(), abs=1e-12)
+    assert np.allclose(summary["per_joint"], lengths, atol=1e-12)
+    # A camera frame turned against the lab: one rotation for the sequence undoes it exactly.
+    turn = Rotation.from_euler("xyz", [100, -20, 35], degrees=True).as_matrix()
+    cam = (ref - ref[:, :1]) @ turn.T + [0.1, 0.2, 3.0]
+    assert np.allclose(M.sequence_rotation(cam, ref), turn.T, atol=1e-9)
+    assert M.summarise(M.mpjpe_errors(cam, ref))["mean"] < 1e-9
+    assert M.summarise(M.n_mpjpe_errors(1.3 * cam, ref))["mean"] < 1e-9
+    assert M.summarise(M.mpjpe_errors(1.3 * cam, ref))["mean"] > 0.05
+
+
+def test_mpjpe_with_noise_matches_the_analytic_expectation():
+    """Isotropic Gaussian noise of sigma per axis: E|e| = sigma sqrt(8/pi) (chi, 3 degrees of freedom)."""
+    rng = np.random.default_rng(4)
+    ref = walking(np.arange(3000) / 30)
+    sigma = 0.01
+    noise = rng.normal(scale=sigma, size=ref.shape)
+    noise[:, 0] = 0
+    errors = M.mpjpe_errors(ref + noise, ref, rotation=np.eye(3))
+    assert M.summarise(errors[:, 1:])["mean"] == pytest.approx(sigma * np.sqrt(8 / np.pi), rel=0.01)
+
+
+def test_acceleration_error_on_uneven_times():
+    times = np.cumsum(np.r_[0, np.random.default_rng(5).uniform(0.02, 0.05, 49)])
+    ref = walking(times)
+    c = np.array([0.3, -0.2, 0.6])
+    est = ref + c * times[:, None, None] ** 2  # a constant extra acceleration 2c
+    err = M.acceleration_errors(est, ref, times)
+    assert np.isnan(err[[0, -1]]).all()
+    assert np.allclose(err[1:-1], 2 * np.linalg.norm(c), rtol=1e-9)
+
+
+def test_root_trajectory_error_after_one_alignment():
+    ref = walking(np.arange(90) / 30)
+    turn = Rotation.from_euler("z", 73, degrees=True).as_matrix()
+    est = 0.9 * ref @ turn.T + [2.0, -1.0, 0.05]
+    assert np.nanmax(M.root_trajectory_errors(est, ref, similarity=True)["root"]) < 1e-9
+    rigid = M.root_trajectory_errors(est / 0.9, ref)
+    assert np.nanmax(rigid["root"]) < 1e-9 and rigid["scale"] == 1.0
+    drift = est / 0.9
+    # The estimate drifts 30 cm ahead along its path: a rigid fit cannot stretch the path, so the
+    # residual is the drift less its mean, |U(-0.15, 0.15)| on average 7.5 cm.
+    drift += np.linspace(0, 0.3, 90)[:, None, None] * turn[:, 0]
+    assert np.nanmean(M.root_trajectory_errors(drift, ref)["root"]) == pytest.approx(0.075, rel=0.03)
+
+
+def test_angle_errors_and_t_interval():
+    rng = np.random.default_rng(6)
+    ref = rng.normal(size=(200, 2)) * 20
+    est = ref + [2.0, 0.0]
+    est[:, 1] = -ref[:, 1]
+    est[5, 0] = np.nan
+    out = M.angle_errors(est, ref)
+    assert out["rmse"][0] == pytest.approx(2.0) and out["bias"][0] == pytest.approx(2.0)
+    assert out["r"][0] == pytest.approx(1.0) and out["r"][1] == pytest.approx(-1.0)
+    assert out["frames"][0] == 199
+    mean, low, high, n = M.t_interval([1.0, 2.0, 3.0])
+    assert (mean, n) == (2.0, 3)
+    assert high - mean == pytest.approx(4.302653 / np.sqrt(3), rel=1e-6)  # t(0.975, 2) s / sqrt(n)
+
+
+# ---- time alignment ------------------------------------------------------------------------------
+
+
+def test_time_offset_found_within_a_frame_across_rates():
+    """A 100 Hz reference against a 30 fps estimate in another frame, scaled, with noise."""
+    ref_times = np.arange(0, 14, 0.01)
+    ref = walking(ref_times)
+    video_times = np.arange(240) / 30.0
+    offset = 3.4  # reference time = video time + 3.4 s (102 frames)
+    turn = Rotation.from_euler("xyz", [95, 5, -30], degrees=True).as_matrix()
+    truth = walking(video_times + offset)
+    est = 0.8 * (truth - truth[:, :1]) @ turn.T + np.random.default_rng(7).normal(
+        scale=0.005, size=truth.shape
+    )
+    found = R.find_offset(est, video_times, ref, ref_times, min_overlap_s=2.0)
+    assert abs(found.seconds - offset) < 1 / 30
+    assert round(found.frames) == 102
+    assert found.confidence > 1.0 and found.peak > 0.7
+    on_video, overlap = R.align_in_time(ref, ref_times, video_times, found.seconds, min_overlap_s=2.0)
+    assert overlap == pytest.approx(8.0, abs=0.05)
+    noise_free = R.align_in_time(ref, ref_times, video_times, offset, min_overlap_s=2.0)[0]
+    assert M.summarise(M.p_mpjpe_errors(0.8 * (truth - truth[:, :1]) @ turn.T, noise_free))["mean"] < 1e-3
+
+
+def test_short_overlap_is_refused():
+    ref_times = np.arange(0, 3, 0.01)
+    video_times = np.arange(90) / 30.0
+    with pytest.raises(PosepipeError, match="overlaps the video for 0.50 s"):
+        R.align_in_time(walking(ref_times), ref_times, video_times, 2.5, min_overlap_s=1.0, source="ref.c3d")
+    with pytest.raises(PosepipeError, match="no time shift"):
+        R.find_offset(walking(video_times), video_times, walking(ref_times), ref_times, min_overlap_s=10.0)
+
+
+# ---- markers, files, units ----------------------------------------------------------------------------
+
+
+def pelvis_markers(hip_centre_frames: int = 20):
+    """Plug-in Gait pelvis markers in a pelvis frame (x anterior, y up, z right), turned and moved."""
+    local = {
+        "LASI": [0, 0, -0.12], "RASI": [0, 0, 0.12], "LPSI": [-0.16, 0.0, -0.04], "RPSI": [-0.16, 0.0, 0.04],
+    }  # fmt: skip
+    rot = Rotation.from_euler("xyz", [10, 40, -5], degrees=True).as_matrix()
+    move = np.array([0.5, 0.9, -0.2])
+    return (
+        {k: np.tile(np.array(v) @ rot.T + move, (hip_centre_frames, 1)) for k, v in local.items()},
+        rot,
+        move,
+    )
+
+
+def test_harrington_hip_centre_in_a_turned_pelvis():
+    markers, rot, move = pelvis_markers()
+    # PW = 240 mm, PD = 160 mm: right HJC at (-0.24*160-9.9, -0.30*240-10.9, 0.33*240+7.3) mm
+    right = np.array([-48.3, -82.9, 86.5]) / 1000
+    got = R.harrington_hjc(markers["LASI"], markers["RASI"], markers["LPSI"], markers["RPSI"], "right")
+    assert np.allclose(got, right @ rot.T + move, atol=1e-12)
+    left = R.harrington_hjc(markers["LASI"], markers["RASI"], markers["LPSI"], markers["RPSI"], "left")
+    assert np.allclose(left, right * [1, 1, -1] @ rot.T + move, atol=1e-12)
+
+
+def recording(labels, points, rate=100.0, units="m"):
+    return R.Recording(list(labels), points, np.arange(len(points)) / rate, units, "z", "test.c3d")
+
+
+def test_marker_means_and_missing_frames_are_counted():
+    markers, _, _ = pelvis_markers(10)
+    labels = list(markers)
+    points = np.stack([markers[k] for k in labels], axis=1)
+    points[[2, 5], 1] = np.nan  # RASI lost in two frames
+    rec = recording(labels, points)
+    joints, mapped, missing = R.apply_joint_map(rec, {"hip": labels})
+    assert np.allclose(joints[0, 0], points[0].mean(axis=0))
+    assert mapped.sum() == 1 and missing == {"hip": 2}
+    assert np.isnan(joints[[2, 5], 0]).all() and np.isnan(joints[:, 1:]).all()
+    with pytest.raises(PosepipeError, match="names 'RKNE', which the file does not have"):
+        R.apply_joint_map(rec, {"hip": labels, "right_knee": "RKNE"})
+    points[:, 0] = np.nan
+    with pytest.raises(PosepipeError, match="missing in every frame"):
+        R.apply_joint_map(recording(labels, points), {"hip": ["LASI"], "right_hip": "RASI"})
+
+
+def write_c3d(path, labels, points_mm, *, rate=100.0, units="mm", first_frame=0):
+    import ezc3d
+
+    c3d = ezc3d.c3d()
+    c3d["parameters"]["POINT"]["RATE"]["value"] = [rate]
+    c3d["parameters"]["POINT"]["LABELS"]["value"] = tuple(labels)
+    data = np.ones((4, points_mm.shape[1], points_mm.shape[0]))
+    data[:3] = points_mm.transpose(2, 1, 0)
+    c3d["data"]["points"] = data
+    c3d.add_parameter("POINT", "UNITS", [units])
+    c3d["header"]["points"]["first_frame"] = first_frame
+    c3d.write(str(path))
+
+
+def write_trc(path, labels, points, times, units="mm"):
+    n = len(labels)
+    lines = [
+        f"PathFileType\t4\t(X/Y/Z)\t{path.name}",
+        "DataRate\tCameraRate\tNumFrames\tNumMarkers\tUnits\tOrigDataRate\tOrigDataStartFrame\tOrigNumFrames",
+        f"100\t100\t{len(times)}\t{n}\t{units}\t100\t1\t{len(times)}",
+        "\t".join(["Frame#", "Time"] + [f"{name}\t\t" for name in labels]).rstrip("\t"),
+        "\t".join(["", ""] + [f"X{i}\tY{i}\tZ{i}" for i in range(1, n + 1)]),
+        "",
+    ]
+    for k, t in enumerate(times):
+        values = ["" if not np.isfinite(v) else f"{v:.6f}" for v in points[k].ravel()]
+        lines.append("\t".join([str(k + 1), f"{t:.6f}", *values]))
+    path.write_text("\n".join(lines) + "\n")
+
+
+def plugin_gait_markers(joints: np.ndarray) -> tuple[list[str], np.ndarray]:
+    """Markers placed so that the shipped Plug-in Gait map gives back ``joints`` exactly (the head's
+    four markers around it, two wrist markers either side, T10/STRN and C7/CLAV around the spine
+    and thorax, the pelvis from a known hip-centre geometry)."""
+    labels, cols = [], []
+
+    def add(name, value):
+        labels.append(name)
+        cols.append(value)
+
+    T = len(joints)
+    for name, j in (("RKNE", 2), ("RANK", 3), ("LKNE", 5), ("LANK", 6), ("LSHO", 11), ("LELB", 12),
+                    ("RSHO", 14), ("RELB", 15)):  # fmt: skip
+        add(name, joints[:, j])
+    for (a, b), j in (
+        (("T10", "STRN"), 7),
+        (("C7", "CLAV"), 8),
+        (("LWRA", "LWRB"), 13),
+        (("RWRA", "RWRB"), 16),
+    ):
+        add(a, joints[:, j] + [0.03, 0.01, 0])
+        add(b, joints[:, j] - [0.03, 0.01, 0])
+    for name, d in (("LFHD", [0.05, 0.05, 0]), ("RFHD", [0.05, -0.05, 0]), ("LBHD", [-0.05, 0.05, 0]),
+                    ("RBHD", [-0.05, -0.05, 0])):  # fmt: skip
+        add(name, joints[:, 10] + d)
+    # Pelvis (Z up, X forward, Y left, i.e. z_pelvis = -Y): mid-ASIS so that the hip centres land
+    # on joints 1 and 4 for PW = 240 mm, PD = 160 mm.
+    right_local = np.array([-48.3, -82.9, 86.5]) / 1000  # (anterior, up, right)
+    centre = (joints[:, 1] + joints[:, 4]) / 2
+    mid_asis = centre - np.array([right_local[0], 0.0, right_local[1]])
+    for name, d in (("LASI", [0, 0.12, 0]), ("RASI", [0, -0.12, 0]), ("LPSI", [-0.16, 0.04, 0]),
+                    ("RPSI", [-0.16, -0.04, 0])):  # fmt: skip
+        add(name, mid_asis + d)
+    points = np.stack(cols, axis=1)
+    assert points.shape == (T, len(labels), 3)
+    return labels, points
+
+
+def test_c3d_written_like_a_mocap_system_loads_with_the_plugin_gait_map(tmp_path):
+    times = np.arange(300) / 100.0
+    joints = walking(times)
+    # Hip centres where Harrington's regression puts them for this pelvis (Z up, X forward, Y left).
+    joints[:, 1] = joints[:, 0] + [-0.0483, -0.0865, -0.0829]
+    joints[:, 4] = joints[:, 0] + [-0.0483, 0.0865, -0.0829]
+    joints[:, 0] = (joints[:, 1] + joints[:, 4]) / 2  # Human3.6M's pelvis: the hips' mid-point
+    labels, points = plugin_gait_markers(joints)
+    path = tmp_path / "walk.c3d"
+    write_c3d(path, labels, points * 1000, first_frame=50)
+    rec = R.read_reference(path)
+    assert rec.units == "mm" and rec.up == "z" and rec.rate == pytest.approx(100.0)
+    assert rec.time[0] == pytest.approx(0.5)  # the first frame keeps its place in the capture
+    got, mapped, missing = R.apply_joint_map(rec, R.load_joint_map("plugin_gait"))
+    assert not missing and not mapped[H36M_JOINTS.index("neck_nose")] and mapped.sum() == 16
+    assert np.nanmax(np.abs(got[:, mapped] - joints[:, mapped])) < 1e-5  # float32 in the file
+    # the same numbers in metres, labelled so
+    write_c3d(tmp_path / "m.c3d", labels, points, units="m")
+    assert np.allclose(R.read_reference(tmp_path / "m.c3d").points, rec.points, atol=1e-6)
+    # mm numbers labelled m: refused in one line
+    write_c3d(tmp_path / "bad.c3d", labels, points * 1000, units="m")
+    with pytest.raises(PosepipeError, match=r"bad.c3d: the units say m but the points span \d+"):
+        R.read_reference(tmp_path / "bad.c3d")
+
+
+def test_trc_in_opensims_layout_loads_with_a_joint_centre_map(tmp_path):
+    times = np.arange(200) / 100.0
+    joints = walking(times)
+    joints[7:10, 3] = np.nan  # the right ankle lost for three frames
+    write_trc(tmp_path / "centres.trc", H36M_JOINTS, joints * 1000, times)
+    rec = R.read_reference(tmp_path / "centres.trc")
+    assert rec.up == "y" and rec.units == "mm" and rec.labels == list(H36M_JOINTS)
+    got, mapped, missing = R.apply_joint_map(rec, R.load_joint_map("h36m"))
+    assert mapped.all() and missing == {"right_foot": 3}
+    assert np.allclose(got, joints, atol=1e-8, equal_nan=True)
+    write_trc(tmp_path / "m.trc", H36M_JOINTS, joints, times, units="m")
+    assert np.allclose(R.read_reference(tmp_path / "m.trc").points, rec.points, atol=1e-6, equal_nan=True)
+
+
+def test_bad_files_and_maps_say_so_in_one_line(tmp_path):
+    (tmp_path / "junk.c3d").write_bytes(b"not a c3d at all" * 10)
+    (tmp_path / "junk.trc").write_text("PathFileType\t4\nDataRate\n")
+    (tmp_path / "x.bvh").write_text("")
+    np.savez(tmp_path / "nounits.npz", joints=np.zeros((5, 17, 3)), rate=100.0)
+    for name, reason in (("junk.c3d", "cannot read the C3D"), ("junk.trc", "cannot read the TRC"),
+                         ("x.bvh", "a reference must be"), ("nounits.npz", "needs 'joints'"),
+                         ("absent.c3d", "does not exist")):  # fmt: skip
+        with pytest.raises(PosepipeError, match=reason) as info:
+            R.read_reference(tmp_path / name)
+        assert "\n" not in str(info.value) and name in str(info.value)
+    with pytest.raises(PosepipeError, match="not Human3.6M joints"):
+        R.load_joint_map({"hip": "X", "pelvis": "Y"})
+    with pytest.raises(PosepipeError, match="must give 'hip'"):
+        R.load_joint_map({"left_knee": "LKNE"})
+    with pytest.raises(PosepipeError, match="not a shipped joint map"):
+        R.load_joint_map(tmp_path / "none.yaml")
+
+
+def test_shipped_maps_name_real_joints():
+    for name in R.JOINT_MAPS:
+        assert R.load_joint_map(name)["hip"]
+    assert len(H36M_PARENTS) == len(STAND)
