@@ -68,6 +68,9 @@ STAGES: tuple[Stage, ...] = (
           benchmark=False),
     Stage("summary", 1, "posepipe.summary:write_summary", "posepipe.summary", None, preload=("posepipe.summary",),
           benchmark=False),
+    # Only for videos with a reference recording, so no per-video output the summary waits for.
+    Stage("evaluate", 1, "posepipe.evaluate.stage:run_evaluate", "posepipe.evaluate.stage", "evaluate",
+          preload=("posepipe.evaluate.stage",), output=None, reads=("lift3d",)),
 )  # fmt: skip
 
 STAGE_BY_NAME = {stage.name: stage for stage in STAGES}

@@ -6,6 +6,8 @@ Z up), and estimates made from it by known rotations, scales, translations, time
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
@@ -374,3 +376,142 @@ def test_shipped_maps_name_real_joints():
     for name in R.JOINT_MAPS:
         assert R.load_joint_map(name)["hip"]
     assert len(H36M_PARENTS) == len(STAND)
+
+
+# ---- the stage -------------------------------------------------------------------------------------
+
+
+def stage_inputs(tmp_path, *, offset=1.5, frames=150, noise=0.0, seed=8, turn_deg=(95, 5, -30), rate=100.0):
+    """pose3d.npz + timeline.json of a 30 fps video whose person is the reference's walk seen from a
+    camera (turned, root-relative, with noise), and the reference as a 100 Hz C3D in mm."""
+    from posepipe.artefacts.pose3d import Pose3D, save_pose3d
+
+    fps = 30.0
+    times = np.arange(frames) / fps
+    truth = walking(times + offset)
+    turn = Rotation.from_euler("xyz", turn_deg, degrees=True).as_matrix()
+    cam = (truth - truth[:, :1]) @ turn.T
+    cam = cam + np.random.default_rng(seed).normal(scale=noise, size=cam.shape) if noise else cam
+    pose = Pose3D(positions=cam.astype(np.float32), display=cam.astype(np.float32), time=times)
+    save_pose3d(tmp_path / "pose3d.npz", pose)
+    (tmp_path / "timeline.json").write_text(
+        json.dumps({"video_id": "walk", "fps": 30.0, "frame_count": frames, "timeline_csv": "timeline.csv"})
+    )
+    ref_times = np.arange(0, (frames / fps + offset + 2.0) * rate) / rate
+    ref = walking(ref_times)
+    path = tmp_path / "walk.reference.c3d"
+    write_c3d(path, H36M_JOINTS, ref * 1000, rate=rate)
+    return {
+        "pose3d_npz": tmp_path / "pose3d.npz",
+        "timeline_json": tmp_path / "timeline.json",
+        "reference": path,
+    }
+
+
+def test_stage_finds_the_offset_and_gives_zero_error_without_noise(tmp_path):
+    import pandas as pd
+
+    from posepipe.artefacts.evaluate import load_evaluate
+    from posepipe.evaluate.stage import EvaluateSettings, run_evaluate
+
+    inputs = stage_inputs(tmp_path)
+    (tmp_path / "exact_in").mkdir()
+    out = tmp_path / "evaluate"
+    metrics = run_evaluate(**inputs, out_dir=out, settings=EvaluateSettings())
+    assert metrics == load_evaluate(out / "metrics.json")
+    assert (
+        abs(metrics["time"]["offset_s"] - 1.5) < 1 / 30
+        and metrics["time"]["offset_source"] == "cross-correlation"
+    )
+    # The found offset is sub-frame refined, not exact: errors are those of a few ms of timing.
+    assert metrics["p_mpjpe_mm"] < 5.0
+    # A 150 Hz reference has a sample at every video time: with the offset given, what is left is
+    # float32 rounding (pose3d in m, C3D in mm).
+    exact_inputs = stage_inputs(tmp_path / "exact_in", rate=150.0)
+    exact = run_evaluate(
+        **exact_inputs, out_dir=tmp_path / "exact", settings=EvaluateSettings(), offset_s=1.5
+    )
+    for key in ("mpjpe_mm", "p_mpjpe_mm", "n_mpjpe_mm"):
+        assert exact[key] < 1e-3, key
+    assert exact["accel_error_mm_s2"] < 5.0
+    assert exact["frames"]["used"] == 150 and exact["time"]["offset_source"] == "given"
+    joints = pd.read_csv(tmp_path / "exact" / "per_joint.csv")
+    assert list(joints["joint"]) == list(H36M_JOINTS)
+    frames = pd.read_csv(tmp_path / "exact" / "per_frame.csv")
+    assert len(frames) == 150 and frames["reference_time"].iloc[0] == pytest.approx(1.5)
+    for name in ("evaluate.png", "evaluate.html"):
+        assert (tmp_path / "exact" / name).stat().st_size > 1000
+
+
+def test_stage_with_noise_world_and_angles(tmp_path):
+    from posepipe.evaluate.stage import EvaluateSettings, run_evaluate
+
+    sigma = 0.01
+    inputs = stage_inputs(tmp_path, noise=sigma, frames=300)
+    # world.npz and angles.npz in the layout of the shared contracts (their modules come later)
+    times = np.arange(300) / 30.0
+    truth = walking(times + 1.5)
+    turn = Rotation.from_euler("z", 40, degrees=True).as_matrix()
+    world = truth @ turn.T + [1.0, 2.0, 0.0]
+    world += np.linspace(0, 0.2, 300)[:, None, None] * turn[:, 0]  # drifts ahead along the path
+    np.savez(tmp_path / "world.npz", joints=world[None].astype(np.float32), track_ids=np.array([-1]))
+    ref_angles = np.stack([30 * np.sin(times + 1.5), 10 * np.cos(2 * (times + 1.5))], axis=1)
+    np.savez(tmp_path / "angles.npz", values=(ref_angles + [3.0, 0.0])[None], names=np.array(["knee_flexion_r", "x"]),
+             track_ids=np.array([-1]), time=times)  # fmt: skip
+    ref_times = np.arange(0, 300 / 30 + 3.5, 0.01)
+    np.savez(tmp_path / "ref.npz", joints=walking(ref_times) * 1000, units="mm", time=ref_times,
+             angles=np.stack([30 * np.sin(ref_times), 10 * np.cos(2 * ref_times)], axis=1),
+             angle_names=np.array(["knee_flexion_r", "x"]))  # fmt: skip
+    metrics = run_evaluate(
+        pose3d_npz=inputs["pose3d_npz"], timeline_json=inputs["timeline_json"], reference=tmp_path / "ref.npz",
+        out_dir=tmp_path / "out", settings=EvaluateSettings(), offset_s=1.5, world_npz=tmp_path / "world.npz",
+        angles_npz=tmp_path / "angles.npz",
+    )  # fmt: skip
+    # Root-relative noise: the root's own noise moves every joint, so each non-root joint's error
+    # is sigma * sqrt(2) per axis: E|e| = sigma sqrt(2) sqrt(8/pi); the root's is 0 (16 of 17 joints).
+    expected = 16 / 17 * sigma * np.sqrt(2) * np.sqrt(8 / np.pi) * 1000
+    assert metrics["mpjpe_mm"] == pytest.approx(expected, rel=0.05)
+    assert metrics["p_mpjpe_mm"] < metrics["mpjpe_mm"]
+    assert metrics["world"]["root_mean_mm"] == pytest.approx(50.0, rel=0.05)  # 0..20 cm drift less its mean
+    assert metrics["angles"]["knee_flexion_r"]["rmse_deg"] == pytest.approx(3.0, abs=0.01)
+    assert metrics["angles"]["knee_flexion_r"]["r"] == pytest.approx(1.0, abs=1e-4)
+
+
+def test_stage_refusals_are_one_line(tmp_path):
+    from posepipe.evaluate.stage import EvaluateSettings, run_evaluate
+
+    inputs = stage_inputs(tmp_path)
+    with pytest.raises(
+        PosepipeError, match="walk.reference.c3d: the reference overlaps the video for 0.00 s"
+    ):
+        run_evaluate(**inputs, out_dir=tmp_path / "o", settings=EvaluateSettings(), offset_s=100.0)
+    with pytest.raises(PosepipeError, match="names 'LASI'"):
+        run_evaluate(**inputs, out_dir=tmp_path / "o", settings=EvaluateSettings(joint_map="plugin_gait"))
+    assert not (tmp_path / "o").exists()
+
+
+def test_run_wide_summary_with_t_intervals(tmp_path):
+    import pandas as pd
+
+    from posepipe.evaluate.stage import EvaluateSettings, write_evaluate_summary
+
+    files = []
+    for k, noise in enumerate((0.005, 0.01, 0.02)):
+        folder = tmp_path / f"v{k}"
+        folder.mkdir()
+        from posepipe.evaluate.stage import run_evaluate
+
+        run_evaluate(**stage_inputs(folder, noise=noise, seed=k), out_dir=folder / "evaluate",
+                     settings=EvaluateSettings(), offset_s=1.5, video=f"v{k}")  # fmt: skip
+        files.append(folder / "evaluate" / "metrics.json")
+    rows, stats = write_evaluate_summary(
+        files, out=tmp_path / "s.csv", intervals=tmp_path / "i.csv", html=tmp_path / "s.html"
+    )
+    table = pd.read_csv(tmp_path / "s.csv")
+    assert list(table["video"]) == ["v0", "v1", "v2"]
+    values = table["mpjpe_mm"].to_numpy()
+    mpjpe = next(s for s in stats if s["metric"] == "mpjpe_mm")
+    half = 4.302653 * values.std(ddof=1) / np.sqrt(3)
+    assert mpjpe["mean"] == pytest.approx(values.mean(), rel=1e-3)
+    assert mpjpe["ci95_high"] - mpjpe["mean"] == pytest.approx(half, rel=1e-3)
+    assert "95%" in (tmp_path / "s.html").read_text()
