@@ -443,18 +443,35 @@ def test_stage_finds_the_offset_and_gives_zero_error_without_noise(tmp_path):
         assert (tmp_path / "exact" / name).stat().st_size > 1000
 
 
+def world_of(joints: np.ndarray, times: np.ndarray):
+    """A World of one person (track -1) with ``joints`` (T, 17, 3) and plausible camera fields."""
+    from posepipe.artefacts.world import World
+
+    T = len(times)
+    return World(
+        joints=joints[None], root=joints[None, :, 0], root_camera=joints[None, :, 0],
+        camera_matrix=np.array([[500.0, 0, 320], [0, 500, 240], [0, 0, 1]]), dist_coeffs=np.zeros(0),
+        lens="pinhole", image_size=np.array([640, 480]), R_world_camera=np.eye(3), t_world_camera=np.zeros(3),
+        floor=np.array([0.0, -1.0, 0.0, 1.5]), contacts=np.zeros((1, T, 2), bool),
+        reprojection_px=np.zeros((1, T)), scale=np.ones(1), height_m=np.full(1, np.nan),
+        track_ids=np.array([-1]), time=times,
+        meta={"intrinsics_source": "assumed", "scale_source": "lifter", "floor_source": "assumed_tilt"},
+    )  # fmt: skip
+
+
 def test_stage_with_noise_world_and_angles(tmp_path):
+    from posepipe.artefacts.world import save_world
     from posepipe.evaluate.stage import EvaluateSettings, run_evaluate
 
     sigma = 0.01
     inputs = stage_inputs(tmp_path, noise=sigma, frames=300)
-    # world.npz and angles.npz in the layout of the shared contracts (their modules come later)
+    # angles.npz in the layout of the shared contract (its module comes later)
     times = np.arange(300) / 30.0
     truth = walking(times + 1.5)
     turn = Rotation.from_euler("z", 40, degrees=True).as_matrix()
     world = truth @ turn.T + [1.0, 2.0, 0.0]
     world += np.linspace(0, 0.2, 300)[:, None, None] * turn[:, 0]  # drifts ahead along the path
-    np.savez(tmp_path / "world.npz", joints=world[None].astype(np.float32), track_ids=np.array([-1]))
+    save_world(tmp_path / "world.npz", world_of(world, times))
     ref_angles = np.stack([30 * np.sin(times + 1.5), 10 * np.cos(2 * (times + 1.5))], axis=1)
     np.savez(tmp_path / "angles.npz", values=(ref_angles + [3.0, 0.0])[None], names=np.array(["knee_flexion_r", "x"]),
              track_ids=np.array([-1]), time=times)  # fmt: skip

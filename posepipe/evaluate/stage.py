@@ -1,8 +1,8 @@
 """Stage ``evaluate``: posepipe's 3D of one video against its reference recording.
 
 Reads pose3d.npz (camera-space joints), the frame timeline, the reference (C3D, TRC or .npz, see
-:mod:`posepipe.evaluate.reference`), and, when given, world.npz (issue 21's contract: ``joints``
-(P, T, 17, 3) world metres, ``track_ids``) and angles.npz (``values`` (P, T, A) degrees, ``names``,
+:mod:`posepipe.evaluate.reference`), and, when given, world.npz (:mod:`posepipe.artefacts.world`:
+world joints, metres, Z up) and angles.npz (``values`` (P, T, A) degrees, ``names``,
 ``track_ids``). Steps: joint map -> time offset (given, or by speed cross-correlation) -> the
 reference resampled to the timeline -> metrics (:mod:`posepipe.evaluate.metrics`) on the joints
 the map gives, over the frames where both are whole.
@@ -30,6 +30,7 @@ import numpy as np
 from posepipe.artefacts.evaluate import Evaluation, load_evaluate, save_evaluate
 from posepipe.artefacts.pose3d import load_pose3d
 from posepipe.artefacts.timeline import load_timeline_header
+from posepipe.artefacts.world import load_world
 from posepipe.atomic import atomic_path
 from posepipe.errors import PosepipeError
 from posepipe.evaluate import metrics as M
@@ -64,19 +65,10 @@ def choose_person(positions: np.ndarray) -> int:
 
 
 def _world_joints(path, track: int, frames: int) -> np.ndarray:
-    """(T, 17, 3) world joints of ``track`` from world.npz (contract of issue 21)."""
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            joints = np.asarray(z["joints"], np.float64)
-            tracks = np.asarray(z["track_ids"], np.int64)
-    except (OSError, KeyError, ValueError, EOFError) as exc:
-        raise PosepipeError(path, f"cannot read the world joints ({type(exc).__name__}: {exc})") from None
-    if joints.ndim != 4 or joints.shape[1:] != (frames, len(H36M_JOINTS), 3) or len(tracks) != len(joints):
-        raise PosepipeError(
-            path, f"joints {joints.shape}: expected (P, {frames}, 17, 3) with a track id each"
-        )
-    hits = np.flatnonzero(tracks == track)
-    return joints[hits[0] if len(hits) else 0]
+    """(T, 17, 3) world joints of ``track`` (else the first person) from world.npz."""
+    world = load_world(path, frame_count=frames)
+    hits = np.flatnonzero(np.asarray(world.track_ids) == track)
+    return np.asarray(world.joints[hits[0] if len(hits) else 0], np.float64)
 
 
 def _angles(path, track: int, frames: int) -> tuple[np.ndarray, list[str]]:
