@@ -33,7 +33,8 @@ body). A map may also be a YAML file of the same form.
 
 **Time** (:func:`find_offset`, :func:`resample`): the reference's time at video time t is
 t + offset. Without a given offset, it is found by cross-correlating the mean root-relative joint
-speed of estimate and reference (invariant to the two coordinate frames and to scale): for each
+speed (over a :data:`SPEED_BASELINE_S` baseline, so an estimate's frame-to-frame jitter does not
+swamp the motion) of estimate and reference (invariant to the two coordinate frames and to scale): for each
 shift by one timeline frame, Pearson's r over the overlap times the overlap's share of the shorter
 signal (the biased cross-correlation estimate, so a short overlap cannot win by a chance match),
 the best shift refined by a parabola through the peak and its neighbours; the confidence is the
@@ -56,6 +57,7 @@ UNIT_SCALE = {"mm": 1e-3, "cm": 1e-2, "m": 1.0}
 MAX_BODY_M = 4.0
 MIN_BODY_M = 0.05
 PEAK_EXCLUSION_S = 0.25
+SPEED_BASELINE_S = 0.1
 EXTENSIONS = (".c3d", ".trc", ".npz")
 
 # Shipped joint maps. Plug-in Gait (Vicon, "Plug-in Gait Reference Guide": LFHD/RFHD/LBHD/RBHD
@@ -369,10 +371,12 @@ def resample(times: np.ndarray, values: np.ndarray, query: np.ndarray) -> np.nda
     return out.reshape((len(query),) + values.shape[1:])
 
 
-def speed_signal(joints: np.ndarray, dt: float) -> np.ndarray:
-    """(T-1,) mean over joints of the root-relative joint speed between consecutive frames."""
+def speed_signal(joints: np.ndarray, dt: float, lag: int = 1) -> np.ndarray:
+    """(T-lag,) mean over joints of the root-relative joint speed over ``lag`` frames,
+    |x(t + lag) - x(t)| / (lag dt): a longer baseline than one frame keeps frame-to-frame jitter of
+    an estimate from swamping the motion (white noise of sigma adds about sigma sqrt(2) / (lag dt))."""
     rel = joints - joints[:, :1]
-    return np.linalg.norm(np.diff(rel, axis=0), axis=-1).mean(axis=1) / dt
+    return np.linalg.norm(rel[lag:] - rel[:-lag], axis=-1).mean(axis=1) / (lag * dt)
 
 
 @dataclass
@@ -405,8 +409,9 @@ def find_offset(
     hold the same joints (mapped ones, pelvis first); NaN frames are left out of each shift's r."""
     dt = float(np.median(np.diff(est_times)))
     grid = np.arange(ref_times[0], ref_times[-1] + dt / 2, dt)
-    ref_speed = speed_signal(resample(ref_times, ref_joints, grid), dt)
-    est_speed = speed_signal(est_joints, dt)
+    lag = max(1, int(round(SPEED_BASELINE_S / dt)))
+    ref_speed = speed_signal(resample(ref_times, ref_joints, grid), dt, lag)
+    est_speed = speed_signal(est_joints, dt, lag)
     n_est, n_ref = len(est_speed), len(ref_speed)
     min_frames = max(3, int(np.ceil(min_overlap_s / dt)))
     # shift m: estimate frame j against grid frame j + m; offset = grid[0] + m dt - est_times[0]

@@ -40,6 +40,10 @@ from posepipe.skeleton import H36M_JOINTS
 
 log = logging.getLogger(__name__)
 MM = 1000.0
+# A found offset whose peak is less than this many times the next peak is reported as uncertain
+# (quasi-periodic motion such as steady walking gives 1.1-1.15 on synthetic data; a distinct
+# movement, e.g. a jump at the start of the trial, gives more).
+OFFSET_CONFIDENCE_WARNING = 1.05
 
 
 @dataclass(frozen=True)
@@ -156,7 +160,7 @@ def run_evaluate(
             )  # fmt: skip
         except PosepipeError as exc:
             raise PosepipeError(reference, exc.reason) from None
-        if offset.confidence < 1.2:
+        if offset.confidence < OFFSET_CONFIDENCE_WARNING:
             warnings.append(
                 f"time offset {offset.seconds:+.3f} s is uncertain (peak {offset.peak:.2f}, next peak "
                 f"{offset.second_peak:.2f}): give reference_offset_s in the sample sheet"

@@ -434,16 +434,21 @@ def evaluate_inputs(wildcards):
         inputs["reference"] = snakemake_safe_path(reference, link_name(wildcards.video, "reference", reference))
     if EVALUATE_MAP_FILE:
         inputs["joint_map"] = EVALUATE_MAP_FILE
+    if workflow.is_rule("world"):  # the world stage runs in this workflow (its rule file is included)
+        inputs["world"] = f"results/{wildcards.video}/world.npz"
     return inputs
 
 
 def evaluate_reference(wildcards, input):
-    """--reference FILE (the file's own path also when it is missing) and --offset-s when the sample
-    sheet gives one."""
+    """--reference FILE (the file's own path also when it is missing)."""
     reference = input.get("reference") or os.fspath(EVALUATED[wildcards.video])
     return f"--reference {shlex.quote(shell_path(reference))}"
 
 
-def evaluate_offset(wildcards):
+def evaluate_offset(wildcards, input):
+    """--offset-s when the sample sheet gives one; --world when world.npz is an input."""
     offset = VIDEOS[wildcards.video].get("reference_offset_s")
-    return "" if offset is None else f"--offset-s {offset}"
+    options = [] if offset is None else [f"--offset-s {offset}"]
+    if input.get("world"):
+        options.append(f"--world {shlex.quote(input.world)}")
+    return " ".join(options)
