@@ -532,3 +532,43 @@ def test_run_wide_summary_with_t_intervals(tmp_path):
     assert mpjpe["mean"] == pytest.approx(values.mean(), rel=1e-3)
     assert mpjpe["ci95_high"] - mpjpe["mean"] == pytest.approx(half, rel=1e-3)
     assert "95%" in (tmp_path / "s.html").read_text()
+
+
+def test_command_line_inline_map_and_one_line_errors(tmp_path, main, capsys):
+    inputs = stage_inputs(tmp_path)
+    args = ["evaluate", str(inputs["pose3d_npz"]), "--timeline", str(inputs["timeline_json"]),
+            "--reference", str(inputs["reference"]), "--out-dir", str(tmp_path / "out"), "--offset-s", "1.5"]  # fmt: skip
+    legs = {name: name for name in H36M_JOINTS[:7]}
+    assert main([*args, "--joint-map", json.dumps(legs)]) == 0
+    metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    assert (
+        metrics["reference"]["joints"] == list(H36M_JOINTS[:7])
+        and metrics["reference"]["joint_map"] == "inline"
+    )
+    capsys.readouterr()
+    assert main([*args, "--joint-map", "plugin_gait"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("posepipe evaluate: error: ") and "'LASI'" in err[0]
+    assert main([*args[:-2], "--offset-s", "60"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "at least 2 s is needed (evaluate.min_overlap_s)" in err[0]
+    assert metrics == json.loads((tmp_path / "out" / "metrics.json").read_text())  # the earlier result stands
+
+
+def test_references_beside_videos_and_in_the_sample_sheet(tmp_path):
+    from posepipe.inputs import collect_videos, find_reference, load_sample_sheet
+
+    (tmp_path / "a.mp4").write_bytes(b"")
+    (tmp_path / "b.mp4").write_bytes(b"")
+    (tmp_path / "a.reference.trc").write_text("")
+    (tmp_path / "a.reference.c3d").write_bytes(b"")
+    sheet = tmp_path / "samples.tsv"
+    sheet.write_text("path\treference\treference_offset_s\nb.mp4\tmocap/b.c3d\t-0.25\n")
+    rows = load_sample_sheet(sheet, base=tmp_path)
+    assert rows[0]["reference"] == tmp_path / "mocap" / "b.c3d" and rows[0]["reference_offset_s"] == -0.25
+    videos = collect_videos(directory=tmp_path, patterns=["*.mp4"], samples=rows)
+    assert find_reference(videos["a"]) == tmp_path / "a.reference.c3d"  # .c3d before .trc
+    assert find_reference(videos["b"]) == tmp_path / "mocap" / "b.c3d"  # named, even though missing
+    (tmp_path / "a.reference.c3d").unlink()
+    (tmp_path / "a.reference.trc").unlink()
+    assert find_reference(videos["a"]) is None
