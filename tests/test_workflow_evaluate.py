@@ -95,6 +95,9 @@ def test_only_videos_with_a_reference_are_evaluated(evaluated):
     assert intervals.set_index("metric").loc["mpjpe_mm", "n"] == 2
     for name in ("evaluate.png", "evaluate.html", "per_joint.csv", "per_frame.csv"):
         assert (results / "a" / "evaluate" / name).exists()
+    # The QC page shows the evaluation's figure for the evaluated videos only.
+    assert 'src="../evaluate/evaluate.png"' in (results / "a" / "qc" / "qc.html").read_text()
+    assert "evaluate.png" not in (results / "c" / "qc" / "qc.html").read_text()
 
 
 def test_changing_the_joint_map_reruns_evaluate_alone(evaluated):

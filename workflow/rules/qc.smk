@@ -26,6 +26,8 @@ rule qc:
         thresholds=command_options(config["qc"], config["qc"]),
         # qc.html links the render's preview (written beside it later, by the preview rule).
         preview="--preview ../preview.gif" if config["render"]["enabled"] and config["render"]["preview"] else "",
+        # ...and, for a video with a reference recording, the evaluate stage's figure (written later).
+        evaluation=lambda wildcards: "--evaluation ../evaluate/evaluate.png" if wildcards.video in EVALUATED else "",
     log:
         "results/{video}/logs/qc.log",
     benchmark:
@@ -38,7 +40,7 @@ rule qc:
     shell:
         "python -m posepipe qc {input.timeline:q} --keypoints2d {input.keypoints2d:q} --dataset2d {input.dataset2d:q}"
         " --pose3d {input.pose3d:q} {params.tracks} --out-dir results/{wildcards.video}/qc {params.thresholds}"
-        " {params.preview} --benchmarks {input.benchmarks:q}"
+        " {params.preview} {params.evaluation} --benchmarks {input.benchmarks:q}"
         " > {log:q} 2>&1"
 
 
