@@ -95,7 +95,18 @@ def test_complete_video_with_warnings_and_times(tmp_path):
         0.02,
         1.2,
     )
-    assert [row.get(f"{s}_s") for s, _ in STAGE_OUTPUTS] == [1.5, 2.5, 3.5, None, 5.5, 6.5, 7.5, 8.5, 9.5, 10.5]
+    assert [row.get(f"{s}_s") for s, _ in STAGE_OUTPUTS] == [
+        1.5,
+        2.5,
+        3.5,
+        None,
+        5.5,
+        6.5,
+        7.5,
+        8.5,
+        9.5,
+        10.5,
+    ]
     table = pd.read_csv(tmp_path / "summary.csv")
     assert "warnings" in table.columns and "failed_stage" not in table.columns
 
