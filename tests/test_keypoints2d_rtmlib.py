@@ -227,3 +227,38 @@ def test_cli_writes_keypoints_that_tracks_and_dataset2d_read(models, timeline, t
     done = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
     assert done.returncode == 1 and "absent.onnx: ONNX model not found" in done.stderr
     assert json.loads(json.dumps(kp.meta))["timings"]["frames_per_second"] > 0
+
+
+@pytest.mark.workflow
+def test_workflow_with_rtmlib_source(tmp_path):
+    """The workflow with ``keypoints2d.source: rtmlib`` and a local test ONNX runs to pose3d.npz;
+    switching the source from file to rtmlib re-runs keypoints2d and what follows only."""
+    from posepipe.artefacts.keypoints2d import load_keypoints2d as load
+    from posepipe.testing import add_video, random_checkpoint
+    from tests.snakemake_run import planned_jobs, snakemake
+
+    add_video(tmp_path, "alpha", frames=8, width=96, height=64)
+    random_checkpoint(tmp_path / "lifter.bin")
+    rtmo_onnx(tmp_path / "rtmo.onnx", persons=6)
+    target = "results/alpha/pose3d.npz"
+    config = {
+        "input": {"directory": "videos"},
+        "keypoints2d": {"source": "file"},
+        "lift3d": {"checkpoint": "lifter.bin"},
+    }
+    snakemake(tmp_path, "--cores", "2", target, config=config)
+    switched = {
+        **config,
+        "keypoints2d": {
+            "source": "rtmlib",
+            "score_threshold": 0.05,
+            "rtmlib": {"model": "rtmo-s", "onnx": "rtmo.onnx"},
+        },
+    }
+    planned = {rule for rule, _ in planned_jobs(tmp_path, target, config=switched)}
+    assert planned == {"keypoints2d", "dataset2d", "lift3d"}
+    snakemake(tmp_path, "--cores", "2", target, config=switched)
+    kp = load(tmp_path / "results/alpha/keypoints2d.npz")
+    assert kp.meta["detector"] == "rtmlib rtmo-s" and kp.num_frames == 8 and kp.meta["persons"] > 0
+    assert (tmp_path / target).is_file()
+    assert planned_jobs(tmp_path, target, config=switched) == set()
