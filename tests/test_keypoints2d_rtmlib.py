@@ -19,6 +19,9 @@ import cv2
 import numpy as np
 import pytest
 
+pytest.importorskip("onnxruntime")  # declared in the test extra (pyproject.toml)
+pytest.importorskip("onnx")
+
 from posepipe.artefacts.keypoints2d import from_frames, load_keypoints2d, save_keypoints2d
 from posepipe.artefacts.timeline import load_timeline
 from posepipe.decode import iter_frames
@@ -63,9 +66,7 @@ def decoded(timeline_json: Path) -> list[np.ndarray]:
 
 def rtmlib_quiet():
     """rtmlib's classes print a line when they load a model; import them only here."""
-    import rtmlib
-
-    return rtmlib
+    return pytest.importorskip("rtmlib")
 
 
 def test_rtmo_equals_rtmlib(models, timeline, capsys):
