@@ -159,7 +159,7 @@ SOURCES2D: dict[str, Source2D] = {
         "rtmlib", "posepipe.keypoints2d.rtmlib_backend", gpu="rtmlib.device", input="onnx",
         options={"rtmlib.model": "--rtmlib-model", "score_threshold": "--score-threshold",
                  "rtmlib.nms_threshold": "--nms-threshold", "rtmlib.device": "--rtmlib-device"},
-        align_batches=True, preload=("onnxruntime", "cv2", "posepipe.keypoints2d.rtmlib_backend"),
+        align_batches=True, preload=("posepipe.keypoints2d.rtmlib_backend",),
         install="pip install onnxruntime (or onnxruntime-gpu for keypoints2d.rtmlib.device: cuda)",
     ),
 }  # fmt: skip
