@@ -25,6 +25,7 @@ GROUND = {
     "posepipe.conditioning", "posepipe.decode", "posepipe.benchmarks", "posepipe.shards", "posepipe.report",
     "posepipe.inputs", "posepipe.jobenv", "posepipe.runlock",
 }  # fmt: skip
+GROUND |= {"posepipe.objectstore"}  # S3 listing for posepipe.inputs
 
 
 def module_name(path: Path) -> str:
