@@ -20,6 +20,7 @@ RENDER_INPUT = dict(
     dataset2d="results/{video}/dataset2d.npz",
     pose3d="results/{video}/pose3d.npz",
 )
+RENDER_INPUT["video"] = staged_video  # an object in a bucket, staged again (README, Object storage)
 RENDER_OUTPUT = report(
     "results/{video}/render.mp4", caption="../report/render.rst", category="Renders", labels={"video": "{video}"}
 )
