@@ -57,6 +57,17 @@ DEFAULT_PREFIX = workflow.storage_settings.default_storage_prefix or ""
 RESULTS_URLS = (join_url(DEFAULT_PREFIX, "results"),) if DEFAULT_STORAGE == "s3" and is_url(DEFAULT_PREFIX) else ()
 
 
+# timeline.json names its table, timeline.csv beside it: a job that reads the one from a bucket gets
+# the other staged too (an input of no file when results/ is local, so local runs keep their DAG).
+TIMELINE_TABLE = "results/{video}/frames/timeline.csv" if DEFAULT_STORAGE else []
+
+
+def local_file(path):
+    """A file the user gives by its local path (a checkpoint, weights): kept local when results/
+    goes to the default storage provider (which would otherwise look for it in the bucket)."""
+    return local(path) if DEFAULT_STORAGE else path
+
+
 def stored(url):
     """An object in storage as a job's input: staged by the S3 plugin before the job (its local
     copy is what the command reads)."""
@@ -183,7 +194,7 @@ def detector_weights():
     """The detector's weights: the configured local file, else the zoo file the download rule fetches."""
     cfg = config["keypoints2d"]
     if cfg["weights"]:
-        return cfg["weights"]
+        return local_file(cfg["weights"])
     if cfg["model"] not in ZOO_WEIGHTS:
         raise WorkflowError(
             f"keypoints2d.model {cfg['model']!r} is not a model-zoo config "
@@ -193,7 +204,7 @@ def detector_weights():
 
 
 def lifter_checkpoint():
-    return config["lift3d"]["checkpoint"] or LIFTER_FILE
+    return local_file(config["lift3d"]["checkpoint"]) if config["lift3d"]["checkpoint"] else LIFTER_FILE
 
 
 # ---- per-video inputs ---------------------------------------------------------------------------
@@ -400,6 +411,7 @@ if TRACKED:
 if config["dataset2d"]["filter"] != "none":
     DATASET2D_INPUT["timeline"] = "results/{video}/frames/timeline.json"
     DATASET2D_FILES += " --timeline results/{video}/frames/timeline.json"
+    DATASET2D_INPUT["timeline_table"] = TIMELINE_TABLE
 QC_INPUT = {
     "timeline": "results/{video}/frames/timeline.json",
     "keypoints2d": "results/{video}/keypoints2d.npz",
@@ -415,6 +427,16 @@ QC_INPUT = {
     ],
 }
 QC_TRACKS = "--tracks results/{video}/tracks.npz" if TRACKED else ""
+QC_INPUT["timeline_table"] = TIMELINE_TABLE
+# qc's output folder in its command: results/{video}/qc, or the local copy of it when results/ is in
+# a bucket (the command text of a local run stays as it was, so finished QC stays up to date).
+QC_OUT_DIR = '$(dirname {output.json:q})' if DEFAULT_STORAGE else "results/{wildcards.video}/qc"
+if DEFAULT_STORAGE:
+    # The same files by their local copies (these params name them by path, not as inputs).
+    QC_TRACKS = (lambda wildcards, input: f"--tracks {shlex.quote(input.tracks)}") if TRACKED else ""
+    DATASET2D_FILES = lambda wildcards, input: " ".join(
+        f"--{name} {shlex.quote(input[name])}" for name in ("tracks", "timeline") if name in input.keys()
+    )
 
 
 def dataset2d_options():
