@@ -272,3 +272,18 @@ class ObjectIndex:
 
     def exists(self, url: str) -> bool:
         return self.get(url) is not None
+
+    def upload(self, path: str | os.PathLike, url: str) -> None:
+        """Store the file ``path`` as the object ``url`` (a run-wide report the workflow writes
+        itself, not through a rule).
+
+        Raises:
+            PosepipeError: the upload failed (names ``url`` and why).
+        """
+        from botocore import exceptions as bex
+
+        bucket, key = split_url(url)
+        try:
+            self._client(url).upload_file(os.fspath(path), bucket, key)
+        except (bex.BotoCoreError, bex.ClientError) as exc:
+            raise PosepipeError(url, f"cannot store {os.fspath(path)}: {reason_of(exc)}") from None
