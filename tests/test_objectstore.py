@@ -186,3 +186,12 @@ def test_endpoint_down(monkeypatch):
 def test_bad_urls(url):
     with pytest.raises(PosepipeError):
         split_url(url)
+
+
+def test_probe_names_a_missing_object_by_its_url(main, capsys, tmp_path):
+    """A sample sheet's object that is not in the bucket reaches probe by its URL (see
+    workflow/rules/common.smk, video_argument): the error line names the URL as written."""
+    assert main(
+        ["probe", "s3://lab/in/gone.mp4", "--out", str(tmp_path / "p.json"), "--pts", str(tmp_path / "p.npy")]
+    )
+    assert "s3://lab/in/gone.mp4: file not found" in capsys.readouterr().err

@@ -84,3 +84,63 @@ def test_bucket_in_bucket_out_equals_a_local_run(s3, tmp_path):
     upload(client, tmp_path / "more" / "videos", ["gamma.mp4", "gamma.coco.json"])
     expected = {(rule, "gamma") for rule in PER_VIDEO} | GATHER
     assert planned_jobs(remote, *STORAGE, config=config) == expected
+
+
+def startup_error(workdir: Path, config: dict) -> str:
+    """The line naming the input and the reason, of a run that stops before any job."""
+    proc = snakemake(workdir, "--dry-run", config=config, check=False)
+    assert proc.returncode != 0
+    lines = [line for line in (proc.stdout + proc.stderr).splitlines() if line.startswith("input: ")]
+    assert len(lines) == 1, proc.stdout + proc.stderr
+    return lines[0]
+
+
+@pytest.fixture
+def workdir(tmp_path):
+    (tmp_path / "lifter.bin").write_bytes(b"")
+    return tmp_path
+
+
+def test_missing_bucket_stops_with_one_line(s3, workdir):
+    line = startup_error(workdir, {**CONFIG, "input": {"directory": "s3://no-such-bucket/videos"}})
+    assert line == "input: s3://no-such-bucket/videos: cannot list the objects: the bucket does not exist"
+
+
+def test_wrong_credentials_stop_with_one_line(s3, workdir, monkeypatch):
+    s3.client().create_bucket(Bucket="lab")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAIOSFODNN7EXAMPLE")
+    s3.require_auth(True)
+    try:
+        line = startup_error(workdir, {**CONFIG, "input": {"directory": IN}})
+    finally:
+        s3.require_auth(False)
+    assert line.startswith(f"input: {IN}: cannot list the objects: the server does not know this access key")
+
+
+def test_endpoint_down_stops_with_one_line(workdir, monkeypatch):
+    endpoint = f"http://127.0.0.1:{fixtures.free_port()}"
+    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    monkeypatch.setenv("SNAKEMAKE_STORAGE_S3_ENDPOINT_URL", endpoint)  # the plugin's variable
+    line = startup_error(workdir, {**CONFIG, "input": {"directory": IN}})
+    assert line.startswith(
+        f"input: {IN}: cannot list the objects: cannot connect to the S3 endpoint {endpoint}/"
+    )
+
+
+def test_missing_object_in_the_sample_sheet_fails_that_video_only(s3, workdir):
+    """A row naming an object that is not (or no longer) in the bucket: a warning naming it, and
+    its own jobs are planned (its probe fails, naming it); the other video is planned as usual."""
+    client = s3.client()
+    client.create_bucket(Bucket="lab")
+    client.put_object(Bucket="lab", Key="in/alpha.mp4", Body=b"")
+    (workdir / "samples.tsv").write_text(f"path\n{IN}/alpha.mp4\n{IN}/gone.mp4\n")
+    config = {**CONFIG, "input": {"directory": None, "samples": "samples.tsv"}}
+    proc = snakemake(workdir, "--dry-run", config=config)
+    assert (
+        f"posepipe: {IN}/gone.mp4 (sample sheet) does not exist: video gone will fail at probe"
+        in proc.stdout + proc.stderr
+    )
+    jobs = planned_jobs(workdir, config=config)
+    assert ("probe", "gone") in jobs and ("probe", "alpha") in jobs
