@@ -26,6 +26,7 @@ GROUND = {
     "posepipe.inputs", "posepipe.jobenv", "posepipe.runlock", "posepipe.camera",
 }  # fmt: skip
 GROUND |= {"posepipe.biomech", "posepipe.biomech.angles"}  # pure numerics on joint arrays
+GROUND |= {"posepipe.objectstore"}  # S3 listing for posepipe.inputs
 
 
 def module_name(path: Path) -> str:

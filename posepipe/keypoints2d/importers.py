@@ -559,9 +559,9 @@ def import_keypoints(
     """
     from posepipe.weights import sha256_file
 
-    path = Path(path)
-    if not (path.is_file() or (path.is_dir() and fmt in ("auto", "openpose"))):
-        raise PosepipeError(path, "keypoints file not found")
+    given, path = os.fspath(path), Path(path)
+    if not (path.is_file() or (path.is_dir() and fmt in ("auto", "openpose"))):  # an s3:// URL keeps its '//'
+        raise PosepipeError(given, "keypoints file not found")
     if fmt == "auto":
         fmt = detect_format(path)
     if fmt not in FORMATS:
