@@ -14,6 +14,9 @@ frame's Z up becomes Y up and the camera frame is rotated so that image up is up
   InverseKinematicsTool's coordinates, degrees and metres, one row per frame of the TRC) and
   ``ik_marker_errors.sto`` (per frame: ``total_squared_error`` m^2, ``marker_error_RMS`` and
   ``marker_error_max`` m, as the IK tool reports them);
+- ``angles_ik.csv`` (generic model): the IK angles that the angles stage also gives, under its
+  names (:data:`ANGLE_NAMES`), in its long format ``person, frame, time, angle, value`` (degrees;
+  person = track id, frame = timeline frame), to set beside ``angles.csv``;
 - ``summary.json``: stage, version, frame, model, scaling, and per person: status, frames solved
   and absent (timeline frame ranges), median bones, scale factors, marker error figures (mm),
   IK seconds, and the reason where a person failed (the other people still get their files).
@@ -39,6 +42,19 @@ from posepipe.skeleton import H36M_BONES, H36M_JOINTS
 log = logging.getLogger(__name__)
 STAGE = "opensim"
 SCALINGS = ("bones", "height", "none")
+# IK coordinates of the generic model -> the angles stage's names (posepipe.biomech.angles) where
+# both mean the same motion with the same sign and zero pose: the hip's Z-X sequence on a pelvis
+# frame built from the hip line and the root -> spine line, the knee and elbow flexion, the neck
+# flexion. pelvis_rotation is about the vertical in both, positive to the left, but the model
+# takes it after tilt and list (the angles stage before them): equal when the pelvis is level.
+ANGLE_NAMES = {
+    "hip_flexion_l": "hip_flexion_l", "hip_flexion_r": "hip_flexion_r",
+    "hip_adduction_l": "hip_adduction_l", "hip_adduction_r": "hip_adduction_r",
+    "knee_flexion_l": "knee_flexion_l", "knee_flexion_r": "knee_flexion_r",
+    "elbow_flex_l": "elbow_flexion_l", "elbow_flex_r": "elbow_flexion_r",
+    "neck_flexion": "neck_flexion", "pelvis_rotation": "pelvis_rotation",
+}  # fmt: skip
+ANGLES_FILE = "angles_ik.csv"
 
 
 def person_folder(track: int) -> str:
@@ -198,7 +214,7 @@ def run_opensim(
             (H36M_JOINTS[c], H36M_JOINTS[p]): generic_bone_length(H36M_JOINTS[c], H36M_JOINTS[p])
             for c, p in H36M_BONES
         }
-        ok = 0
+        ok, angle_rows = 0, []
         for p, track in enumerate(track_ids):
             name = person_folder(int(track))
             entry = {"person": name, "track": int(track), "status": "failed"}
@@ -276,6 +292,15 @@ def run_opensim(
                     "mean": round(float(peak.mean()), 3),
                     "max": round(float(peak.max()), 3),
                 }
+                if model is None:
+                    ik_names, _, ik_values = solve.read_storage(folder / "ik.mot")
+                    frames = np.flatnonzero(present)
+                    for coordinate, angle in ANGLE_NAMES.items():
+                        column = ik_values[:, ik_names.index(coordinate)]
+                        angle_rows += [
+                            (int(track), int(f), float(times[f]), angle, float(v))
+                            for f, v in zip(frames, column, strict=True)
+                        ]
                 entry["status"] = "ok"
                 ok += 1
             except PosepipeError as exc:
@@ -289,9 +314,23 @@ def run_opensim(
         if not ok:
             reasons = "; ".join(e.get("reason", "") for e in summary["persons"]) or "no person in the file"
             raise PosepipeError(where, f"no person could be solved: {reasons}")
+        if model is None:
+            write_angles(tmp / ANGLES_FILE, angle_rows)
         (tmp / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     log.info("%s: %d of %d person(s) solved into %s", where, ok, len(track_ids), out_dir)
     return summary
+
+
+def write_angles(path: Path, rows: list[tuple]) -> None:
+    """The angles stage's long format, sorted by person, angle, frame (inside the atomic folder)."""
+    import csv
+
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        table = csv.writer(fh)
+        table.writerow(["person", "frame", "time", "angle", "value"])
+        order = {name: i for i, name in enumerate(ANGLE_NAMES.values())}
+        for person, frame, t, angle, value in sorted(rows, key=lambda r: (r[0], order[r[3]], r[1])):
+            table.writerow([person, frame, f"{t:.6f}", angle, f"{value:.4f}"])
 
 
 def register_cli(sub) -> None:
