@@ -29,6 +29,7 @@ include: "workflow/rules/warm.smk"
 include: "workflow/rules/summary.smk"
 include: "workflow/rules/qc.smk"
 include: "workflow/rules/exports.smk"
+include: "workflow/rules/world.smk"
 
 
 rule all:

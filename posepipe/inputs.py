@@ -5,7 +5,9 @@ Every video gets an id that is safe in paths and Snakemake wildcards (letters, d
 
 Sample sheet (TSV, first line the header; lines starting with ``#`` and blank lines are skipped):
 ``path`` (required), ``video`` (id), ``start``, ``end``, ``fps`` (numbers, empty for the default)
-and ``keypoints2d`` (another tool's keypoints file). Relative paths are relative to ``base`` (the
+and ``keypoints2d`` (another tool's keypoints file); for the world stage ``calibration`` (a file)
+and the numbers ``fx, fy, cx, cy, fov_deg, focal_mm, sensor_width_mm, height_m, camera_height_m,
+camera_tilt_deg``. Relative paths are relative to ``base`` (the
 working directory). Each row comes back with its ``line`` number so that checks made later (the
 workflow's schema, ``workflow/schemas/samples.schema.yaml``) can name it.
 
@@ -43,7 +45,11 @@ RUN_WIDE_NAMES = (
 )
 RESERVED_SUFFIX = "_video"
 SAMPLE_COLUMNS = ("video", "path", "start", "end", "fps", "keypoints2d")
-NUMBER_COLUMNS = ("start", "end", "fps")
+# The world stage's columns (posepipe.camera, posepipe.world): a calibration file and numbers.
+WORLD_NUMBER_COLUMNS = ("fx", "fy", "cx", "cy", "fov_deg", "focal_mm", "sensor_width_mm", "height_m",
+                        "camera_height_m", "camera_tilt_deg")  # fmt: skip
+SAMPLE_COLUMNS += ("calibration", *WORLD_NUMBER_COLUMNS)
+NUMBER_COLUMNS = ("start", "end", "fps", *WORLD_NUMBER_COLUMNS)
 
 # Snakemake refuses a wildcard value that ends in 20 or more repeats of one substring
 # (snakemake.io.PeriodicityDetector: it takes them for an endless recursion of rules).
@@ -235,6 +241,8 @@ def load_sample_sheet(path: str | os.PathLike, *, base: str | os.PathLike = ".")
                 row[key] = _number(rec[key], path=path, line=line, column=key)
         if rec.get("keypoints2d"):
             row["keypoints2d"] = Path(base, rec["keypoints2d"])
+        if rec.get("calibration"):
+            row["calibration"] = Path(base, rec["calibration"])
         rows.append(row)
     return rows
 

@@ -202,6 +202,36 @@ def warnings_for(report: dict, thresholds: Thresholds) -> list[str]:
     return out
 
 
+def world_numbers(world_npz, *, frame_count: int) -> dict:
+    """qc.json's ``world`` section: where the camera, scale and floor came from, the floor fit's
+    RMS residual (m, None unless fitted to contacts) and the reprojection error (px) overall and per
+    person (mean and 95th percentile over the frames a person is placed in)."""
+    from posepipe.artefacts.world import load_world
+
+    world = load_world(world_npz, frame_count=frame_count)
+
+    def stats(values: np.ndarray) -> dict:
+        values = values[np.isfinite(values)]
+        if not len(values):
+            return {"mean": None, "p95": None}
+        return {"mean": round(float(values.mean()), 3), "p95": round(float(np.percentile(values, 95)), 3)}
+
+    residual = world.meta.get("floor_residual_m")
+    return {
+        "intrinsics_source": world.meta["intrinsics_source"],
+        "scale_source": world.meta["scale_source"],
+        "floor_source": world.meta["floor_source"],
+        "floor_residual_m": None if residual is None else round(float(residual), 4),
+        "lens": world.lens,
+        "reprojection_px": stats(world.reprojection_px.reshape(-1)),
+        "persons": [
+            {"track": int(track), "scale": round(float(world.scale[p]), 4), "reprojection_px": stats(world.reprojection_px[p]),
+             "contact_share": round(float(world.contacts[p][world.present()[p]].mean()), 4) if world.present()[p].any() else None}
+            for p, track in enumerate(world.track_ids)
+        ],
+    }  # fmt: skip
+
+
 def compute_qc(
     *,
     timeline_json,
@@ -211,6 +241,7 @@ def compute_qc(
     tracks_npz=None,
     thresholds: Thresholds,
     benchmarks=(),
+    world_npz=None,
 ) -> tuple[dict, list[dict], dict]:
     """(qc.json content, qc_joints.csv rows, arrays for the figure); ``benchmarks``: Snakemake
     benchmark files ``{stage}.tsv`` of the stages before qc (their seconds)."""
@@ -272,6 +303,8 @@ def compute_qc(
     report["persons"] = persons
     report["stage_seconds"] = stage_seconds(benchmarks)
     report["checkpoint"] = checkpoint_record(pose.meta)
+    if world_npz is not None:
+        report["world"] = world_numbers(world_npz, frame_count=T)
     report["thresholds"] = asdict(thresholds)
     report["warnings"] = warnings_for(report, thresholds)
     figure["fps"] = fps
@@ -330,7 +363,7 @@ def draw_figure(path: str | os.PathLike, figure: dict, *, title: str) -> None:
 
 def run_qc(
     *, timeline_json, keypoints2d_npz, dataset2d_npz, pose3d_npz, out_dir, tracks_npz=None,
-    thresholds: Thresholds | None = None, benchmarks=(), preview: str | None = None,
+    thresholds: Thresholds | None = None, benchmarks=(), preview: str | None = None, world_npz=None,
 ) -> dict:  # fmt: skip
     """The ``qc`` stage: writes qc.json, qc_joints.csv, qc.png and qc.html into ``out_dir``; returns
     qc.json's content. ``preview``: the render preview's URL relative to ``out_dir`` (e.g.
@@ -340,7 +373,7 @@ def run_qc(
     report, rows, figure = compute_qc(
         timeline_json=timeline_json, keypoints2d_npz=keypoints2d_npz, dataset2d_npz=dataset2d_npz,
         pose3d_npz=pose3d_npz, tracks_npz=tracks_npz, thresholds=thresholds or Thresholds(),
-        benchmarks=benchmarks,
+        benchmarks=benchmarks, world_npz=world_npz,
     )  # fmt: skip
     out_dir = Path(out_dir)
     draw_figure(
@@ -406,6 +439,9 @@ def register_cli(sub) -> None:
     p.add_argument("--dataset2d", type=Path, required=True)
     p.add_argument("--pose3d", type=Path, required=True)
     p.add_argument("--tracks", type=Path, default=None, help="tracks.npz (person: main / all)")
+    p.add_argument(
+        "--world", type=Path, default=None, help="world.npz (its numbers go in qc.json's world section)"
+    )
     p.add_argument("--out-dir", type=Path, required=True, help="results/{video}/qc")
     p.add_argument(
         "--benchmarks", type=Path, nargs="*", default=[], metavar="TSV",
@@ -424,7 +460,7 @@ def register_cli(sub) -> None:
             timeline_json=args.timeline, keypoints2d_npz=args.keypoints2d, dataset2d_npz=args.dataset2d,
             pose3d_npz=args.pose3d, tracks_npz=args.tracks, out_dir=args.out_dir, thresholds=thresholds,
             benchmarks=args.benchmarks,
-            preview=args.preview,
+            preview=args.preview, world_npz=args.world,
         )  # fmt: skip
 
     p.set_defaults(handler=run)

@@ -328,6 +328,7 @@ def final_targets(wildcards):
                 targets += [f"results/{video}/preview.gif", f"results/{video}/preview.html"]
         if config["frames"]["jpeg"]:
             targets.append(f"results/{video}/frames/jpeg")
+        targets += [f"results/{video}/world.npz", f"results/{video}/world.csv"]
     if VIDEOS:
         targets += ["results/dataset2d_custom.npz", "results/qc_summary.csv", "results/qc_summary.html"]
     return targets
@@ -375,6 +376,7 @@ QC_INPUT = {
     "dataset2d": "results/{video}/dataset2d.npz",
     "pose3d": "results/{video}/pose3d.npz",
     **({"tracks": "results/{video}/tracks.npz"} if TRACKED else {}),
+    "world": "results/{video}/world.npz",
     # QC's timing source: the benchmark files of the stages before it (declared, so QC runs after
     # they are written).
     "benchmarks": [
@@ -417,3 +419,50 @@ def render_segment_files(wildcards):
         shard_ranges(wildcards.video), every=config["render"]["every"], max_frames=config["render"]["max_frames"]
     )
     return [f"results/{wildcards.video}/shards/render_{a}_{b}.mp4" for a, b in segments]
+
+
+# ---- world ----------------------------------------------------------------
+
+
+WORLD_KEYS = [
+    "fov_deg", "assumed_fov_deg", "height_m", "camera_height_m", "camera_tilt_deg", "assumed_tilt_deg",
+    "contact_height_m", "contact_speed_mps", "robust", "huber_px", "smooth_hz",
+]  # fmt: skip
+# Sample-sheet columns -> the stage's options (a sheet value wins over the config's).
+WORLD_SHEET = {"fx": "--fx", "fy": "--fy", "cx": "--cx", "cy": "--cy", "fov_deg": "--sheet-fov-deg",
+               "focal_mm": "--focal-mm", "sensor_width_mm": "--sensor-width-mm"}  # fmt: skip
+WORLD_SHEET_CONFIG = ("height_m", "camera_height_m", "camera_tilt_deg")
+
+
+def world_file(video_id, pattern):
+    """A per-video file of the world section: a pattern with {directory}, {stem}, {video} filled in."""
+    path = Path(VIDEOS[video_id]["path"])
+    return pattern.format(directory=config["input"]["directory"] or str(path.parent), stem=path.stem, video=video_id)
+
+
+def world_inputs(wildcards):
+    """The calibration (sample sheet's column, else world.calibration filled in) and the persons
+    file, where they exist: declared inputs, so editing one re-runs world and what follows. A
+    calibration named in the sample sheet or without placeholders is declared even when missing,
+    so the run stops naming it."""
+    video = VIDEOS[wildcards.video]
+    found = {}
+    given = video.get("calibration") or config["world"]["calibration"]
+    if given:
+        path = os.fspath(given) if "calibration" in video else world_file(wildcards.video, given)
+        if os.path.exists(path) or "calibration" in video or "{" not in config["world"]["calibration"]:
+            found["calibration"] = path
+    persons = world_file(wildcards.video, config["world"]["persons"])
+    if os.path.exists(persons):
+        found["persons"] = persons
+    return found
+
+
+def world_options(wildcards, input):
+    """The stage's options: the config's world keys, with the sample sheet's values on top."""
+    video = VIDEOS[wildcards.video]
+    values = {**config["world"], **{k: video[k] for k in WORLD_SHEET_CONFIG if k in video}}
+    parts = [command_options(values, WORLD_KEYS)]
+    parts += [f"{flag} {video[key]}" for key, flag in WORLD_SHEET.items() if key in video]
+    parts += [f"--{name} {shlex.quote(str(getattr(input, name)))}" for name in ("calibration", "persons") if name in input.keys()]
+    return " ".join(p for p in parts if p)

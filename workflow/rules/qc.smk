@@ -37,7 +37,7 @@ rule qc:
         "../../envs/posepipe.yaml"
     shell:
         "python -m posepipe qc {input.timeline:q} --keypoints2d {input.keypoints2d:q} --dataset2d {input.dataset2d:q}"
-        " --pose3d {input.pose3d:q} {params.tracks} --out-dir results/{wildcards.video}/qc {params.thresholds}"
+        " --pose3d {input.pose3d:q} {params.tracks} --world {input.world:q} --out-dir results/{wildcards.video}/qc {params.thresholds}"
         " {params.preview} --benchmarks {input.benchmarks:q}"
         " > {log:q} 2>&1"
 
