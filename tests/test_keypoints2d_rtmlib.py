@@ -177,7 +177,18 @@ def test_bad_models_name_the_file(models, timeline, tmp_path):
         rb.detect_keypoints(timeline, model="rtmo-xl", pose_onnx=models["rtmo"])
 
 
-def test_published_archive_is_downloaded_checked_and_extracted(models, tmp_path, monkeypatch):
+def test_gpu_only_for_a_cuda_device():
+    from posepipe.registry import SOURCES2D, source_uses_gpu
+
+    rtm = SOURCES2D["rtmlib"]
+    assert not source_uses_gpu(rtm, {"rtmlib": {"device": "cpu"}})
+    assert source_uses_gpu(rtm, {"rtmlib": {"device": "cuda"}}) and source_uses_gpu(
+        rtm, {"rtmlib": {"device": "cuda:1"}}
+    )
+    assert source_uses_gpu(SOURCES2D["detectron2"], {}) and not source_uses_gpu(SOURCES2D["file"], {})
+
+
+def test_published_archive_is_downloaded_checked_and_extracted(models, tmp_path, main):
     from posepipe import weights
 
     archive = tmp_path / "mirror" / weights.PUBLISHED["rtmlib_rtmo-s"].filename
@@ -201,6 +212,12 @@ def test_published_archive_is_downloaded_checked_and_extracted(models, tmp_path,
     assert "could not download" in text and "nowhere.zip" in text
     assert "rtmo-m_16xb16-600e_body7-640x640-39e78cc4_20231211.onnx" in text and "end2end.onnx" in text
     assert weights.PUBLISHED["rtmlib_rtmo-m"].hash_prefix == "39e78cc4"
+    # The command line the download rule runs: the archive into --models-dir, the ONNX to --out.
+    archive.parent.joinpath("again.zip").write_bytes((cache / archive.name).read_bytes())
+    out = tmp_path / "rule" / "rtmo-s.onnx"
+    assert main(["download", "--name", "rtmlib_rtmo-s", "--url", archive.parent.joinpath("again.zip").as_uri(),
+                 "--models-dir", str(tmp_path / "rule"), "--out", str(out)]) in (0, None)  # fmt: skip
+    assert out.read_bytes() == models["rtmo"].read_bytes()
 
 
 def test_cli_writes_keypoints_that_tracks_and_dataset2d_read(models, timeline, tmp_path):
@@ -263,6 +280,12 @@ def test_workflow_with_rtmlib_source(tmp_path):
     assert kp.meta["detector"] == "rtmlib rtmo-s" and kp.num_frames == 8 and kp.meta["persons"] > 0
     assert (tmp_path / target).is_file()
     assert planned_jobs(tmp_path, target, config=switched) == set()
+    # keypoints2d.rtmlib.device: cuda makes the job ask for a GPU and run under with-gpu (CPU: none).
+    cuda = {**switched, "keypoints2d": {**switched["keypoints2d"], "rtmlib": {"model": "rtmo-s", "onnx": "rtmo.onnx",
+                                                                              "device": "cuda"}}}  # fmt: skip
+    plan = snakemake(tmp_path, "--dry-run", "--printshellcmds", target, config=cuda).stdout
+    job = plan.split("rule keypoints2d:", 1)[1].split("\nrule ", 1)[0]
+    assert "gpu=1" in job and "with-gpu" in job and "--rtmlib-device cuda" in job
 
 
 @pytest.mark.parametrize("shape", [(640, 640), (720, 1280), (640, 480), (101, 333)])
