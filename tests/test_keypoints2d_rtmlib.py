@@ -237,6 +237,14 @@ def test_cli_writes_keypoints_that_tracks_and_dataset2d_read(models, timeline, t
     kp = load_keypoints2d(out)
     assert kp.num_frames == T and kp.meta["detector"] == "rtmlib rtmo-s" and kp.meta["persons"] > 0
     assert kp.meta["weights"]["pose"]["sha256"] and kp.meta["timings"]["network"] > 0
+    from posepipe.qc import keypoints2d_record  # what qc.json records of the 2D model
+    from posepipe.weights import sha256_file
+
+    assert keypoints2d_record(kp.meta) == {
+        "detector": "rtmlib rtmo-s",
+        "model": "rtmo-s",
+        "sha256": sha256_file(models["rtmo"]),
+    }
     run_tracks(out, tmp_path / "tracks.npz", fps=25.0, params=TrackParams(min_track_frames=1))
     persons = run_dataset2d(out, tmp_path / "dataset2d.npz", video_id="clip")
     assert persons and (tmp_path / "dataset2d.npz").is_file()
