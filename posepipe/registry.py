@@ -70,6 +70,11 @@ STAGES: tuple[Stage, ...] = (
           benchmark=False),
     Stage("world", 1, "posepipe.world.stage:run_world", "posepipe.world.stage", "world",
           preload=("cv2", "posepipe.world.stage"), output="world.npz", reads=("lift3d", "dataset2d", "frames")),
+    Stage("angles", 1, "posepipe.angles:run_angles", "posepipe.angles", "angles", preload=("posepipe.angles",),
+          output="angles.npz", reads=("world", "lift3d")),
+    # Only for videos with a reference recording, so no per-video output the summary waits for.
+    Stage("evaluate", 1, "posepipe.evaluate.stage:run_evaluate", "posepipe.evaluate.stage", "evaluate",
+          preload=("posepipe.evaluate.stage",), output=None, reads=("lift3d", "world")),
 )  # fmt: skip
 
 STAGE_BY_NAME = {stage.name: stage for stage in STAGES}

@@ -25,6 +25,7 @@ GROUND = {
     "posepipe.conditioning", "posepipe.decode", "posepipe.benchmarks", "posepipe.shards", "posepipe.report",
     "posepipe.inputs", "posepipe.jobenv", "posepipe.runlock", "posepipe.camera",
 }  # fmt: skip
+GROUND |= {"posepipe.biomech", "posepipe.biomech.angles"}  # pure numerics on joint arrays
 
 
 def module_name(path: Path) -> str:

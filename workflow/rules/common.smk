@@ -329,8 +329,11 @@ def final_targets(wildcards):
         if config["frames"]["jpeg"]:
             targets.append(f"results/{video}/frames/jpeg")
         targets += [f"results/{video}/world.npz", f"results/{video}/world.csv"]
+        if config["angles"]["enabled"]:
+            targets += [f"results/{video}/angles{name}" for name in (".npz", ".csv", "_summary.csv")]
     if VIDEOS:
         targets += ["results/dataset2d_custom.npz", "results/qc_summary.csv", "results/qc_summary.html"]
+    targets += evaluate_targets()  # videos with a reference recording (workflow/rules/evaluate.smk)
     return targets
 
 
@@ -466,3 +469,93 @@ def world_options(wildcards, input):
     parts += [f"{flag} {video[key]}" for key, flag in WORLD_SHEET.items() if key in video]
     parts += [f"--{name} {shlex.quote(str(getattr(input, name)))}" for name in ("calibration", "persons") if name in input.keys()]
     return " ".join(p for p in parts if p)
+
+
+# ---- angles ----------------------------------------------------------------
+
+
+def angles_source():
+    """The joints the angles stage reads: "world" (world.npz) when the workflow has a world rule
+    (and the config does not turn it off), else "pose3d" (pose3d.npz, camera frame)."""
+    world = hasattr(rules, "world") and config.get("world", {}).get("enabled", True)
+    return "world" if world else "pose3d"
+
+
+def angles_joints_file(wildcards):
+    return f"results/{wildcards.video}/{angles_source()}.npz"
+
+
+ANGLES_FIGURE = (
+    {
+        "figure": report(
+            "results/{video}/angles.png",
+            caption="../report/angles_figure.rst",
+            category="QC figures",
+            labels={"video": "{video}", "figure": "joint angles"},
+        )
+    }
+    if config["angles"]["figure"]
+    else {}
+)
+# qc.html shows the angles figure when the angles stage runs and draws it.
+QC_ANGLES_FIGURE = "results/{video}/angles.png" if config["angles"]["enabled"] and config["angles"]["figure"] else []
+
+
+# ---- evaluate (workflow/rules/evaluate.smk) ------------------------------------
+
+
+from posepipe.evaluate.reference import JOINT_MAPS
+from posepipe.inputs import find_reference
+
+# video -> its reference recording (it may not exist: then that video's job fails alone, naming it).
+EVALUATED = {}
+if config["evaluate"]["enabled"]:
+    for _video, _entry in VIDEOS.items():
+        if (_reference := find_reference(_entry)) is not None:
+            EVALUATED[_video] = _reference
+_JOINT_MAP = config["evaluate"]["joint_map"]
+# A joint map in a file is an input (editing it re-runs evaluate); a shipped name or a mapping in
+# the config is a param (changing it re-runs evaluate alone).
+EVALUATE_MAP_FILE = _JOINT_MAP if isinstance(_JOINT_MAP, str) and _JOINT_MAP not in JOINT_MAPS else None
+EVALUATE_OPTIONS = command_options(
+    {**config["evaluate"], "joint_map": json.dumps(_JOINT_MAP, sort_keys=True) if isinstance(_JOINT_MAP, dict) else _JOINT_MAP},
+    ["joint_map", "min_overlap_s", "max_offset_s", "trajectory", "figure_joint"],
+)
+
+
+def evaluate_targets():
+    """The evaluate outputs of this run's videos that have a reference, and the run-wide table."""
+    videos = [video for video in run_videos() if video in EVALUATED]
+    targets = [f"results/{video}/evaluate/metrics.json" for video in videos]
+    if videos:
+        targets += ["results/evaluate_summary.csv", "results/evaluate_intervals.csv", "results/evaluate_summary.html"]
+    return targets
+
+
+def evaluate_inputs(wildcards):
+    if wildcards.video not in EVALUATED:
+        raise WorkflowError(f"video {wildcards.video} has no reference recording to evaluate against")
+    reference = EVALUATED[wildcards.video]
+    inputs = {"pose3d": f"results/{wildcards.video}/pose3d.npz", "timeline": f"results/{wildcards.video}/frames/timeline.json"}
+    if os.path.exists(reference):
+        inputs["reference"] = snakemake_safe_path(reference, link_name(wildcards.video, "reference", reference))
+    if EVALUATE_MAP_FILE:
+        inputs["joint_map"] = EVALUATE_MAP_FILE
+    if workflow.is_rule("world"):  # the world stage runs in this workflow (its rule file is included)
+        inputs["world"] = f"results/{wildcards.video}/world.npz"
+    return inputs
+
+
+def evaluate_reference(wildcards, input):
+    """--reference FILE (the file's own path also when it is missing)."""
+    reference = input.get("reference") or os.fspath(EVALUATED[wildcards.video])
+    return f"--reference {shlex.quote(shell_path(reference))}"
+
+
+def evaluate_offset(wildcards, input):
+    """--offset-s when the sample sheet gives one; --world when world.npz is an input."""
+    offset = VIDEOS[wildcards.video].get("reference_offset_s")
+    options = [] if offset is None else [f"--offset-s {offset}"]
+    if input.get("world"):
+        options.append(f"--world {shlex.quote(input.world)}")
+    return " ".join(options)
