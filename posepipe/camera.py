@@ -394,8 +394,8 @@ def undistort_points(points: np.ndarray, camera: Camera) -> np.ndarray:
                 criteria=(cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, 100, 1e-12),
             )  # fmt: skip
         else:
-            dst = cv2.undistortPointsIter(
-                src, camera.matrix, camera.dist, None, camera.matrix,
+            dst = cv2.undistortPoints(
+                src, camera.matrix, camera.dist, None, None, camera.matrix,
                 (cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, 100, 1e-12),
             )  # fmt: skip
         out[ok] = dst.reshape(-1, 2)

@@ -4,8 +4,12 @@ Every video gets an id that is safe in paths and Snakemake wildcards (letters, d
 ``_``, ``-``). Two inputs that map to the same id are an error, never a silent overwrite.
 
 Sample sheet (TSV, first line the header; lines starting with ``#`` and blank lines are skipped):
-``path`` (required), ``video`` (id), ``start``, ``end``, ``fps`` (numbers, empty for the default)
-and ``keypoints2d`` (another tool's keypoints file). Relative paths are relative to ``base`` (the
+``path`` (required), ``video`` (id), ``start``, ``end``, ``fps`` (numbers, empty for the default),
+``keypoints2d`` (another tool's keypoints file); for the world stage ``calibration`` (a file)
+and the numbers ``fx, fy, cx, cy, fov_deg, focal_mm, sensor_width_mm, height_m, camera_height_m,
+camera_tilt_deg``; for the evaluate stage ``reference`` (a motion-capture recording; else
+:func:`find_reference` looks beside the video) and ``reference_offset_s`` (its time offset,
+seconds: reference time = video time + offset; empty: found by the stage). Relative paths are relative to ``base`` (the
 working directory). Each row comes back with its ``line`` number so that checks made later (the
 workflow's schema, ``workflow/schemas/samples.schema.yaml``) can name it.
 
@@ -40,10 +44,19 @@ RUN_WIDE_NAMES = (
     "dataset2d_custom.npz",
     "logs",
     "README.md",
+    "evaluate_summary.csv",
+    "evaluate_summary.html",
+    "evaluate_intervals.csv",
 )
 RESERVED_SUFFIX = "_video"
-SAMPLE_COLUMNS = ("video", "path", "start", "end", "fps", "keypoints2d")
-NUMBER_COLUMNS = ("start", "end", "fps")
+SAMPLE_COLUMNS = ("video", "path", "start", "end", "fps", "keypoints2d", "reference", "reference_offset_s")
+# The world stage's columns (posepipe.camera, posepipe.world): a calibration file and numbers.
+WORLD_NUMBER_COLUMNS = ("fx", "fy", "cx", "cy", "fov_deg", "focal_mm", "sensor_width_mm", "height_m",
+                        "camera_height_m", "camera_tilt_deg")  # fmt: skip
+SAMPLE_COLUMNS += ("calibration", *WORLD_NUMBER_COLUMNS)
+NUMBER_COLUMNS = ("start", "end", "fps", "reference_offset_s", *WORLD_NUMBER_COLUMNS)
+# A video's reference recording found beside it: <stem>.reference.<ext>, in this order.
+REFERENCE_EXTENSIONS = (".c3d", ".trc", ".npz")
 
 # Snakemake refuses a wildcard value that ends in 20 or more repeats of one substring
 # (snakemake.io.PeriodicityDetector: it takes them for an endless recursion of rules).
@@ -235,6 +248,10 @@ def load_sample_sheet(path: str | os.PathLike, *, base: str | os.PathLike = ".")
                 row[key] = _number(rec[key], path=path, line=line, column=key)
         if rec.get("keypoints2d"):
             row["keypoints2d"] = Path(base, rec["keypoints2d"])
+        if rec.get("calibration"):
+            row["calibration"] = Path(base, rec["calibration"])
+        if rec.get("reference"):
+            row["reference"] = Path(base, rec["reference"])
         rows.append(row)
     return rows
 
@@ -288,3 +305,17 @@ def collect_videos(
             row["missing"] = True
         videos[vid] = row
     return videos
+
+
+def find_reference(video: dict) -> Path | None:
+    """The reference recording of a video (an entry of :func:`collect_videos`): the sample sheet's
+    ``reference`` (kept also when missing, so that the evaluate job names it), else the first of
+    ``<stem>.reference.c3d / .trc / .npz`` beside the video that exists, else None."""
+    if video.get("reference"):
+        return Path(video["reference"])
+    path = Path(video["path"])
+    for ext in REFERENCE_EXTENSIONS:
+        candidate = path.with_name(f"{path.stem}.reference{ext}")
+        if candidate.is_file():
+            return candidate
+    return None

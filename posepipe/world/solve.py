@@ -59,6 +59,7 @@ MIN_CONTACT_POINTS = 10  # fewer foot points at contact: no floor from contacts
 LINE_SPREAD_M = 0.2  # contact points spread less than this across: the normal is not fitted
 MAX_FLOOR_RESIDUAL_M = 0.05  # RMS residual of the fitted floor above this: refused
 IRLS_ITERATIONS = 10
+SPEED_CUTOFF_HZ = 3.0  # foot positions are low-passed at this before their speed is taken
 
 
 def solve_translation(
@@ -81,10 +82,12 @@ def solve_translation(
     def solve(w: np.ndarray) -> np.ndarray:
         ww = np.repeat(w, 2)
         AtA = A.T @ (A * ww[:, None])
+        if not np.all(np.isfinite(AtA)) or np.linalg.cond(AtA) > 1e12:  # e.g. every joint on one ray
+            return np.full(3, np.nan)
         return np.linalg.solve(AtA, A.T @ (ww * b))
 
     t = solve(w0)
-    if not robust:
+    if not robust or not np.all(np.isfinite(t)):
         return t
     for _ in range(IRLS_ITERATIONS):
         depth = X[:, 2] + t[2]
@@ -94,6 +97,8 @@ def solve_translation(
         px = focal * np.linalg.norm(res, axis=1) / depth  # pixel residual of each joint
         huber = np.where(px <= huber_px, 1.0, huber_px / np.maximum(px, 1e-12))
         new = solve(w0 * huber / depth**2)
+        if not np.all(np.isfinite(new)):
+            break
         if np.allclose(new, t, rtol=0, atol=1e-12):
             t = new
             break
@@ -130,12 +135,18 @@ def solve_root(
         root[t] = solve_translation(
             rel[t, H36M_IDX], uv[t], weights[t], robust=robust, huber_px=huber_px, focal=focal
         )
-    if smooth_hz:
-        good = np.isfinite(root).all(axis=1)
-        for a, b in runs(good):
-            if b - a > 15:  # sosfiltfilt's padding needs a few frames more than the filter's order
-                root[a:b] = butterworth(root[a:b], fps=fps, cutoff_hz=smooth_hz, order=4)
+    if smooth_hz and smooth_hz < fps / 2:  # at or above Nyquist there is nothing to remove
+        root = smooth_segments(root, fps=fps, cutoff_hz=smooth_hz)
     return root
+
+
+def smooth_segments(x: np.ndarray, *, fps: float, cutoff_hz: float) -> np.ndarray:
+    """Zero-phase low-pass (order 4) of (T, ...) ``x`` along time, each run of finite frames alone."""
+    out = x.copy()
+    good = np.isfinite(x.reshape(len(x), -1)).all(axis=1)
+    for a, b in runs(good):
+        out[a:b] = butterworth(x[a:b], fps=fps, cutoff_hz=min(cutoff_hz, 0.45 * fps), order=4)
+    return out
 
 
 def reprojection_px(
@@ -145,11 +156,12 @@ def reprojection_px(
     the undistorted keypoints, over the joints with a positive score; NaN where absent."""
     X = joints_cam[:, H36M_IDX]
     proj = X @ K.T
-    proj = proj[..., :2] / proj[..., 2:3]
-    dist = np.linalg.norm(proj - points[:, COCO_IDX], axis=-1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        proj = proj[..., :2] / proj[..., 2:3]
+        dist = np.linalg.norm(proj - points[:, COCO_IDX], axis=-1)
     w = np.nan_to_num(scores[:, COCO_IDX]) > 0
     w &= np.isfinite(dist)
-    with np.errstate(invalid="ignore"):
+    with np.errstate(invalid="ignore", divide="ignore"):
         out = np.where(w, dist, 0).sum(axis=1) / w.sum(axis=1)
     out[~np.isfinite(joints_cam).all(axis=(1, 2))] = np.nan
     return out
@@ -202,35 +214,39 @@ def up_estimate(joints_cam: np.ndarray) -> np.ndarray:
         return np.array([0.0, -1.0, 0.0])
     J = J[ok]
     vec = J[:, HEAD] - 0.5 * (J[:, FEET[0]] + J[:, FEET[1]])
-    vec /= np.linalg.norm(vec, axis=-1, keepdims=True)
-    up = vec.mean(axis=0)
-    return up / np.linalg.norm(up)
+    length = np.linalg.norm(vec, axis=-1)
+    if not np.any(length > 1e-9):
+        return np.array([0.0, -1.0, 0.0])
+    up = (vec[length > 1e-9] / length[length > 1e-9, None]).mean(axis=0)
+    return up / np.linalg.norm(up) if np.linalg.norm(up) > 1e-9 else np.array([0.0, -1.0, 0.0])
 
 
 def foot_speed(joints_cam: np.ndarray, fps: float) -> np.ndarray:
-    """Speed (P, T, 2) of the left and right foot in m/s (central differences within segments;
-    NaN where absent or in a one-frame segment)."""
+    """Speed (P, T, 2) of the left and right foot in m/s: central differences of the foot
+    positions low-passed at :data:`SPEED_CUTOFF_HZ` (the root's depth jitter is not the foot's
+    motion), within segments; NaN where absent or in a one-frame segment."""
     feet = joints_cam[:, :, list(FEET)]
     P, T = feet.shape[:2]
     speed = np.full((P, T, 2), np.nan)
     for p in range(P):
-        good = np.isfinite(feet[p]).all(axis=(1, 2))
-        for a, b in runs(good):
+        smooth = smooth_segments(feet[p], fps=fps, cutoff_hz=SPEED_CUTOFF_HZ)
+        for a, b in runs(np.isfinite(smooth).all(axis=(1, 2))):
             if b - a >= 2:
-                speed[p, a:b] = np.linalg.norm(np.gradient(feet[p, a:b], axis=0), axis=-1) * fps
+                speed[p, a:b] = np.linalg.norm(np.gradient(smooth[a:b], axis=0), axis=-1) * fps
     return speed
 
 
 def contact_candidates(
     joints_cam: np.ndarray, speed: np.ndarray, up: np.ndarray, *, height_m: float, speed_mps: float
 ) -> np.ndarray:
-    """bool (P, T, 2): foot points slow and low enough (along ``up``, within ``height_m`` of the
-    person's lowest foot point, found robustly as the 2nd percentile) to be on the floor."""
-    feet = joints_cam[:, :, list(FEET)]
+    """bool (P, T, 2): foot points slow enough and low enough to be on the floor. Low: the foot's
+    height along ``up`` relative to the person's root (the lifted pose, free of the root's depth
+    jitter) within ``height_m`` of the person's lowest (its 2nd percentile)."""
+    feet = joints_cam[:, :, list(FEET)] - joints_cam[:, :, :1]
     h = feet @ up
     out = np.zeros(h.shape, bool)
     for p in range(len(h)):
-        finite = np.isfinite(h[p])
+        finite = np.isfinite(h[p]) & np.isfinite(speed[p])
         if not finite.any():
             continue
         low = np.percentile(h[p][finite], 2)
@@ -239,26 +255,41 @@ def contact_candidates(
     return out
 
 
-def fit_plane(points: np.ndarray, up: np.ndarray) -> tuple[np.ndarray, float, float]:
-    """Trimmed least-squares plane through (N, 3) points: (unit normal along ``up``, d, RMS
-    residual of the kept points); n . x + d = 0. Points on a line keep ``up`` as the normal."""
+def contact_episodes(joints_cam: np.ndarray, candidates: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(points (N, 3), frames (N,)): the mean foot position of each run of contact frames of each
+    foot of each person (a plant), and its length; averaging a plant removes most of the jitter."""
+    points, weights = [], []
+    for p in range(candidates.shape[0]):
+        for f, joint in enumerate(FEET):
+            for a, b in runs(candidates[p, :, f]):
+                points.append(joints_cam[p, a:b, joint].mean(axis=0))
+                weights.append(b - a)
+    return np.reshape(points, (-1, 3)), np.asarray(weights, dtype=np.float64)
+
+
+def fit_plane(
+    points: np.ndarray, up: np.ndarray, weights: np.ndarray | None = None
+) -> tuple[np.ndarray, float, float]:
+    """Trimmed weighted least-squares plane through (N, 3) points: (unit normal along ``up``, d,
+    weighted RMS residual of the kept points); n . x + d = 0. Points on a line (or fewer than 3)
+    keep ``up`` as the normal and fit the offset only."""
+    w_all = np.ones(len(points)) if weights is None else np.asarray(weights, dtype=np.float64)
     keep = np.ones(len(points), bool)
-    n, d = up, -float(np.mean(points @ up))
+    n, d = up, -float(np.average(points @ up, weights=w_all))
     for _ in range(5):
-        P = points[keep]
-        c = P.mean(axis=0)
-        _, s, vt = np.linalg.svd(P - c, full_matrices=False)
-        spread = s[1] / math.sqrt(len(P)) if len(s) > 1 else 0.0
-        n = vt[2] if spread * 2 > LINE_SPREAD_M else up
+        P, w = points[keep], w_all[keep]
+        c = np.average(P, axis=0, weights=w)
+        _, s, vt = np.linalg.svd((P - c) * np.sqrt(w / w.sum())[:, None], full_matrices=False)
+        spread = s[1] if len(s) > 2 else 0.0
+        n = vt[2] if len(P) >= 3 and spread * 2 > LINE_SPREAD_M else up
         n = n if n @ up >= 0 else -n
         d = -float(n @ c)
         res = np.abs(points @ n + d)
-        cut = np.quantile(res, TRIM_SHARE)
-        new = res <= cut + 1e-12
+        new = res <= np.quantile(res, TRIM_SHARE) + 1e-12 if len(points) >= 5 else keep
         if np.array_equal(new, keep):
             break
         keep = new
-    rms = float(np.sqrt(np.mean((points[keep] @ n + d) ** 2)))
+    rms = float(np.sqrt(np.average((points[keep] @ n + d) ** 2, weights=w_all[keep])))
     return n, d, rms
 
 

@@ -149,6 +149,9 @@ def world_from_arrays(
         ]
     )
     cam_joints = rel + roots[:, :, None, :]
+    placed = np.isfinite(roots).all(axis=2).sum(axis=1)
+    if not placed.any():
+        raise PosepipeError(label, "no person could be placed: the 2D keypoints fit no root translation")
     reproj = np.stack(
         [solve.reprojection_px(cam_joints[p], undist[p], scores[p], camera.matrix) for p in range(P)]
     )
@@ -166,12 +169,12 @@ def world_from_arrays(
         cand = solve.contact_candidates(
             cam_joints, speed, up, height_m=params.contact_height_m, speed_mps=params.contact_speed_mps
         )
-        feet = cam_joints[:, :, list(solve.FEET)][cand]
         fitted = None
-        if len(feet) >= solve.MIN_CONTACT_POINTS:
-            n, d, residual = solve.fit_plane(feet, up)
+        if cand.sum() >= solve.MIN_CONTACT_POINTS:
+            plants, frames = solve.contact_episodes(cam_joints, cand)
+            n, d, residual = solve.fit_plane(plants, up, frames)
             if residual <= solve.MAX_FLOOR_RESIDUAL_M:
-                fitted = (n, d - solve.ANKLE_HEIGHT_M)  # through the soles, below the ankles
+                fitted = (n, d + solve.ANKLE_HEIGHT_M)  # through the soles, below the ankles
             else:
                 warnings.append(f"floor fit residual {residual * 100:.1f} cm: not a floor")
         if fitted is not None:
@@ -189,7 +192,7 @@ def world_from_arrays(
                 f"no foot is still on the floor: floor assumed from a camera tilt of {tilt:g} degrees "
                 "through the lowest feet"
             )
-    main = int(np.argmax(counts))  # the person seen longest (the first of ties)
+    main = int(np.argmax(placed))  # the person placed in the most frames (the first of ties)
     first = int(np.flatnonzero(np.isfinite(roots[main]).all(axis=1))[0])
     R, t = solve.world_frame(n, d, roots[main, first])
     joints_world = cam_joints @ R.T + t
