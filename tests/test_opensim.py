@@ -365,3 +365,34 @@ def test_ik_angles_beside_the_angles_stage(solved_truth):
         gap = float(np.max(np.abs(ik - stage)))
         print(angle, "max |IK - angles stage| deg:", gap)
         assert gap < (1.0 if angle == "pelvis_rotation" else 0.1), angle  # rotation: other Cardan order
+
+
+def test_confidence_weights_from_the_2d_scores(subject, tmp_path):
+    """Each marker's IK weight: its joint's median 2D score (COCO keypoints it is made of) over the
+    mean of the 17, recorded in summary.json; absent 2D file: uniform, and the summary says so."""
+    from posepipe.artefacts.dataset2d import Dataset2D, save_dataset2d
+    from posepipe.osim.stage import COCO_OF_H36M, confidence_weights
+
+    _, markers = subject
+    T = 3
+    coco = np.tile(np.linspace(0.2, 1.0, 17), (T, 1)).astype(np.float32)  # keypoint k scores coco[k]
+    detected = np.ones(T, bool)
+    want = np.array([coco[0, list(c)].mean() for c in COCO_OF_H36M])
+    want /= want.mean()
+    assert np.allclose(confidence_weights(coco, detected), want)
+    assert confidence_weights(None, detected) is None
+    save_dataset2d(tmp_path / "dataset2d.npz", Dataset2D(
+        name="a", keypoints=np.zeros((T, 17, 2), np.float32), width=64, height=48, detected=detected, scores=coco,
+        box_scores=np.ones(T, np.float32), boxes=np.zeros((T, 4), np.float32),
+    ))  # fmt: skip
+    world_file(tmp_path / "world.npz", opensim_to_world(markers[:T])[None])
+    summary = run_opensim(
+        out_dir=tmp_path / "o", world_npz=tmp_path / "world.npz", dataset2d_npz=tmp_path / "dataset2d.npz",
+        accuracy=ACCURACY,
+    )  # fmt: skip
+    person = summary["persons"][0]
+    assert person["weights"] == "confidence" and person["status"] == "ok"
+    assert np.allclose([person["marker_weights"][j] for j in H36M_JOINTS], want, atol=1e-4)
+    summary = run_opensim(out_dir=tmp_path / "u", world_npz=tmp_path / "world.npz", accuracy=ACCURACY)
+    assert summary["persons"][0]["weights"] == "uniform"
+    assert set(summary["persons"][0]["marker_weights"].values()) == {1.0}

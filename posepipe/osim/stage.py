@@ -55,6 +55,26 @@ ANGLE_NAMES = {
     "neck_flexion": "neck_flexion", "pelvis_rotation": "pelvis_rotation",
 }  # fmt: skip
 ANGLES_FILE = "angles_ik.csv"
+WEIGHTS = ("confidence", "uniform")
+# Each Human3.6M joint's 2D score from the COCO keypoints it is made of (posepipe.skeleton orders).
+COCO_OF_H36M = (
+    (11, 12), (12,), (14,), (16,), (11,), (13,), (15,), (5, 6, 11, 12), (5, 6), (0,), (1, 2, 3, 4),
+    (5,), (7,), (9,), (6,), (8,), (10,),
+)  # fmt: skip
+
+
+def confidence_weights(scores: np.ndarray, detected: np.ndarray) -> np.ndarray | None:
+    """(17,) IK marker weights: per Human3.6M joint, the median 2D score (of the COCO keypoints it
+    is made of) over the frames the person was detected, over the mean of the 17 (so 1 on
+    average); None without scores. OpenSim's IK takes one weight per marker for the whole trial."""
+    if scores is None or not np.any(detected):
+        return None
+    frames = np.asarray(scores, dtype=np.float64)[np.asarray(detected, bool)]
+    per_joint = np.stack([frames[:, list(c)].mean(axis=1) for c in COCO_OF_H36M], axis=1)
+    median = np.nanmedian(np.where(np.isfinite(per_joint), per_joint, np.nan), axis=0)
+    if not np.all(np.isfinite(median)) or median.mean() <= 0:
+        return None
+    return np.clip(median / median.mean(), 0.05, None)
 
 
 def person_folder(track: int) -> str:
@@ -145,6 +165,8 @@ def run_opensim(
     height_m: float | None = None,
     mass_kg: float = 75.0,
     accuracy: float = 1e-6,
+    weights: str = "confidence",
+    dataset2d_npz: str | os.PathLike | None = None,
 ) -> dict:
     """Scale and solve every person of ``world_npz`` (or ``pose3d_npz``); write ``out_dir``
     (see the module docstring) and return the summary."""
@@ -155,6 +177,8 @@ def run_opensim(
     where = world_npz if world_npz is not None else pose3d_npz
     if (world_npz is None) == (pose3d_npz is None):
         raise PosepipeError(None, "give exactly one of world.npz and pose3d.npz")
+    if weights not in WEIGHTS:
+        raise PosepipeError(None, f"weights {weights!r} is not one of {', '.join(WEIGHTS)}")
     if scaling not in SCALINGS:
         raise PosepipeError(None, f"scaling {scaling!r} is not one of {', '.join(SCALINGS)}")
     if height_m is not None and not height_m > 0:
@@ -171,6 +195,11 @@ def run_opensim(
     if fps is None:
         fps = 1.0 / float(np.median(np.diff(times))) if len(times) > 1 else 1.0
     mapping = load_marker_map(marker_map)
+    scores = {}
+    if weights == "confidence" and dataset2d_npz is not None:
+        from posepipe.artefacts.dataset2d import load_persons2d
+
+        scores = {ds.track_id: (ds.scores, ds.detected) for ds in load_persons2d(dataset2d_npz)}
     if model is None and mapping and any(k != v for k, v in mapping.items()):
         raise PosepipeError(
             None,
@@ -182,7 +211,7 @@ def run_opensim(
         "axes": "OpenSim: X forward, Y up, Z right, metres" + (
             " (world frame: (x, y, z) -> (x, z, -y))" if frame == "world"
             else " (camera frame: (x, y, z) -> (z, -y, x); root-relative)"),
-        "model": model or "generic", "scaling": scaling, "fps": fps, "persons": [], "warnings": [],
+        "model": model or "generic", "scaling": scaling, "weights": weights, "fps": fps, "persons": [], "warnings": [],
     }  # fmt: skip
     with atomic_folder(out_dir) as tmp:
         generic = tmp / "model_generic.osim"
@@ -259,6 +288,12 @@ def run_opensim(
                     bodies = user_model.getBodySet()
                     factors = {bodies.get(i).getName(): (k, k, k) for i in range(bodies.getSize())}
                 entry["scale_factors"] = {b: [round(v, 5) for v in f] for b, f in factors.items()}
+                found = confidence_weights(*scores[int(track)]) if int(track) in scores else None
+                joint_weights = dict.fromkeys(H36M_JOINTS, 1.0)
+                if found is not None:
+                    joint_weights = {j: float(w) for j, w in zip(H36M_JOINTS, found, strict=True)}
+                entry["weights"] = "confidence" if found is not None else "uniform"
+                entry["marker_weights"] = {j: round(joint_weights[j], 4) for j in names}
                 folder = tmp / name
                 folder.mkdir()
                 columns = [H36M_JOINTS.index(j) for j in names]
@@ -275,7 +310,7 @@ def run_opensim(
                 try:
                     solve.run_ik(
                         scaled, folder / "markers.trc", folder / "ik.mot", folder / "ik_marker_errors.sto",
-                        weights={mapping[j]: 1.0 for j in names}, accuracy=accuracy, initial_markers=markers, initial_joints=names,
+                        weights={mapping[j]: joint_weights[j] for j in names}, accuracy=accuracy, initial_markers=markers, initial_joints=names,
                     )  # fmt: skip
                 except RuntimeError as exc:  # OpenSim's own failure on a frame
                     raise PosepipeError(
@@ -381,6 +416,13 @@ def register_cli(sub) -> None:
         p, "--mass-kg", key="opensim.mass_kg", type=float, help="subject mass (kg) of the scaled model"
     )
     add_option(p, "--accuracy", key="opensim.accuracy", type=float, help="IK convergence accuracy")
+    add_option(
+        p, "--weights", key="opensim.weights", choices=WEIGHTS,
+        help="IK marker weights: each joint's median 2D score (needs --dataset2d), or all 1",
+    )  # fmt: skip
+    p.add_argument(
+        "--dataset2d", type=Path, default=None, help="dataset2d.npz: the 2D scores for --weights confidence"
+    )
 
     def run(args: argparse.Namespace) -> None:
         marker_map = args.marker_map
@@ -392,7 +434,7 @@ def register_cli(sub) -> None:
         run_opensim(
             out_dir=args.out_dir, world_npz=args.world, pose3d_npz=args.pose3d, timeline_json=args.timeline,
             model=args.model, marker_map=marker_map, scaling=args.scaling, height_m=args.height_m,
-            mass_kg=args.mass_kg, accuracy=args.accuracy,
+            mass_kg=args.mass_kg, accuracy=args.accuracy, weights=args.weights, dataset2d_npz=args.dataset2d,
         )  # fmt: skip
 
     p.set_defaults(handler=run)

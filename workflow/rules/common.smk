@@ -663,7 +663,7 @@ def opensim_inputs(wildcards):
     """world.npz when the workflow has a world rule (world frame), else pose3d.npz (camera frame)."""
     has_world = any(rule.name == "world" for rule in workflow.rules)
     pose = {"world": "results/{video}/world.npz"} if has_world else {"pose3d": "results/{video}/pose3d.npz"}
-    return {**pose, "timeline": "results/{video}/frames/timeline.json"}
+    return {**pose, "timeline": "results/{video}/frames/timeline.json", "dataset2d": "results/{video}/dataset2d.npz"}
 
 
 def opensim_source(wildcards, input):
@@ -674,7 +674,7 @@ def opensim_source(wildcards, input):
 
 def opensim_options():
     """The stage's options from config (the marker map as JSON)."""
-    options = command_options(config["opensim"], ["model", "scaling", "height_m", "mass_kg", "accuracy"])
+    options = command_options(config["opensim"], ["model", "scaling", "height_m", "mass_kg", "accuracy", "weights"])
     if config["opensim"]["marker_map"]:
         options = f"{options} --marker-map {shlex.quote(json.dumps(config['opensim']['marker_map'], sort_keys=True))}"
     return options

@@ -25,4 +25,5 @@ rule opensim:
         "../../envs/posepipe.yaml"
     shell:
         "python -m posepipe opensim {params.source} --timeline {input.timeline:q} --out-dir {output:q}"
+        " --dataset2d {input.dataset2d:q}"
         " {params.options} > {log:q} 2>&1"
