@@ -515,8 +515,10 @@ def evaluate_inputs(wildcards):
         inputs["reference"] = snakemake_safe_path(reference, link_name(wildcards.video, "reference", reference))
     if EVALUATE_MAP_FILE:
         inputs["joint_map"] = EVALUATE_MAP_FILE
-    if workflow.is_rule("world"):  # the world stage runs in this workflow (its rule file is included)
+    if angles_source() == "world":  # the world stage runs in this workflow: the root trajectory error
         inputs["world"] = f"results/{wildcards.video}/world.npz"
+    if config["angles"]["enabled"]:  # the angles stage runs: angle errors
+        inputs["angles"] = f"results/{wildcards.video}/angles.npz"
     return inputs
 
 
@@ -527,9 +529,10 @@ def evaluate_reference(wildcards, input):
 
 
 def evaluate_offset(wildcards, input):
-    """--offset-s when the sample sheet gives one; --world when world.npz is an input."""
+    """--offset-s when the sample sheet gives one; --world / --angles for those inputs."""
     offset = VIDEOS[wildcards.video].get("reference_offset_s")
     options = [] if offset is None else [f"--offset-s {offset}"]
-    if input.get("world"):
-        options.append(f"--world {shlex.quote(input.world)}")
+    for name in ("world", "angles"):
+        if input.get(name):
+            options.append(f"--{name} {shlex.quote(input.get(name))}")
     return " ".join(options)
