@@ -14,6 +14,7 @@ rule export:
     input:
         pose3d="results/{video}/pose3d.npz",
         timeline="results/{video}/frames/timeline.json",
+        timeline_table=TIMELINE_TABLE,
     output:
         directory("results/{video}/exports/{format}"),
     params:

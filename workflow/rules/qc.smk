@@ -41,7 +41,7 @@ rule qc:
         "../../envs/posepipe.yaml"
     shell:
         "python -m posepipe qc {input.timeline:q} --keypoints2d {input.keypoints2d:q} --dataset2d {input.dataset2d:q}"
-        " --pose3d {input.pose3d:q} {params.tracks} --world {input.world:q} --out-dir results/{wildcards.video}/qc {params.thresholds}"
+        f" --pose3d {{input.pose3d:q}} {{params.tracks}} --world {{input.world:q}} --out-dir {QC_OUT_DIR} {{params.thresholds}}"
         " {params.preview} {params.angles} {params.evaluation} --benchmarks {input.benchmarks:q}"
         " > {log:q} 2>&1"
 

@@ -20,6 +20,8 @@ RENDER_INPUT = dict(
     dataset2d="results/{video}/dataset2d.npz",
     pose3d="results/{video}/pose3d.npz",
 )
+RENDER_INPUT["video"] = staged_video  # an object in a bucket, staged again (README, Object storage)
+RENDER_INPUT["timeline_table"] = TIMELINE_TABLE
 RENDER_OUTPUT = report(
     "results/{video}/render.mp4", caption="../report/render.rst", category="Renders", labels={"video": "{video}"}
 )
@@ -52,6 +54,7 @@ if config["shard_frames"]:
         input:
             segments=render_segment_files,
             timeline="results/{video}/frames/timeline.json",
+            timeline_table=TIMELINE_TABLE,
         output:
             RENDER_OUTPUT,
         params:
