@@ -363,12 +363,15 @@ def summary_row(metrics: dict) -> dict:
     return row
 
 
-def write_evaluate_summary(metrics_files, *, out, intervals, html) -> tuple[list[dict], list[dict]]:
+def write_evaluate_summary(
+    metrics_files, *, out, intervals, html, left_out=()
+) -> tuple[list[dict], list[dict]]:
     """results/evaluate_summary.csv (a row per video), evaluate_intervals.csv (per metric: n, mean,
-    sd, 95% t-interval) and the HTML page; returns (rows, intervals)."""
+    sd, 95% t-interval) and the HTML page; returns (rows, intervals). ``left_out``: notes on videos
+    with a reference that have no current evaluation (after a failed run), shown on the page."""
     import pandas as pd
 
-    from posepipe.report import table, write_page
+    from posepipe.report import table, warnings_list, write_page
 
     rows = [summary_row(load_evaluate(path)) for path in metrics_files]
     frame = pd.DataFrame(rows)
@@ -389,8 +392,9 @@ def write_evaluate_summary(metrics_files, *, out, intervals, html) -> tuple[list
         )
     note = ("<p>Means across videos with two-sided 95% Student-t intervals: mean &plusmn; t(0.975, n&minus;1) "
             "sd / &radic;n (n videos; no interval for one).</p>")  # fmt: skip
+    parts = [warnings_list(list(left_out))] if left_out else []
     write_page(html, f"Evaluation against motion capture: {len(rows)} videos",
-               ["<h3>Across videos</h3>", note, table(pd.DataFrame(stats)), "<h3>Per video</h3>", table(frame)])  # fmt: skip
+               [*parts, "<h3>Across videos</h3>", note, table(pd.DataFrame(stats)), "<h3>Per video</h3>", table(frame)])  # fmt: skip
     return rows, stats
 
 

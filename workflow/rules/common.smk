@@ -641,3 +641,29 @@ def evaluate_offset(wildcards, input):
         if input.get(name):
             options.append(f"--{name} {shlex.quote(input.get(name))}")
     return " ".join(options)
+
+
+def write_evaluate_partial():
+    """After a failed run: the run-wide evaluate files from the videos whose evaluation is current
+    (metrics.json not older than pose3d.npz), naming the others; never raises."""
+    if not EVALUATED or DEFAULT_STORAGE:
+        return
+    from posepipe.evaluate.stage import write_evaluate_summary
+
+    done, left_out = [], []
+    for video in EVALUATED:
+        metrics, pose = Path(f"results/{video}/evaluate/metrics.json"), Path(f"results/{video}/pose3d.npz")
+        if metrics.exists() and pose.exists() and metrics.stat().st_mtime >= pose.stat().st_mtime:
+            done.append(metrics)
+        else:
+            left_out.append(f"{video}: no current evaluation (see results/{video}/logs/evaluate.log)")
+    if not done:
+        return
+    try:
+        write_evaluate_summary(
+            done, out="results/evaluate_summary.csv", intervals="results/evaluate_intervals.csv",
+            html="results/evaluate_summary.html", left_out=left_out,
+        )
+        logger.error(f"posepipe: results/evaluate_summary.csv covers {len(done)} of {len(EVALUATED)} videos with a reference")
+    except Exception as exc:  # the run's own result matters more than its report
+        logger.error(f"posepipe: results/evaluate_summary.csv could not be written: {type(exc).__name__}: {exc}")
