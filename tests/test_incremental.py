@@ -30,6 +30,7 @@ PER_VIDEO = (
     "world",
 )
 AFTER_LIFT = ("lift3d", "render", "preview", "qc", "export", "world")  # everything made from pose3d.npz
+PER_VIDEO, AFTER_LIFT = PER_VIDEO + ("angles",), AFTER_LIFT + ("angles",)  # angles reads pose3d.npz
 GATHER = {("merge_dataset2d", ""), ("qc_summary", "")}
 
 
