@@ -291,3 +291,41 @@ def test_exports_in_the_world_frame(tmp_path):
     assert camera[0].read_text() != files[0].read_text()
     with pytest.raises(PosepipeError, match="needs the video's world.npz"):
         run_export(pose3d, fmt="trc", out_dir=tmp_path / "x", video_id="clip", frame="world")
+
+
+def test_dataset2d_undistort_then_world(tmp_path):
+    """dataset2d.undistort: the keypoints come out in the ideal pinhole grid, and the world stage
+    does not undistort them twice."""
+    import cv2
+
+    from posepipe.artefacts.dataset2d import load_persons2d
+    from posepipe.artefacts.keypoints2d import from_frames, save_keypoints2d
+    from posepipe.dataset2d import run_dataset2d
+
+    scene = world_scene(persons=1, frames=40, lens="radtan")
+    camera = scene["camera"]
+    fs = cv2.FileStorage(str(tmp_path / "clip.calib.yaml"), cv2.FILE_STORAGE_WRITE)
+    fs.write("image_width", 1920)
+    fs.write("image_height", 1080)
+    fs.write("camera_matrix", camera.matrix)
+    fs.write("distortion_coefficients", camera.dist.reshape(1, -1))
+    fs.release()
+    kps = np.concatenate([scene["points"][0], np.full((40, 17, 1), 0.9)], axis=-1)
+    frames = [(np.array([[0, 0, 1920, 1080]]), np.array([0.99]), kps[t][None]) for t in range(40)]
+    save_keypoints2d(tmp_path / "keypoints2d.npz", from_frames(frames, width=1920, height=1080))
+    run_dataset2d(tmp_path / "keypoints2d.npz", tmp_path / "dataset2d.npz", video_id="clip",
+                  calibration=tmp_path / "clip.calib.yaml")  # fmt: skip
+    (ds,) = load_persons2d(tmp_path / "dataset2d.npz")
+    cam = scene["cam"][0][:, [9, 10, 10, 10, 10, 11, 14, 12, 15, 13, 16, 4, 1, 5, 2, 6, 3]]
+    ideal = (cam @ camera.matrix.T)[..., :2] / cam[..., 2:]
+    assert np.abs(ds.keypoints - ideal).max() < 2e-3  # float32 pixels
+    assert ds.meta["undistorted"]["lens"] == "radtan"
+    save_pose3d(tmp_path / "pose3d.npz", Pose3D(scene["rel"][0], scene["rel"][0], scene["time"]))
+    (tmp_path / "timeline.json").write_text(json.dumps({"fps": 25.0, "frame_count": 40, "width": 1920,
+                                                        "height": 1080, "rotation": 0}))  # fmt: skip
+    run_world(tmp_path / "pose3d.npz", tmp_path / "dataset2d.npz", tmp_path / "timeline.json", tmp_path / "w.npz",
+              params=NO_SMOOTHING, calibration=tmp_path / "clip.calib.yaml")  # fmt: skip
+    world = load_world(tmp_path / "w.npz")
+    assert world.lens == "radtan" and world.meta["intrinsics_source"] == "calibration"
+    err = np.linalg.norm(world.root_camera[0] - scene["cam"][0, :, 0], axis=-1)
+    assert err.max() < 1e-3

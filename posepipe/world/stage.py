@@ -109,14 +109,16 @@ def world_from_arrays(
     heights: np.ndarray,
     params: WorldParams,
     label: str = "video",
+    undistorted: bool = False,
 ) -> World:
     """The world of arrays already read: ``rel`` (P, T, 17, 3) root-relative lifted joints,
     ``points`` (P, T, 17, 2) COCO keypoints in pixels of the real lens, ``scores`` (P, T, 17),
-    ``heights`` (P,) metres or NaN. Raises PosepipeError (naming ``label``) when no person is seen
-    in two frames."""
+    ``heights`` (P,) metres or NaN; ``undistorted``: the points are already in the ideal pinhole
+    grid (dataset2d.undistort). Raises PosepipeError (naming ``label``) when no person is seen in
+    two frames or none can be placed."""
     P, T = rel.shape[:2]
     warnings: list[str] = []
-    undist = undistort_points(points, camera)
+    undist = np.asarray(points, dtype=np.float64) if undistorted else undistort_points(points, camera)
     rel = np.array(rel, dtype=np.float64)
     seen = np.isfinite(rel).all(axis=(2, 3)) & np.isfinite(undist[:, :, solve.COCO_IDX]).all(axis=(2, 3))
     counts = seen.sum(axis=1)
@@ -266,6 +268,7 @@ def run_world(
     world = world_from_arrays(
         rel, points, scores, camera, fps=float(header["fps"]), time=pose.time, track_ids=pose.track_ids,
         heights=heights, params=params, label=os.fspath(pose3d_path),
+        undistorted=bool(people[0].meta.get("undistorted")),
     )  # fmt: skip
     world.meta.update({"pose3d": os.fspath(pose3d_path), "dataset2d": os.fspath(dataset2d_path)})
     if csv is not None:

@@ -440,3 +440,18 @@ def world_options(wildcards, input):
     parts += [f"{flag} {video[key]}" for key, flag in WORLD_SHEET.items() if key in video]
     parts += [f"--{name} {shlex.quote(str(getattr(input, name)))}" for name in ("calibration", "persons") if name in input.keys()]
     return " ".join(p for p in parts if p)
+
+
+def dataset2d_undistort(wildcards):
+    """dataset2d.undistort: the video's calibration (as the world stage finds it) and the timeline
+    (its rotation), declared so that a new calibration re-runs dataset2d; nothing when off."""
+    if not config["dataset2d"]["undistort"]:
+        return {}
+    found = {k: v for k, v in world_inputs(wildcards).items() if k == "calibration"}
+    return {**found, "undistort_timeline": "results/{video}/frames/timeline.json".format(video=wildcards.video)}
+
+
+def dataset2d_undistort_options(wildcards, input):
+    if "calibration" not in input.keys():
+        return ""
+    return f"--undistort {shlex.quote(str(input.calibration))} --timeline {shlex.quote(str(input.undistort_timeline))}"
