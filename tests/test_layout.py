@@ -23,7 +23,7 @@ GROUND = {
     "posepipe", "posepipe.atomic", "posepipe.errors", "posepipe.safeload", "posepipe.settings",
     "posepipe.skeleton", "posepipe.progress", "posepipe.registry", "posepipe.weights", "posepipe.gpu",
     "posepipe.conditioning", "posepipe.decode", "posepipe.benchmarks", "posepipe.shards", "posepipe.report",
-    "posepipe.inputs", "posepipe.jobenv", "posepipe.runlock", "posepipe.camera",
+    "posepipe.inputs", "posepipe.jobenv", "posepipe.runlock", "posepipe.camera", "posepipe.calibrate",
 }  # fmt: skip
 
 
