@@ -329,3 +329,34 @@ def test_dataset2d_undistort_then_world(tmp_path):
     assert world.lens == "radtan" and world.meta["intrinsics_source"] == "calibration"
     err = np.linalg.norm(world.root_camera[0] - scene["cam"][0, :, 0], axis=-1)
     assert err.max() < 1e-3
+
+
+def test_render_world_panel_draws_each_trail():
+    """render.frame: world: the 3D panel shows every person where they are on the floor, with
+    the trail of their root in their colour (drawn frame by frame up to the current one)."""
+    from posepipe.render.scene import build_view3d, plan_layout
+    from posepipe.render.visualizer import FrameRenderer, person_palette
+
+    scene = world_scene(persons=2, frames=60)
+    world = solve_scene(scene)
+    trails = world.root.copy()
+    trails[..., 2] = 0.0
+    layout = plan_layout(1920, 1080, height=480, layout="3d_only")
+    view = build_view3d(world.joints.reshape(-1, 17, 3), size=layout.view_size)
+    T = world.num_frames
+    renderer = FrameRenderer(
+        layout=layout, view=view, name="clip", keypoints=np.full((2, T, 17, 2), np.nan), detected=np.ones((2, T), bool),
+        scores=None, poses=world.joints, time=world.time, thickness=3, labels=["P0", "P1"], trails=trails,
+    )  # fmt: skip
+    out = renderer.render(T - 1, None, renderer.new_frame())
+
+    def coloured(image, point, colour):
+        x, y = view.project(point).round().astype(int) + [layout.view_x, 0]
+        patch = image[y - 2 : y + 3, x - 2 : x + 3].reshape(-1, 3).astype(int)
+        return bool((np.abs(patch - np.array(colour)).sum(axis=1) < 90).any())
+
+    for p in range(2):
+        colour = person_palette(p)["center"]
+        assert sum(coloured(out, trails[p, t], colour) for t in (5, 10, 15, 20, 25)) >= 4, p
+    early = renderer.render(0, None, renderer.new_frame())  # no trail yet
+    assert not any(coloured(early, trails[0, t], person_palette(0)["center"]) for t in (15, 20, 25))
