@@ -408,6 +408,26 @@ WORLD_SHEET = {"fx": "--fx", "fy": "--fy", "cx": "--cx", "cy": "--cy", "fov_deg"
 WORLD_SHEET_CONFIG = ("height_m", "camera_height_m", "camera_tilt_deg")
 
 
+def check_world_pattern(key):
+    """Stop at start-up on a world.calibration / world.persons pattern that cannot be filled in."""
+    pattern = config["world"][key]
+    if pattern is None:
+        return
+    where = f"config world.{key} {pattern!r}"
+    try:
+        fields = [name for _, name, _, _ in string.Formatter().parse(pattern) if name is not None]
+    except ValueError as exc:
+        raise WorkflowError(f"{where}: {exc} (write {{{{ or }}}} for a literal brace)") from None
+    for name in fields:
+        if name not in FILE_PATTERN_FIELDS:
+            allowed = ", ".join(f"{{{field}}}" for field in FILE_PATTERN_FIELDS)
+            raise WorkflowError(f"{where}: unknown placeholder {{{name}}}; allowed: {allowed}")
+
+
+check_world_pattern("calibration")
+check_world_pattern("persons")
+
+
 def world_file(video_id, pattern):
     """A per-video file of the world section: a pattern with {directory}, {stem}, {video} filled in."""
     path = Path(VIDEOS[video_id]["path"])
