@@ -33,9 +33,9 @@ MAX_FAILED_READS = 8  # consecutive demuxer read errors after which the rest of 
 def open_video(path: str | os.PathLike):
     import av
 
-    path = Path(path)
-    if not path.exists():
-        raise PosepipeError(path, "file not found")
+    given, path = os.fspath(path), Path(path)
+    if not path.exists():  # named as given: an s3:// URL of a sample sheet keeps its '//'
+        raise PosepipeError(given, "file not found")
     if path.stat().st_size == 0:
         raise PosepipeError(path, "file is empty (0 bytes)")
     try:

@@ -4,11 +4,14 @@ Every video gets an id that is safe in paths and Snakemake wildcards (letters, d
 ``_``, ``-``). Two inputs that map to the same id are an error, never a silent overwrite.
 
 Sample sheet (TSV, first line the header; lines starting with ``#`` and blank lines are skipped):
-``path`` (required), ``video`` (id), ``start``, ``end``, ``fps`` (numbers, empty for the default)
-and ``keypoints2d`` (another tool's keypoints file); for the world stage ``calibration`` (a file)
+``path`` (required), ``video`` (id), ``start``, ``end``, ``fps`` (numbers, empty for the default),
+``keypoints2d`` (another tool's keypoints file); for the world stage ``calibration`` (a file)
 and the numbers ``fx, fy, cx, cy, fov_deg, focal_mm, sensor_width_mm, height_m, camera_height_m,
-camera_tilt_deg``. Relative paths are relative to ``base`` (the
-working directory). Each row comes back with its ``line`` number so that checks made later (the
+camera_tilt_deg``; for the evaluate stage ``reference`` (a motion-capture recording; else
+:func:`find_reference` looks beside the video) and ``reference_offset_s`` (its time offset,
+seconds: reference time = video time + offset; empty: found by the stage). Relative paths are relative to ``base`` (the
+working directory); an ``s3://bucket/key`` URL is kept as it is (:mod:`posepipe.objectstore`).
+Each row comes back with its ``line`` number so that checks made later (the
 workflow's schema, ``workflow/schemas/samples.schema.yaml``) can name it.
 
 Paths reach Snakemake and shell commands through two helpers: :func:`shell_path` (a name starting
@@ -29,6 +32,7 @@ import unicodedata
 from pathlib import Path
 
 from posepipe.errors import PosepipeError
+from posepipe.objectstore import ObjectIndex, is_url, url_name
 
 VIDEO_ID_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._-]*"
 # Names directly under results/ that belong to the whole run, not to one video: a video id equal
@@ -42,14 +46,19 @@ RUN_WIDE_NAMES = (
     "dataset2d_custom.npz",
     "logs",
     "README.md",
+    "evaluate_summary.csv",
+    "evaluate_summary.html",
+    "evaluate_intervals.csv",
 )
 RESERVED_SUFFIX = "_video"
-SAMPLE_COLUMNS = ("video", "path", "start", "end", "fps", "keypoints2d")
+SAMPLE_COLUMNS = ("video", "path", "start", "end", "fps", "keypoints2d", "reference", "reference_offset_s")
 # The world stage's columns (posepipe.camera, posepipe.world): a calibration file and numbers.
 WORLD_NUMBER_COLUMNS = ("fx", "fy", "cx", "cy", "fov_deg", "focal_mm", "sensor_width_mm", "height_m",
                         "camera_height_m", "camera_tilt_deg")  # fmt: skip
 SAMPLE_COLUMNS += ("calibration", *WORLD_NUMBER_COLUMNS)
-NUMBER_COLUMNS = ("start", "end", "fps", *WORLD_NUMBER_COLUMNS)
+NUMBER_COLUMNS = ("start", "end", "fps", "reference_offset_s", *WORLD_NUMBER_COLUMNS)
+# A video's reference recording found beside it: <stem>.reference.<ext>, in this order.
+REFERENCE_EXTENSIONS = (".c3d", ".trc", ".npz")
 
 # Snakemake refuses a wildcard value that ends in 20 or more repeats of one substring
 # (snakemake.io.PeriodicityDetector: it takes them for an endless recursion of rules).
@@ -185,6 +194,11 @@ def _number(text: str, *, path, line: int, column: str) -> float:
     return value
 
 
+def _sheet_path(base, text: str) -> Path | str:
+    """A sample sheet's path: an s3:// URL as it is, else a Path relative to ``base``."""
+    return text if is_url(text) else Path(base, text)
+
+
 def load_sample_sheet(path: str | os.PathLike, *, base: str | os.PathLike = ".") -> list[dict]:
     """Rows of the sample sheet (see the module docstring): dicts with 'line', 'path' (Path) and
     the optional 'video', 'start', 'end', 'fps' (floats) and 'keypoints2d' (Path) that are given.
@@ -217,7 +231,7 @@ def load_sample_sheet(path: str | os.PathLike, *, base: str | os.PathLike = ".")
         rec = {name: value.strip() for name, value in zip(header, values, strict=False)}
         if not rec.get("path"):
             raise PosepipeError(path, f"line {line}, column path: empty")
-        row: dict = {"line": line, "path": Path(base, rec["path"])}
+        row: dict = {"line": line, "path": _sheet_path(base, rec["path"])}
         if rec.get("video"):
             if not re.fullmatch(VIDEO_ID_PATTERN, rec["video"]):
                 raise PosepipeError(
@@ -240,9 +254,11 @@ def load_sample_sheet(path: str | os.PathLike, *, base: str | os.PathLike = ".")
             if rec.get(key, "") != "":
                 row[key] = _number(rec[key], path=path, line=line, column=key)
         if rec.get("keypoints2d"):
-            row["keypoints2d"] = Path(base, rec["keypoints2d"])
+            row["keypoints2d"] = _sheet_path(base, rec["keypoints2d"])
         if rec.get("calibration"):
             row["calibration"] = Path(base, rec["calibration"])
+        if rec.get("reference"):
+            row["reference"] = Path(base, rec["reference"])
         rows.append(row)
     return rows
 
@@ -254,17 +270,23 @@ def collect_videos(
     recursive: bool = False,
     samples: str | os.PathLike | list[dict] | None = None,
     exclude: tuple[str | os.PathLike, ...] = (),
+    objects: ObjectIndex | None = None,
 ) -> dict[str, dict]:
     """Map video id -> {'path', and per-video 'start', 'end', 'fps', 'keypoints2d' when given}.
 
     ``samples`` is a sample-sheet path or rows already read by :func:`load_sample_sheet`.
     Sample-sheet rows come first and override a folder file with the same path.
 
+    ``directory`` and the rows' paths may be ``s3://`` URLs: the objects are listed through
+    ``objects`` (an :class:`~posepipe.objectstore.ObjectIndex`, made with the default client
+    when None), a page of up to 1000 per request; their ids are made from their names as for
+    files. An ``exclude`` entry that is a URL applies to the listing of a URL.
+
     A sample-sheet row whose file does not exist is kept (with ``'missing': True``): that video
     fails alone at its first stage, which names the file, and the others run.
 
     Raises:
-        PosepipeError: a missing input folder, two inputs with one id.
+        PosepipeError: a missing input folder or bucket, two inputs with one id.
     """
     if samples is None:
         rows = []
@@ -272,27 +294,54 @@ def collect_videos(
         rows = [dict(r) for r in samples]
     else:
         rows = load_sample_sheet(samples)
-    listed = {Path(r["path"]).resolve() for r in rows}
+    if objects is None and (is_url(directory) or any(is_url(r["path"]) for r in rows)):
+        objects = ObjectIndex()
+    listed = {_identity(r["path"]) for r in rows}
     if directory:
         try:
-            found = find_videos(directory, patterns, recursive=recursive, exclude=exclude)
+            if is_url(directory):
+                urls = [e for e in exclude if is_url(e)]
+                found = objects.find(directory, patterns, recursive=recursive, exclude=urls)
+            else:
+                local = tuple(e for e in exclude if not is_url(e))
+                found = find_videos(directory, patterns, recursive=recursive, exclude=local)
         except PosepipeError as exc:
             if rows:
                 raise PosepipeError(
                     exc.path, f"{exc.reason} (set input.directory to null to use only the sample sheet)"
                 ) from None
             raise
-        rows += [{"path": p} for p in found if p.resolve() not in listed]
+        rows += [{"path": p} for p in found if _identity(p) not in listed]
     videos: dict[str, dict] = {}
     for row in rows:
         row.pop("line", None)
-        vid = row.pop("video", None) or video_id_from_name(Path(row["path"]).name)
+        name = url_name(row["path"]) if is_url(row["path"]) else Path(row["path"]).name
+        vid = row.pop("video", None) or video_id_from_name(name)
         if vid in videos:
             raise PosepipeError(
                 row["path"],
                 f"maps to video id {vid!r}, as does {videos[vid]['path']}: rename one, or give ids in a sample sheet",
             )
-        if not Path(row["path"]).exists():
+        if not (objects.exists(row["path"]) if is_url(row["path"]) else Path(row["path"]).exists()):
             row["missing"] = True
         videos[vid] = row
     return videos
+
+
+def find_reference(video: dict) -> Path | None:
+    """The reference recording of a video (an entry of :func:`collect_videos`): the sample sheet's
+    ``reference`` (kept also when missing, so that the evaluate job names it), else the first of
+    ``<stem>.reference.c3d / .trc / .npz`` beside the video that exists, else None."""
+    if video.get("reference"):
+        return Path(video["reference"])
+    path = Path(video["path"])
+    for ext in REFERENCE_EXTENSIONS:
+        candidate = path.with_name(f"{path.stem}.reference{ext}")
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _identity(path) -> str | Path:
+    """What makes two inputs the same: the URL, or the file's resolved path."""
+    return path if is_url(path) else Path(path).resolve()

@@ -29,7 +29,8 @@ Files in ``results/{video}/qc/``:
 - ``qc.png``: keypoint score over time, detected / interpolated / absent frames, bone-length
   stability, joint speed; one colour per person.
 - ``qc.html``: the warnings, the figure (qc.png embedded), the render's preview when asked
-  (``--preview``: a relative link to the GIF, which the render stage may write later), a table of
+  (``--preview``: a relative link to the GIF, which the render stage may write later), the evaluate
+  stage's figure for a video with a reference recording (``--evaluation``, likewise), a table of
   the numbers per person and the per-joint table, one page that also works opened alone (what
   ``snakemake --report`` shows for the video).
 """
@@ -364,10 +365,14 @@ def draw_figure(path: str | os.PathLike, figure: dict, *, title: str) -> None:
 def run_qc(
     *, timeline_json, keypoints2d_npz, dataset2d_npz, pose3d_npz, out_dir, tracks_npz=None,
     thresholds: Thresholds | None = None, benchmarks=(), preview: str | None = None, world_npz=None,
+    angles_figure=None, evaluation: str | None = None,
 ) -> dict:  # fmt: skip
     """The ``qc`` stage: writes qc.json, qc_joints.csv, qc.png and qc.html into ``out_dir``; returns
     qc.json's content. ``preview``: the render preview's URL relative to ``out_dir`` (e.g.
-    ``../preview.gif``) for qc.html, or None (no render preview)."""
+    ``../preview.gif``) for qc.html, or None (no render preview); ``angles_figure``: the angles
+    stage's angles.png, embedded in qc.html (None: none); ``evaluation``: the evaluate stage's
+    figure relative to ``out_dir`` (``../evaluate/evaluate.png``, videos with a reference
+    recording), or None."""
     import pandas as pd
 
     report, rows, figure = compute_qc(
@@ -383,17 +388,33 @@ def run_qc(
     )
     joints = pd.DataFrame(rows).reindex(columns=JOINT_COLUMNS)
     save_qc_joints(out_dir / "qc_joints.csv", joints)
-    write_qc_page(out_dir / "qc.html", report, joints, figure=out_dir / "qc.png", preview=preview)
+    write_qc_page(
+        out_dir / "qc.html",
+        report,
+        joints,
+        figure=out_dir / "qc.png",
+        preview=preview,
+        angles_figure=angles_figure,
+        evaluation=evaluation,
+    )
     save_qc(out_dir / "qc.json", report)  # last: its presence means the stage finished
     log.info("%s: qc written to %s (%d warnings)", report["video"], out_dir, len(report["warnings"]))
     return report
 
 
 def write_qc_page(
-    path: str | os.PathLike, report: dict, joints, *, figure=None, preview: str | None = None
+    path: str | os.PathLike,
+    report: dict,
+    joints,
+    *,
+    figure=None,
+    preview: str | None = None,
+    angles_figure=None,
+    evaluation: str | None = None,
 ) -> None:
     """qc.html: warnings, the figure (the PNG ``figure`` embedded), the preview (``preview``: a URL
-    relative to the page), the per-person numbers and the per-joint table."""
+    relative to the page), the joint angles figure (the PNG ``angles_figure`` embedded), the
+    per-person numbers and the per-joint table."""
     import pandas as pd
 
     from posepipe.report import image_tag, linked_image, table, warnings_list, write_page
@@ -423,6 +444,20 @@ def write_qc_page(
             "<h3>Preview</h3>",
             linked_image(preview, alt=f"preview of {report['video']}", missing=missing),
         ]
+    if angles_figure is not None:
+        pictures += [
+            "<h3>Joint angles</h3>",
+            image_tag(angles_figure, alt=f"joint angles of {report['video']}"),
+        ]
+    if evaluation is not None:
+        missing = (
+            f"The comparison with the reference recording ({evaluation} from this page) is not here: it is "
+            "written by the evaluate stage, and in the Snakemake report it is under Validation."
+        )
+        pictures += [
+            "<h3>Against the reference recording</h3>",
+            linked_image(evaluation, alt=f"evaluation of {report['video']}", missing=missing),
+        ]
     write_page(path, f"QC of {report['video']}", [
         warnings_list(report["warnings"]),
         *pictures,
@@ -451,6 +486,14 @@ def register_cli(sub) -> None:
         "--preview", default=None, metavar="URL",
         help="the render preview relative to --out-dir for qc.html (e.g. ../preview.gif); unset: none",
     )  # fmt: skip
+    p.add_argument(
+        "--angles-figure", type=Path, default=None, help="the angles stage's angles.png, shown in qc.html"
+    )
+    p.add_argument(
+        "--evaluation", default=None, metavar="URL",
+        help="the evaluate stage's figure relative to --out-dir for qc.html (e.g. ../evaluate/evaluate.png); "
+        "unset: none",
+    )  # fmt: skip
     for name in Thresholds.__dataclass_fields__:
         add_option(p, f"--{name.replace('_', '-')}", key=f"qc.{name}", type=float, help="warning threshold")
 
@@ -460,7 +503,8 @@ def register_cli(sub) -> None:
             timeline_json=args.timeline, keypoints2d_npz=args.keypoints2d, dataset2d_npz=args.dataset2d,
             pose3d_npz=args.pose3d, tracks_npz=args.tracks, out_dir=args.out_dir, thresholds=thresholds,
             benchmarks=args.benchmarks,
-            preview=args.preview, world_npz=args.world,
+            preview=args.preview, world_npz=args.world, angles_figure=args.angles_figure,
+            evaluation=args.evaluation,
         )  # fmt: skip
 
     p.set_defaults(handler=run)

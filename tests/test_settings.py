@@ -27,8 +27,9 @@ WORKFLOW_ONLY = {
     "render.frame": "whether the workflow passes world.npz (the CLI takes --world)",
     "world.calibration": "how the workflow finds each video's calibration (the CLI takes --calibration)",
     "world.persons": "how the workflow finds each video's persons file (the CLI takes --persons)",
+    "evaluate.enabled": "whether videos with a reference recording get an evaluate job",
 }
-SECTIONS = ("frames", "keypoints2d", "tracks", "dataset2d", "lift3d", "render", "qc", "world")
+SECTIONS = ("frames", "keypoints2d", "tracks", "dataset2d", "lift3d", "render", "qc", "evaluate", "world")
 TOP_LEVEL = ("person",)
 
 

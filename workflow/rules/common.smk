@@ -14,8 +14,10 @@ from snakemake.settings.types import DeploymentMethod
 from posepipe.errors import PosepipeError
 from posepipe.inputs import VIDEO_ID_PATTERN, collect_videos, load_sample_sheet, shell_path, snakemake_safe_path
 from posepipe.jobenv import prepare_job_environment
+from posepipe.objectstore import ObjectIndex, is_url, join_url, url_name, url_parent
 from posepipe.artefacts.shards import load_shards
 from posepipe.registry import DEFAULT_LIFTER, EXPORT_FORMATS, LIFTERS, SOURCES2D, STAGE_BY_NAME, STAGE_VERSIONS, upstream
+from posepipe.registry import source_uses_gpu
 from posepipe.settings import command_options
 from posepipe.shards import render_segments
 
@@ -30,6 +32,47 @@ if workflow.is_main_process:
 
     if _lock_note := clear_stale_lock():
         logger.warning(f"posepipe: {_lock_note}")
+
+
+# ---- object storage (S3, MinIO, Ceph; README, Object storage) -----------------------------------
+# Videos and keypoint files given as s3:// URLs are listed here (posepipe.objectstore, one request
+# per 1000 objects) with the settings Snakemake's S3 plugin uses (--storage-s3-endpoint-url etc. or
+# SNAKEMAKE_STORAGE_S3_*, else boto3's AWS_* variables and files), and reach the jobs through the
+# plugin, which stages each object for the job that reads it. With --default-storage-provider s3
+# --default-storage-prefix s3://bucket/prefix, results/ is written there too.
+
+
+def s3_settings():
+    """The S3 storage plugin's settings of this run (None where not given)."""
+    tagged = (workflow.storage_provider_settings or {}).get("s3")
+    settings = tagged.get_settings(None) if tagged is not None else None
+    keys = ("endpoint_url", "region", "access_key", "secret_key", "token")
+    return {key: getattr(settings, key, None) for key in keys}
+
+
+OBJECTS = ObjectIndex(settings=s3_settings())
+DEFAULT_STORAGE = workflow.storage_settings.default_storage_provider
+DEFAULT_PREFIX = workflow.storage_settings.default_storage_prefix or ""
+# Where results/ is when it is in a bucket, so that a listing of the inputs never takes a render
+# for a video.
+RESULTS_URLS = (join_url(DEFAULT_PREFIX, "results"),) if DEFAULT_STORAGE == "s3" and is_url(DEFAULT_PREFIX) else ()
+
+
+# timeline.json names its table, timeline.csv beside it: a job that reads the one from a bucket gets
+# the other staged too (an input of no file when results/ is local, so local runs keep their DAG).
+TIMELINE_TABLE = "results/{video}/frames/timeline.csv" if DEFAULT_STORAGE else []
+
+
+def local_file(path):
+    """A file the user gives by its local path (a checkpoint, weights): kept local when results/
+    goes to the default storage provider (which would otherwise look for it in the bucket)."""
+    return local(path) if DEFAULT_STORAGE else path
+
+
+def stored(url):
+    """An object in storage as a job's input: staged by the S3 plugin before the job (its local
+    copy is what the command reads)."""
+    return storage.s3(url)
 
 
 def read_sample_sheet(path):
@@ -58,7 +101,8 @@ try:
         patterns=config["input"]["patterns"],
         recursive=config["input"]["recursive"],
         samples=read_sample_sheet(config["input"]["samples"]) if config["input"]["samples"] else None,
-        exclude=("results",),  # when input.directory holds the working directory's results/
+        exclude=("results", *RESULTS_URLS),  # when input.directory holds the results/ of this run
+        objects=OBJECTS,
     )
 except PosepipeError as exc:
     raise WorkflowError(f"input: {exc}") from None
@@ -89,21 +133,38 @@ def link_name(video, role, path):
 
 
 def video_file(wildcards):
-    """The video, by a name that Snakemake takes literally and no command takes for an option."""
+    """The video, by a name that Snakemake takes literally and no command takes for an option
+    (an object in a bucket: staged by the storage plugin)."""
     path = VIDEOS[wildcards.video]["path"]
+    if is_url(path):
+        return stored(path)
     return snakemake_safe_path(path, link_name(wildcards.video, "video", path))
+
+
+def video_exists(video):
+    path = VIDEOS[video]["path"]
+    return not VIDEOS[video].get("missing") if is_url(path) else os.path.exists(path)
 
 
 def video_input(wildcards):
     """probe's input: the video; nothing for a file that does not exist, so that this video alone
     fails (probe names the file) instead of every video stopping before any job."""
-    return video_file(wildcards) if os.path.exists(VIDEOS[wildcards.video]["path"]) else []
+    return video_file(wildcards) if video_exists(wildcards.video) else []
 
 
 def video_argument(wildcards, resources):
-    """The video as probe's argument (its own path also when it is missing); untracked (see
-    `untracked`): the input already tracks the file."""
-    return video_file(wildcards)
+    """The video as probe's argument (its own path also when it is missing; an object's local
+    copy); untracked (see `untracked`): the input already tracks the file."""
+    if not video_exists(wildcards.video):
+        return shell_path(VIDEOS[wildcards.video]["path"])
+    return os.fspath(video_file(wildcards))
+
+
+def staged_video(wildcards):
+    """An input of the jobs that decode the video again after probe (the timeline names it): an
+    object in a bucket is staged for them too, at the local path probe read it from; a local file
+    needs nothing (it is where the timeline says)."""
+    return video_file(wildcards) if is_url(VIDEOS[wildcards.video]["path"]) and video_exists(wildcards.video) else []
 
 
 def frames_options(wildcards):
@@ -134,7 +195,7 @@ def detector_weights():
     """The detector's weights: the configured local file, else the zoo file the download rule fetches."""
     cfg = config["keypoints2d"]
     if cfg["weights"]:
-        return cfg["weights"]
+        return local_file(cfg["weights"])
     if cfg["model"] not in ZOO_WEIGHTS:
         raise WorkflowError(
             f"keypoints2d.model {cfg['model']!r} is not a model-zoo config "
@@ -144,7 +205,7 @@ def detector_weights():
 
 
 def lifter_checkpoint():
-    return config["lift3d"]["checkpoint"] or LIFTER_FILE
+    return local_file(config["lift3d"]["checkpoint"]) if config["lift3d"]["checkpoint"] else LIFTER_FILE
 
 
 # ---- per-video inputs ---------------------------------------------------------------------------
@@ -175,14 +236,34 @@ def keypoints_file(video_id):
     video = VIDEOS[video_id]
     if "keypoints2d" in video:
         return os.fspath(video["keypoints2d"])
-    path = Path(video["path"])
+    if is_url(video["path"]):
+        parent, stem = url_parent(video["path"]), Path(url_name(video["path"])).stem
+    else:
+        parent, stem = str(Path(video["path"]).parent), Path(video["path"]).stem
     return config["keypoints2d"]["file_pattern"].format(
-        directory=config["input"]["directory"] or str(path.parent), stem=path.stem, video=video_id
+        directory=config["input"]["directory"] or parent, stem=stem, video=video_id
     )
 
 
 # The 2D source of this run (posepipe.registry.SOURCES2D): its rule input, options, GPU and conda env.
 SOURCE2D = SOURCES2D[config["keypoints2d"]["source"]]
+# Whether its jobs take a GPU: fixed, or (rtmlib) decided by a config key such as
+# keypoints2d.rtmlib.device (a GPU only for cuda; posepipe.registry.source_uses_gpu).
+SOURCE2D_GPU = source_uses_gpu(SOURCE2D, config["keypoints2d"])
+
+
+def rtmlib_onnx_files():
+    """keypoints2d.source rtmlib: the pose ONNX (`weights`) and, for a top-down model, its person
+    detector's (`det_weights`): the configured local files, else the published ones that the
+    download rule extracts into resources/models/."""
+    from posepipe.keypoints2d.rtmlib_backend import MODELS
+
+    cfg = config["keypoints2d"]["rtmlib"]
+    spec = MODELS[cfg["model"]]
+    files = {"weights": cfg["onnx"] or f"resources/models/{PUBLISHED[spec.pose].member_filename}"}
+    if spec.det is not None:
+        files["det_weights"] = cfg["det_onnx"] or f"resources/models/{PUBLISHED[spec.det].member_filename}"
+    return files
 
 
 def keypoints2d_inputs(wildcards):
@@ -191,8 +272,12 @@ def keypoints2d_inputs(wildcards):
     fails this video's job alone (the command names it) instead of stopping every video before any
     job; once the file is there, the next run declares it and imports it."""
     if SOURCE2D.input == "weights":
-        return {"weights": detector_weights()}
+        return {"weights": detector_weights(), **({"video": staged} if (staged := staged_video(wildcards)) else {})}
+    if SOURCE2D.input == "onnx":
+        return {**rtmlib_onnx_files(), **({"video": staged} if (staged := staged_video(wildcards)) else {})}
     path = keypoints_file(wildcards.video)
+    if is_url(path):
+        return {"keypoints": stored(path)} if OBJECTS.exists(path) else {}
     if not os.path.exists(path):
         return {}
     return {"keypoints": snakemake_safe_path(path, link_name(wildcards.video, "keypoints", path))}
@@ -203,7 +288,13 @@ def keypoints2d_source_option(wildcards, input):
     (the keypoints file's own path, also when it is missing or reached through a link)."""
     if SOURCE2D.input == "weights":
         return f"--weights {shlex.quote(shell_path(input.weights))}"
-    return f"--input {shlex.quote(shell_path(keypoints_file(wildcards.video)))}"
+    if SOURCE2D.input == "onnx":
+        det = f" --det-weights {shlex.quote(shell_path(input.det_weights))}" if "det_weights" in input.keys() else ""
+        return f"--weights {shlex.quote(shell_path(input.weights))}{det}"
+    path = keypoints_file(wildcards.video)
+    if is_url(path) and "keypoints" in input.keys():
+        path = input.keypoints  # the object's local copy
+    return f"--input {shlex.quote(shell_path(path))}"
 
 
 def timeline_frames(path):
@@ -240,13 +331,16 @@ def untracked(value):
 def keypoints2d_options():
     """Command-line options of the keypoints2d stage that decide its output: the source and its
     registered options (the source's input file comes from keypoints2d_source_option)."""
-    options = command_options(config["keypoints2d"], SOURCE2D.options, flags=SOURCE2D.options)
+    section = config["keypoints2d"]
+    # Keys of a sub-section (rtmlib.model) are dotted in the registry: look them up one level down.
+    values = {**section, **{f"{k}.{kk}": vv for k, v in section.items() if isinstance(v, dict) for kk, vv in v.items()}}
+    options = command_options(values, SOURCE2D.options, flags=SOURCE2D.options)
     return f"--source {SOURCE2D.name} {options}"
 
 
 def keypoints2d_launcher():
     """A GPU source's job takes a GPU of its own (see posepipe.gpu); an import needs none."""
-    if SOURCE2D.gpu:
+    if SOURCE2D_GPU:
         return f"python -m posepipe with-gpu --ids {gpu_ids()} --"
     return ""
 
@@ -303,8 +397,11 @@ def final_targets(wildcards):
         if config["frames"]["jpeg"]:
             targets.append(f"results/{video}/frames/jpeg")
         targets += [f"results/{video}/world.npz", f"results/{video}/world.csv"]
+        if config["angles"]["enabled"]:
+            targets += [f"results/{video}/angles{name}" for name in (".npz", ".csv", "_summary.csv")]
     if VIDEOS:
         targets += ["results/dataset2d_custom.npz", "results/qc_summary.csv", "results/qc_summary.html"]
+    targets += evaluate_targets()  # videos with a reference recording (workflow/rules/evaluate.smk)
     return targets
 
 
@@ -344,6 +441,7 @@ if TRACKED:
 if config["dataset2d"]["filter"] != "none":
     DATASET2D_INPUT["timeline"] = "results/{video}/frames/timeline.json"
     DATASET2D_FILES += " --timeline results/{video}/frames/timeline.json"
+    DATASET2D_INPUT["timeline_table"] = TIMELINE_TABLE
 QC_INPUT = {
     "timeline": "results/{video}/frames/timeline.json",
     "keypoints2d": "results/{video}/keypoints2d.npz",
@@ -360,6 +458,16 @@ QC_INPUT = {
     ],
 }
 QC_TRACKS = "--tracks results/{video}/tracks.npz" if TRACKED else ""
+QC_INPUT["timeline_table"] = TIMELINE_TABLE
+# qc's output folder in its command: results/{video}/qc, or the local copy of it when results/ is in
+# a bucket (the command text of a local run stays as it was, so finished QC stays up to date).
+QC_OUT_DIR = '$(dirname {output.json:q})' if DEFAULT_STORAGE else "results/{wildcards.video}/qc"
+if DEFAULT_STORAGE:
+    # The same files by their local copies (these params name them by path, not as inputs).
+    QC_TRACKS = (lambda wildcards, input: f"--tracks {shlex.quote(input.tracks)}") if TRACKED else ""
+    DATASET2D_FILES = lambda wildcards, input: " ".join(
+        f"--{name} {shlex.quote(input[name])}" for name in ("tracks", "timeline") if name in input.keys()
+    )
 
 
 def dataset2d_options():
@@ -475,3 +583,93 @@ def dataset2d_undistort_options(wildcards, input):
     if "calibration" not in input.keys():
         return ""
     return f"--undistort {shlex.quote(str(input.calibration))} --timeline {shlex.quote(str(input.undistort_timeline))}"
+
+
+# ---- angles ----------------------------------------------------------------
+
+
+def angles_source():
+    """The joints the angles stage reads: "world" (world.npz) when the workflow has a world rule
+    (and the config does not turn it off), else "pose3d" (pose3d.npz, camera frame)."""
+    world = hasattr(rules, "world") and config.get("world", {}).get("enabled", True)
+    return "world" if world else "pose3d"
+
+
+def angles_joints_file(wildcards):
+    return f"results/{wildcards.video}/{angles_source()}.npz"
+
+
+ANGLES_FIGURE = (
+    {
+        "figure": report(
+            "results/{video}/angles.png",
+            caption="../report/angles_figure.rst",
+            category="QC figures",
+            labels={"video": "{video}", "figure": "joint angles"},
+        )
+    }
+    if config["angles"]["figure"]
+    else {}
+)
+# qc.html shows the angles figure when the angles stage runs and draws it.
+QC_ANGLES_FIGURE = "results/{video}/angles.png" if config["angles"]["enabled"] and config["angles"]["figure"] else []
+
+
+# ---- evaluate (workflow/rules/evaluate.smk) ------------------------------------
+
+
+from posepipe.evaluate.reference import JOINT_MAPS
+from posepipe.inputs import find_reference
+
+# video -> its reference recording (it may not exist: then that video's job fails alone, naming it).
+EVALUATED = {}
+if config["evaluate"]["enabled"]:
+    for _video, _entry in VIDEOS.items():
+        if (_reference := find_reference(_entry)) is not None:
+            EVALUATED[_video] = _reference
+_JOINT_MAP = config["evaluate"]["joint_map"]
+# A joint map in a file is an input (editing it re-runs evaluate); a shipped name or a mapping in
+# the config is a param (changing it re-runs evaluate alone).
+EVALUATE_MAP_FILE = _JOINT_MAP if isinstance(_JOINT_MAP, str) and _JOINT_MAP not in JOINT_MAPS else None
+EVALUATE_OPTIONS = command_options(
+    {**config["evaluate"], "joint_map": json.dumps(_JOINT_MAP, sort_keys=True) if isinstance(_JOINT_MAP, dict) else _JOINT_MAP},
+    ["joint_map", "min_overlap_s", "max_offset_s", "trajectory", "figure_joint"],
+)
+
+
+def evaluate_targets():
+    """The evaluate outputs of this run's videos that have a reference, and the run-wide table."""
+    videos = [video for video in run_videos() if video in EVALUATED]
+    targets = [f"results/{video}/evaluate/metrics.json" for video in videos]
+    if videos:
+        targets += ["results/evaluate_summary.csv", "results/evaluate_intervals.csv", "results/evaluate_summary.html"]
+    return targets
+
+
+def evaluate_inputs(wildcards):
+    if wildcards.video not in EVALUATED:
+        raise WorkflowError(f"video {wildcards.video} has no reference recording to evaluate against")
+    reference = EVALUATED[wildcards.video]
+    inputs = {"pose3d": f"results/{wildcards.video}/pose3d.npz", "timeline": f"results/{wildcards.video}/frames/timeline.json"}
+    if os.path.exists(reference):
+        inputs["reference"] = snakemake_safe_path(reference, link_name(wildcards.video, "reference", reference))
+    if EVALUATE_MAP_FILE:
+        inputs["joint_map"] = EVALUATE_MAP_FILE
+    if workflow.is_rule("world"):  # the world stage runs in this workflow (its rule file is included)
+        inputs["world"] = f"results/{wildcards.video}/world.npz"
+    return inputs
+
+
+def evaluate_reference(wildcards, input):
+    """--reference FILE (the file's own path also when it is missing)."""
+    reference = input.get("reference") or os.fspath(EVALUATED[wildcards.video])
+    return f"--reference {shlex.quote(shell_path(reference))}"
+
+
+def evaluate_offset(wildcards, input):
+    """--offset-s when the sample sheet gives one; --world when world.npz is an input."""
+    offset = VIDEOS[wildcards.video].get("reference_offset_s")
+    options = [] if offset is None else [f"--offset-s {offset}"]
+    if input.get("world"):
+        options.append(f"--world {shlex.quote(input.world)}")
+    return " ".join(options)

@@ -18,6 +18,7 @@ rule export:
     input:
         pose3d="results/{video}/pose3d.npz",
         timeline="results/{video}/frames/timeline.json",
+        timeline_table=TIMELINE_TABLE,
         **EXPORT_WORLD,
     output:
         directory("results/{video}/exports/{format}"),

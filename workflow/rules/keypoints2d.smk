@@ -15,6 +15,7 @@ if config["shard_frames"]:
         input:
             unpack(keypoints2d_inputs),
             timeline="results/{video}/frames/timeline.json",
+            timeline_table=TIMELINE_TABLE,
         output:
             temp("results/{video}/shards/keypoints2d_{frame_first}_{frame_stop}.npz"),
         params:
@@ -32,7 +33,7 @@ if config["shard_frames"]:
         threads: 4
         resources:
             mem_mb=8000,
-            gpu=1 if SOURCE2D.gpu else 0,
+            gpu=1 if SOURCE2D_GPU else 0,
         conda:
             "../../envs/detectron2.yaml"
         shell:
@@ -47,6 +48,7 @@ if config["shard_frames"]:
         input:
             shards=keypoints2d_shard_files,
             timeline="results/{video}/frames/timeline.json",
+            timeline_table=TIMELINE_TABLE,
         output:
             "results/{video}/keypoints2d.npz",
         params:
@@ -69,6 +71,7 @@ else:
             # this video's job fails alone, naming it).
             unpack(keypoints2d_inputs),
             timeline="results/{video}/frames/timeline.json",
+            timeline_table=TIMELINE_TABLE,
         output:
             "results/{video}/keypoints2d.npz",
         params:
@@ -87,7 +90,7 @@ else:
         threads: 4
         resources:
             mem_mb=8000,
-            gpu=1 if SOURCE2D.gpu else 0,
+            gpu=1 if SOURCE2D_GPU else 0,
         conda:
             "../../envs/detectron2.yaml"
         shell:

@@ -7,6 +7,7 @@ rule lift3d:
     input:
         dataset2d="results/{video}/dataset2d.npz",
         timeline="results/{video}/frames/timeline.json",
+        timeline_table=TIMELINE_TABLE,
         checkpoint=lifter_checkpoint(),
     output:
         npz="results/{video}/pose3d.npz",

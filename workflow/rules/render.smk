@@ -20,6 +20,8 @@ RENDER_INPUT = dict(
     dataset2d="results/{video}/dataset2d.npz",
     pose3d="results/{video}/pose3d.npz",
 )
+RENDER_INPUT["video"] = staged_video  # an object in a bucket, staged again (README, Object storage)
+RENDER_INPUT["timeline_table"] = TIMELINE_TABLE
 # render.frame: world: the 3D panel in the world stage's frame (at the default, today's command).
 if config["render"]["frame"] == "world":
     RENDER_INPUT["world"] = "results/{video}/world.npz"
@@ -57,6 +59,7 @@ if config["shard_frames"]:
         input:
             segments=render_segment_files,
             timeline="results/{video}/frames/timeline.json",
+            timeline_table=TIMELINE_TABLE,
         output:
             RENDER_OUTPUT,
         params:

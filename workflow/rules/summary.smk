@@ -12,6 +12,7 @@ SUMMARY_STAGES = tuple(
     if stage.output
     and (stage.name != "tracks" or TRACKED)
     and (stage.name != "render" or config["render"]["enabled"])
+    and (stage.name != "angles" or config["angles"]["enabled"])
 )
 
 
@@ -32,6 +33,8 @@ def write_run_summary():
     """Write results/summary.csv; return its rows ([] when there is nothing or it failed)."""
     if not VIDEOS:
         return []
+    if DEFAULT_STORAGE:
+        return write_stored_summary()
     try:
         return write_summary(list(VIDEOS), out="results/summary.csv", stages=SUMMARY_STAGES, waiting_for=waiting_for())
     except Exception as exc:  # the run's own result matters more than its report
@@ -39,12 +42,32 @@ def write_run_summary():
         return []
 
 
+def write_stored_summary():
+    """results/ in a bucket (--default-storage-provider s3): summary.csv is made from the local
+    copies of results/, which are all there with --keep-storage-local-copies, and stored beside
+    them in the bucket. Returns its rows."""
+    url = join_url(DEFAULT_PREFIX, "results/summary.csv")
+    if not workflow.storage_settings.keep_storage_local:
+        logger.info(f"posepipe: {url} is made from local copies of the results: add --keep-storage-local-copies")
+        return []
+    local_csv, rows = os.fspath(stored(url)), []
+    try:
+        rows = write_summary(
+            list(VIDEOS), out=local_csv, results=os.path.dirname(local_csv), stages=SUMMARY_STAGES,
+            waiting_for=waiting_for(),
+        )  # fmt: skip
+        OBJECTS.upload(local_csv, url)
+    except Exception as exc:  # the run's own result matters more than its report
+        logger.error(f"posepipe: {url} could not be written: {type(exc).__name__}: {exc}")
+    return rows
+
+
 def write_run_wide_files(rows):
     """After a failed run: results/qc_summary.csv / .html (a row per video: the complete ones with
     their QC numbers, the others with what failed or is pending) and results/dataset2d_custom.npz
     (the videos whose dataset2d.npz is up to date; the others in its meta "left_out"), which their
     rules, needing every video, could not make. Written whatever else happened; never raises."""
-    if not rows:
+    if not rows or DEFAULT_STORAGE:  # results/ in a bucket: its files are made by their rules only
         return
     from posepipe.dataset2d import merge_dataset2d
     from posepipe.summary import stage_states

@@ -6,6 +6,7 @@ rule tracks:
     input:
         keypoints2d="results/{video}/keypoints2d.npz",
         timeline="results/{video}/frames/timeline.json",
+        timeline_table=TIMELINE_TABLE,
     output:
         "results/{video}/tracks.npz",
     params:
