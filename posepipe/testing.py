@@ -14,10 +14,12 @@ Each builder is deterministic for its arguments and small enough for a CPU:
 - :func:`random_model` / :func:`random_checkpoint`: a small VideoPose3D temporal CNN with random
   weights and random batch-norm statistics, and a checkpoint of it in the published format
   (``{"epoch", "lr", "model_pos": state dict}``, old non-zip torch serialisation).
+- :func:`rtmo_onnx`, :func:`yolox_onnx`, :func:`rtmpose_onnx`: small ONNX files with the published
+  inputs and outputs of rtmlib's RTMO, YOLOX (end2end) and RTMPose models and random weights.
 - :func:`make_random_weights`: a detectron2 model-zoo ``.pkl`` of a randomly initialised Keypoint
   R-CNN that still detects a fixed number of "persons" per frame.
 
-torch, PyAV and detectron2 are imported inside the functions that need them: importing this
+torch, PyAV, onnx and detectron2 are imported inside the functions that need them: importing this
 module needs none of them.
 """
 

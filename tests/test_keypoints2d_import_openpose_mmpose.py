@@ -162,3 +162,11 @@ def test_mmpose_problems(tmp_path):
     (tmp_path / "far.json").write_text(json.dumps(far))
     with pytest.raises(PosepipeError, match="far.json: a point lies at"):
         import_keypoints(tmp_path / "far.json", frame_count=T, width=W, height=H)
+
+
+def test_malformed_mmpose_file_is_one_line(tmp_path):
+    (tmp_path / "broken.json").write_text('{"instance_info": [')
+    with pytest.raises(PosepipeError, match=r"broken.json: cannot read as MMPose JSON \(JSONDecodeError"):
+        import_keypoints(tmp_path / "broken.json", frame_count=T, width=W, height=H, fmt="mmpose")
+    with pytest.raises(PosepipeError, match=r"broken.json: cannot read as COCO keypoints JSON"):
+        import_keypoints(tmp_path / "broken.json", frame_count=T, width=W, height=H)  # auto: unknown JSON

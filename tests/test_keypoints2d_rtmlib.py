@@ -177,7 +177,18 @@ def test_bad_models_name_the_file(models, timeline, tmp_path):
         rb.detect_keypoints(timeline, model="rtmo-xl", pose_onnx=models["rtmo"])
 
 
-def test_published_archive_is_downloaded_checked_and_extracted(models, tmp_path, monkeypatch):
+def test_gpu_only_for_a_cuda_device():
+    from posepipe.registry import SOURCES2D, source_uses_gpu
+
+    rtm = SOURCES2D["rtmlib"]
+    assert not source_uses_gpu(rtm, {"rtmlib": {"device": "cpu"}})
+    assert source_uses_gpu(rtm, {"rtmlib": {"device": "cuda"}}) and source_uses_gpu(
+        rtm, {"rtmlib": {"device": "cuda:1"}}
+    )
+    assert source_uses_gpu(SOURCES2D["detectron2"], {}) and not source_uses_gpu(SOURCES2D["file"], {})
+
+
+def test_published_archive_is_downloaded_checked_and_extracted(models, tmp_path, main):
     from posepipe import weights
 
     archive = tmp_path / "mirror" / weights.PUBLISHED["rtmlib_rtmo-s"].filename
@@ -201,6 +212,12 @@ def test_published_archive_is_downloaded_checked_and_extracted(models, tmp_path,
     assert "could not download" in text and "nowhere.zip" in text
     assert "rtmo-m_16xb16-600e_body7-640x640-39e78cc4_20231211.onnx" in text and "end2end.onnx" in text
     assert weights.PUBLISHED["rtmlib_rtmo-m"].hash_prefix == "39e78cc4"
+    # The command line the download rule runs: the archive into --models-dir, the ONNX to --out.
+    archive.parent.joinpath("again.zip").write_bytes((cache / archive.name).read_bytes())
+    out = tmp_path / "rule" / "rtmo-s.onnx"
+    assert main(["download", "--name", "rtmlib_rtmo-s", "--url", archive.parent.joinpath("again.zip").as_uri(),
+                 "--models-dir", str(tmp_path / "rule"), "--out", str(out)]) in (0, None)  # fmt: skip
+    assert out.read_bytes() == models["rtmo"].read_bytes()
 
 
 def test_cli_writes_keypoints_that_tracks_and_dataset2d_read(models, timeline, tmp_path):
@@ -220,6 +237,14 @@ def test_cli_writes_keypoints_that_tracks_and_dataset2d_read(models, timeline, t
     kp = load_keypoints2d(out)
     assert kp.num_frames == T and kp.meta["detector"] == "rtmlib rtmo-s" and kp.meta["persons"] > 0
     assert kp.meta["weights"]["pose"]["sha256"] and kp.meta["timings"]["network"] > 0
+    from posepipe.qc import keypoints2d_record  # what qc.json records of the 2D model
+    from posepipe.weights import sha256_file
+
+    assert keypoints2d_record(kp.meta) == {
+        "detector": "rtmlib rtmo-s",
+        "model": "rtmo-s",
+        "sha256": sha256_file(models["rtmo"]),
+    }
     run_tracks(out, tmp_path / "tracks.npz", fps=25.0, params=TrackParams(min_track_frames=1))
     persons = run_dataset2d(out, tmp_path / "dataset2d.npz", video_id="clip")
     assert persons and (tmp_path / "dataset2d.npz").is_file()
@@ -263,3 +288,74 @@ def test_workflow_with_rtmlib_source(tmp_path):
     assert kp.meta["detector"] == "rtmlib rtmo-s" and kp.num_frames == 8 and kp.meta["persons"] > 0
     assert (tmp_path / target).is_file()
     assert planned_jobs(tmp_path, target, config=switched) == set()
+    # keypoints2d.rtmlib.device: cuda makes the job ask for a GPU and run under with-gpu (CPU: none).
+    cuda = {**switched, "keypoints2d": {**switched["keypoints2d"], "rtmlib": {"model": "rtmo-s", "onnx": "rtmo.onnx",
+                                                                              "device": "cuda"}}}  # fmt: skip
+    plan = snakemake(tmp_path, "--dry-run", "--printshellcmds", target, config=cuda).stdout
+    job = plan.split("rule keypoints2d:", 1)[1].split("\nrule ", 1)[0]
+    assert "gpu=1" in job and "with-gpu" in job and "--rtmlib-device cuda" in job
+
+
+@pytest.mark.parametrize("shape", [(640, 640), (720, 1280), (640, 480), (101, 333)])
+def test_letterbox_and_crop_equal_rtmlib(models, shape):
+    """The pre-processing alone, on frame sizes the clip does not have (square at the input size:
+    no resize; landscape; portrait; odd)."""
+    rtmlib = rtmlib_quiet()
+    from rtmlib.tools.pose_estimation.pre_processings import bbox_xyxy2cs, top_down_affine
+
+    image = np.random.default_rng(shape[0]).integers(0, 256, (*shape, 3), dtype=np.uint8)
+    ref = rtmlib.RTMO(os.fspath(models["rtmo"]), model_input_size=(640, 640))
+    ours, ratio = rb.letterbox(image, (640, 640))
+    theirs, their_ratio = ref.preprocess(image)
+    assert ratio == their_ratio
+    np.testing.assert_array_equal(ours, theirs)
+    box = np.array([0.1 * shape[1], 0.2 * shape[0], 0.7 * shape[1], 0.9 * shape[0]], np.float32)
+    crop, center, scale = rb.pose_crop(image, box, (192, 256))
+    c, s = bbox_xyxy2cs(box, padding=1.25)
+    warped, s = top_down_affine((192, 256), s, c, image)
+    np.testing.assert_array_equal(center, c)
+    np.testing.assert_array_equal(scale, s)
+    np.testing.assert_array_equal(crop, (warped - np.array(rb.POSE_MEAN)) / np.array(rb.POSE_STD))
+
+
+def test_simcc_decoding_equals_rtmlib_including_weak_joints():
+    """Joints whose two maxima average <= 0 get location -1 before the mapping back (rtmlib)."""
+    rtmlib = rtmlib_quiet()
+    from rtmlib.tools.pose_estimation.post_processings import get_simcc_maximum
+
+    rng = np.random.default_rng(1)
+    simcc_x = rng.normal(-0.5, 1.0, (3, 17, 384)).astype(np.float32)
+    simcc_y = rng.normal(-0.5, 1.0, (3, 17, 512)).astype(np.float32)
+    simcc_x[0, :5] -= 10  # weak joints: maxima below zero
+    simcc_y[0, :5] -= 10
+    centers = np.array([[50.5, 80.25], [300.0, 200.0], [10.0, 10.0]], np.float32)
+    scales = np.array([[120.0, 160.0], [60.0, 80.0], [30.0, 40.0]], np.float32)
+    ours = rb.simcc_decode(simcc_x, simcc_y, centers, scales, (192, 256))
+    model = rtmlib.RTMPose.__new__(rtmlib.RTMPose)
+    model.model_input_size = (192, 256)
+    for i in range(3):
+        points, scores = model.postprocess([simcc_x[i : i + 1], simcc_y[i : i + 1]], centers[i], scales[i])
+        np.testing.assert_array_equal(ours[i, :, :2], points[0])
+        np.testing.assert_array_equal(ours[i, :, 2], scores[0])
+    locs, vals = get_simcc_maximum(simcc_x[:1], simcc_y[:1])
+    assert (vals[0, :5] <= 0).all() and (locs[0, :5] == -1).all()
+
+
+def test_shard_equals_its_frames_of_the_whole_run_and_empty_frames(models, timeline):
+    whole = rb.detect_keypoints(timeline, model="rtmo-s", pose_onnx=models["rtmo"], score_threshold=0.5)
+    shard = rb.detect_keypoints(
+        timeline, model="rtmo-s", pose_onnx=models["rtmo"], score_threshold=0.5, frame_range=(2, 5)
+    )
+    assert shard.meta["frame_range"] == [2, 5] and shard.num_frames == 3
+    for t in range(3):
+        for a, b in zip(shard.frame(t), whole.frame(t + 2), strict=True):
+            np.testing.assert_array_equal(a, b)
+    # Nobody passes: empty frames, no crop, nothing invented (rtmlib would take the whole frame).
+    none = rb.detect_keypoints(
+        timeline,
+        model="rtmpose-m",
+        pose_onnx=models["rtmpose"],
+        det_onnx=models["yolox"],
+        score_threshold=1.0,
+    )
+    assert none.counts().tolist() == [0] * T and none.keypoints.shape == (0, 17, 3)
