@@ -1,6 +1,6 @@
 """The world stage through the real workflow: a calibration named in the sample sheet, world.npz
 and world-frame exports written; then changing only the calibration re-runs world and what reads
-it (qc, exports), not lift3d."""
+it (angles, qc, exports), not lift3d."""
 
 from __future__ import annotations
 
@@ -54,4 +54,4 @@ def test_calibration_in_the_sample_sheet(tmp_path):
     time.sleep(1.1)  # a new mtime that Snakemake's one-second comparisons can see
     write_calibration(tmp_path / "alpha.yaml", 70.0)
     planned = planned_jobs(tmp_path, config=CONFIG)
-    assert {rule for rule, _ in planned} == {"world", "qc", "export", "qc_summary"}
+    assert {rule for rule, _ in planned} == {"world", "angles", "qc", "export", "qc_summary"}

@@ -97,6 +97,10 @@ def load_person_heights(path: str | os.PathLike | None) -> dict[int, float]:
     return out
 
 
+def _finite_or_none(value: float) -> float | None:
+    return float(value) if math.isfinite(value) else None
+
+
 def world_from_arrays(
     rel: np.ndarray,
     points: np.ndarray,
@@ -211,7 +215,7 @@ def world_from_arrays(
         "floor_source": floor_source,
         "floor_residual_m": residual,
         "reprojection_px_mean": float(np.nanmean(reproj)) if np.isfinite(reproj).any() else None,
-        "stature_m": [float(solve.stature(joints_world[p])) for p in range(P)],
+        "stature_m": [_finite_or_none(solve.stature(joints_world[p])) for p in range(P)],
         "main_person": int(track_ids[main]),
         "settings": {k: getattr(params, k) for k in params.__dataclass_fields__},
         "warnings": warnings,
