@@ -591,7 +591,7 @@ def dataset2d_undistort_options(wildcards, input):
 def angles_source():
     """The joints the angles stage reads: "world" (world.npz) when the workflow has a world rule
     (and the config does not turn it off), else "pose3d" (pose3d.npz, camera frame)."""
-    world = hasattr(rules, "world") and config.get("world", {}).get("enabled", True)
+    world = any(rule.name == "world" for rule in workflow.rules) and config.get("world", {}).get("enabled", True)
     return "world" if world else "pose3d"
 
 
