@@ -516,6 +516,26 @@ WORLD_SHEET = {"fx": "--fx", "fy": "--fy", "cx": "--cx", "cy": "--cy", "fov_deg"
 WORLD_SHEET_CONFIG = ("height_m", "camera_height_m", "camera_tilt_deg")
 
 
+def check_world_pattern(key):
+    """Stop at start-up on a world.calibration / world.persons pattern that cannot be filled in."""
+    pattern = config["world"][key]
+    if pattern is None:
+        return
+    where = f"config world.{key} {pattern!r}"
+    try:
+        fields = [name for _, name, _, _ in string.Formatter().parse(pattern) if name is not None]
+    except ValueError as exc:
+        raise WorkflowError(f"{where}: {exc} (write {{{{ or }}}} for a literal brace)") from None
+    for name in fields:
+        if name not in FILE_PATTERN_FIELDS:
+            allowed = ", ".join(f"{{{field}}}" for field in FILE_PATTERN_FIELDS)
+            raise WorkflowError(f"{where}: unknown placeholder {{{name}}}; allowed: {allowed}")
+
+
+check_world_pattern("calibration")
+check_world_pattern("persons")
+
+
 def world_file(video_id, pattern):
     """A per-video file of the world section: a pattern with {directory}, {stem}, {video} filled in."""
     path = Path(VIDEOS[video_id]["path"])
@@ -548,6 +568,21 @@ def world_options(wildcards, input):
     parts += [f"{flag} {video[key]}" for key, flag in WORLD_SHEET.items() if key in video]
     parts += [f"--{name} {shlex.quote(str(getattr(input, name)))}" for name in ("calibration", "persons") if name in input.keys()]
     return " ".join(p for p in parts if p)
+
+
+def dataset2d_undistort(wildcards):
+    """dataset2d.undistort: the video's calibration (as the world stage finds it) and the timeline
+    (its rotation), declared so that a new calibration re-runs dataset2d; nothing when off."""
+    if not config["dataset2d"]["undistort"]:
+        return {}
+    found = {k: v for k, v in world_inputs(wildcards).items() if k == "calibration"}
+    return {**found, "undistort_timeline": "results/{video}/frames/timeline.json".format(video=wildcards.video)}
+
+
+def dataset2d_undistort_options(wildcards, input):
+    if "calibration" not in input.keys():
+        return ""
+    return f"--undistort {shlex.quote(str(input.calibration))} --timeline {shlex.quote(str(input.undistort_timeline))}"
 
 
 # ---- angles ----------------------------------------------------------------
