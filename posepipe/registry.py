@@ -85,7 +85,7 @@ STAGE_VERSIONS = {stage.name: stage.version for stage in STAGES}
 # Stages whose rules write a benchmark file per video (QC reports their seconds).
 BENCHMARK_STAGES = tuple(stage.name for stage in STAGES if stage.benchmark)
 # Sub-commands that are tools, not stages (weights download, GPU lease, config check).
-TOOL_CLI = ("posepipe.weights", "posepipe.gpu", "posepipe.settings")
+TOOL_CLI = ("posepipe.weights", "posepipe.gpu", "posepipe.settings", "posepipe.calibrate")
 # Imported by a warm-start server besides each stage's preload (what every stage imports at start).
 COMMON_PRELOAD = ("numpy", "yaml", "posepipe.cli")
 

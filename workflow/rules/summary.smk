@@ -120,4 +120,5 @@ onerror:
     stop_warm_server()
     rows = write_run_summary()
     write_run_wide_files(rows)
+    write_evaluate_partial()  # videos with a reference recording (common.smk)
     print_failures(rows)
