@@ -151,8 +151,13 @@ def test_a_person_seen_in_one_frame():
     world = solve_scene(scene)
     assert np.isnan(world.root[1]).all() and np.isfinite(world.root[0]).all()
     assert any("person 1 is seen in 1 frame" in w for w in world.meta["warnings"])
-    scene["rel"][0, 1:] = np.nan
-    with pytest.raises(PosepipeError, match="no person is seen in two frames"):
+    scene["rel"][0, 1:] = np.nan  # nobody seen twice (a one-frame clip): placed from that frame
+    world = solve_scene(scene)
+    assert np.isfinite(world.root[:, 0]).all() and np.isnan(world.root[:, 1:]).all()
+    assert world.meta["floor_source"] == "assumed_tilt" and not world.contacts.any()
+    assert any("no person is seen in two frames or more" in w for w in world.meta["warnings"])
+    scene["rel"][:, 0] = np.nan
+    with pytest.raises(PosepipeError, match="no person is seen in any frame"):
         solve_scene(scene)
 
 

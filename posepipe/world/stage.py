@@ -119,18 +119,23 @@ def world_from_arrays(
     ``points`` (P, T, 17, 2) COCO keypoints in pixels of the real lens, ``scores`` (P, T, 17),
     ``heights`` (P,) metres or NaN; ``undistorted``: the points are already in the ideal pinhole
     grid (dataset2d.undistort). Raises PosepipeError (naming ``label``) when no person is seen in
-    two frames or none can be placed."""
+    any frame or none can be placed."""
     P, T = rel.shape[:2]
     warnings: list[str] = []
     undist = np.asarray(points, dtype=np.float64) if undistorted else undistort_points(points, camera)
     rel = np.array(rel, dtype=np.float64)
     seen = np.isfinite(rel).all(axis=(2, 3)) & np.isfinite(undist[:, :, solve.COCO_IDX]).all(axis=(2, 3))
     counts = seen.sum(axis=1)
-    if not np.any(counts >= 2):
-        raise PosepipeError(label, "no person is seen in two frames or more: no trajectory, no floor")
+    # People seen in one frame are left out beside people seen longer; when nobody is seen twice
+    # (a one-frame clip) each is placed from its frame alone (no speeds: no contacts, assumed floor).
+    least = 2 if np.any(counts >= 2) else 1
+    if not np.any(counts >= least):
+        raise PosepipeError(label, "no person is seen in any frame: no trajectory, no floor")
+    if least == 1:
+        warnings.append("no person is seen in two frames or more: roots placed frame by frame, no foot contacts")
     scale = np.ones(P)
     for p in range(P):
-        if counts[p] < 2:
+        if counts[p] < least:
             warnings.append(
                 f"person {int(track_ids[p])} is seen in {int(counts[p])} frame(s): left out (NaN)"
             )
