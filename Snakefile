@@ -29,6 +29,9 @@ include: "workflow/rules/warm.smk"
 include: "workflow/rules/summary.smk"
 include: "workflow/rules/qc.smk"
 include: "workflow/rules/exports.smk"
+include: "workflow/rules/world.smk"
+include: "workflow/rules/angles.smk"
+include: "workflow/rules/evaluate.smk"
 
 
 rule all:

@@ -4,8 +4,12 @@ Every video gets an id that is safe in paths and Snakemake wildcards (letters, d
 ``_``, ``-``). Two inputs that map to the same id are an error, never a silent overwrite.
 
 Sample sheet (TSV, first line the header; lines starting with ``#`` and blank lines are skipped):
-``path`` (required), ``video`` (id), ``start``, ``end``, ``fps`` (numbers, empty for the default)
-and ``keypoints2d`` (another tool's keypoints file). Relative paths are relative to ``base`` (the
+``path`` (required), ``video`` (id), ``start``, ``end``, ``fps`` (numbers, empty for the default),
+``keypoints2d`` (another tool's keypoints file); for the world stage ``calibration`` (a file)
+and the numbers ``fx, fy, cx, cy, fov_deg, focal_mm, sensor_width_mm, height_m, camera_height_m,
+camera_tilt_deg``; for the evaluate stage ``reference`` (a motion-capture recording; else
+:func:`find_reference` looks beside the video) and ``reference_offset_s`` (its time offset,
+seconds: reference time = video time + offset; empty: found by the stage). Relative paths are relative to ``base`` (the
 working directory); an ``s3://bucket/key`` URL is kept as it is (:mod:`posepipe.objectstore`).
 Each row comes back with its ``line`` number so that checks made later (the
 workflow's schema, ``workflow/schemas/samples.schema.yaml``) can name it.
@@ -28,7 +32,7 @@ import unicodedata
 from pathlib import Path
 
 from posepipe.errors import PosepipeError
-from posepipe.objectstore import ObjectIndex, is_url, url_name
+from posepipe.objectstore import ObjectIndex, is_url, join_url, url_name, url_parent
 
 VIDEO_ID_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._-]*"
 # Names directly under results/ that belong to the whole run, not to one video: a video id equal
@@ -42,10 +46,19 @@ RUN_WIDE_NAMES = (
     "dataset2d_custom.npz",
     "logs",
     "README.md",
+    "evaluate_summary.csv",
+    "evaluate_summary.html",
+    "evaluate_intervals.csv",
 )
 RESERVED_SUFFIX = "_video"
-SAMPLE_COLUMNS = ("video", "path", "start", "end", "fps", "keypoints2d")
-NUMBER_COLUMNS = ("start", "end", "fps")
+SAMPLE_COLUMNS = ("video", "path", "start", "end", "fps", "keypoints2d", "reference", "reference_offset_s")
+# The world stage's columns (posepipe.camera, posepipe.world): a calibration file and numbers.
+WORLD_NUMBER_COLUMNS = ("fx", "fy", "cx", "cy", "fov_deg", "focal_mm", "sensor_width_mm", "height_m",
+                        "camera_height_m", "camera_tilt_deg")  # fmt: skip
+SAMPLE_COLUMNS += ("calibration", *WORLD_NUMBER_COLUMNS)
+NUMBER_COLUMNS = ("start", "end", "fps", "reference_offset_s", *WORLD_NUMBER_COLUMNS)
+# A video's reference recording found beside it: <stem>.reference.<ext>, in this order.
+REFERENCE_EXTENSIONS = (".c3d", ".trc", ".npz")
 
 # Snakemake refuses a wildcard value that ends in 20 or more repeats of one substring
 # (snakemake.io.PeriodicityDetector: it takes them for an endless recursion of rules).
@@ -242,6 +255,10 @@ def load_sample_sheet(path: str | os.PathLike, *, base: str | os.PathLike = ".")
                 row[key] = _number(rec[key], path=path, line=line, column=key)
         if rec.get("keypoints2d"):
             row["keypoints2d"] = _sheet_path(base, rec["keypoints2d"])
+        if rec.get("calibration"):
+            row["calibration"] = _sheet_path(base, rec["calibration"])
+        if rec.get("reference"):
+            row["reference"] = _sheet_path(base, rec["reference"])
         rows.append(row)
     return rows
 
@@ -314,3 +331,25 @@ def collect_videos(
 def _identity(path) -> str | Path:
     """What makes two inputs the same: the URL, or the file's resolved path."""
     return path if is_url(path) else Path(path).resolve()
+
+
+def find_reference(video: dict, objects: ObjectIndex | None = None) -> Path | str | None:
+    """The reference recording of a video (an entry of :func:`collect_videos`): the sample sheet's
+    ``reference`` (kept also when missing, so that the evaluate job names it), else the first of
+    ``<stem>.reference.c3d / .trc / .npz`` beside the video that exists, else None. For a video
+    in a bucket the objects beside it are looked up in ``objects`` (the listing already made)."""
+    if video.get("reference"):
+        return video["reference"] if is_url(video["reference"]) else Path(video["reference"])
+    if is_url(video["path"]):
+        stem, objects = Path(url_name(video["path"])).stem, objects or ObjectIndex()
+        for ext in REFERENCE_EXTENSIONS:
+            candidate = join_url(url_parent(video["path"]), f"{stem}.reference{ext}")
+            if objects.exists(candidate):
+                return candidate
+        return None
+    path = Path(video["path"])
+    for ext in REFERENCE_EXTENSIONS:
+        candidate = path.with_name(f"{path.stem}.reference{ext}")
+        if candidate.is_file():
+            return candidate
+    return None

@@ -29,7 +29,8 @@ Files in ``results/{video}/qc/``:
 - ``qc.png``: keypoint score over time, detected / interpolated / absent frames, bone-length
   stability, joint speed; one colour per person.
 - ``qc.html``: the warnings, the figure (qc.png embedded), the render's preview when asked
-  (``--preview``: a relative link to the GIF, which the render stage may write later), a table of
+  (``--preview``: a relative link to the GIF, which the render stage may write later), the evaluate
+  stage's figure for a video with a reference recording (``--evaluation``, likewise), a table of
   the numbers per person and the per-joint table, one page that also works opened alone (what
   ``snakemake --report`` shows for the video).
 """
@@ -202,6 +203,36 @@ def warnings_for(report: dict, thresholds: Thresholds) -> list[str]:
     return out
 
 
+def world_numbers(world_npz, *, frame_count: int) -> dict:
+    """qc.json's ``world`` section: where the camera, scale and floor came from, the floor fit's
+    RMS residual (m, None unless fitted to contacts) and the reprojection error (px) overall and per
+    person (mean and 95th percentile over the frames a person is placed in)."""
+    from posepipe.artefacts.world import load_world
+
+    world = load_world(world_npz, frame_count=frame_count)
+
+    def stats(values: np.ndarray) -> dict:
+        values = values[np.isfinite(values)]
+        if not len(values):
+            return {"mean": None, "p95": None}
+        return {"mean": round(float(values.mean()), 3), "p95": round(float(np.percentile(values, 95)), 3)}
+
+    residual = world.meta.get("floor_residual_m")
+    return {
+        "intrinsics_source": world.meta["intrinsics_source"],
+        "scale_source": world.meta["scale_source"],
+        "floor_source": world.meta["floor_source"],
+        "floor_residual_m": None if residual is None else round(float(residual), 4),
+        "lens": world.lens,
+        "reprojection_px": stats(world.reprojection_px.reshape(-1)),
+        "persons": [
+            {"track": int(track), "scale": round(float(world.scale[p]), 4), "reprojection_px": stats(world.reprojection_px[p]),
+             "contact_share": round(float(world.contacts[p][world.present()[p]].mean()), 4) if world.present()[p].any() else None}
+            for p, track in enumerate(world.track_ids)
+        ],
+    }  # fmt: skip
+
+
 def compute_qc(
     *,
     timeline_json,
@@ -211,6 +242,7 @@ def compute_qc(
     tracks_npz=None,
     thresholds: Thresholds,
     benchmarks=(),
+    world_npz=None,
 ) -> tuple[dict, list[dict], dict]:
     """(qc.json content, qc_joints.csv rows, arrays for the figure); ``benchmarks``: Snakemake
     benchmark files ``{stage}.tsv`` of the stages before qc (their seconds)."""
@@ -272,6 +304,8 @@ def compute_qc(
     report["persons"] = persons
     report["stage_seconds"] = stage_seconds(benchmarks)
     report["checkpoint"] = checkpoint_record(pose.meta)
+    if world_npz is not None:
+        report["world"] = world_numbers(world_npz, frame_count=T)
     report["thresholds"] = asdict(thresholds)
     report["warnings"] = warnings_for(report, thresholds)
     figure["fps"] = fps
@@ -330,17 +364,21 @@ def draw_figure(path: str | os.PathLike, figure: dict, *, title: str) -> None:
 
 def run_qc(
     *, timeline_json, keypoints2d_npz, dataset2d_npz, pose3d_npz, out_dir, tracks_npz=None,
-    thresholds: Thresholds | None = None, benchmarks=(), preview: str | None = None,
+    thresholds: Thresholds | None = None, benchmarks=(), preview: str | None = None, world_npz=None,
+    angles_figure=None, evaluation: str | None = None,
 ) -> dict:  # fmt: skip
     """The ``qc`` stage: writes qc.json, qc_joints.csv, qc.png and qc.html into ``out_dir``; returns
     qc.json's content. ``preview``: the render preview's URL relative to ``out_dir`` (e.g.
-    ``../preview.gif``) for qc.html, or None (no render preview)."""
+    ``../preview.gif``) for qc.html, or None (no render preview); ``angles_figure``: the angles
+    stage's angles.png, embedded in qc.html (None: none); ``evaluation``: the evaluate stage's
+    figure relative to ``out_dir`` (``../evaluate/evaluate.png``, videos with a reference
+    recording), or None."""
     import pandas as pd
 
     report, rows, figure = compute_qc(
         timeline_json=timeline_json, keypoints2d_npz=keypoints2d_npz, dataset2d_npz=dataset2d_npz,
         pose3d_npz=pose3d_npz, tracks_npz=tracks_npz, thresholds=thresholds or Thresholds(),
-        benchmarks=benchmarks,
+        benchmarks=benchmarks, world_npz=world_npz,
     )  # fmt: skip
     out_dir = Path(out_dir)
     draw_figure(
@@ -350,17 +388,33 @@ def run_qc(
     )
     joints = pd.DataFrame(rows).reindex(columns=JOINT_COLUMNS)
     save_qc_joints(out_dir / "qc_joints.csv", joints)
-    write_qc_page(out_dir / "qc.html", report, joints, figure=out_dir / "qc.png", preview=preview)
+    write_qc_page(
+        out_dir / "qc.html",
+        report,
+        joints,
+        figure=out_dir / "qc.png",
+        preview=preview,
+        angles_figure=angles_figure,
+        evaluation=evaluation,
+    )
     save_qc(out_dir / "qc.json", report)  # last: its presence means the stage finished
     log.info("%s: qc written to %s (%d warnings)", report["video"], out_dir, len(report["warnings"]))
     return report
 
 
 def write_qc_page(
-    path: str | os.PathLike, report: dict, joints, *, figure=None, preview: str | None = None
+    path: str | os.PathLike,
+    report: dict,
+    joints,
+    *,
+    figure=None,
+    preview: str | None = None,
+    angles_figure=None,
+    evaluation: str | None = None,
 ) -> None:
     """qc.html: warnings, the figure (the PNG ``figure`` embedded), the preview (``preview``: a URL
-    relative to the page), the per-person numbers and the per-joint table."""
+    relative to the page), the joint angles figure (the PNG ``angles_figure`` embedded), the
+    per-person numbers and the per-joint table."""
     import pandas as pd
 
     from posepipe.report import image_tag, linked_image, table, warnings_list, write_page
@@ -390,6 +444,20 @@ def write_qc_page(
             "<h3>Preview</h3>",
             linked_image(preview, alt=f"preview of {report['video']}", missing=missing),
         ]
+    if angles_figure is not None:
+        pictures += [
+            "<h3>Joint angles</h3>",
+            image_tag(angles_figure, alt=f"joint angles of {report['video']}"),
+        ]
+    if evaluation is not None:
+        missing = (
+            f"The comparison with the reference recording ({evaluation} from this page) is not here: it is "
+            "written by the evaluate stage, and in the Snakemake report it is under Validation."
+        )
+        pictures += [
+            "<h3>Against the reference recording</h3>",
+            linked_image(evaluation, alt=f"evaluation of {report['video']}", missing=missing),
+        ]
     write_page(path, f"QC of {report['video']}", [
         warnings_list(report["warnings"]),
         *pictures,
@@ -406,6 +474,9 @@ def register_cli(sub) -> None:
     p.add_argument("--dataset2d", type=Path, required=True)
     p.add_argument("--pose3d", type=Path, required=True)
     p.add_argument("--tracks", type=Path, default=None, help="tracks.npz (person: main / all)")
+    p.add_argument(
+        "--world", type=Path, default=None, help="world.npz (its numbers go in qc.json's world section)"
+    )
     p.add_argument("--out-dir", type=Path, required=True, help="results/{video}/qc")
     p.add_argument(
         "--benchmarks", type=Path, nargs="*", default=[], metavar="TSV",
@@ -414,6 +485,14 @@ def register_cli(sub) -> None:
     p.add_argument(
         "--preview", default=None, metavar="URL",
         help="the render preview relative to --out-dir for qc.html (e.g. ../preview.gif); unset: none",
+    )  # fmt: skip
+    p.add_argument(
+        "--angles-figure", type=Path, default=None, help="the angles stage's angles.png, shown in qc.html"
+    )
+    p.add_argument(
+        "--evaluation", default=None, metavar="URL",
+        help="the evaluate stage's figure relative to --out-dir for qc.html (e.g. ../evaluate/evaluate.png); "
+        "unset: none",
     )  # fmt: skip
     for name in Thresholds.__dataclass_fields__:
         add_option(p, f"--{name.replace('_', '-')}", key=f"qc.{name}", type=float, help="warning threshold")
@@ -424,7 +503,8 @@ def register_cli(sub) -> None:
             timeline_json=args.timeline, keypoints2d_npz=args.keypoints2d, dataset2d_npz=args.dataset2d,
             pose3d_npz=args.pose3d, tracks_npz=args.tracks, out_dir=args.out_dir, thresholds=thresholds,
             benchmarks=args.benchmarks,
-            preview=args.preview,
+            preview=args.preview, world_npz=args.world, angles_figure=args.angles_figure,
+            evaluation=args.evaluation,
         )  # fmt: skip
 
     p.set_defaults(handler=run)

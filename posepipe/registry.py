@@ -57,7 +57,7 @@ STAGES: tuple[Stage, ...] = (
     Stage("lift3d", 1, "posepipe.lift3d.stage:run_lift3d", "posepipe.lift3d.cli", "lift3d", gpu=True,
           preload=("torch", "posepipe.lift3d.stage", "posepipe.lift3d.videopose3d"), output="pose3d.npz", reads=("dataset2d",)),
     Stage("qc", 1, "posepipe.qc:run_qc", "posepipe.qc", "qc", preload=("posepipe.qc",), output="qc/qc.json",
-          reads=("lift3d",)),
+          reads=("lift3d", "world")),
     Stage("render", 1, "posepipe.render.stage:run_render", "posepipe.render", "render",
           preload=("matplotlib", "matplotlib.figure", "matplotlib.backends.backend_agg", "mpl_toolkits.mplot3d",
                    "posepipe.render.stage", "posepipe.render.scene"),
@@ -68,6 +68,13 @@ STAGES: tuple[Stage, ...] = (
           benchmark=False),
     Stage("summary", 1, "posepipe.summary:write_summary", "posepipe.summary", None, preload=("posepipe.summary",),
           benchmark=False),
+    Stage("world", 1, "posepipe.world.stage:run_world", "posepipe.world.stage", "world",
+          preload=("cv2", "posepipe.world.stage"), output="world.npz", reads=("lift3d", "dataset2d", "frames")),
+    Stage("angles", 1, "posepipe.angles:run_angles", "posepipe.angles", "angles", preload=("posepipe.angles",),
+          output="angles.npz", reads=("world", "lift3d")),
+    # Only for videos with a reference recording, so no per-video output the summary waits for.
+    Stage("evaluate", 1, "posepipe.evaluate.stage:run_evaluate", "posepipe.evaluate.stage", "evaluate",
+          preload=("posepipe.evaluate.stage",), output=None, reads=("lift3d", "world")),
 )  # fmt: skip
 
 STAGE_BY_NAME = {stage.name: stage for stage in STAGES}

@@ -57,7 +57,14 @@ DEFAULT_STAGES = tuple(stage for stage, _ in STAGE_OUTPUTS if stage != "tracks")
 # Files (under results/{video}/) whose top-level "warnings" list (of strings) is reported, in
 # workflow order: a JSON file's own, an .npz file's JSON ``meta``. A stage that has warnings of its
 # own adds its file here.
-WARNING_SOURCES = ("probe.json", "frames/timeline.json", "tracks.npz", "dataset2d.npz", "qc/qc.json")
+WARNING_SOURCES = (
+    "probe.json",
+    "frames/timeline.json",
+    "tracks.npz",
+    "dataset2d.npz",
+    "qc/qc.json",
+    "world.npz",
+)
 
 QC_COLUMNS = ["detection_rate", "interpolated_frames", "longest_interpolated_run", "mean_keypoint_score",
               "people_max", "people_mean", "tracks", "fragments_merged", "frames_with_two_or_more",

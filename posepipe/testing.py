@@ -224,3 +224,201 @@ def make_random_weights(
     with atomic_path(out) as tmp, open(tmp, "wb") as fh:
         pickle.dump({"model": state, "__author__": "posepipe random weights (tests/benchmarks)"}, fh)
     return out
+
+
+# ---- world scenes (the world stage's known truth) ---------------------------------------------
+
+# Human3.6M segment lengths (metres) of a 1.75 m adult; a person of height H is this skeleton
+# scaled by (H - 0.18) / 1.57, so its ankle-to-head body length plus the world stage's ankle (0.08)
+# and head-top (0.10) allowances is H.
+SEGMENTS = {"hip": 0.13, "thigh": 0.44, "shank": 0.42, "spine": 0.23, "thorax": 0.25, "neck": 0.12,
+            "head": 0.11, "shoulder": 0.17, "upper_arm": 0.28, "forearm": 0.26}  # fmt: skip
+BODY_1_75 = 1.57
+
+
+def gait(
+    frames: int,
+    fps: float,
+    *,
+    height_m: float = 1.75,
+    start=(0.0, 0.0),
+    heading_deg: float = 0.0,
+    curvature: float = 0.15,
+    speed: float = 1.2,
+    step: float = 0.5,
+    phase: float = 0.0,
+) -> np.ndarray:
+    """World joints (T, 17, 3) (Human3.6M order, metres, z up, floor z = 0) of a procedural walk
+    along an arc of constant ``curvature`` (1/m) from ``start``, ``heading_deg`` from +x.
+
+    Each foot is planted for 60 % of the gait cycle (ankle 0.08 m above the floor, not moving) and
+    swings for 40 % (moving on at about 2.5 x ``speed``, lifted by up to 0.1 m); knees by two-bone
+    inverse kinematics (bending forward), arms swinging against the legs, trunk upright, so every
+    bone keeps its length.
+    """
+    s = (height_m - 0.18) / BODY_1_75
+    L = {k: v * s for k, v in SEGMENTS.items()}
+    leg = L["thigh"] + L["shank"]
+    t = np.arange(frames) / fps + phase
+    x0, y0, h0 = start[0], start[1], np.radians(heading_deg)
+
+    def path(arc):  # position (N, 2) and heading (N,) at arc length
+        arc = np.asarray(arc, dtype=np.float64)
+        head = h0 + curvature * arc
+        if abs(curvature) < 1e-9:
+            xy = np.stack([x0 + arc * np.cos(h0), y0 + arc * np.sin(h0)], axis=-1)
+        else:
+            xy = np.stack(
+                [x0 + (np.sin(head) - np.sin(h0)) / curvature, y0 - (np.cos(head) - np.cos(h0)) / curvature],
+                axis=-1,
+            )
+        return xy, head
+
+    arc = speed * t
+    xy, heading = path(arc)
+    fwd = np.stack([np.cos(heading), np.sin(heading), np.zeros_like(heading)], axis=-1)
+    left = np.stack([-np.sin(heading), np.cos(heading), np.zeros_like(heading)], axis=-1)
+    up = np.array([0.0, 0.0, 1.0])
+    root = np.concatenate([xy, np.full((frames, 1), 0.08 + 0.9 * leg)], axis=-1)
+    J = np.zeros((frames, 17, 3))
+    J[:, 0] = root
+    J[:, 7] = root + L["spine"] * up
+    J[:, 8] = J[:, 7] + L["thorax"] * up
+    J[:, 9] = J[:, 8] + L["neck"] * up
+    J[:, 10] = J[:, 9] + L["head"] * up
+    cycle = 2 * step / speed
+    for side, (hip, knee, ankle) in ((+1, (4, 5, 6)), (-1, (1, 2, 3))):
+        J[:, hip] = root + side * L["hip"] * left
+        offset = 0.0 if side > 0 else cycle / 2
+        k = np.floor((t - offset) / cycle + 0.5)  # the plant whose stance centre is nearest
+        centre = offset + k * cycle
+        local = t - centre  # -0.5 .. 0.5 cycles
+        planted = np.abs(local) <= 0.3 * cycle
+
+        def plant(times, side=side):
+            pxy, ph = path(speed * times)
+            lat = np.stack([-np.sin(ph), np.cos(ph)], axis=-1) * side * L["hip"] * 0.8
+            return np.concatenate([pxy + lat, np.full((len(pxy), 1), 0.08)], axis=-1)
+
+        here, nxt, prv = plant(centre), plant(centre + cycle), plant(centre - cycle)
+        swing_fwd = local > 0.3 * cycle  # after this plant, towards the next
+        phase_f = np.where(swing_fwd, (local - 0.3 * cycle), (local + 0.7 * cycle)) / (0.4 * cycle)
+        src = np.where(swing_fwd[:, None], here, prv)
+        dst = np.where(swing_fwd[:, None], nxt, here)
+        foot = src + (dst - src) * phase_f[:, None]
+        foot[:, 2] = 0.08 + 0.1 * np.sin(np.pi * np.clip(phase_f, 0, 1))
+        foot = np.where(planted[:, None], here, foot)
+        J[:, ankle] = foot
+        d_vec = foot - J[:, hip]
+        d = np.linalg.norm(d_vec, axis=-1, keepdims=True)
+        u = d_vec / d
+        cos_a = np.clip((L["thigh"] ** 2 + d**2 - L["shank"] ** 2) / (2 * L["thigh"] * d), -1, 1)
+        perp = fwd - (fwd * u).sum(-1, keepdims=True) * u
+        perp /= np.linalg.norm(perp, axis=-1, keepdims=True)
+        J[:, knee] = J[:, hip] + L["thigh"] * (cos_a * u + np.sqrt(1 - cos_a**2) * perp)
+        # The arm on this side swings with the other leg.
+        swing = 0.35 * np.sin(2 * np.pi * (t - offset) / cycle + np.pi / 2)
+        shoulder, elbow, wrist = (11, 12, 13) if side > 0 else (14, 15, 16)
+        J[:, shoulder] = J[:, 8] + side * L["shoulder"] * left
+        a1 = -swing[:, None]
+        J[:, elbow] = J[:, shoulder] + L["upper_arm"] * (np.sin(a1) * fwd - np.cos(a1) * up)
+        a2 = a1 + 0.3
+        J[:, wrist] = J[:, elbow] + L["forearm"] * (np.sin(a2) * fwd - np.cos(a2) * up)
+    return J
+
+
+def look_at_camera(target, *, distance: float, tilt_deg: float, yaw_deg: float = 180.0):
+    """(R, C): a camera (OpenCV axes, no roll) ``distance`` metres from ``target`` horizontally,
+    pitched down by ``tilt_deg`` and looking at it; ``x_cam = R @ (x_world - C)``."""
+    a, y = np.radians(tilt_deg), np.radians(yaw_deg)
+    target = np.asarray(target, dtype=np.float64)
+    back = np.array([np.cos(y), np.sin(y), 0.0])  # from the target towards the camera, horizontally
+    C = target + distance * back + np.array([0.0, 0.0, distance * np.tan(a)])
+    z = -back * np.cos(a) + np.array([0.0, 0.0, -np.sin(a)])
+    x = np.cross(z, [0.0, 0.0, 1.0])
+    x /= np.linalg.norm(x)
+    R = np.stack([x, np.cross(z, x), z])
+    return R, C
+
+
+LENS_EXAMPLES = {
+    "pinhole": np.zeros(0),
+    "radtan": np.array([-0.28, 0.09, 0.0008, -0.0006, -0.012]),
+    "fisheye": np.array([0.04, -0.012, 0.003, -0.0005]),
+}
+
+
+def world_scene(
+    *,
+    persons: int = 1,
+    frames: int = 100,
+    fps: float = 25.0,
+    lens: str = "pinhole",
+    tilt_deg: float = 20.0,
+    distance: float = 6.0,
+    focal: float = 1000.0,
+    noise_px: float = 0.0,
+    heights=(1.75, 1.62),
+    seed: int = 0,
+) -> dict:
+    """A static camera (1920 x 1080, ``lens`` of :data:`LENS_EXAMPLES`) watching ``persons`` walkers
+    (:func:`gait`) on curved paths ``distance`` m away; returns the truth and the stage's inputs:
+    ``camera`` (:class:`posepipe.camera.Camera`), ``world`` (P, T, 17, 3) truth joints (z up),
+    ``cam`` (P, T, 17, 3) in camera coordinates, ``rel`` root-relative camera joints (what a
+    lifter gives), ``points`` (P, T, 17, 2) COCO keypoints through the lens plus Gaussian noise
+    (``noise_px`` per coordinate), ``scores`` (P, T, 17) (0 for eyes and ears), ``floor`` (4,)
+    in camera coordinates, ``R``, ``C``, ``heights`` (P,)."""
+    starts = [((-1.2, 0.6), -20.0, 0.15), ((0.8, -1.0), 160.0, -0.2)]
+    walkers = np.stack(
+        [
+            gait(
+                frames,
+                fps,
+                height_m=heights[p],
+                start=starts[p][0],
+                heading_deg=starts[p][1],
+                curvature=starts[p][2],
+                phase=0.13 * p,
+            )  # fmt: skip
+            for p in range(persons)
+        ]
+    )
+    scene = observe(walkers, fps=fps, lens=lens, tilt_deg=tilt_deg, distance=distance, focal=focal,
+                    noise_px=noise_px, seed=seed)  # fmt: skip
+    scene["heights"] = np.asarray(heights[:persons], float)
+    return scene
+
+
+def observe(
+    walkers: np.ndarray,
+    *,
+    fps: float = 25.0,
+    lens: str = "pinhole",
+    tilt_deg: float = 20.0,
+    distance: float = 6.0,
+    focal: float = 1000.0,
+    noise_px: float = 0.0,
+    seed: int = 0,
+) -> dict:
+    """:func:`world_scene`'s camera and observations of world joints ``walkers`` (P, T, 17, 3)."""
+    from posepipe.camera import Camera, project_points
+
+    rng = np.random.default_rng(seed)
+    frames = walkers.shape[1]
+    centre = np.nanmean(walkers[:, :, 0].reshape(-1, 3), axis=0) * [1, 1, 0] + [0, 0, 1.0]
+    R, C = look_at_camera(centre, distance=distance, tilt_deg=tilt_deg)
+    cam = (walkers - C) @ R.T
+    K = np.array([[focal, 0.0, 959.5], [0.0, focal, 539.5], [0.0, 0.0, 1.0]])
+    camera = Camera(K, LENS_EXAMPLES[lens].copy(), lens, (1920, 1080), "calibration", "scene")
+    coco_from_h36m = [9, 10, 10, 10, 10, 11, 14, 12, 15, 13, 16, 4, 1, 5, 2, 6, 3]
+    points = project_points(cam[:, :, coco_from_h36m], camera)
+    if noise_px:
+        points = points + rng.normal(0.0, noise_px, points.shape)
+    scores = np.full(points.shape[:3], 0.9)
+    scores[:, :, 1:5] = 0.0
+    n = R @ np.array([0.0, 0.0, 1.0])
+    floor = np.array([*n, -(n @ (R @ -C))])  # n . x_cam + d = 0 where the world's z = 0
+    return {
+        "camera": camera, "world": walkers, "cam": cam, "rel": cam - cam[:, :, :1], "points": points,
+        "scores": scores, "floor": floor, "R": R, "C": C, "fps": fps, "time": np.arange(frames) / fps,
+    }  # fmt: skip

@@ -17,8 +17,19 @@ from tests.snakemake_run import REPO, planned_jobs, snakemake
 
 pytestmark = pytest.mark.workflow
 
-PER_VIDEO = ("probe", "frames", "keypoints2d", "dataset2d", "lift3d", "render", "preview", "qc", "export")
-AFTER_LIFT = ("lift3d", "render", "preview", "qc", "export")  # everything made from pose3d.npz
+PER_VIDEO = (
+    "probe",
+    "frames",
+    "keypoints2d",
+    "dataset2d",
+    "lift3d",
+    "render",
+    "preview",
+    "qc",
+    "export",
+    "world",
+)
+AFTER_LIFT = ("lift3d", "render", "preview", "qc", "export", "world")  # everything made from pose3d.npz
 GATHER = {("merge_dataset2d", ""), ("qc_summary", "")}
 
 

@@ -23,8 +23,9 @@ WORKFLOW_ONLY = {
     "lift3d.checkpoint": "which file the workflow downloads or uses (the CLI takes --checkpoint)",
     "render.enabled": "whether render.mp4 is a target",
     "render.preview": "whether the preview rule is a target",
+    "evaluate.enabled": "whether videos with a reference recording get an evaluate job",
 }
-SECTIONS = ("frames", "keypoints2d", "tracks", "dataset2d", "lift3d", "render", "qc")
+SECTIONS = ("frames", "keypoints2d", "tracks", "dataset2d", "lift3d", "render", "qc", "evaluate")
 TOP_LEVEL = ("person",)
 
 

@@ -73,6 +73,7 @@ def test_tracking_parameter_reruns_tracks_onward_only(duet_run, tmp_path):
     changed = {**CONFIG, "tracks": {"max_cost": 0.7}}
     planned = planned_jobs(workdir, config=changed)
     assert {rule for rule, _ in planned} == {
-        "tracks", "dataset2d", "lift3d", "render", "preview", "qc", "export", "merge_dataset2d", "qc_summary"
+        "tracks", "dataset2d", "lift3d", "render", "preview", "qc", "export", "merge_dataset2d", "qc_summary",
+        "world",
     }  # fmt: skip
     assert planned_jobs(workdir, config=CONFIG) == set()

@@ -21,7 +21,7 @@ from tests.snakemake_run import REPO, planned_jobs, snakemake
 pytestmark = pytest.mark.workflow
 s3_server, s3 = fixtures.s3_server, fixtures.s3  # the fixtures of this module
 
-PER_VIDEO = ("probe", "frames", "keypoints2d", "dataset2d", "lift3d", "render", "qc")
+PER_VIDEO = ("probe", "frames", "keypoints2d", "dataset2d", "lift3d", "world", "angles", "render", "qc")
 GATHER = {("merge_dataset2d", ""), ("qc_summary", "")}
 CONFIG = {
     "keypoints2d": {"source": "file"},

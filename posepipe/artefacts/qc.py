@@ -7,7 +7,10 @@ Written by the ``qc`` stage (:mod:`posepipe.qc`), read by the summary.
   ``name``, ``frames_present``, ``detection_rate``, ``interpolated_frames``,
   ``longest_interpolated_run``, ``longest_gap``, ``mean_keypoint_score``, ``bone_cv`` {bone: cv},
   ``max_bone_cv``, ``mean_joint_speed``, ``p99_joint_speed`` (m/s); ``stage_seconds`` {stage: s}
-  (from the benchmark files of the run), ``thresholds``, ``warnings`` (list of short strings).
+  (from the benchmark files of the run), ``thresholds``, ``warnings`` (list of short strings);
+  with the world stage a ``world`` section: ``intrinsics_source``, ``scale_source``,
+  ``floor_source``, ``floor_residual_m``, ``lens``, ``reprojection_px`` {mean, p95} and
+  ``persons`` (track, scale, reprojection_px, contact_share).
   Written last: its presence means the stage finished.
 - ``qc_joints.csv``: columns ``person, skeleton, joint, mean_score, p10_score, mean_speed,
   p99_speed`` (floats with 5 significant digits).

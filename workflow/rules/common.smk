@@ -137,7 +137,7 @@ def video_file(wildcards):
     path = VIDEOS[wildcards.video]["path"]
     if is_url(path):
         return stored(path)
-    return snakemake_safe_path(path, link_name(wildcards.video, "video", path))
+    return local_file(snakemake_safe_path(path, link_name(wildcards.video, "video", path)))
 
 
 def video_exists(video):
@@ -260,7 +260,7 @@ def keypoints2d_inputs(wildcards):
         return {"keypoints": stored(path)} if OBJECTS.exists(path) else {}
     if not os.path.exists(path):
         return {}
-    return {"keypoints": snakemake_safe_path(path, link_name(wildcards.video, "keypoints", path))}
+    return {"keypoints": local_file(snakemake_safe_path(path, link_name(wildcards.video, "keypoints", path)))}
 
 
 def keypoints2d_source_option(wildcards, input):
@@ -370,8 +370,12 @@ def final_targets(wildcards):
                 targets += [f"results/{video}/preview.gif", f"results/{video}/preview.html"]
         if config["frames"]["jpeg"]:
             targets.append(f"results/{video}/frames/jpeg")
+        targets += [f"results/{video}/world.npz", f"results/{video}/world.csv"]
+        if config["angles"]["enabled"]:
+            targets += [f"results/{video}/angles{name}" for name in (".npz", ".csv", "_summary.csv")]
     if VIDEOS:
         targets += ["results/dataset2d_custom.npz", "results/qc_summary.csv", "results/qc_summary.html"]
+    targets += evaluate_targets()  # videos with a reference recording (workflow/rules/evaluate.smk)
     return targets
 
 
@@ -418,6 +422,7 @@ QC_INPUT = {
     "dataset2d": "results/{video}/dataset2d.npz",
     "pose3d": "results/{video}/pose3d.npz",
     **({"tracks": "results/{video}/tracks.npz"} if TRACKED else {}),
+    "world": "results/{video}/world.npz",
     # QC's timing source: the benchmark files of the stages before it (declared, so QC runs after
     # they are written).
     "benchmarks": [
@@ -431,6 +436,8 @@ QC_INPUT["timeline_table"] = TIMELINE_TABLE
 # qc's output folder in its command: results/{video}/qc, or the local copy of it when results/ is in
 # a bucket (the command text of a local run stays as it was, so finished QC stays up to date).
 QC_OUT_DIR = '$(dirname {output.json:q})' if DEFAULT_STORAGE else "results/{wildcards.video}/qc"
+ANGLES_OUT_DIR = '$(dirname {output.npz:q})' if DEFAULT_STORAGE else "results/{wildcards.video}"
+EVALUATE_OUT_DIR = '$(dirname {output.json:q})' if DEFAULT_STORAGE else "results/{wildcards.video}/evaluate"
 if DEFAULT_STORAGE:
     # The same files by their local copies (these params name them by path, not as inputs).
     QC_TRACKS = (lambda wildcards, input: f"--tracks {shlex.quote(input.tracks)}") if TRACKED else ""
@@ -470,3 +477,156 @@ def render_segment_files(wildcards):
         shard_ranges(wildcards.video), every=config["render"]["every"], max_frames=config["render"]["max_frames"]
     )
     return [f"results/{wildcards.video}/shards/render_{a}_{b}.mp4" for a, b in segments]
+
+
+# ---- world ----------------------------------------------------------------
+
+
+WORLD_KEYS = [
+    "fov_deg", "assumed_fov_deg", "height_m", "camera_height_m", "camera_tilt_deg", "assumed_tilt_deg",
+    "contact_height_m", "contact_speed_mps", "robust", "huber_px", "smooth_hz",
+]  # fmt: skip
+# Sample-sheet columns -> the stage's options (a sheet value wins over the config's).
+WORLD_SHEET = {"fx": "--fx", "fy": "--fy", "cx": "--cx", "cy": "--cy", "fov_deg": "--sheet-fov-deg",
+               "focal_mm": "--focal-mm", "sensor_width_mm": "--sensor-width-mm"}  # fmt: skip
+WORLD_SHEET_CONFIG = ("height_m", "camera_height_m", "camera_tilt_deg")
+
+
+def world_file(video_id, pattern):
+    """A per-video file of the world section: a pattern with {directory}, {stem}, {video} filled in."""
+    path = VIDEOS[video_id]["path"]
+    if is_url(path):
+        parent, stem = url_parent(path), Path(url_name(path)).stem
+    else:
+        parent, stem = str(Path(path).parent), Path(path).stem
+    return pattern.format(directory=config["input"]["directory"] or parent, stem=stem, video=video_id)
+
+
+def file_input(path):
+    """A user's file as an input when it exists (an object in a bucket: staged), else None."""
+    if is_url(path):
+        return stored(path) if OBJECTS.exists(path) else None
+    return local_file(path) if os.path.exists(path) else None
+
+
+def world_inputs(wildcards):
+    """The calibration (sample sheet's column, else world.calibration filled in) and the persons
+    file, where they exist: declared inputs, so editing one re-runs world and what follows. A
+    calibration named in the sample sheet or without placeholders is declared even when missing,
+    so the run stops naming it."""
+    video = VIDEOS[wildcards.video]
+    found = {}
+    given = video.get("calibration") or config["world"]["calibration"]
+    if given:
+        path = os.fspath(given) if "calibration" in video else world_file(wildcards.video, given)
+        if file_input(path) or "calibration" in video or "{" not in config["world"]["calibration"]:
+            found["calibration"] = file_input(path) or path
+    persons = world_file(wildcards.video, config["world"]["persons"])
+    if file_input(persons):
+        found["persons"] = file_input(persons)
+    return found
+
+
+def world_options(wildcards, input):
+    """The stage's options: the config's world keys, with the sample sheet's values on top."""
+    video = VIDEOS[wildcards.video]
+    values = {**config["world"], **{k: video[k] for k in WORLD_SHEET_CONFIG if k in video}}
+    parts = [command_options(values, WORLD_KEYS)]
+    parts += [f"{flag} {video[key]}" for key, flag in WORLD_SHEET.items() if key in video]
+    parts += [f"--{name} {shlex.quote(str(getattr(input, name)))}" for name in ("calibration", "persons") if name in input.keys()]
+    return " ".join(p for p in parts if p)
+
+
+# ---- angles ----------------------------------------------------------------
+
+
+def angles_source():
+    """The joints the angles stage reads: "world" (world.npz) when the workflow has a world rule
+    (and the config does not turn it off), else "pose3d" (pose3d.npz, camera frame)."""
+    world = hasattr(rules, "world") and config.get("world", {}).get("enabled", True)
+    return "world" if world else "pose3d"
+
+
+def angles_joints_file(wildcards):
+    return f"results/{wildcards.video}/{angles_source()}.npz"
+
+
+ANGLES_FIGURE = (
+    {
+        "figure": report(
+            "results/{video}/angles.png",
+            caption="../report/angles_figure.rst",
+            category="QC figures",
+            labels={"video": "{video}", "figure": "joint angles"},
+        )
+    }
+    if config["angles"]["figure"]
+    else {}
+)
+# qc.html shows the angles figure when the angles stage runs and draws it.
+QC_ANGLES_FIGURE = "results/{video}/angles.png" if config["angles"]["enabled"] and config["angles"]["figure"] else []
+
+
+# ---- evaluate (workflow/rules/evaluate.smk) ------------------------------------
+
+
+from posepipe.evaluate.reference import JOINT_MAPS
+from posepipe.inputs import find_reference
+
+# video -> its reference recording (it may not exist: then that video's job fails alone, naming it).
+EVALUATED = {}
+if config["evaluate"]["enabled"]:
+    for _video, _entry in VIDEOS.items():
+        if (_reference := find_reference(_entry, OBJECTS)) is not None:
+            EVALUATED[_video] = _reference
+_JOINT_MAP = config["evaluate"]["joint_map"]
+# A joint map in a file is an input (editing it re-runs evaluate); a shipped name or a mapping in
+# the config is a param (changing it re-runs evaluate alone).
+EVALUATE_MAP_FILE = _JOINT_MAP if isinstance(_JOINT_MAP, str) and _JOINT_MAP not in JOINT_MAPS else None
+EVALUATE_OPTIONS = command_options(
+    {**config["evaluate"], "joint_map": json.dumps(_JOINT_MAP, sort_keys=True) if isinstance(_JOINT_MAP, dict) else _JOINT_MAP},
+    ["joint_map", "min_overlap_s", "max_offset_s", "trajectory", "figure_joint"],
+)
+
+
+def evaluate_targets():
+    """The evaluate outputs of this run's videos that have a reference, and the run-wide table."""
+    videos = [video for video in run_videos() if video in EVALUATED]
+    targets = [f"results/{video}/evaluate/metrics.json" for video in videos]
+    if videos:
+        targets += ["results/evaluate_summary.csv", "results/evaluate_intervals.csv", "results/evaluate_summary.html"]
+    return targets
+
+
+def evaluate_inputs(wildcards):
+    if wildcards.video not in EVALUATED:
+        raise WorkflowError(f"video {wildcards.video} has no reference recording to evaluate against")
+    reference = EVALUATED[wildcards.video]
+    inputs = {"pose3d": f"results/{wildcards.video}/pose3d.npz", "timeline": f"results/{wildcards.video}/frames/timeline.json"}
+    if DEFAULT_STORAGE:
+        inputs["timeline_table"] = TIMELINE_TABLE
+    if is_url(reference):
+        if OBJECTS.exists(reference):
+            inputs["reference"] = stored(reference)
+    elif os.path.exists(reference):
+        inputs["reference"] = local_file(snakemake_safe_path(reference, link_name(wildcards.video, "reference", reference)))
+    if EVALUATE_MAP_FILE:
+        inputs["joint_map"] = local_file(EVALUATE_MAP_FILE)
+    if workflow.is_rule("world"):  # the world stage runs in this workflow (its rule file is included)
+        inputs["world"] = f"results/{wildcards.video}/world.npz"
+    return inputs
+
+
+def evaluate_reference(wildcards, input):
+    """--reference FILE (the file's own path also when it is missing)."""
+    reference = input.get("reference") or os.fspath(EVALUATED[wildcards.video])
+    return f"--reference {shlex.quote(shell_path(reference))}"
+
+
+def evaluate_offset(wildcards, input):
+    """--offset-s when the sample sheet gives one; --world when world.npz is an input."""
+    offset = VIDEOS[wildcards.video].get("reference_offset_s")
+    options = [] if offset is None else [f"--offset-s {offset}"]
+    if input.get("world"):
+        options.append(f"--world {shlex.quote(input.world)}")
+    return " ".join(options)

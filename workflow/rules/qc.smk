@@ -5,6 +5,7 @@
 rule qc:
     input:
         **QC_INPUT,
+        angles=QC_ANGLES_FIGURE,
     output:
         json="results/{video}/qc/qc.json",
         table="results/{video}/qc/qc_joints.csv",
@@ -26,6 +27,9 @@ rule qc:
         thresholds=command_options(config["qc"], config["qc"]),
         # qc.html links the render's preview (written beside it later, by the preview rule).
         preview="--preview ../preview.gif" if config["render"]["enabled"] and config["render"]["preview"] else "",
+        angles=lambda wildcards, input: f"--angles-figure {shlex.quote(input.angles)}" if input.angles else "",
+        # ...and, for a video with a reference recording, the evaluate stage's figure (written later).
+        evaluation=lambda wildcards: "--evaluation ../evaluate/evaluate.png" if wildcards.video in EVALUATED else "",
     log:
         "results/{video}/logs/qc.log",
     benchmark:
@@ -37,8 +41,8 @@ rule qc:
         "../../envs/posepipe.yaml"
     shell:
         "python -m posepipe qc {input.timeline:q} --keypoints2d {input.keypoints2d:q} --dataset2d {input.dataset2d:q}"
-        f" --pose3d {{input.pose3d:q}} {{params.tracks}} --out-dir {QC_OUT_DIR} {{params.thresholds}}"
-        " {params.preview} --benchmarks {input.benchmarks:q}"
+        f" --pose3d {{input.pose3d:q}} {{params.tracks}} --world {{input.world:q}} --out-dir {QC_OUT_DIR} {{params.thresholds}}"
+        " {params.preview} {params.angles} {params.evaluation} --benchmarks {input.benchmarks:q}"
         " > {log:q} 2>&1"
 
 

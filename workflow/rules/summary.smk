@@ -12,6 +12,7 @@ SUMMARY_STAGES = tuple(
     if stage.output
     and (stage.name != "tracks" or TRACKED)
     and (stage.name != "render" or config["render"]["enabled"])
+    and (stage.name != "angles" or config["angles"]["enabled"])
 )
 
 
