@@ -233,6 +233,18 @@ def world_numbers(world_npz, *, frame_count: int) -> dict:
     }  # fmt: skip
 
 
+def keypoints2d_record(meta: dict) -> dict:
+    """qc.json's ``keypoints2d``: which 2D model made the keypoints, from keypoints2d.npz's meta:
+    ``detector`` ("detectron2 Keypoint R-CNN", "rtmlib rtmo-m", "import:coco", ...), ``model``
+    (the detectron2 config, the rtmlib model, or the imported file's format) and ``sha256`` (of the
+    weights, or of the imported file)."""
+    return {
+        "detector": meta.get("detector"),
+        "model": meta.get("model") or meta.get("config") or meta.get("format"),
+        "sha256": meta.get("weights_sha256") or meta.get("source_sha256"),
+    }
+
+
 def compute_qc(
     *,
     timeline_json,
@@ -271,6 +283,7 @@ def compute_qc(
             "several_share": round(float((counts > 1).mean()), 4) if T else 0.0,
         },
     }  # fmt: skip
+    report["keypoints2d"] = keypoints2d_record(kp.meta)
     if tracks_npz is not None:
         from posepipe.artefacts.tracks import load_tracks
 

@@ -129,17 +129,20 @@ class Source2D:
     """A 2D keypoint source (``keypoints2d.source``).
 
     ``module``: its module (the CLI runs ``module:run`` with the parsed arguments); ``gpu``: its
-    jobs take a GPU (and run under ``python -m posepipe with-gpu``); ``input``: the rule input it
-    needs besides the timeline, "weights" (a model file, ``--weights FILE``) or "keypoints" (the
+    jobs take a GPU (and run under ``python -m posepipe with-gpu``), or a dotted key of the
+    ``keypoints2d`` section ("rtmlib.device") whose value decides it, a GPU when it starts with
+    "cuda" (:func:`source_uses_gpu`); ``input``: the rule input it
+    needs besides the timeline, "weights" (a model file, ``--weights FILE``), "onnx" (rtmlib's ONNX
+    files, ``--weights POSE [--det-weights DET]``) or "keypoints" (the
     video's keypoints file, ``--input FILE``); ``options``: the keys of the ``keypoints2d`` config
-    section that change its output, as {key: command-line flag}; ``align_batches``: shards start at
+    section (dotted in a sub-section) that change its output, as {key: command-line flag}; ``align_batches``: shards start at
     multiples of ``keypoints2d.batch_size`` (batched inference), so the joined arrays equal an
     unsharded run's; ``install``: how to get its packages.
     """
 
     name: str
     module: str
-    gpu: bool
+    gpu: bool | str
     input: str
     options: dict = field(default_factory=dict)
     align_batches: bool = False
@@ -159,7 +162,24 @@ SOURCES2D: dict[str, Source2D] = {
         "file", "posepipe.keypoints2d.importers", gpu=False, input="keypoints",
         options={"score_threshold": "--score-threshold"}, preload=("posepipe.keypoints2d.importers",),
     ),
+    "rtmlib": Source2D(
+        "rtmlib", "posepipe.keypoints2d.rtmlib_backend", gpu="rtmlib.device", input="onnx",
+        options={"rtmlib.model": "--rtmlib-model", "score_threshold": "--score-threshold",
+                 "rtmlib.nms_threshold": "--nms-threshold", "rtmlib.device": "--rtmlib-device"},
+        align_batches=True, preload=("posepipe.keypoints2d.rtmlib_backend",),
+        install="pip install onnxruntime (or onnxruntime-gpu for keypoints2d.rtmlib.device: cuda)",
+    ),
 }  # fmt: skip
+
+
+def source_uses_gpu(source: Source2D, keypoints2d: dict) -> bool:
+    """Whether ``source``'s jobs take a GPU under the ``keypoints2d`` config section."""
+    if isinstance(source.gpu, bool):
+        return source.gpu
+    value = keypoints2d
+    for part in source.gpu.split("."):
+        value = value.get(part) if isinstance(value, dict) else None
+    return isinstance(value, str) and value.startswith("cuda")
 
 
 @dataclass(frozen=True)

@@ -14,10 +14,12 @@ Each builder is deterministic for its arguments and small enough for a CPU:
 - :func:`random_model` / :func:`random_checkpoint`: a small VideoPose3D temporal CNN with random
   weights and random batch-norm statistics, and a checkpoint of it in the published format
   (``{"epoch", "lr", "model_pos": state dict}``, old non-zip torch serialisation).
+- :func:`rtmo_onnx`, :func:`yolox_onnx`, :func:`rtmpose_onnx`: small ONNX files with the published
+  inputs and outputs of rtmlib's RTMO, YOLOX (end2end) and RTMPose models and random weights.
 - :func:`make_random_weights`: a detectron2 model-zoo ``.pkl`` of a randomly initialised Keypoint
   R-CNN that still detects a fixed number of "persons" per frame.
 
-torch, PyAV and detectron2 are imported inside the functions that need them: importing this
+torch, PyAV, onnx and detectron2 are imported inside the functions that need them: importing this
 module needs none of them.
 """
 
@@ -422,3 +424,180 @@ def observe(
         "camera": camera, "world": walkers, "cam": cam, "rel": cam - cam[:, :, :1], "points": points,
         "scores": scores, "floor": floor, "R": R, "C": C, "fps": fps, "time": np.arange(frames) / fps,
     }  # fmt: skip
+
+
+# ---- small ONNX models with the published interfaces of rtmlib's RTMO / YOLOX / RTMPose ----------
+
+
+def _onnx_features(nodes, inits, *, size: tuple[int, int], offset: float, unit: float) -> int:
+    """Nodes that pool ``input`` (B, 3, H, W), minus ``offset`` times ``unit``, over squares of
+    min(H, W) / 8 pixels into ``features`` (B, F); returns F."""
+    from onnx import helper, numpy_helper
+
+    width, height = size
+    k = min(width, height) // 8
+    nodes += [
+        helper.make_node("Sub", ["input", "offset"], ["centred"]),
+        helper.make_node("Mul", ["centred", "unit"], ["scaled"]),
+        helper.make_node("AveragePool", ["scaled"], ["pooled"], kernel_shape=[k, k], strides=[k, k]),
+        helper.make_node("Flatten", ["pooled"], ["features"], axis=1),
+    ]
+    inits += [
+        numpy_helper.from_array(np.array(offset, np.float32), "offset"),
+        numpy_helper.from_array(np.array(unit, np.float32), "unit"),
+    ]
+    return 3 * (height // k) * (width // k)
+
+
+def _onnx_linear(
+    nodes,
+    inits,
+    name: str,
+    features: int,
+    outputs: int,
+    *,
+    rng,
+    gain: float,
+    bias: float = 0.0,
+    twins: int = 0,
+):
+    from onnx import helper, numpy_helper
+
+    w = rng.normal(0, gain / np.sqrt(features), (features, outputs))
+    b = bias + rng.normal(0, 0.5, outputs)
+    if twins:  # odd outputs groups repeat the even ones closely: overlapping detections for NMS
+        w = w.reshape(features, -1, twins)
+        w[:, 1::2] = w[:, 0::2] + rng.normal(0, 0.02 * gain / np.sqrt(features), w[:, 0::2].shape)
+        b = b.reshape(-1, twins)
+        b[1::2] = b[0::2] + rng.normal(0, 0.05, b[0::2].shape)
+    w, b = w.reshape(features, outputs).astype(np.float32), b.reshape(outputs).astype(np.float32)
+    inits += [numpy_helper.from_array(w, f"{name}_w"), numpy_helper.from_array(b, f"{name}_b")]
+    nodes += [
+        helper.make_node("MatMul", ["features", f"{name}_w"], [f"{name}_mm"]),
+        helper.make_node("Add", [f"{name}_mm", f"{name}_b"], [f"{name}_lin"]),
+    ]
+    return f"{name}_lin"
+
+
+def _onnx_dets(nodes, inits, features: int, *, persons: int, size: tuple[int, int], rng, out: str = "dets"):
+    """(B, persons, 5) x1, y1, x2, y2, score: boxes of 10-45 % of the input inside it, scores in (0, 1)."""
+    from onnx import helper, numpy_helper
+
+    width, height = size
+    lin = _onnx_linear(nodes, inits, "det", features, persons * 5, rng=rng, gain=3.0, twins=5)
+    scale = np.array([0.55 * width, 0.55 * height, 0.35 * width, 0.35 * height, 1.0], np.float32)
+    shift = np.array([0, 0, 0.1 * width, 0.1 * height, 0], np.float32)
+    corners = np.eye(5, dtype=np.float32)
+    corners[0, 2] = corners[1, 3] = 1.0  # x2 = x1 + w, y2 = y1 + h
+    inits += [
+        numpy_helper.from_array(np.array([0, persons, 5], np.int64), "det_shape"),
+        numpy_helper.from_array(scale, "det_scale"),
+        numpy_helper.from_array(shift, "det_shift"),
+        numpy_helper.from_array(corners, "det_corners"),
+    ]
+    nodes += [
+        helper.make_node("Sigmoid", [lin], ["det_sig"]),
+        helper.make_node("Reshape", ["det_sig", "det_shape"], ["det_unit"]),
+        helper.make_node("Mul", ["det_unit", "det_scale"], ["det_scaled"]),
+        helper.make_node("Add", ["det_scaled", "det_shift"], ["det_xywh"]),
+        helper.make_node("MatMul", ["det_xywh", "det_corners"], [out]),
+    ]
+
+
+def _save_onnx(path, nodes, inits, inputs, outputs) -> Path:
+    import onnx
+    from onnx import helper
+
+    graph = helper.make_graph(nodes, "posepipe_test", inputs, outputs, inits)
+    model = helper.make_model(
+        graph, opset_imports=[helper.make_opsetid("", 17)], producer_name="posepipe.testing"
+    )
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    onnx.save(model, os.fspath(path))
+    return path
+
+
+def _onnx_input(size: tuple[int, int], batch):
+    from onnx import TensorProto, helper
+
+    return helper.make_tensor_value_info("input", TensorProto.FLOAT, [batch, 3, size[1], size[0]])
+
+
+def rtmo_onnx(
+    path: str | os.PathLike, *, persons: int = 20, size: tuple[int, int] = (640, 640), batch=1, seed: int = 0
+) -> Path:
+    """An ONNX file with RTMO's published interface and random weights: ``input`` float32
+    (batch, 3, 640, 640) BGR 0..255 -> ``dets`` (batch, persons, 5), ``keypoints`` (batch, persons,
+    17, 3) x, y, score in input pixels, all depending on the image. ``batch`` "batch": symbolic."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(seed)
+    nodes, inits = [], []
+    features = _onnx_features(nodes, inits, size=size, offset=128.0, unit=1 / 64)
+    _onnx_dets(nodes, inits, features, persons=persons, size=size, rng=rng)
+    lin = _onnx_linear(nodes, inits, "kp", features, persons * 17 * 3, rng=rng, gain=3.0)
+    inits += [
+        numpy_helper.from_array(np.array([0, persons, 17, 3], np.int64), "kp_shape"),
+        numpy_helper.from_array(np.array([size[0], size[1], 1.0], np.float32), "kp_scale"),
+    ]
+    nodes += [
+        helper.make_node("Sigmoid", [lin], ["kp_sig"]),
+        helper.make_node("Reshape", ["kp_sig", "kp_shape"], ["kp_unit"]),
+        helper.make_node("Mul", ["kp_unit", "kp_scale"], ["keypoints"]),
+    ]
+    outputs = [
+        helper.make_tensor_value_info("dets", TensorProto.FLOAT, [batch, persons, 5]),
+        helper.make_tensor_value_info("keypoints", TensorProto.FLOAT, [batch, persons, 17, 3]),
+    ]
+    return _save_onnx(path, nodes, inits, [_onnx_input(size, batch)], outputs)
+
+
+def yolox_onnx(
+    path: str | os.PathLike, *, persons: int = 8, size: tuple[int, int] = (640, 640), batch=1, seed: int = 1
+) -> Path:
+    """An ONNX file with the interface of rtmlib's YOLOX end2end exports (NMS inside): ``input``
+    float32 (batch, 3, S, S) BGR 0..255 -> ``dets`` (batch, persons, 5) x1, y1, x2, y2, score,
+    ``labels`` int64 (batch, persons) (all 0, person), random weights."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(seed)
+    nodes, inits = [], []
+    features = _onnx_features(nodes, inits, size=size, offset=128.0, unit=1 / 64)
+    _onnx_dets(nodes, inits, features, persons=persons, size=size, rng=rng)
+    inits += [
+        numpy_helper.from_array(np.array([2], np.int64), "lab_axes"),
+        numpy_helper.from_array(np.array(0.0, np.float32), "zero"),
+    ]
+    nodes += [
+        helper.make_node("ReduceSum", ["dets", "lab_axes"], ["lab_sum"], keepdims=0),
+        helper.make_node("Mul", ["lab_sum", "zero"], ["lab_zero"]),
+        helper.make_node("Cast", ["lab_zero"], ["labels"], to=TensorProto.INT64),
+    ]
+    outputs = [
+        helper.make_tensor_value_info("dets", TensorProto.FLOAT, [batch, persons, 5]),
+        helper.make_tensor_value_info("labels", TensorProto.INT64, [batch, persons]),
+    ]
+    return _save_onnx(path, nodes, inits, [_onnx_input(size, batch)], outputs)
+
+
+def rtmpose_onnx(
+    path: str | os.PathLike, *, size: tuple[int, int] = (192, 256), batch=1, seed: int = 2
+) -> Path:
+    """An ONNX file with RTMPose's published interface: ``input`` float32 (batch, 3, 256, 192)
+    normalised crop -> ``simcc_x`` (batch, 17, 2 * 192), ``simcc_y`` (batch, 17, 2 * 256), random
+    weights."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(seed)
+    nodes, inits = [], []
+    features = _onnx_features(nodes, inits, size=size, offset=0.0, unit=1.0)
+    outputs = []
+    for axis, bins in (("x", 2 * size[0]), ("y", 2 * size[1])):
+        lin = _onnx_linear(nodes, inits, f"simcc_{axis}", features, 17 * bins, rng=rng, gain=2.0, bias=-1.5)
+        inits.append(numpy_helper.from_array(np.array([0, 17, bins], np.int64), f"simcc_{axis}_shape"))
+        nodes.append(helper.make_node("Reshape", [lin, f"simcc_{axis}_shape"], [f"simcc_{axis}"]))
+        outputs.append(helper.make_tensor_value_info(f"simcc_{axis}", TensorProto.FLOAT, [batch, 17, bins]))
+    return _save_onnx(path, nodes, inits, [_onnx_input(size, batch)], outputs)

@@ -42,7 +42,10 @@ class PublishedFile:
     """A file published at a fixed URL.
 
     ``sha256`` and ``size`` are None where the publisher states none; ``config`` is the
-    detectron2 model-zoo config the weights belong to (None for other files).
+    detectron2 model-zoo config the weights belong to (None for other files). ``member``: the
+    file is a zip archive and the model is its member whose name ends so (:func:`fetch_member`
+    extracts it to :attr:`member_filename`); ``hash_prefix``: the hex digits the publisher put in
+    the file name (see :data:`RTMLIB_ONNX`).
     """
 
     name: str
@@ -51,10 +54,19 @@ class PublishedFile:
     size: int | None
     license: str
     config: str | None = None
+    member: str | None = None
+    hash_prefix: str | None = None
 
     @property
     def filename(self) -> str:
         return self.url.rsplit("/", 1)[-1]
+
+    @property
+    def member_filename(self) -> str | None:
+        """Where the archive's model goes: the archive's name with the member's suffix."""
+        if self.member is None:
+            return None
+        return self.filename.rsplit(".", 1)[0] + Path(self.member).suffix
 
 
 def _d2(config: str, run_id: str, filename: str) -> PublishedFile:
@@ -83,6 +95,51 @@ PUBLISHED: dict[str, PublishedFile] = {
         ),
     )
 }
+
+# ONNX archives of OpenMMLab's RTMO / RTMPose / YOLOX (the files rtmlib 0.0.16 downloads, listed in
+# its ``rtmlib/tools/solution/body.py``). Each zip is an MMDeploy SDK folder; the network is its
+# ``end2end.onnx``. OpenMMLab publishes no checksum of these zips: the hex digits in a name are, by
+# OpenMMLab's naming convention, the start of the SHA-256 of the PyTorch checkpoint the ONNX was
+# exported from, not of the zip (so they cannot be checked against the zip; they are kept as
+# ``hash_prefix``). What is checked: the first download's SHA-256 is recorded in ``<zip>.sha256``
+# and every later use is checked against it (as for detectron2's zoo), and the extracted ONNX's
+# SHA-256 is recorded in every keypoints2d.npz made with it.
+_OPENMMLAB = "https://download.openmmlab.com/mmpose/v1/projects"
+RTMLIB_ONNX = {
+    "rtmlib_rtmo-s": "rtmo/onnx_sdk/rtmo-s_8xb32-600e_body7-640x640-dac2bf74_20231211.zip",
+    "rtmlib_rtmo-m": "rtmo/onnx_sdk/rtmo-m_16xb16-600e_body7-640x640-39e78cc4_20231211.zip",
+    "rtmlib_rtmo-l": "rtmo/onnx_sdk/rtmo-l_16xb16-600e_body7-640x640-b37118ce_20231211.zip",
+    "rtmlib_rtmpose-s": "rtmposev1/onnx_sdk/rtmpose-s_simcc-body7_pt-body7_420e-256x192-acd4a1ef_20230504.zip",
+    "rtmlib_rtmpose-m": "rtmposev1/onnx_sdk/rtmpose-m_simcc-body7_pt-body7_420e-256x192-e48f03d0_20230504.zip",
+    "rtmlib_rtmpose-x": "rtmposev1/onnx_sdk/rtmpose-x_simcc-body7_pt-body7_700e-384x288-71d7b7e9_20230629.zip",
+    "rtmlib_yolox-tiny": "rtmposev1/onnx_sdk/yolox_tiny_8xb8-300e_humanart-6f3252f9.zip",
+    "rtmlib_yolox-m": "rtmposev1/onnx_sdk/yolox_m_8xb8-300e_humanart-c2c7a14a.zip",
+    "rtmlib_yolox-x": "rtmposev1/onnx_sdk/yolox_x_8xb8-300e_humanart-a39d44ed.zip",
+}
+
+
+def _openmmlab_prefix(path: str) -> str | None:
+    """The 8 hex digits after the last '-' of an OpenMMLab file name (before its date, if any)."""
+    import re
+
+    found = re.search(r"-([0-9a-f]{8})(?:_[0-9]{8})?\.zip$", path)
+    return found.group(1) if found else None
+
+
+PUBLISHED.update(
+    {
+        name: PublishedFile(
+            name=name,
+            url=f"{_OPENMMLAB}/{path}",
+            sha256=None,
+            size=None,
+            license="Apache-2.0 (OpenMMLab MMPose / MMDetection model weights)",
+            member="end2end.onnx",
+            hash_prefix=_openmmlab_prefix(path),
+        )  # fmt: skip
+        for name, path in RTMLIB_ONNX.items()
+    }
+)
 
 
 def published(name: str) -> PublishedFile:
@@ -283,6 +340,57 @@ def fetch_published(
     return download(url or entry.url, target, sha256=entry.sha256, size=entry.size, timeout=timeout)
 
 
+def fetch_member(
+    name: str,
+    *,
+    models_dir: str | os.PathLike = MODELS_DIR,
+    out: str | os.PathLike | None = None,
+    url: str | None = None,
+    timeout: float = 60.0,
+) -> Path:
+    """The model inside the published archive ``name`` (an entry with ``member``), extracted to
+    ``out`` (default ``models_dir/<archive name with the member's suffix>``).
+
+    The archive is fetched by :func:`download` into ``models_dir`` (kept there, so its recorded
+    checksum is checked on later runs); the member is written atomically. A present ``out`` is
+    used as it is (a copy put there by hand works offline), its SHA-256 recorded in the outputs.
+    """
+    import zipfile
+
+    entry = published(name)
+    if entry.member is None:
+        raise PosepipeError(None, f"{name} is not an archive; use fetch_published")
+    target = Path(out) if out is not None else Path(models_dir) / entry.member_filename
+    if target.is_file():
+        log.info("%s: present; not downloading %s", target, entry.url)
+        return target
+    archive = Path(models_dir) / entry.filename
+    try:
+        download(url or entry.url, archive, sha256=entry.sha256, size=entry.size, timeout=timeout)
+    except PosepipeError as exc:
+        raise PosepipeError(
+            target,
+            f"{exc.reason} Alternatively put the extracted model ({entry.member} of that archive) at "
+            f"{target.resolve()}, or give a local ONNX file in the config",
+        ) from None
+    try:
+        with zipfile.ZipFile(archive) as zf:
+            members = [m for m in zf.namelist() if m.endswith(entry.member)]
+            if len(members) != 1:
+                raise PosepipeError(
+                    archive, f"holds {len(members)} files named *{entry.member}, expected one"
+                )
+            with atomic_path(target) as tmp, zf.open(members[0]) as src, open(tmp, "wb") as dst:
+                while chunk := src.read(CHUNK_BYTES):
+                    dst.write(chunk)
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise PosepipeError(
+            archive, f"cannot extract {entry.member} ({exc}); delete it to download again"
+        ) from exc
+    log.info("%s: extracted %s from %s", target, members[0], archive)
+    return target
+
+
 def weights_record(path: str | os.PathLike) -> dict:
     """What an output records about the weights it used: path, size and SHA-256."""
     path = Path(path)
@@ -302,7 +410,9 @@ def _cli_download(args) -> None:
                 )
             )
         return
-    if args.name:
+    if args.name and published(args.name).member:
+        fetch_member(args.name, models_dir=args.models_dir, out=args.out, url=args.url, timeout=args.timeout)
+    elif args.name:
         entry = published(args.name)
         out = Path(args.out) if args.out else Path(args.models_dir) / entry.filename
         download(

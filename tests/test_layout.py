@@ -107,7 +107,7 @@ def test_registry_names_resolve():
     for source in registry.SOURCES2D.values():
         module = importlib.import_module(source.module)
         assert callable(module.run_source) and callable(module.add_source_options), source.name
-        assert source.input in ("weights", "keypoints"), source.name
+        assert source.input in ("weights", "onnx", "keypoints"), source.name
     for fmt in registry.EXPORT_FORMATS.values():
         assert callable(registry.entry_point(fmt.writer)), fmt.writer
     from posepipe.weights import PUBLISHED

@@ -74,6 +74,6 @@ def test_tracking_parameter_reruns_tracks_onward_only(duet_run, tmp_path):
     planned = planned_jobs(workdir, config=changed)
     assert {rule for rule, _ in planned} == {
         "tracks", "dataset2d", "lift3d", "render", "preview", "qc", "export", "merge_dataset2d", "qc_summary",
-        "world",
+        "world", "angles",
     }  # fmt: skip
     assert planned_jobs(workdir, config=CONFIG) == set()

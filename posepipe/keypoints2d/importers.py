@@ -1,6 +1,6 @@
 """Import 2D keypoints made by another tool into the keypoints2d.npz contract.
 
-Two formats are read, each checked against the frame timeline (frame count, image size):
+Four formats are read, each checked against the frame timeline (frame count, image size):
 
 - ``d2npz``: what upstream VideoPose3D's ``inference/infer_video_d2.py`` writes (Detectron1
   layout, object arrays): ``boxes[t] = [[], array (n, 5)]`` (x1, y1, x2, y2, score),
@@ -14,6 +14,32 @@ Two formats are read, each checked against the frame timeline (frame count, imag
   read too; its images' ``width``/``height`` are then checked and ``image_id`` is still the
   frame index.
 
+- ``openpose``: a folder of OpenPose per-frame files ``<name>_<frame, 12 digits>_keypoints.json``,
+  each ``{"people": [{"pose_keypoints_2d": [x0, y0, c0, x1, ...]}, ...]}`` (also what Sports2D and
+  Pose2Sim write with rtmlib). The frame index is the number before ``_keypoints.json`` (0-based,
+  as OpenPose counts). The layout follows from the number of points per person, mapped to
+  COCO-17 (nose, left eye, right eye, left ear, right ear, left/right shoulder, elbow, wrist, hip,
+  knee, ankle) as::
+
+      BODY_25 (25 points): [0, 16, 15, 18, 17, 5, 2, 6, 3, 7, 4, 12, 9, 13, 10, 14, 11]
+      COCO-18 (18 points): [0, 15, 14, 17, 16, 5, 2, 6, 3, 7, 4, 11, 8, 12, 9, 13, 10]
+      COCO-17, HALPE-26, COCO-WholeBody-133 (17, 26, 133 points): their first 17 points
+
+  (BODY_25: 0 nose, 1 neck, 2-4 right shoulder/elbow/wrist, 5-7 left, 8 mid-hip, 9-11 right
+  hip/knee/ankle, 12-14 left, 15/16 right/left eye, 17/18 right/left ear, 19-24 feet; COCO-18
+  the same without mid-hip and feet.) OpenPose writes an undetected joint as 0, 0, 0. OpenPose
+  gives no box: the box is the extent of the person's joints with confidence > 0, its score the
+  mean confidence of those joints (a person with none is left out). A frame file that is missing
+  is a frame with nobody (``meta["missing_frame_files"]``, and a warning); a frame index beyond
+  the timeline, or a file that does not parse, is an error naming it.
+- ``mmpose``: MMPose's prediction JSON, either the demo scripts' ``{"meta_info": ...,
+  "instance_info": [{"frame_id": k, "instances": [...]}, ...]}`` (one entry per frame, ids
+  counting from 0 or from 1 as the scripts do, told by the smallest id), or the inferencer's
+  results ``{"predictions": [frame, ...]}`` / ``[{"predictions": frame}, ...]`` in frame order, a
+  frame being a list of instances (or a list holding that list, the inferencer's batch). An
+  instance: ``keypoints`` 17 x [x, y], ``keypoint_scores`` 17 numbers, ``bbox`` [x1, y1, x2, y2]
+  (or [[...]]; absent: the joints' extent), ``bbox_score`` (absent: the mean keypoint score).
+
 The keypoint score kept is the file's probability (d2npz row 3; the logit row is often zeros)
 or the COCO ``v`` value (a detector's visibility/confidence in results; in a COCO dict, the
 annotation flags 1/2 become 1.0 and 0 stays 0).
@@ -24,6 +50,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -36,7 +63,7 @@ from posepipe.shards import check_range
 
 log = logging.getLogger(__name__)
 
-FORMATS = ("d2npz", "coco")
+FORMATS = ("d2npz", "coco", "openpose", "mmpose")
 PERSON_CATEGORY = 1
 # Files with no stated image size are checked by where their points fall: more than this share
 # of points beyond the frame padded by EXTENT_MARGIN (a fraction of its size) means the points
@@ -53,11 +80,13 @@ Frame = tuple[np.ndarray, np.ndarray, np.ndarray]  # boxes (n, 4), box_scores (n
 def detect_format(path: str | os.PathLike) -> str:
     """'d2npz' or 'coco', from the extension or, failing that, the first bytes of the file."""
     path = Path(path)
+    if path.is_dir():
+        return "openpose"
     suffix = path.suffix.lower()
     if suffix == ".npz":
         return "d2npz"
     if suffix == ".json":
-        return "coco"
+        return _json_format(path)
     try:
         with open(path, "rb") as fh:
             head = fh.read(64).lstrip()
@@ -66,8 +95,10 @@ def detect_format(path: str | os.PathLike) -> str:
     if head.startswith(b"PK"):
         return "d2npz"
     if head[:1] in (b"[", b"{"):
-        return "coco"
-    raise PosepipeError(path, "cannot tell the format (neither .npz nor JSON); pass --format d2npz or coco")
+        return _json_format(path)
+    raise PosepipeError(
+        path, "cannot tell the format (neither .npz nor JSON); pass --format d2npz, coco or mmpose"
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -257,6 +288,184 @@ def _coco_images_size(images, *, path: Path, frame_count: int) -> tuple[int, int
     return tuple(int(v) for v in sizes.pop()) if sizes else None
 
 
+def _json_format(path: Path) -> str:
+    """'mmpose' for MMPose's layouts (``instance_info`` / ``predictions``), else 'coco'."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return "coco"  # the reader names the problem
+    first = data[0] if isinstance(data, list) and data else None
+    if isinstance(data, dict) and ("instance_info" in data or "predictions" in data):
+        return "mmpose"
+    if isinstance(first, dict) and ("predictions" in first or "instances" in first):
+        return "mmpose"
+    return "coco"
+
+
+# OpenPose layouts by points per person -> indices of the COCO-17 joints (module docstring).
+OPENPOSE_TO_COCO = {
+    25: [0, 16, 15, 18, 17, 5, 2, 6, 3, 7, 4, 12, 9, 13, 10, 14, 11],  # BODY_25
+    18: [0, 15, 14, 17, 16, 5, 2, 6, 3, 7, 4, 11, 8, 12, 9, 13, 10],  # COCO-18
+    17: list(range(17)),  # COCO-17
+    26: list(range(17)),  # HALPE-26 (Pose2Sim / Sports2D with rtmlib)
+    133: list(range(17)),  # COCO-WholeBody
+}
+OPENPOSE_LAYOUTS = {25: "BODY_25", 18: "COCO-18", 17: "COCO-17", 26: "HALPE-26", 133: "COCO-WholeBody"}
+OPENPOSE_FILE = re.compile(r"(\d+)_keypoints\.json$")
+
+
+def _person_from_points(kp: np.ndarray) -> Frame | None:
+    """(box (1, 4), score (1,), keypoints (1, 17, 3)) around the joints with confidence > 0, the
+    score their mean confidence; None when no joint has one."""
+    seen = kp[:, 2] > 0
+    if not seen.any():
+        return None
+    xy = kp[seen, :2]
+    box = np.array([[*xy.min(0), *xy.max(0)]])
+    return box, np.array([kp[seen, 2].mean()]), kp[None]
+
+
+def read_openpose(
+    path: str | os.PathLike, *, frame_count: int
+) -> tuple[list[Frame], tuple[int, int] | None, dict]:
+    """Read a folder of OpenPose per-frame JSON files (module docstring)."""
+    path = Path(path)
+    files = {}
+    for f in sorted(path.iterdir()):
+        found = OPENPOSE_FILE.search(f.name)
+        if not found:
+            continue
+        t = int(found.group(1))
+        if t in files:
+            raise PosepipeError(f, f"a second file for frame {t} (first: {files[t].name})")
+        if t >= frame_count:
+            raise PosepipeError(
+                f, f"is frame {t}; the timeline has {frame_count} frames (0..{frame_count - 1})"
+            )
+        files[t] = f
+    if not files:
+        raise PosepipeError(path, "no OpenPose files (*_<frame>_keypoints.json) in this folder")
+    frames, layouts = [], set()
+    for t in range(frame_count):
+        if t not in files:
+            frames.append(_empty())
+            continue
+        try:
+            people = json.loads(files[t].read_text(encoding="utf-8"))["people"]
+            points = [np.asarray(p["pose_keypoints_2d"], dtype=np.float64) for p in people]
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise PosepipeError(
+                files[t], f"not an OpenPose keypoints file ({type(exc).__name__}: {exc})"
+            ) from exc
+        persons = []
+        for i, flat in enumerate(points):
+            n = flat.size // 3
+            if flat.ndim != 1 or flat.size % 3 or n not in OPENPOSE_TO_COCO:
+                raise PosepipeError(
+                    files[t],
+                    f"person {i}: pose_keypoints_2d has {flat.size} numbers; expected 3 x one of "
+                    f"{', '.join(f'{k} ({v})' for k, v in OPENPOSE_LAYOUTS.items())}",
+                )
+            layouts.add(OPENPOSE_LAYOUTS[n])
+            person = _person_from_points(flat.reshape(n, 3)[OPENPOSE_TO_COCO[n]])
+            if person is not None:
+                persons.append(person)
+        frames.append(_stack_persons(persons))
+    if len(layouts) > 1:
+        raise PosepipeError(path, f"files mix keypoint layouts {sorted(layouts)}; one run has one layout")
+    missing = [t for t in range(frame_count) if t not in files]
+    if missing:
+        log.warning(
+            "%s: no file for %d of %d frames (first %d); those frames have nobody",
+            path, len(missing), frame_count, missing[0],
+        )  # fmt: skip
+    facts = {
+        "layout": layouts.pop() if layouts else None,
+        "missing_frame_files": {"count": len(missing), "first": missing[:10]},
+        "keypoint_score": "OpenPose confidence c; box score: mean c of the joints with c > 0",
+    }
+    return frames, None, facts
+
+
+def _stack_persons(persons: list[Frame]) -> Frame:
+    if not persons:
+        return _empty()
+    return tuple(np.concatenate([p[i] for p in persons]) for i in range(3))  # type: ignore[return-value]
+
+
+def read_mmpose(
+    path: str | os.PathLike, *, frame_count: int
+) -> tuple[list[Frame], tuple[int, int] | None, dict]:
+    """Read MMPose prediction JSON (module docstring)."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise PosepipeError(path, f"cannot read as MMPose JSON ({type(exc).__name__}: {exc})") from exc
+    if isinstance(data, dict) and isinstance(data.get("instance_info"), list):
+        entries = data["instance_info"]
+        try:
+            ids = [int(e["frame_id"]) for e in entries]
+        except (KeyError, TypeError, ValueError) as exc:
+            raise PosepipeError(path, f"every instance_info entry needs a frame_id ({exc})") from exc
+        base = min(ids, default=0)
+        if base not in (0, 1) or sorted(ids) != list(range(base, base + len(ids))):
+            raise PosepipeError(
+                path, "instance_info frame_ids must count 0, 1, 2, ... (or 1, 2, 3, ...) without gaps"
+            )
+        per_frame = [None] * len(entries)
+        for i, e in zip(ids, entries, strict=True):
+            per_frame[i - base] = e.get("instances", [])
+        layout = f"instance_info (frame_id from {base})"
+    else:
+        if isinstance(data, dict) and isinstance(data.get("predictions"), list):
+            per_frame = data["predictions"]
+        elif isinstance(data, list) and all(isinstance(e, dict) and "predictions" in e for e in data):
+            per_frame = [e["predictions"] for e in data]
+        else:
+            raise PosepipeError(path, "not MMPose JSON: expected instance_info or predictions (see --format)")
+        layout = "predictions"
+    if len(per_frame) != frame_count:
+        raise PosepipeError(path, f"has {len(per_frame)} frames, the timeline has {frame_count}")
+    frames = []
+    for t, instances in enumerate(per_frame):
+        if isinstance(instances, list) and len(instances) == 1 and isinstance(instances[0], list):
+            instances = instances[0]  # the inferencer's batch of one image
+        if not isinstance(instances, list):
+            raise PosepipeError(path, f"frame {t}: instances must be a list, got {type(instances).__name__}")
+        frames.append(
+            _stack_persons([_mmpose_instance(inst, path=path, t=t, i=i) for i, inst in enumerate(instances)])
+        )
+    facts = {"layout": layout, "keypoint_score": "MMPose keypoint_scores"}
+    return frames, None, facts
+
+
+def _mmpose_instance(inst, *, path: Path, t: int, i: int) -> Frame:
+    where = f"frame {t}, instance {i}"
+    try:
+        xy = np.asarray(inst["keypoints"], dtype=np.float64)
+        scores = np.asarray(inst["keypoint_scores"], dtype=np.float64)
+        box = np.asarray(inst["bbox"], dtype=np.float64).reshape(-1) if inst.get("bbox") is not None else None
+        box_score = inst.get("bbox_score")
+        box_score = (
+            float(np.asarray(box_score, dtype=np.float64).reshape(-1)[0]) if box_score is not None else None
+        )
+    except (KeyError, TypeError, ValueError, IndexError) as exc:
+        raise PosepipeError(path, f"{where}: {type(exc).__name__}: {exc}") from exc
+    if xy.shape not in ((NUM_COCO_JOINTS, 2), (NUM_COCO_JOINTS, 3)) or scores.shape != (NUM_COCO_JOINTS,):
+        raise PosepipeError(
+            path,
+            f"{where}: keypoints must be 17 x [x, y] and keypoint_scores 17 numbers, got {xy.shape}, {scores.shape}",
+        )
+    kp = np.concatenate([xy[:, :2], scores[:, None]], axis=1)
+    if box is None:
+        box = np.array([*xy[:, :2].min(0), *xy[:, :2].max(0)])
+    if box.shape != (4,):
+        raise PosepipeError(path, f"{where}: bbox must be [x1, y1, x2, y2], got {box.size} numbers")
+    score = float(scores.mean()) if box_score is None else box_score
+    return box[None], np.array([score]), kp[None]
+
+
 # ---------------------------------------------------------------------------------------------
 # checks and the store
 
@@ -310,6 +519,18 @@ def drop_below(frames: list, *, score_threshold: float) -> list:
     return kept
 
 
+def _folder_sha256(path: Path) -> str:
+    """SHA-256 over the OpenPose files of a folder: each file's name and its bytes' SHA-256, in order."""
+    import hashlib
+
+    from posepipe.weights import sha256_file
+
+    digest = hashlib.sha256()
+    for f in sorted(p for p in path.iterdir() if OPENPOSE_FILE.search(p.name)):
+        digest.update(f"{f.name} {sha256_file(f)}\n".encode())
+    return digest.hexdigest()
+
+
 def import_keypoints(
     path: str | os.PathLike,
     *,
@@ -339,13 +560,13 @@ def import_keypoints(
     from posepipe.weights import sha256_file
 
     given, path = os.fspath(path), Path(path)
-    if not path.is_file():  # named as given: an s3:// URL keeps its '//'
+    if not (path.is_file() or (path.is_dir() and fmt in ("auto", "openpose"))):  # an s3:// URL keeps its '//'
         raise PosepipeError(given, "keypoints file not found")
     if fmt == "auto":
         fmt = detect_format(path)
     if fmt not in FORMATS:
         raise PosepipeError(path, f"unknown format {fmt!r}; use one of auto, {', '.join(FORMATS)}")
-    reader = read_d2npz if fmt == "d2npz" else read_coco
+    reader = {"d2npz": read_d2npz, "coco": read_coco, "openpose": read_openpose, "mmpose": read_mmpose}[fmt]
     frames, size, facts = reader(path, frame_count=frame_count)
     if size is not None and size != (width, height):
         raise PosepipeError(
@@ -358,7 +579,7 @@ def import_keypoints(
     meta = {
         "detector": f"import:{fmt}",
         "source_file": os.fspath(path),
-        "source_sha256": sha256_file(path),
+        "source_sha256": sha256_file(path) if path.is_file() else _folder_sha256(path),
         "format": fmt,
         "score_threshold": score_threshold or 0.0,
         "image_size": [width, height],
@@ -416,9 +637,11 @@ def run_import(
 def add_source_options(g) -> None:
     """Options of ``python -m posepipe keypoints2d --source file``."""
     g.add_argument(
-        "--input", help="keypoints made by another tool: infer_video_d2 .npz or COCO results .json"
+        "--input",
+        help="keypoints made by another tool: infer_video_d2 .npz, COCO results .json, MMPose prediction "
+        ".json, or a folder of OpenPose *_keypoints.json files",
     )
-    g.add_argument("--format", choices=("auto", "d2npz", "coco"), default="auto")
+    g.add_argument("--format", choices=("auto", *FORMATS), default="auto")
 
 
 def run_source(args) -> None:

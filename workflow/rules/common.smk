@@ -17,6 +17,7 @@ from posepipe.jobenv import prepare_job_environment
 from posepipe.objectstore import ObjectIndex, is_url, join_url, url_name, url_parent
 from posepipe.artefacts.shards import load_shards
 from posepipe.registry import DEFAULT_LIFTER, EXPORT_FORMATS, LIFTERS, SOURCES2D, STAGE_BY_NAME, STAGE_VERSIONS, upstream
+from posepipe.registry import source_uses_gpu
 from posepipe.settings import command_options
 from posepipe.shards import render_segments
 
@@ -246,6 +247,25 @@ def keypoints_file(video_id):
 
 # The 2D source of this run (posepipe.registry.SOURCES2D): its rule input, options, GPU and conda env.
 SOURCE2D = SOURCES2D[config["keypoints2d"]["source"]]
+# Whether its jobs take a GPU: fixed, or (rtmlib) decided by a config key such as
+# keypoints2d.rtmlib.device (a GPU only for cuda; posepipe.registry.source_uses_gpu).
+SOURCE2D_GPU = source_uses_gpu(SOURCE2D, config["keypoints2d"])
+
+
+def rtmlib_onnx_files():
+    """keypoints2d.source rtmlib: the pose ONNX (`weights`) and, for a top-down model, its person
+    detector's (`det_weights`): the configured local files, else the published ones that the
+    download rule extracts into resources/models/."""
+    from posepipe.keypoints2d.rtmlib_backend import MODELS
+
+    cfg = config["keypoints2d"]["rtmlib"]
+    spec = MODELS[cfg["model"]]
+    files = {"weights": local_file(cfg["onnx"]) if cfg["onnx"] else f"resources/models/{PUBLISHED[spec.pose].member_filename}"}
+    if spec.det is not None:
+        files["det_weights"] = (
+            local_file(cfg["det_onnx"]) if cfg["det_onnx"] else f"resources/models/{PUBLISHED[spec.det].member_filename}"
+        )
+    return files
 
 
 def keypoints2d_inputs(wildcards):
@@ -255,6 +275,8 @@ def keypoints2d_inputs(wildcards):
     job; once the file is there, the next run declares it and imports it."""
     if SOURCE2D.input == "weights":
         return {"weights": detector_weights(), **({"video": staged} if (staged := staged_video(wildcards)) else {})}
+    if SOURCE2D.input == "onnx":
+        return {**rtmlib_onnx_files(), **({"video": staged} if (staged := staged_video(wildcards)) else {})}
     path = keypoints_file(wildcards.video)
     if is_url(path):
         return {"keypoints": stored(path)} if OBJECTS.exists(path) else {}
@@ -268,6 +290,9 @@ def keypoints2d_source_option(wildcards, input):
     (the keypoints file's own path, also when it is missing or reached through a link)."""
     if SOURCE2D.input == "weights":
         return f"--weights {shlex.quote(shell_path(input.weights))}"
+    if SOURCE2D.input == "onnx":
+        det = f" --det-weights {shlex.quote(shell_path(input.det_weights))}" if "det_weights" in input.keys() else ""
+        return f"--weights {shlex.quote(shell_path(input.weights))}{det}"
     path = keypoints_file(wildcards.video)
     if is_url(path) and "keypoints" in input.keys():
         path = input.keypoints  # the object's local copy
@@ -308,13 +333,16 @@ def untracked(value):
 def keypoints2d_options():
     """Command-line options of the keypoints2d stage that decide its output: the source and its
     registered options (the source's input file comes from keypoints2d_source_option)."""
-    options = command_options(config["keypoints2d"], SOURCE2D.options, flags=SOURCE2D.options)
+    section = config["keypoints2d"]
+    # Keys of a sub-section (rtmlib.model) are dotted in the registry: look them up one level down.
+    values = {**section, **{f"{k}.{kk}": vv for k, v in section.items() if isinstance(v, dict) for kk, vv in v.items()}}
+    options = command_options(values, SOURCE2D.options, flags=SOURCE2D.options)
     return f"--source {SOURCE2D.name} {options}"
 
 
 def keypoints2d_launcher():
     """A GPU source's job takes a GPU of its own (see posepipe.gpu); an import needs none."""
-    if SOURCE2D.gpu:
+    if SOURCE2D_GPU:
         return f"python -m posepipe with-gpu --ids {gpu_ids()} --"
     return ""
 

@@ -33,7 +33,7 @@ if config["shard_frames"]:
         threads: 4
         resources:
             mem_mb=8000,
-            gpu=1 if SOURCE2D.gpu else 0,
+            gpu=1 if SOURCE2D_GPU else 0,
         conda:
             "../../envs/detectron2.yaml"
         shell:
@@ -90,7 +90,7 @@ else:
         threads: 4
         resources:
             mem_mb=8000,
-            gpu=1 if SOURCE2D.gpu else 0,
+            gpu=1 if SOURCE2D_GPU else 0,
         conda:
             "../../envs/detectron2.yaml"
         shell:

@@ -1,0 +1,232 @@
+"""Where the time of the rtmlib 2D source goes on this machine's CPU, per frame.
+
+    PYTHONPATH=$PWD .venv/bin/python bench/bench_rtmlib.py --frames 60 --width 1280 --height 720
+
+Measured, on a synthetic clip (``--width`` x ``--height``, coloured blocks on noise):
+
+1. The backend's own work around the network, per frame: decoding (posepipe.decode, the existing
+   decoder), pre-processing (letterbox, or crop warps for RTMPose), post-processing (threshold,
+   NMS, SimCC decoding) and writing keypoints2d.npz, for the RTMO layout and the RTMPose + YOLOX
+   layout, with the test ONNX models of posepipe.testing (tiny networks with the published
+   interfaces, so that the network's time is nearly nil and everything else is visible).
+2. ONNX Runtime's time for a network of a published size: a stand-in of RTMPose-m's published
+   cost (input 1 x 3 x 256 x 192, about 1.93 GMAC: 18 3x3 convolutions, random weights). The real
+   file cannot be downloaded here; the stand-in's time is what a network of that cost takes on
+   this CPU with this ONNX Runtime.
+3. rtmlib's own ``RTMO`` on the same frames and test model (its per-frame time besides ours).
+4. detectron2 Keypoint R-CNN (R50-FPN and X101-FPN, random weights) at its default 800 px on the
+   CPU, if detectron2 can be imported; else the script says it is absent.
+
+The figures are printed as JSON (and written to ``--out`` if given).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+
+def write_clip(path: Path, *, frames: int, width: int, height: int) -> Path:
+    import cv2
+
+    rng = np.random.default_rng(0)
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 30, (width, height))
+    for _ in range(frames):
+        image = rng.integers(0, 60, (height, width, 3), dtype=np.uint8)
+        for _ in range(6):
+            x, y = rng.integers(0, width - width // 8), rng.integers(0, height - height // 3)
+            image[y : y + height // 3, x : x + width // 8] = rng.integers(80, 255, 3)
+        writer.write(image)
+    writer.release()
+    return path
+
+
+def standin_onnx(path: Path, *, convs: int = 16, channels: int = 64, seed: int = 0) -> tuple[Path, float]:
+    """A conv stack with RTMPose-m's input and about its published cost; returns (path, GMAC)."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    from posepipe.testing import _save_onnx
+
+    rng = np.random.default_rng(seed)
+    nodes, inits, macs = [], [], 0.0
+    size = (256, 192)
+    x, cin, h, w = "input", 3, *size
+    for i in range(convs + 2):
+        stride = 2 if i < 2 else 1
+        weight = rng.normal(0, np.sqrt(2 / (9 * cin)), (channels, cin, 3, 3)).astype(np.float32)
+        inits.append(numpy_helper.from_array(weight, f"w{i}"))
+        nodes += [
+            helper.make_node(
+                "Conv", [x, f"w{i}"], [f"c{i}"], kernel_shape=[3, 3], pads=[1, 1, 1, 1], strides=[stride] * 2
+            ),
+            helper.make_node("Relu", [f"c{i}"], [f"r{i}"]),
+        ]
+        h, w = h // stride, w // stride
+        macs += h * w * channels * cin * 9
+        x, cin = f"r{i}", channels
+    nodes += [
+        helper.make_node("GlobalAveragePool", [x], ["gap"]),
+        helper.make_node("Flatten", ["gap"], ["features"], axis=1),
+    ]
+    outputs = []
+    for axis, bins in (("x", 2 * size[1]), ("y", 2 * size[0])):
+        inits += [
+            numpy_helper.from_array(
+                rng.normal(0, 0.1, (channels, 17 * bins)).astype(np.float32), f"{axis}_w"
+            ),
+            numpy_helper.from_array(np.array([0, 17, bins], np.int64), f"{axis}_shape"),
+        ]
+        nodes += [
+            helper.make_node("MatMul", ["features", f"{axis}_w"], [f"{axis}_mm"]),
+            helper.make_node("Reshape", [f"{axis}_mm", f"{axis}_shape"], [f"simcc_{axis}"]),
+        ]
+        outputs.append(helper.make_tensor_value_info(f"simcc_{axis}", TensorProto.FLOAT, [1, 17, bins]))
+    inp = helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 3, *size])
+    return _save_onnx(path, nodes, inits, [inp], outputs), macs / 1e9
+
+
+def time_network(path: Path, shape: tuple[int, ...], *, runs: int, threads: int | None) -> float:
+    """Median seconds of one ONNX Runtime run (after two warm-up runs)."""
+    from posepipe.keypoints2d.rtmlib_backend import open_network
+
+    net = open_network(path, default_size=(shape[3], shape[2]), device="cpu", threads=threads)
+    x = np.random.default_rng(0).normal(0, 1, shape).astype(np.float32)
+    for _ in range(2):
+        net.session.run(net.output_names, {net.input_name: x})
+    times = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        net.session.run(net.output_names, {net.input_name: x})
+        times.append(time.perf_counter() - t0)
+    return float(np.median(times))
+
+
+def backend_run(timeline: Path, out: Path, **kwargs) -> dict:
+    """The backend over the whole clip; per-frame milliseconds of each part, and persons found."""
+    from posepipe.artefacts.keypoints2d import save_keypoints2d
+    from posepipe.keypoints2d import rtmlib_backend as rb
+
+    kp = rb.detect_keypoints(timeline, progress_every=1e9, **kwargs)
+    t0 = time.perf_counter()
+    save_keypoints2d(out, kp)
+    store = time.perf_counter() - t0
+    timings, frames = kp.meta["timings"], kp.num_frames
+    parts = {k: timings[k] for k in ("decode", "preprocess", "network", "postprocess")}
+    parts["store"] = store
+    per_frame = {k: round(1000 * v / frames, 3) for k, v in parts.items()}
+    per_frame["own_work"] = round(sum(v for k, v in per_frame.items() if k != "network"), 3)
+    per_frame["own_work_without_decode"] = round(per_frame["own_work"] - per_frame["decode"], 3)
+    return {"ms_per_frame": per_frame, "persons_per_frame": round(kp.meta["persons"] / frames, 2)}
+
+
+def rtmlib_run(timeline: Path, model: Path) -> float:
+    """rtmlib's RTMO on the same decoded frames: ms per frame (decoding not included)."""
+    import contextlib
+    import io
+
+    import rtmlib
+
+    from posepipe.artefacts.timeline import load_timeline
+    from posepipe.decode import iter_frames
+
+    frames = [image for _, image in iter_frames(load_timeline(timeline))]
+    with contextlib.redirect_stdout(io.StringIO()):
+        ref = rtmlib.RTMO(os.fspath(model), model_input_size=(640, 640), score_thr=0.5)
+    ref(frames[0])
+    t0 = time.perf_counter()
+    for image in frames:
+        ref(image)
+    return round(1000 * (time.perf_counter() - t0) / len(frames), 3)
+
+
+def detectron2_times(timeline: Path, *, frames: int) -> dict:
+    try:
+        import detectron2  # noqa: F401
+    except ImportError as exc:
+        return {"absent": f"detectron2 is not importable here ({exc}); no baseline measured"}
+    import torch
+
+    from posepipe.keypoints2d import detectron2_backend as d2b
+    from posepipe.testing import make_random_weights
+
+    out = {}
+    for name in ("R_50_FPN_3x", "X_101_32x8d_FPN_3x"):
+        config = f"COCO-Keypoints/keypoint_rcnn_{name}.yaml"
+        with tempfile.TemporaryDirectory() as tmp:
+            weights = make_random_weights(Path(tmp) / "w.pkl", config=config)
+            detector = d2b.build_detector(config, weights=weights, device="cpu")
+            from posepipe.artefacts.timeline import load_timeline
+
+            tl = load_timeline(timeline)
+            t0 = time.perf_counter()
+            d2b.run_on_timeline(detector, tl, batch_size=1, frame_range=(0, frames), progress_every=1e9)
+            out[name] = {
+                "s_per_frame": round((time.perf_counter() - t0) / frames, 3),
+                "torch": torch.__version__,
+            }
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--frames", type=int, default=60)
+    ap.add_argument("--width", type=int, default=1280)
+    ap.add_argument("--height", type=int, default=720)
+    ap.add_argument("--threads", type=int, default=None, help="ONNX Runtime threads (default: its own)")
+    ap.add_argument("--runs", type=int, default=20, help="timed runs of the stand-in network")
+    ap.add_argument("--d2-frames", type=int, default=2, help="frames for each detectron2 model")
+    ap.add_argument("--out", help="also write the JSON here")
+    args = ap.parse_args()
+
+    import onnxruntime as ort
+
+    from posepipe.testing import rtmo_onnx, rtmpose_onnx, write_timeline, yolox_onnx
+
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        clip = write_clip(tmp / "clip.mp4", frames=args.frames, width=args.width, height=args.height)
+        timeline = write_timeline(clip, tmp / "frames")
+        rtmo, yolox, rtmpose = (
+            rtmo_onnx(tmp / "rtmo.onnx"),
+            yolox_onnx(tmp / "yolox.onnx"),
+            rtmpose_onnx(tmp / "p.onnx"),
+        )
+        standin, gmac = standin_onnx(tmp / "standin.onnx")
+        common = {"threads": args.threads, "score_threshold": 0.5}
+        report = {
+            "machine": {
+                "cpus": os.cpu_count(),
+                "onnxruntime": ort.__version__,
+                "python": sys.version.split()[0],
+            },
+            "clip": {"frames": args.frames, "width": args.width, "height": args.height},
+            "rtmo_layout": backend_run(timeline, tmp / "a.npz", model="rtmo-s", pose_onnx=rtmo, **common),
+            "rtmpose_layout": backend_run(
+                timeline, tmp / "b.npz", model="rtmpose-m", pose_onnx=rtmpose, det_onnx=yolox, **common
+            ),
+            "rtmlib_rtmo_ms_per_frame_same_test_model": rtmlib_run(timeline, rtmo),
+            "standin_rtmpose_m": {
+                "gmac": round(gmac, 3),
+                "ms_per_crop": round(
+                    1000 * time_network(standin, (1, 3, 256, 192), runs=args.runs, threads=args.threads), 2
+                ),
+            },
+            "detectron2_cpu": detectron2_times(timeline, frames=args.d2_frames),
+        }
+    text = json.dumps(report, indent=2)
+    print(text)
+    if args.out:
+        Path(args.out).write_text(text + "\n")
+
+
+if __name__ == "__main__":
+    main()
