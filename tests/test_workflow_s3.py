@@ -28,6 +28,7 @@ CONFIG = {
     "lift3d": {"checkpoint": "lifter.bin"},
     "render": {"height": 64, "audio": False, "preview": False},
     "exports": [],
+    "angles": {"figure": False},
 }
 IN, OUT = "s3://lab/in", "s3://lab/out"
 STORAGE = ("--default-storage-provider", "s3", "--default-storage-prefix", OUT, "--keep-storage-local-copies")
