@@ -126,7 +126,7 @@ def test_endpoint_down_stops_with_one_line(workdir, monkeypatch):
     monkeypatch.setenv("SNAKEMAKE_STORAGE_S3_ENDPOINT_URL", endpoint)  # the plugin's variable
     line = startup_error(workdir, {**CONFIG, "input": {"directory": IN}})
     assert line.startswith(
-        f"input: {IN}: cannot list the objects: cannot connect to the S3 endpoint {endpoint}/"
+        f"input: {IN}: cannot list the objects: cannot connect to the S3 endpoint {endpoint} (is it up"
     )
 
 
