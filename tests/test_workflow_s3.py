@@ -145,3 +145,12 @@ def test_missing_object_in_the_sample_sheet_fails_that_video_only(s3, workdir):
     )
     jobs = planned_jobs(workdir, config=config)
     assert ("probe", "gone") in jobs and ("probe", "alpha") in jobs
+
+
+def test_results_in_a_bucket_refuse_what_they_cannot_do_yet(workdir):
+    proc = snakemake(workdir, "--dry-run", *STORAGE, config={**CONFIG, "shard_frames": 100}, check=False)
+    assert proc.returncode != 0
+    assert (
+        "results in a bucket (--default-storage-provider) do not work yet with frames.jpeg or shard_frames"
+        in (proc.stdout + proc.stderr)
+    )

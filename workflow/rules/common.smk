@@ -58,6 +58,11 @@ DEFAULT_PREFIX = workflow.storage_settings.default_storage_prefix or ""
 RESULTS_URLS = (join_url(DEFAULT_PREFIX, "results"),) if DEFAULT_STORAGE == "s3" and is_url(DEFAULT_PREFIX) else ()
 
 
+if DEFAULT_STORAGE and (config["frames"]["jpeg"] or config["shard_frames"]):
+    raise WorkflowError(
+        "results in a bucket (--default-storage-provider) do not work yet with frames.jpeg or shard_frames: "
+        "turn those off, or keep results/ local (README, Object storage)"
+    )
 # timeline.json names its table, timeline.csv beside it: a job that reads the one from a bucket gets
 # the other staged too (an input of no file when results/ is local, so local runs keep their DAG).
 TIMELINE_TABLE = "results/{video}/frames/timeline.csv" if DEFAULT_STORAGE else []
