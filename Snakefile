@@ -32,6 +32,7 @@ include: "workflow/rules/exports.smk"
 include: "workflow/rules/world.smk"
 include: "workflow/rules/angles.smk"
 include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/opensim.smk"
 
 
 rule all:

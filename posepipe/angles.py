@@ -40,6 +40,7 @@ PANELS = (
     ("neck flexion", ("neck_flexion",)),
 )
 SIDE_COLOURS = {"_l": "tab:blue", "_r": "tab:red"}  # posepipe's render: left blue, right red
+MIN_SPAN_DEG = 10.0  # smallest y range of a panel
 MAX_PERSONS_DRAWN = 6  # the figure shows the persons present longest; the CSVs have everyone
 
 
@@ -105,6 +106,10 @@ def draw_angles(path: str | os.PathLike, angles: Angles, *, title: str) -> None:
             for k, name in enumerate(names):
                 colour = SIDE_COLOURS.get(name[-2:], ("black", "tab:green")[k % 2])
                 ax.plot(angles.time, angles.values[p, :, index[name]], color=colour, lw=0.9, label=name)
+            low, high = ax.get_ylim()
+            if high - low < MIN_SPAN_DEG:  # a steady angle: no axis of float noise
+                middle = (low + high) / 2
+                ax.set_ylim(middle - MIN_SPAN_DEG / 2, middle + MIN_SPAN_DEG / 2)
             ax.set_title(panel, fontsize="small")
             ax.legend(fontsize="x-small", loc="best")
             ax.grid(alpha=0.3)

@@ -330,6 +330,8 @@ def run_dataset2d(
     max_gap_frames: int | None = schema_default("dataset2d.max_gap_frames"),
     conditioning: Conditioning | None = None,
     fps: float | None = None,
+    calibration: str | os.PathLike | None = None,
+    rotation: int = 0,
 ) -> list[Dataset2D]:
     """The ``dataset2d`` stage: keypoints2d.npz (+ tracks.npz) -> dataset2d.npz. Returns the persons
     it wrote (one, track -1, for ``top_score``).
@@ -338,9 +340,14 @@ def run_dataset2d(
     or ``all``: per-person sequences of the tracks in ``tracks_path`` (:func:`build_persons`);
     ``max_gap_frames`` None takes the tracker's ``max_lost_frames``. ``conditioning`` (off by
     default) then works on each sequence, segment by segment (``fps``: the timeline's).
+    ``calibration`` (``dataset2d.undistort``, off by default): a calibration file
+    (:mod:`posepipe.camera`) whose lens distortion is taken out of the keypoints first: the same
+    points in the pixel grid of an ideal pinhole camera with the same camera matrix (boxes stay as
+    detected); ``meta["undistorted"]`` records it (``rotation``: the timeline's).
     """
     conditioning = conditioning or Conditioning()
     kp = load_keypoints2d(keypoints2d_path)
+    undistorted = undistort_keypoints(kp, calibration, rotation=rotation) if calibration is not None else None
     if person != "top_score":
         from posepipe.artefacts.tracks import load_tracks
 
@@ -363,6 +370,8 @@ def run_dataset2d(
             "num_frames": kp.num_frames, "width": int(kp.width), "height": int(kp.height),
             "source": os.fspath(keypoints2d_path), "tracks": os.fspath(tracks_path), "keypoints2d_meta": kp.meta,
         }  # fmt: skip
+        if undistorted is not None:
+            meta["undistorted"] = undistorted
         if warnings:  # the list summary.csv reads (only when there is one: defaults stay byte-identical)
             meta["warnings"] = warnings
         for warning in warnings:
@@ -377,6 +386,8 @@ def run_dataset2d(
         kp, name=subject or subject_name(video_id), selection=selection, path=keypoints2d_path
     )
     ds.meta["video_id"] = video_id
+    if undistorted is not None:
+        ds.meta["undistorted"] = undistorted
     if conditioning.active:
         ds.meta["conditioning"] = condition(ds, options=conditioning, fps=fps)
         if warnings := conditioning_warnings(ds.meta["conditioning"]):
@@ -393,6 +404,18 @@ def run_dataset2d(
         out,
     )
     return [ds]
+
+
+def undistort_keypoints(kp, calibration: str | os.PathLike, *, rotation: int = 0) -> dict:
+    """Take the lens distortion of ``calibration`` out of ``kp``'s keypoints in place (x, y; scores
+    kept); returns the record for ``meta["undistorted"]``."""
+    from posepipe.camera import fit_to_video, load_calibration, undistort_points
+
+    camera = fit_to_video(load_calibration(calibration), int(kp.width), int(kp.height), rotation=rotation)
+    if len(kp.keypoints):
+        kp.keypoints[..., :2] = undistort_points(kp.keypoints[..., :2], camera).astype(kp.keypoints.dtype)
+    return {"calibration": os.fspath(calibration), "lens": camera.lens, "camera_matrix": camera.matrix.tolist(),
+            "dist_coeffs": camera.dist.tolist()}  # fmt: skip
 
 
 def merge_dataset2d(
@@ -431,12 +454,15 @@ def _cli_dataset2d(args: argparse.Namespace) -> None:
         from posepipe.artefacts.timeline import load_timeline_header
 
         fps = float(load_timeline_header(args.timeline)["fps"])
+    rotation = 0
+    if args.timeline is not None:
+        rotation = int(load_timeline_header(args.timeline).get("rotation", 0) or 0)
     options = {name: getattr(args, key) for name, key in FILTER_OPTIONS[args.filter].items()}
     conditioning = Conditioning(args.joint_score_threshold, args.filter, options)
     run_dataset2d(
         args.keypoints2d, args.out, video_id=args.video_id, selection=args.selection, subject=args.subject,
         person=args.person, tracks_path=args.tracks, max_gap_frames=args.max_gap_frames,
-        conditioning=conditioning, fps=fps,
+        conditioning=conditioning, fps=fps, calibration=args.undistort, rotation=rotation,
     )  # fmt: skip
 
 
@@ -480,6 +506,11 @@ def register_cli(subparsers) -> None:
             add_option(
                 g, f"--{key.replace('_', '-')}", key=f"dataset2d.{key}", type=kind, help=key.replace("_", " ")
             )
+    p.add_argument(
+        "--undistort", type=Path, default=None, metavar="CALIBRATION",
+        help="take this calibration's lens distortion out of the keypoints first (config dataset2d.undistort; "
+        "--timeline gives the rotation)",
+    )  # fmt: skip
     p.set_defaults(handler=_cli_dataset2d)
 
     m = subparsers.add_parser(

@@ -75,6 +75,9 @@ STAGES: tuple[Stage, ...] = (
     # Only for videos with a reference recording, so no per-video output the summary waits for.
     Stage("evaluate", 1, "posepipe.evaluate.stage:run_evaluate", "posepipe.evaluate.stage", "evaluate",
           preload=("posepipe.evaluate.stage",), output=None, reads=("lift3d", "world")),
+    # Off by default (opensim.enabled); opensim itself is an optional extra, not preloaded.
+    Stage("opensim", 1, "posepipe.osim.stage:run_opensim", "posepipe.osim.stage", "opensim",
+          preload=("posepipe.osim.stage",), output="opensim/summary.json", reads=("world", "lift3d")),
 )  # fmt: skip
 
 STAGE_BY_NAME = {stage.name: stage for stage in STAGES}
@@ -82,7 +85,7 @@ STAGE_VERSIONS = {stage.name: stage.version for stage in STAGES}
 # Stages whose rules write a benchmark file per video (QC reports their seconds).
 BENCHMARK_STAGES = tuple(stage.name for stage in STAGES if stage.benchmark)
 # Sub-commands that are tools, not stages (weights download, GPU lease, config check).
-TOOL_CLI = ("posepipe.weights", "posepipe.gpu", "posepipe.settings")
+TOOL_CLI = ("posepipe.weights", "posepipe.gpu", "posepipe.settings", "posepipe.calibrate")
 # Imported by a warm-start server besides each stage's preload (what every stage imports at start).
 COMMON_PRELOAD = ("numpy", "yaml", "posepipe.cli")
 

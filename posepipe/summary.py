@@ -51,8 +51,9 @@ STAGE_OUTPUTS = tuple((stage.name, stage.output) for stage in STAGES if stage.ou
 # before it in STAGE_OUTPUTS): the registry's ``reads``.
 AFTER = {stage.name: stage.reads for stage in STAGES if stage.output}
 
-# What a video needs to be complete unless told otherwise: no tracks (person: top_score).
-DEFAULT_STAGES = tuple(stage for stage, _ in STAGE_OUTPUTS if stage != "tracks")
+# What a video needs to be complete unless told otherwise: no tracks (person: top_score), no
+# opensim (off by default).
+DEFAULT_STAGES = tuple(stage for stage, _ in STAGE_OUTPUTS if stage not in ("tracks", "opensim"))
 
 # Files (under results/{video}/) whose top-level "warnings" list (of strings) is reported, in
 # workflow order: a JSON file's own, an .npz file's JSON ``meta``. A stage that has warnings of its

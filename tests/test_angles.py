@@ -489,3 +489,24 @@ def test_stage_bad_input_one_line_and_nothing_written(tmp_path, capsys):
         f"posepipe angles: error: {tmp_path / 'broken.npz'}: cannot read world poses"
     )
     assert not out.exists() or not any(out.iterdir())
+
+
+def test_stage_one_frame_and_a_leg_never_seen(tmp_path):
+    """A one-frame sequence gives one value per angle (range 0); a person whose left leg is never
+    seen (NaN throughout) gets NaN left-leg angles and every other angle."""
+    from posepipe.angles import run_angles
+    from posepipe.artefacts.pose3d import Pose3D, save_pose3d
+
+    timeline = write_timeline(tmp_path / "frames", 1)
+    J = to_camera(pose(knee_l=40, knee_r=25, hip_flex_r=10))[None, None]
+    J[0, 0, 5] = np.nan  # left knee
+    save_pose3d(tmp_path / "pose3d.npz", Pose3D(J, J, np.zeros(1), {}, np.array([2])))
+    angles = run_angles(timeline_json=timeline, pose3d_npz=tmp_path / "pose3d.npz", out_dir=tmp_path / "out")
+    got = dict(zip(angles.names, angles.values[0, 0], strict=True))
+    assert np.isnan([got["knee_flexion_l"], got["hip_flexion_l"], got["hip_adduction_l"]]).all()
+    assert got["knee_flexion_r"] == pytest.approx(25, abs=1e-4) and got["hip_flexion_r"] == pytest.approx(
+        10, abs=1e-4
+    )
+    summary = pd.read_csv(tmp_path / "out" / "angles_summary.csv").set_index("angle")
+    assert summary.loc["knee_flexion_r", "range"] == 0 and summary.loc["knee_flexion_l", "frames"] == 0
+    assert np.isnan(summary.loc["knee_flexion_r", "left_minus_right_mean"])

@@ -460,12 +460,12 @@ def world_of(joints: np.ndarray, times: np.ndarray):
 
 
 def test_stage_with_noise_world_and_angles(tmp_path):
+    from posepipe.artefacts.angles import Angles, save_angles
     from posepipe.artefacts.world import save_world
     from posepipe.evaluate.stage import EvaluateSettings, run_evaluate
 
     sigma = 0.01
     inputs = stage_inputs(tmp_path, noise=sigma, frames=300)
-    # angles.npz in the layout of the shared contract (its module comes later)
     times = np.arange(300) / 30.0
     truth = walking(times + 1.5)
     turn = Rotation.from_euler("z", 40, degrees=True).as_matrix()
@@ -473,8 +473,8 @@ def test_stage_with_noise_world_and_angles(tmp_path):
     world += np.linspace(0, 0.2, 300)[:, None, None] * turn[:, 0]  # drifts ahead along the path
     save_world(tmp_path / "world.npz", world_of(world, times))
     ref_angles = np.stack([30 * np.sin(times + 1.5), 10 * np.cos(2 * (times + 1.5))], axis=1)
-    np.savez(tmp_path / "angles.npz", values=(ref_angles + [3.0, 0.0])[None], names=np.array(["knee_flexion_r", "x"]),
-             track_ids=np.array([-1]), time=times)  # fmt: skip
+    save_angles(tmp_path / "angles.npz", Angles(values=(ref_angles + [3.0, 0.0])[None], names=("knee_flexion_r", "x"),
+                                                time=times, track_ids=np.array([-1]), meta={"frame": "world"}))  # fmt: skip
     ref_times = np.arange(0, 300 / 30 + 3.5, 0.01)
     np.savez(tmp_path / "ref.npz", joints=walking(ref_times) * 1000, units="mm", time=ref_times,
              angles=np.stack([30 * np.sin(ref_times), 10 * np.cos(2 * ref_times)], axis=1),
@@ -492,6 +492,47 @@ def test_stage_with_noise_world_and_angles(tmp_path):
     assert metrics["world"]["root_mean_mm"] == pytest.approx(50.0, rel=0.05)  # 0..20 cm drift less its mean
     assert metrics["angles"]["knee_flexion_r"]["rmse_deg"] == pytest.approx(3.0, abs=0.01)
     assert metrics["angles"]["knee_flexion_r"]["r"] == pytest.approx(1.0, abs=1e-4)
+    assert metrics["angles_source"] == {"frame": "world", "reference": "reference file"}
+
+
+@pytest.mark.parametrize("frame", ["world", "camera"])
+def test_angles_computed_from_the_reference_joints_with_the_same_definitions(tmp_path, frame):
+    """The angles stage's numbers (posepipe.biomech.angles on the estimate's joints) against the same
+    definitions on the reference's joints brought into the estimate's frame: equal for equal poses."""
+    from posepipe.artefacts.angles import Angles, save_angles
+    from posepipe.artefacts.world import save_world
+    from posepipe.biomech.angles import CAMERA_UP, compute_angles
+    from posepipe.evaluate.stage import EvaluateSettings, run_evaluate
+
+    inputs = stage_inputs(tmp_path, frames=150, rate=150.0)
+    times = np.arange(150) / 30.0
+    truth = walking(times + 1.5)
+    truth[:, 13, 2] += 0.2 * np.sin(2 * times)  # the left wrist swings up and down: elbow and shoulder move
+    turn = Rotation.from_euler("z", 40, degrees=True).as_matrix()
+    world = truth @ turn.T + [1.0, 2.0, 0.0]
+    save_world(tmp_path / "world.npz", world_of(world, times))
+    if frame == "world":
+        values, names = compute_angles(world[None])
+    else:
+        from posepipe.artefacts.pose3d import load_pose3d
+
+        values, names = compute_angles(load_pose3d(inputs["pose3d_npz"]).positions, up=CAMERA_UP)
+    save_angles(tmp_path / "angles.npz", Angles(values=values, names=names, time=times, track_ids=np.array([-1]),
+                                                meta={"frame": frame}))  # fmt: skip
+    ref_times = np.arange(0, 150 / 30 + 3.5, 1 / 150)
+    ref = walking(ref_times)
+    if frame == "world":  # (the camera-frame estimate is stage_inputs' pose3d: the plain walk)
+        ref[:, 13, 2] += 0.2 * np.sin(2 * (ref_times - 1.5))
+    np.savez(tmp_path / "ref.npz", joints=ref, units="m", time=ref_times)
+    metrics = run_evaluate(
+        pose3d_npz=inputs["pose3d_npz"], timeline_json=inputs["timeline_json"], reference=tmp_path / "ref.npz",
+        out_dir=tmp_path / "out", settings=EvaluateSettings(), offset_s=1.5, world_npz=tmp_path / "world.npz",
+        angles_npz=tmp_path / "angles.npz",
+    )  # fmt: skip
+    assert metrics["angles_source"] == {"frame": frame, "reference": "computed from the reference joints"}
+    assert set(metrics["angles"]) >= {"knee_flexion_l", "hip_flexion_r", "elbow_flexion_l", "trunk_flexion"}
+    worst = {n: a["rmse_deg"] for n, a in metrics["angles"].items() if a["rmse_deg"] > 0.01}
+    assert not worst, worst
 
 
 def test_stage_refusals_are_one_line(tmp_path):

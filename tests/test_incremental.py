@@ -28,17 +28,9 @@ PER_VIDEO = (
     "qc",
     "export",
     "world",
-    "angles",
 )
-AFTER_LIFT = (
-    "lift3d",
-    "render",
-    "preview",
-    "qc",
-    "export",
-    "world",
-    "angles",
-)  # everything made from pose3d.npz
+AFTER_LIFT = ("lift3d", "render", "preview", "qc", "export", "world")  # everything made from pose3d.npz
+PER_VIDEO, AFTER_LIFT = PER_VIDEO + ("angles",), AFTER_LIFT + ("angles",)  # angles reads pose3d.npz
 GATHER = {("merge_dataset2d", ""), ("qc_summary", "")}
 
 

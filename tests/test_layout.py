@@ -23,7 +23,7 @@ GROUND = {
     "posepipe", "posepipe.atomic", "posepipe.errors", "posepipe.safeload", "posepipe.settings",
     "posepipe.skeleton", "posepipe.progress", "posepipe.registry", "posepipe.weights", "posepipe.gpu",
     "posepipe.conditioning", "posepipe.decode", "posepipe.benchmarks", "posepipe.shards", "posepipe.report",
-    "posepipe.inputs", "posepipe.jobenv", "posepipe.runlock", "posepipe.camera",
+    "posepipe.inputs", "posepipe.jobenv", "posepipe.runlock", "posepipe.camera", "posepipe.calibrate",
 }  # fmt: skip
 GROUND |= {"posepipe.biomech", "posepipe.biomech.angles"}  # pure numerics on joint arrays
 GROUND |= {"posepipe.objectstore"}  # S3 listing for posepipe.inputs

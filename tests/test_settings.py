@@ -23,9 +23,13 @@ WORKFLOW_ONLY = {
     "lift3d.checkpoint": "which file the workflow downloads or uses (the CLI takes --checkpoint)",
     "render.enabled": "whether render.mp4 is a target",
     "render.preview": "whether the preview rule is a target",
+    "dataset2d.undistort": "whether the workflow passes the video's calibration (the CLI takes --undistort FILE)",
+    "render.frame": "whether the workflow passes world.npz (the CLI takes --world)",
+    "world.calibration": "how the workflow finds each video's calibration (the CLI takes --calibration)",
+    "world.persons": "how the workflow finds each video's persons file (the CLI takes --persons)",
     "evaluate.enabled": "whether videos with a reference recording get an evaluate job",
 }
-SECTIONS = ("frames", "keypoints2d", "tracks", "dataset2d", "lift3d", "render", "qc", "evaluate")
+SECTIONS = ("frames", "keypoints2d", "tracks", "dataset2d", "lift3d", "render", "qc", "evaluate", "world")
 TOP_LEVEL = ("person",)
 
 

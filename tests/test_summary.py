@@ -106,6 +106,7 @@ def test_complete_video_with_warnings_and_times(tmp_path):
         8.5,
         9.5,
         10.5,
+        None,  # opensim: off by default, not a stage of the default summary
     ]
     table = pd.read_csv(tmp_path / "summary.csv")
     assert "warnings" in table.columns and "failed_stage" not in table.columns

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import time
 
 import numpy as np
 import pandas as pd
@@ -89,6 +90,9 @@ def test_only_videos_with_a_reference_are_evaluated(evaluated):
     assert b["time"] == {**b["time"], "offset_s": 2.5, "offset_source": "given"}
     assert b["mpjpe_mm"] < 0.01 and b["p_mpjpe_mm"] < 0.01  # float32 rounding only
     assert a["reference"]["format"] == "c3d" and b["reference"]["format"] == "trc"
+    # the world and angles stages ran: the root trajectory and angle errors are there
+    assert a["world"]["frames"] == FRAMES and a["angles_source"]["frame"] == "world"
+    assert a["angles"]["knee_flexion_l"]["frames"] > 0
     table = pd.read_csv(results / "evaluate_summary.csv")
     assert sorted(table["video"]) == ["a", "b"]
     intervals = pd.read_csv(results / "evaluate_intervals.csv")
@@ -110,3 +114,23 @@ def test_changing_the_joint_map_reruns_evaluate_alone(evaluated):
         ("evaluate", "b"),
         ("evaluate_summary", ""),
     }
+    timed = time.perf_counter()
+    snakemake(workdir, "--cores", "1", config=changed)
+    print(f"evaluate of two {FRAMES}-frame videos and the summary: {time.perf_counter() - timed:.1f} s")
+    a = json.loads((workdir / "results" / "a" / "evaluate" / "metrics.json").read_text())
+    assert a["reference"]["joints"] == list(H36M_JOINTS[:7]) and a["reference"]["joint_map"] == "inline"
+
+
+def test_a_failed_evaluation_leaves_the_others_in_the_run_wide_table(evaluated):
+    """b's offset now leaves 0.5 s of overlap: its job fails with one line, a's row stays."""
+    workdir, _ = evaluated
+    (workdir / "samples.tsv").write_text(
+        "path\treference\treference_offset_s\nvideos/b.mp4\tmocap/b.trc\t5.0\n"
+    )
+    proc = snakemake(workdir, "--cores", "1", config=CONFIG, check=False)
+    assert proc.returncode != 0
+    log = (workdir / "results" / "b" / "logs" / "evaluate.log").read_text().strip().splitlines()
+    assert log[-1].startswith("posepipe evaluate: error: ") and "overlaps the video for 0.50 s" in log[-1]
+    table = pd.read_csv(workdir / "results" / "evaluate_summary.csv")
+    assert list(table["video"]) == ["a"]
+    assert "b: no current evaluation" in (workdir / "results" / "evaluate_summary.html").read_text()

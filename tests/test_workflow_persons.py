@@ -67,6 +67,26 @@ def test_one_sequence_per_person_rendered_and_exported(duet_run):
     assert row.status == "complete" and row.tracks == 2 and row.frames_with_two_or_more == 150
 
 
+def test_joint_angles_per_person_in_the_qc_page(duet_run):
+    """The angles stage read world.npz (the world stage is in the workflow) for both dancers."""
+    from posepipe.artefacts.angles import load_angles
+    from posepipe.artefacts.world import load_world
+    from posepipe.biomech.angles import compute_angles
+
+    results = duet_run / "results" / "duet"
+    angles = load_angles(results / "angles.npz")
+    world = load_world(results / "world.npz")
+    assert (
+        angles.frame == "world" and list(angles.track_ids) == [0, 1] and angles.values.shape[:2] == (2, 150)
+    )
+    expected, _ = compute_angles(world.joints, up=(0, 0, 1))
+    np.testing.assert_allclose(angles.values, expected, atol=1e-3, equal_nan=True)
+    assert sorted(pd.read_csv(results / "angles.csv").person.unique()) == [0, 1]
+    summary = pd.read_csv(results / "angles_summary.csv")
+    assert len(summary) == 2 * len(angles.names) and set(summary.frame_of_reference) == {"world"}
+    assert "<h3>Joint angles</h3>" in (results / "qc" / "qc.html").read_text()
+
+
 def test_tracking_parameter_reruns_tracks_onward_only(duet_run, tmp_path):
     workdir = tmp_path / "work"
     shutil.copytree(duet_run, workdir, symlinks=True)

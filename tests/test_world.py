@@ -258,3 +258,105 @@ if __name__ == "__main__":  # the README table
         print(
             f"| pinhole, focal x{factor} | {f['root_cm']:.1f} | {f['normal_deg']:.2f} | {f['height_cm']:.1f} |"
         )
+
+
+def test_exports_in_the_world_frame(tmp_path):
+    from posepipe.exports.motion import y_up
+    from posepipe.exports.stage import run_export
+    from posepipe.exports.trc import read_trc
+
+    scene = world_scene(persons=2, frames=40)
+    pose3d, dataset2d, timeline = write_inputs(tmp_path, scene)
+    run_world(pose3d, dataset2d, timeline, tmp_path / "world.npz", params=NO_SMOOTHING, sheet={"fx": 1000.0})
+    world = load_world(tmp_path / "world.npz")
+    files = run_export(pose3d, fmt="trc", out_dir=tmp_path / "trc", video_id="clip", frame="world",
+                       world_npz=tmp_path / "world.npz")  # fmt: skip
+    _, _, _, _, points = read_trc(files[1])
+    np.testing.assert_allclose(points, y_up(world.joints[1]) * 1000, atol=1e-3)  # mm, Y up, on the floor
+    (csv, _) = run_export(pose3d, fmt="csv", out_dir=tmp_path / "csv", video_id="clip", frame="world",
+                          world_npz=tmp_path / "world.npz")  # fmt: skip
+    import pandas as pd
+
+    assert pd.read_csv(csv)["hip_z"].to_numpy() == pytest.approx(world.root[0, :, 2], abs=1e-5)
+    # BVH: the root's position channels carry the trajectory (cm, Y up), so the skeleton walks.
+    (bvh, _) = run_export(pose3d, fmt="bvh", out_dir=tmp_path / "bvh", video_id="clip", frame="world",
+                          world_npz=tmp_path / "world.npz")  # fmt: skip
+    motion = bvh.read_text().split("Frame Time:")[1].strip().splitlines()[1:]
+    first, last = (np.array(line.split()[:3], float) for line in (motion[0], motion[-1]))
+    np.testing.assert_allclose(first, y_up(world.root[0, 0]) * 100, atol=1e-3)
+    np.testing.assert_allclose(last, y_up(world.root[0, -1]) * 100, atol=1e-3)
+    assert np.linalg.norm(last - first) > 100  # walked more than a metre
+    # Default frame: today's files, unchanged; world without its file: one line.
+    camera = run_export(pose3d, fmt="trc", out_dir=tmp_path / "trc_camera", video_id="clip")
+    assert camera[0].read_text() != files[0].read_text()
+    with pytest.raises(PosepipeError, match="needs the video's world.npz"):
+        run_export(pose3d, fmt="trc", out_dir=tmp_path / "x", video_id="clip", frame="world")
+
+
+def test_dataset2d_undistort_then_world(tmp_path):
+    """dataset2d.undistort: the keypoints come out in the ideal pinhole grid, and the world stage
+    does not undistort them twice."""
+    import cv2
+
+    from posepipe.artefacts.dataset2d import load_persons2d
+    from posepipe.artefacts.keypoints2d import from_frames, save_keypoints2d
+    from posepipe.dataset2d import run_dataset2d
+
+    scene = world_scene(persons=1, frames=40, lens="radtan")
+    camera = scene["camera"]
+    fs = cv2.FileStorage(str(tmp_path / "clip.calib.yaml"), cv2.FILE_STORAGE_WRITE)
+    fs.write("image_width", 1920)
+    fs.write("image_height", 1080)
+    fs.write("camera_matrix", camera.matrix)
+    fs.write("distortion_coefficients", camera.dist.reshape(1, -1))
+    fs.release()
+    kps = np.concatenate([scene["points"][0], np.full((40, 17, 1), 0.9)], axis=-1)
+    frames = [(np.array([[0, 0, 1920, 1080]]), np.array([0.99]), kps[t][None]) for t in range(40)]
+    save_keypoints2d(tmp_path / "keypoints2d.npz", from_frames(frames, width=1920, height=1080))
+    run_dataset2d(tmp_path / "keypoints2d.npz", tmp_path / "dataset2d.npz", video_id="clip",
+                  calibration=tmp_path / "clip.calib.yaml")  # fmt: skip
+    (ds,) = load_persons2d(tmp_path / "dataset2d.npz")
+    cam = scene["cam"][0][:, [9, 10, 10, 10, 10, 11, 14, 12, 15, 13, 16, 4, 1, 5, 2, 6, 3]]
+    ideal = (cam @ camera.matrix.T)[..., :2] / cam[..., 2:]
+    assert np.abs(ds.keypoints - ideal).max() < 2e-3  # float32 pixels
+    assert ds.meta["undistorted"]["lens"] == "radtan"
+    save_pose3d(tmp_path / "pose3d.npz", Pose3D(scene["rel"][0], scene["rel"][0], scene["time"]))
+    (tmp_path / "timeline.json").write_text(json.dumps({"fps": 25.0, "frame_count": 40, "width": 1920,
+                                                        "height": 1080, "rotation": 0}))  # fmt: skip
+    run_world(tmp_path / "pose3d.npz", tmp_path / "dataset2d.npz", tmp_path / "timeline.json", tmp_path / "w.npz",
+              params=NO_SMOOTHING, calibration=tmp_path / "clip.calib.yaml")  # fmt: skip
+    world = load_world(tmp_path / "w.npz")
+    assert world.lens == "radtan" and world.meta["intrinsics_source"] == "calibration"
+    err = np.linalg.norm(world.root_camera[0] - scene["cam"][0, :, 0], axis=-1)
+    assert err.max() < 1e-3
+
+
+def test_render_world_panel_draws_each_trail():
+    """render.frame: world: the 3D panel shows every person where they are on the floor, with
+    the trail of their root in their colour (drawn frame by frame up to the current one)."""
+    from posepipe.render.scene import build_view3d, plan_layout
+    from posepipe.render.visualizer import FrameRenderer, person_palette
+
+    scene = world_scene(persons=2, frames=60)
+    world = solve_scene(scene)
+    trails = world.root.copy()
+    trails[..., 2] = 0.0
+    layout = plan_layout(1920, 1080, height=480, layout="3d_only")
+    view = build_view3d(world.joints.reshape(-1, 17, 3), size=layout.view_size)
+    T = world.num_frames
+    renderer = FrameRenderer(
+        layout=layout, view=view, name="clip", keypoints=np.full((2, T, 17, 2), np.nan), detected=np.ones((2, T), bool),
+        scores=None, poses=world.joints, time=world.time, thickness=3, labels=["P0", "P1"], trails=trails,
+    )  # fmt: skip
+    out = renderer.render(T - 1, None, renderer.new_frame())
+
+    def coloured(image, point, colour):
+        x, y = view.project(point).round().astype(int) + [layout.view_x, 0]
+        patch = image[y - 2 : y + 3, x - 2 : x + 3].reshape(-1, 3).astype(int)
+        return bool((np.abs(patch - np.array(colour)).sum(axis=1) < 90).any())
+
+    for p in range(2):
+        colour = person_palette(p)["center"]
+        assert sum(coloured(out, trails[p, t], colour) for t in (5, 10, 15, 20, 25)) >= 4, p
+    early = renderer.render(0, None, renderer.new_frame())  # no trail yet
+    assert not any(coloured(early, trails[0, t], person_palette(0)["center"]) for t in (15, 20, 25))

@@ -11,7 +11,9 @@ degrees (definitions: :mod:`posepipe.evaluate.metrics`).
   ``frames`` {timeline, estimate, reference, used}, ``mpjpe_mm``, ``p_mpjpe_mm``, ``n_mpjpe_mm``,
   ``accel_error_mm_s2``, ``sequence_rotation`` (3x3, camera -> reference axes), ``world`` (null, or
   {alignment, root_mean_mm, root_rmse_mm, joints_mean_mm, scale, frames}), ``angles`` (null, or
-  {name: {rmse_deg, bias_deg, r, frames}}), ``warnings`` (list of str).
+  {name: {rmse_deg, bias_deg, r, frames}}, angles with frames only), ``angles_source`` (null, or
+  {frame: "world" | "camera", reference: "reference file" | "computed from the reference joints"}),
+  ``warnings`` (list of str).
 - ``per_joint.csv``: ``joint, mpjpe_mm, p_mpjpe_mm, n_mpjpe_mm, accel_error_mm_s2,
   reference_missing_frames`` (evaluated joints only).
 - ``per_frame.csv``: ``frame, time, reference_time, mpjpe_mm, p_mpjpe_mm, n_mpjpe_mm,

@@ -2,8 +2,11 @@
 
 Reads pose3d.npz (camera-space joints), the frame timeline, the reference (C3D, TRC or .npz, see
 :mod:`posepipe.evaluate.reference`), and, when given, world.npz (:mod:`posepipe.artefacts.world`:
-world joints, metres, Z up) and angles.npz (``values`` (P, T, A) degrees, ``names``,
-``track_ids``). Steps: joint map -> time offset (given, or by speed cross-correlation) -> the
+world joints, metres, Z up) and angles.npz (:mod:`posepipe.artefacts.angles`). Angles are
+compared with the reference file's own (.npz ``angles``, ``angle_names``), else with
+:func:`posepipe.biomech.angles.compute_angles` on the reference's joints brought into the frame the
+angles were computed in (world: the inverse of the one world alignment; camera: root-relative,
+the inverse of the MPJPE sequence rotation), with that frame's vertical. Steps: joint map -> time offset (given, or by speed cross-correlation) -> the
 reference resampled to the timeline -> metrics (:mod:`posepipe.evaluate.metrics`) on the joints
 the map gives, over the frames where both are whole.
 
@@ -27,11 +30,13 @@ from pathlib import Path
 
 import numpy as np
 
+from posepipe.artefacts.angles import load_angles
 from posepipe.artefacts.evaluate import Evaluation, load_evaluate, save_evaluate
 from posepipe.artefacts.pose3d import load_pose3d
 from posepipe.artefacts.timeline import load_timeline_header
 from posepipe.artefacts.world import load_world
 from posepipe.atomic import atomic_path
+from posepipe.biomech.angles import CAMERA_UP, WORLD_UP, compute_angles
 from posepipe.errors import PosepipeError
 from posepipe.evaluate import metrics as M
 from posepipe.evaluate import reference as R
@@ -75,19 +80,14 @@ def _world_joints(path, track: int, frames: int) -> np.ndarray:
     return np.asarray(world.joints[hits[0] if len(hits) else 0], np.float64)
 
 
-def _angles(path, track: int, frames: int) -> tuple[np.ndarray, list[str]]:
-    """((T, A) degrees, names) of ``track`` from angles.npz (the angles contract)."""
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            values = np.asarray(z["values"], np.float64)
-            names = [str(n) for n in z["names"]]
-            tracks = np.asarray(z["track_ids"], np.int64)
-    except (OSError, KeyError, ValueError, EOFError) as exc:
-        raise PosepipeError(path, f"cannot read the angles ({type(exc).__name__}: {exc})") from None
-    if values.ndim != 3 or values.shape[1:] != (frames, len(names)) or len(tracks) != len(values):
-        raise PosepipeError(path, f"values {values.shape}: expected (P, {frames}, {len(names)})")
-    hits = np.flatnonzero(tracks == track)
-    return values[hits[0] if len(hits) else 0], names
+def _angles(path, track: int, frames: int) -> tuple[np.ndarray, list[str], str]:
+    """((T, A) degrees, names, frame "world" | "camera") of ``track`` from angles.npz."""
+    angles = load_angles(path)
+    if len(angles.time) != frames:
+        raise PosepipeError(path, f"has {len(angles.time)} frames of angles, the timeline has {frames}")
+    hits = np.flatnonzero(np.asarray(angles.track_ids) == track)
+    values = np.asarray(angles.values[hits[0] if len(hits) else 0], np.float64)
+    return values, list(angles.names), angles.frame
 
 
 def _reference_angles(reference, ref_times: np.ndarray, video_times: np.ndarray, offset_s: float):
@@ -188,12 +188,12 @@ def run_evaluate(
         "accel_error_mm_s2": M.summarise(errors["accel"])["per_frame"],
         "root_error_mm": np.nan,
     })  # fmt: skip
-    world = None
+    world, angles_source = None, None
     if world_npz is not None:
-        joints_w = _world_joints(world_npz, track, len(times))[:, cols]
+        joints_w = _world_joints(world_npz, track, len(times))
         try:
             traj = M.root_trajectory_errors(
-                joints_w, on_video[:, cols], similarity=settings.trajectory == "similarity"
+                joints_w[:, cols], on_video[:, cols], similarity=settings.trajectory == "similarity"
             )
         except ValueError:
             raise PosepipeError(
@@ -209,11 +209,25 @@ def run_evaluate(
         }  # fmt: skip
     angles = None
     if angles_npz is not None:
-        est_angles, est_names = _angles(angles_npz, track, len(times))
+        est_angles, est_names, frame = _angles(angles_npz, track, len(times))
         ref_angles = _reference_angles(reference, rec.time, times, offset.seconds)
+        source = "reference file"
         if ref_angles is None:
-            warnings.append("angles not compared: the reference gives no angles")
-        else:
+            # The reference's joints in the estimate's own frame, then the same angle definitions
+            # (posepipe.biomech.angles) with the same vertical: world (the one world alignment) or
+            # camera (the sequence rotation of MPJPE, root-relative).
+            if frame == "world" and world is None:
+                warnings.append(
+                    "angles not compared: angles.npz is in the world frame and no world.npz was given"
+                )
+            else:
+                if frame == "world":
+                    ref_in = (on_video - traj["translation"]) @ traj["rotation"] / traj["scale"]
+                else:
+                    ref_in = M.root_relative(on_video) @ values["sequence_rotation"]
+                computed, names_c = compute_angles(ref_in, up=WORLD_UP if frame == "world" else CAMERA_UP)
+                ref_angles, source = (computed, list(names_c)), "computed from the reference joints"
+        if ref_angles is not None:
             common = [n for n in est_names if n in ref_angles[1]]
             out = M.angle_errors(
                 est_angles[:, [est_names.index(n) for n in common]],
@@ -223,7 +237,9 @@ def run_evaluate(
                 n: {"rmse_deg": out["rmse"][i], "bias_deg": out["bias"][i], "r": out["r"][i],
                     "frames": int(out["frames"][i])}
                 for i, n in enumerate(common)
+                if out["frames"][i] > 0
             }  # fmt: skip
+            angles_source = {"frame": frame, "reference": source}
     metrics = {
         "video": video or header.get("video_id"),
         "reference": {
@@ -245,6 +261,7 @@ def run_evaluate(
         **values,
         "world": world,
         "angles": angles,
+        "angles_source": angles_source,
         "warnings": warnings,
     }  # fmt: skip
     out_dir = Path(out_dir)
@@ -346,12 +363,15 @@ def summary_row(metrics: dict) -> dict:
     return row
 
 
-def write_evaluate_summary(metrics_files, *, out, intervals, html) -> tuple[list[dict], list[dict]]:
+def write_evaluate_summary(
+    metrics_files, *, out, intervals, html, left_out=()
+) -> tuple[list[dict], list[dict]]:
     """results/evaluate_summary.csv (a row per video), evaluate_intervals.csv (per metric: n, mean,
-    sd, 95% t-interval) and the HTML page; returns (rows, intervals)."""
+    sd, 95% t-interval) and the HTML page; returns (rows, intervals). ``left_out``: notes on videos
+    with a reference that have no current evaluation (after a failed run), shown on the page."""
     import pandas as pd
 
-    from posepipe.report import table, write_page
+    from posepipe.report import table, warnings_list, write_page
 
     rows = [summary_row(load_evaluate(path)) for path in metrics_files]
     frame = pd.DataFrame(rows)
@@ -372,8 +392,9 @@ def write_evaluate_summary(metrics_files, *, out, intervals, html) -> tuple[list
         )
     note = ("<p>Means across videos with two-sided 95% Student-t intervals: mean &plusmn; t(0.975, n&minus;1) "
             "sd / &radic;n (n videos; no interval for one).</p>")  # fmt: skip
+    parts = [warnings_list(list(left_out))] if left_out else []
     write_page(html, f"Evaluation against motion capture: {len(rows)} videos",
-               ["<h3>Across videos</h3>", note, table(pd.DataFrame(stats)), "<h3>Per video</h3>", table(frame)])  # fmt: skip
+               [*parts, "<h3>Across videos</h3>", note, table(pd.DataFrame(stats)), "<h3>Per video</h3>", table(frame)])  # fmt: skip
     return rows, stats
 
 

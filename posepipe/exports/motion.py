@@ -24,6 +24,9 @@ class Motion:
     fps: float
 
     joints: tuple[str, ...] = H36M_JOINTS
+    # "camera": camera = the lifter's camera space, display = the display frame; "world": both are
+    # the world frame of world.npz (z up, metres on the floor; posepipe.artefacts.world).
+    frame: str = "camera"
 
     @property
     def present(self) -> np.ndarray:
@@ -46,6 +49,15 @@ def motions(pose: Pose3D, *, video: str, fps: float) -> list[Motion]:
                camera=camera[p].astype(np.float64), display=display[p].astype(np.float64), time=pose.time, fps=fps)
         for p, track in enumerate(tracks)
     ]  # fmt: skip
+
+
+def in_world(motions_: list[Motion], world) -> list[Motion]:
+    """The motions with their joints in the world frame of ``world`` (a
+    :class:`posepipe.artefacts.world.World` of the same people, in the same order)."""
+    for p, motion in enumerate(motions_):
+        joints = np.asarray(world.joints[p], dtype=np.float64)
+        motion.camera, motion.display, motion.frame = joints, joints, "world"
+    return motions_
 
 
 def y_up(display: np.ndarray) -> np.ndarray:

@@ -62,10 +62,15 @@ def run_export(
     video_id: str,
     timeline_json=None,
     bvh_start: str = "person",
+    frame: str = "camera",
+    world_npz: str | os.PathLike | None = None,
 ) -> list[Path]:
     """Write every person of ``pose3d_npz`` in format ``fmt`` into ``out_dir``, and its
     ``timing.csv`` (see the module docstring); returns the motion files. ``bvh_start``: 'person'
-    (a BVH file starts at the person's first frame) or 'video' (at the timeline's first frame)."""
+    (a BVH file starts at the person's first frame) or 'video' (at the timeline's first frame).
+    ``frame``: 'camera' (pose3d's camera space and display frame) or 'world' (every format in the
+    world frame of ``world_npz``: metres on the floor, z up; TRC and BVH turned to Y up; BVH's root
+    carries the trajectory)."""
     from posepipe.artefacts.pose3d import load_pose3d
     from posepipe.exports.motion import motions
 
@@ -84,10 +89,25 @@ def run_export(
             )
     else:
         fps = float(pose.meta.get("fps") or 0) or 1.0 / float(pose.time[1] - pose.time[0])
+    people = motions(pose, video=video_id, fps=fps)
+    if frame == "world":
+        from posepipe.artefacts.world import load_world
+        from posepipe.exports.motion import in_world
+
+        if world_npz is None:
+            raise PosepipeError(pose3d_npz, "export frame 'world' needs the video's world.npz (--world)")
+        world = load_world(world_npz, frame_count=pose.num_frames)
+        if world.track_ids.tolist() != pose.track_ids.tolist():
+            raise PosepipeError(
+                world_npz, f"persons {world.track_ids.tolist()} are not those of {os.fspath(pose3d_npz)}"
+            )
+        people = in_world(people, world)
+    elif frame != "camera":
+        raise PosepipeError(None, f"unknown export frame {frame!r}; camera or world")
     out_dir = Path(out_dir)
     written, timing = [], []
     with atomic_folder(out_dir) as tmp:
-        for motion in motions(pose, video=video_id, fps=fps):
+        for motion in people:
             if not motion.present.any():
                 log.warning("%s: %s is never present; no %s file", pose3d_npz, motion.name, fmt)
                 continue
@@ -150,6 +170,14 @@ def register_cli(sub) -> None:
         "the first pose held until the person enters); timing.csv beside the files says where each starts",
     )  # fmt: skip
 
+    add_option(
+        p, "--frame", key="export.frame", choices=("camera", "world"),
+        help="camera: today's files (camera space; display frame); world: every format in the world frame of --world",
+    )  # fmt: skip
+    p.add_argument(
+        "--world", type=Path, default=None, help="the world stage's world.npz (with --frame world)"
+    )
+
     def run(args: argparse.Namespace) -> None:
         run_export(
             args.pose3d,
@@ -158,6 +186,8 @@ def register_cli(sub) -> None:
             video_id=args.video_id,
             timeline_json=args.timeline,
             bvh_start=args.bvh_start,
+            frame=args.frame,
+            world_npz=args.world,
         )
 
     p.set_defaults(handler=run)

@@ -1,4 +1,5 @@
-"""CSV (one row per frame) and JSON (per frame, joint names -> x, y, z) exports, camera space, metres."""
+"""CSV (one row per frame) and JSON (per frame, joint names -> x, y, z) exports, camera space (or the
+world frame with ``export.frame: world``), metres."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ from posepipe.exports.motion import Motion
 # The JSON header's "axes": the lifter's camera space, as pose3d.npz holds it. The hip is the
 # model's own output for it (not set to 0), so the root is not exactly at the origin.
 AXES = "camera: x right, y down, z forward; root-relative as the lifter outputs it (the hip is not set to 0)"
+# With ``export.frame: world`` (the world stage's frame, posepipe.artefacts.world).
+WORLD_AXES = "world: z up along the floor normal, origin on the floor under the main person's first root, x along the camera's view on the floor"
 
 
 def write_csv(path: str | os.PathLike, motion: Motion) -> None:
@@ -33,7 +36,7 @@ def write_json(path: str | os.PathLike, motion: Motion) -> None:
     frames = np.flatnonzero(motion.present)
     document = {
         "video": motion.video, "person": motion.name, "track": motion.track, "fps": motion.fps,
-        "units": "m", "axes": AXES,
+        "units": "m", "axes": WORLD_AXES if motion.frame == "world" else AXES,
         "joints": list(motion.joints),
         "frames": [
             {"frame": int(t), "time": round(float(motion.time[t]), 6),

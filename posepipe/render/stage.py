@@ -84,13 +84,19 @@ class RenderInputs:
     scores: np.ndarray | None
     poses: np.ndarray
     labels: list[str] | None = None
+    trails: np.ndarray | None = None  # (P, T, 3) roots on the floor (world frame), or None
 
 
 def load_inputs(
-    timeline_json: str | os.PathLike, dataset2d_npz: str | os.PathLike, pose3d_npz: str | os.PathLike
+    timeline_json: str | os.PathLike,
+    dataset2d_npz: str | os.PathLike,
+    pose3d_npz: str | os.PathLike,
+    world_npz: str | os.PathLike | None = None,
 ) -> RenderInputs:
     """Read and cross-check the three inputs; a frame count or image size that differs from the
-    timeline's is an error (PosepipeError naming the file)."""
+    timeline's is an error (PosepipeError naming the file). With ``world_npz`` (``render.frame:
+    world``) the 3D panel shows the world frame: every person where they are on the fitted floor
+    (z = 0), with the trail of their root."""
     from posepipe.artefacts.dataset2d import load_persons2d, subject_name
     from posepipe.artefacts.pose3d import load_pose3d
     from posepipe.artefacts.timeline import load_timeline
@@ -118,11 +124,23 @@ def load_inputs(
             pose3d_npz,
             f"holds {len(poses)} persons, {dataset2d_npz} holds {len(people)} (made from other data?)",
         )
+    trails = None
+    if world_npz is not None:
+        from posepipe.artefacts.world import load_world
+
+        world = load_world(world_npz, frame_count=count)
+        if world.track_ids.tolist() != [int(t) for t in pose.track_ids]:
+            raise PosepipeError(
+                world_npz, f"persons {world.track_ids.tolist()} are not those of {pose3d_npz}"
+            )
+        poses = world.joints
+        trails = world.root.copy()
+        trails[..., 2] = 0.0
     scores = None if ds.scores is None else np.stack([p.scores for p in people])
     return RenderInputs(
         timeline=timeline, name=timeline.video_id, keypoints=np.stack([p.keypoints for p in people]),
         detected=np.stack([p.detected for p in people]), scores=scores, poses=poses,
-        labels=[f"P{p.track_id}" for p in people] if pose.tracked else None,
+        labels=[f"P{p.track_id}" for p in people] if pose.tracked else None, trails=trails,
     )  # fmt: skip
 
 
@@ -292,6 +310,7 @@ def run_render(
     preview: str | os.PathLike | None = None,
     thickness: int | None = None,
     segment: tuple[int, int] | None = None,
+    world_npz: str | os.PathLike | None = None,
 ) -> dict:
     """Render ``out_mp4``: timeline frames with the 2D skeleton beside the 3D skeleton.
 
@@ -312,6 +331,7 @@ def run_render(
             are rendered and encoded concurrently, the encoders share the threads.
         preview: also write a short small GIF (or .mp4) there.
         thickness: bone width in output pixels (default grows with ``height``).
+        world_npz: the world stage's world.npz: the 3D panel in the world frame (``render.frame``).
 
     Returns:
         dict with frames, fps (str), width, height, layout, seconds, audio, meta (the record
@@ -322,7 +342,7 @@ def run_render(
         raise ValueError("every must be >= 1")
     if max_frames is not None and max_frames < 1:
         raise ValueError("max_frames must be >= 1")
-    inputs = load_inputs(timeline_json, dataset2d_npz, pose3d_npz)
+    inputs = load_inputs(timeline_json, dataset2d_npz, pose3d_npz, world_npz)
     timeline = inputs.timeline
     count = render_frame_count(timeline.frame_count, every=every, max_frames=max_frames)
     fps = Fraction(timeline.fps_fraction) / every
@@ -344,7 +364,7 @@ def run_render(
     renderer = FrameRenderer(
         layout=lay, view=view, name=inputs.name, keypoints=inputs.keypoints, detected=inputs.detected,
         scores=inputs.scores, poses=inputs.poses, time=timeline.time, labels=inputs.labels,
-        thickness=thickness or default_thickness(lay.height),
+        thickness=thickness or default_thickness(lay.height), trails=inputs.trails,
     )  # fmt: skip
     duration = count / fps
     sound = (
@@ -356,7 +376,7 @@ def run_render(
     meta = render_meta({
         "layout": layout, "height": lay.height, "azimuth": azimuth, "elevation": elevation, "every": every,
         "max_frames": max_frames, "crf": crf, "bitrate": bitrate, "preset": preset, "audio": bool(sound),
-        "thickness": renderer.thickness,
+        "thickness": renderer.thickness, **({"frame": "world"} if world_npz is not None else {}),
     })  # fmt: skip
     final = ["-movflags", "+faststart", "-metadata", f"comment={json.dumps(meta)}"]
     threads = threads or available_cpus()
@@ -478,6 +498,9 @@ def register_cli(sub) -> None:
     p.add_argument("--thickness", type=_positive, help="bone width in pixels (default: from the height)")
     p.add_argument("--segment", type=range_arg, default=None, metavar="FIRST:STOP",
                    help="render only output frames FIRST..STOP-1 as a segment of a sharded render")  # fmt: skip
+    p.add_argument(
+        "--world", default=None, help="world.npz: the 3D panel in the world frame (config render.frame)"
+    )
     p.set_defaults(handler=_cli)
 
     p = sub.add_parser("render-join", help="join the segments of a sharded render into render.mp4")
@@ -505,5 +528,5 @@ def _cli(args) -> None:
         args.timeline, args.dataset2d, args.pose3d, args.out, height=args.height, layout=args.layout,
         azimuth=args.azimuth, elevation=args.elevation, max_frames=args.max_frames, every=args.every,
         crf=args.crf, bitrate=args.bitrate, preset=args.preset, audio=args.audio, threads=args.threads,
-        preview=args.preview, thickness=args.thickness, segment=args.segment,
+        preview=args.preview, thickness=args.thickness, segment=args.segment, world_npz=args.world,
     )  # fmt: skip

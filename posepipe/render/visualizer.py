@@ -147,6 +147,9 @@ class FrameRenderer:
     thickness: int
     score_threshold: float = 0.3
     labels: list[str] | None = None
+    # World frame (render.frame: world): (P, T, 3) each person's root on the floor, drawn as a trail
+    # of the frames so far under the skeletons; None: no trails.
+    trails: np.ndarray | None = None
     _palettes: list = field(default_factory=list, repr=False)
     _bones2d: list = field(default_factory=list, repr=False)
     _bones3d: list = field(default_factory=list, repr=False)
@@ -185,6 +188,9 @@ class FrameRenderer:
         if lay.view_size:
             panel = out[:, lay.view_x : lay.view_x + lay.view_size]
             np.copyto(panel, self.view.background)
+            if self.trails is not None:
+                for p in range(len(self.trails)):
+                    self._draw_trail(panel, k, p)
             if self.labels is None:
                 self._draw_3d(panel, k)
             else:  # every shadow under every skeleton
@@ -194,6 +200,19 @@ class FrameRenderer:
                     self._draw_3d(panel, k, p)
         self._draw_caption(out, k)
         return out
+
+    def _draw_trail(self, panel: np.ndarray, k: int, p: int) -> None:
+        """The floor path of person ``p``'s root up to frame ``k`` (a polyline per run of frames
+        seen), in the person's colour."""
+        import cv2
+
+        points = self.view.project(self.trails[p, : k + 1].astype(np.float64))
+        ok = np.isfinite(points).all(axis=1) & (np.abs(points) < MAX_PIXEL).all(axis=1)
+        edges = np.diff(np.concatenate([[0], ok.astype(np.int8), [0]]))
+        for a, b in zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1), strict=True):
+            if b - a >= 2:
+                cv2.polylines(panel, [_fixed(points[a:b])], False, self._palettes[p]["center"],
+                              max(2, self.thickness // 2), cv2.LINE_AA, SHIFT)  # fmt: skip
 
     def _draw_2d(self, panel: np.ndarray, k: int, person: int = 0) -> None:
         import cv2

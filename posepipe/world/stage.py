@@ -97,6 +97,10 @@ def load_person_heights(path: str | os.PathLike | None) -> dict[int, float]:
     return out
 
 
+def _finite_or_none(value: float) -> float | None:
+    return float(value) if math.isfinite(value) else None
+
+
 def world_from_arrays(
     rel: np.ndarray,
     points: np.ndarray,
@@ -109,14 +113,16 @@ def world_from_arrays(
     heights: np.ndarray,
     params: WorldParams,
     label: str = "video",
+    undistorted: bool = False,
 ) -> World:
     """The world of arrays already read: ``rel`` (P, T, 17, 3) root-relative lifted joints,
     ``points`` (P, T, 17, 2) COCO keypoints in pixels of the real lens, ``scores`` (P, T, 17),
-    ``heights`` (P,) metres or NaN. Raises PosepipeError (naming ``label``) when no person is seen
-    in two frames."""
+    ``heights`` (P,) metres or NaN; ``undistorted``: the points are already in the ideal pinhole
+    grid (dataset2d.undistort). Raises PosepipeError (naming ``label``) when no person is seen in
+    two frames or none can be placed."""
     P, T = rel.shape[:2]
     warnings: list[str] = []
-    undist = undistort_points(points, camera)
+    undist = np.asarray(points, dtype=np.float64) if undistorted else undistort_points(points, camera)
     rel = np.array(rel, dtype=np.float64)
     seen = np.isfinite(rel).all(axis=(2, 3)) & np.isfinite(undist[:, :, solve.COCO_IDX]).all(axis=(2, 3))
     counts = seen.sum(axis=1)
@@ -209,7 +215,7 @@ def world_from_arrays(
         "floor_source": floor_source,
         "floor_residual_m": residual,
         "reprojection_px_mean": float(np.nanmean(reproj)) if np.isfinite(reproj).any() else None,
-        "stature_m": [float(solve.stature(joints_world[p])) for p in range(P)],
+        "stature_m": [_finite_or_none(solve.stature(joints_world[p])) for p in range(P)],
         "main_person": int(track_ids[main]),
         "settings": {k: getattr(params, k) for k in params.__dataclass_fields__},
         "warnings": warnings,
@@ -266,6 +272,7 @@ def run_world(
     world = world_from_arrays(
         rel, points, scores, camera, fps=float(header["fps"]), time=pose.time, track_ids=pose.track_ids,
         heights=heights, params=params, label=os.fspath(pose3d_path),
+        undistorted=bool(people[0].meta.get("undistorted")),
     )  # fmt: skip
     world.meta.update({"pose3d": os.fspath(pose3d_path), "dataset2d": os.fspath(dataset2d_path)})
     if csv is not None:

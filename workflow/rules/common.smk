@@ -406,6 +406,8 @@ def final_targets(wildcards):
         targets += [f"results/{video}/world.npz", f"results/{video}/world.csv"]
         if config["angles"]["enabled"]:
             targets += [f"results/{video}/angles{name}" for name in (".npz", ".csv", "_summary.csv")]
+        if OPENSIM_RUNS:
+            targets.append(f"results/{video}/opensim")
     if VIDEOS:
         targets += ["results/dataset2d_custom.npz", "results/qc_summary.csv", "results/qc_summary.html"]
     targets += evaluate_targets()  # videos with a reference recording (workflow/rules/evaluate.smk)
@@ -525,6 +527,26 @@ WORLD_SHEET = {"fx": "--fx", "fy": "--fy", "cx": "--cx", "cy": "--cy", "fov_deg"
 WORLD_SHEET_CONFIG = ("height_m", "camera_height_m", "camera_tilt_deg")
 
 
+def check_world_pattern(key):
+    """Stop at start-up on a world.calibration / world.persons pattern that cannot be filled in."""
+    pattern = config["world"][key]
+    if pattern is None:
+        return
+    where = f"config world.{key} {pattern!r}"
+    try:
+        fields = [name for _, name, _, _ in string.Formatter().parse(pattern) if name is not None]
+    except ValueError as exc:
+        raise WorkflowError(f"{where}: {exc} (write {{{{ or }}}} for a literal brace)") from None
+    for name in fields:
+        if name not in FILE_PATTERN_FIELDS:
+            allowed = ", ".join(f"{{{field}}}" for field in FILE_PATTERN_FIELDS)
+            raise WorkflowError(f"{where}: unknown placeholder {{{name}}}; allowed: {allowed}")
+
+
+check_world_pattern("calibration")
+check_world_pattern("persons")
+
+
 def world_file(video_id, pattern):
     """A per-video file of the world section: a pattern with {directory}, {stem}, {video} filled in."""
     path = VIDEOS[video_id]["path"]
@@ -570,13 +592,28 @@ def world_options(wildcards, input):
     return " ".join(p for p in parts if p)
 
 
+def dataset2d_undistort(wildcards):
+    """dataset2d.undistort: the video's calibration (as the world stage finds it) and the timeline
+    (its rotation), declared so that a new calibration re-runs dataset2d; nothing when off."""
+    if not config["dataset2d"]["undistort"]:
+        return {}
+    found = {k: v for k, v in world_inputs(wildcards).items() if k == "calibration"}
+    return {**found, "undistort_timeline": "results/{video}/frames/timeline.json".format(video=wildcards.video)}
+
+
+def dataset2d_undistort_options(wildcards, input):
+    if "calibration" not in input.keys():
+        return ""
+    return f"--undistort {shlex.quote(str(input.calibration))} --timeline {shlex.quote(str(input.undistort_timeline))}"
+
+
 # ---- angles ----------------------------------------------------------------
 
 
 def angles_source():
     """The joints the angles stage reads: "world" (world.npz) when the workflow has a world rule
     (and the config does not turn it off), else "pose3d" (pose3d.npz, camera frame)."""
-    world = hasattr(rules, "world") and config.get("world", {}).get("enabled", True)
+    world = any(rule.name == "world" for rule in workflow.rules) and config.get("world", {}).get("enabled", True)
     return "world" if world else "pose3d"
 
 
@@ -645,8 +682,10 @@ def evaluate_inputs(wildcards):
         inputs["reference"] = local_file(snakemake_safe_path(reference, link_name(wildcards.video, "reference", reference)))
     if EVALUATE_MAP_FILE:
         inputs["joint_map"] = local_file(EVALUATE_MAP_FILE)
-    if workflow.is_rule("world"):  # the world stage runs in this workflow (its rule file is included)
+    if angles_source() == "world":  # the world stage runs in this workflow: the root trajectory error
         inputs["world"] = f"results/{wildcards.video}/world.npz"
+    if config["angles"]["enabled"]:  # the angles stage runs: angle errors
+        inputs["angles"] = f"results/{wildcards.video}/angles.npz"
     return inputs
 
 
@@ -657,9 +696,75 @@ def evaluate_reference(wildcards, input):
 
 
 def evaluate_offset(wildcards, input):
-    """--offset-s when the sample sheet gives one; --world when world.npz is an input."""
+    """--offset-s when the sample sheet gives one; --world / --angles for those inputs."""
     offset = VIDEOS[wildcards.video].get("reference_offset_s")
     options = [] if offset is None else [f"--offset-s {offset}"]
-    if input.get("world"):
-        options.append(f"--world {shlex.quote(input.world)}")
+    for name in ("world", "angles"):
+        if input.get(name):
+            options.append(f"--{name} {shlex.quote(input.get(name))}")
     return " ".join(options)
+
+
+def write_evaluate_partial():
+    """After a failed run: the run-wide evaluate files from the videos whose evaluation is current
+    (metrics.json not older than pose3d.npz), naming the others; never raises."""
+    if not EVALUATED or DEFAULT_STORAGE:
+        return
+    from posepipe.evaluate.stage import write_evaluate_summary
+
+    done, left_out = [], []
+    for video in EVALUATED:
+        metrics, pose = Path(f"results/{video}/evaluate/metrics.json"), Path(f"results/{video}/pose3d.npz")
+        if metrics.exists() and pose.exists() and metrics.stat().st_mtime >= pose.stat().st_mtime:
+            done.append(metrics)
+        else:
+            left_out.append(f"{video}: no current evaluation (see results/{video}/logs/evaluate.log)")
+    if not done:
+        return
+    try:
+        write_evaluate_summary(
+            done, out="results/evaluate_summary.csv", intervals="results/evaluate_intervals.csv",
+            html="results/evaluate_summary.html", left_out=left_out,
+        )
+        logger.error(f"posepipe: results/evaluate_summary.csv covers {len(done)} of {len(EVALUATED)} videos with a reference")
+    except Exception as exc:  # the run's own result matters more than its report
+        logger.error(f"posepipe: results/evaluate_summary.csv could not be written: {type(exc).__name__}: {exc}")
+
+
+# ---- opensim ----------------------------------------------------------------
+
+
+# The opensim stage (off by default) runs when opensim.enabled and OpenSim's Python package is
+# importable; enabled without it, one line says how to install it and the stage is left out.
+OPENSIM_RUNS = False
+if config["opensim"]["enabled"]:
+    import importlib.util
+
+    OPENSIM_RUNS = importlib.util.find_spec("opensim") is not None
+    if not OPENSIM_RUNS and workflow.is_main_process:
+        logger.warning(
+            "posepipe: opensim.enabled, but OpenSim's Python package is not installed: "
+            "pip install 'posepipe[opensim]' (or pip install opensim); the opensim stage is skipped"
+        )
+
+
+def opensim_inputs(wildcards):
+    """world.npz when the workflow has a world rule (world frame), else pose3d.npz (camera frame)."""
+    has_world = any(rule.name == "world" for rule in workflow.rules)
+    pose = {"world": "results/{video}/world.npz"} if has_world else {"pose3d": "results/{video}/pose3d.npz"}
+    table = {"timeline_table": TIMELINE_TABLE} if DEFAULT_STORAGE else {}
+    return {**pose, "timeline": "results/{video}/frames/timeline.json", "dataset2d": "results/{video}/dataset2d.npz", **table}
+
+
+def opensim_source(wildcards, input):
+    if "world" in input.keys():
+        return f"--world {shlex.quote(input.world)}"
+    return f"--pose3d {shlex.quote(input.pose3d)}"
+
+
+def opensim_options():
+    """The stage's options from config (the marker map as JSON)."""
+    options = command_options(config["opensim"], ["model", "scaling", "height_m", "mass_kg", "accuracy", "weights"])
+    if config["opensim"]["marker_map"]:
+        options = f"{options} --marker-map {shlex.quote(json.dumps(config['opensim']['marker_map'], sort_keys=True))}"
+    return options

@@ -9,6 +9,7 @@ localrules:
 
 rule dataset2d:
     input:
+        unpack(dataset2d_undistort),
         **DATASET2D_INPUT,
     output:
         "results/{video}/dataset2d.npz",
@@ -18,6 +19,8 @@ rule dataset2d:
         person=config["person"],
         options=dataset2d_options(),
         files=DATASET2D_FILES,
+        # dataset2d.undistort only: at its default the command and params are today's (nothing re-runs).
+        **({"undistort": dataset2d_undistort_options} if config["dataset2d"]["undistort"] else {}),
     log:
         "results/{video}/logs/dataset2d.log",
     benchmark:
@@ -31,7 +34,9 @@ rule dataset2d:
         "../../envs/posepipe.yaml"
     shell:
         "python -m posepipe dataset2d {input.keypoints2d:q} --out {output:q} --video-id {wildcards.video}"
-        " --selection {params.selection} --person {params.person} {params.options} {params.files} > {log:q} 2>&1"
+        " --selection {params.selection} --person {params.person} {params.options} {params.files}"
+        + (" {params.undistort}" if config["dataset2d"]["undistort"] else "")
+        + " > {log:q} 2>&1"
 
 
 # After a run where some videos failed before this, onerror writes the file from the others

@@ -8,6 +8,10 @@ wildcard_constraints:
 # Options of the export command that are not at their default, written into the command itself
 # (not a param): the default command is today's, so finished exports stay up to date.
 EXPORT_OPTIONS = "" if config["export"]["bvh_start"] == "person" else f" --bvh-start {config['export']['bvh_start']}"
+# export.frame: world reads the world stage's file (and re-runs when it changes).
+EXPORT_WORLD = {"world": "results/{video}/world.npz"} if config["export"]["frame"] == "world" else {}
+if EXPORT_WORLD:
+    EXPORT_OPTIONS += " --frame world --world {input.world:q}"
 
 
 rule export:
@@ -15,6 +19,7 @@ rule export:
         pose3d="results/{video}/pose3d.npz",
         timeline="results/{video}/frames/timeline.json",
         timeline_table=TIMELINE_TABLE,
+        **EXPORT_WORLD,
     output:
         directory("results/{video}/exports/{format}"),
     params:

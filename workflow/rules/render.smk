@@ -22,6 +22,10 @@ RENDER_INPUT = dict(
 )
 RENDER_INPUT["video"] = staged_video  # an object in a bucket, staged again (README, Object storage)
 RENDER_INPUT["timeline_table"] = TIMELINE_TABLE
+# render.frame: world: the 3D panel in the world stage's frame (at the default, today's command).
+if config["render"]["frame"] == "world":
+    RENDER_INPUT["world"] = "results/{video}/world.npz"
+RENDER_WORLD = " --world {input.world:q}" if config["render"]["frame"] == "world" else ""
 RENDER_OUTPUT = report(
     "results/{video}/render.mp4", caption="../report/render.rst", category="Renders", labels={"video": "{video}"}
 )
@@ -48,7 +52,8 @@ if config["shard_frames"]:
         shell:
             "python -m posepipe render {input.timeline:q} --dataset2d {input.dataset2d:q} --pose3d {input.pose3d:q}"
             " --out {output:q} {params.options} --segment {wildcards.out_first}:{wildcards.out_stop} --threads {threads}"
-            " > {log:q} 2>&1"
+            + RENDER_WORLD
+            + " > {log:q} 2>&1"
 
     rule render:
         input:
@@ -91,7 +96,9 @@ else:
             "../../envs/posepipe.yaml"
         shell:
             "python -m posepipe render {input.timeline:q} --dataset2d {input.dataset2d:q} --pose3d {input.pose3d:q}"
-            " --out {output:q} {params.options} --threads {threads} > {log:q} 2>&1"
+            " --out {output:q} {params.options} --threads {threads}"
+            + RENDER_WORLD
+            + " > {log:q} 2>&1"
 
 
 rule preview:

@@ -13,6 +13,7 @@ SUMMARY_STAGES = tuple(
     and (stage.name != "tracks" or TRACKED)
     and (stage.name != "render" or config["render"]["enabled"])
     and (stage.name != "angles" or config["angles"]["enabled"])
+    and (stage.name != "opensim" or OPENSIM_RUNS)
 )
 
 
@@ -119,4 +120,5 @@ onerror:
     stop_warm_server()
     rows = write_run_summary()
     write_run_wide_files(rows)
+    write_evaluate_partial()  # videos with a reference recording (common.smk)
     print_failures(rows)
