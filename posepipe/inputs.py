@@ -32,7 +32,7 @@ import unicodedata
 from pathlib import Path
 
 from posepipe.errors import PosepipeError
-from posepipe.objectstore import ObjectIndex, is_url, url_name
+from posepipe.objectstore import ObjectIndex, is_url, join_url, url_name, url_parent
 
 VIDEO_ID_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._-]*"
 # Names directly under results/ that belong to the whole run, not to one video: a video id equal
@@ -256,9 +256,9 @@ def load_sample_sheet(path: str | os.PathLike, *, base: str | os.PathLike = ".")
         if rec.get("keypoints2d"):
             row["keypoints2d"] = _sheet_path(base, rec["keypoints2d"])
         if rec.get("calibration"):
-            row["calibration"] = Path(base, rec["calibration"])
+            row["calibration"] = _sheet_path(base, rec["calibration"])
         if rec.get("reference"):
-            row["reference"] = Path(base, rec["reference"])
+            row["reference"] = _sheet_path(base, rec["reference"])
         rows.append(row)
     return rows
 
@@ -328,20 +328,28 @@ def collect_videos(
     return videos
 
 
-def find_reference(video: dict) -> Path | None:
+def _identity(path) -> str | Path:
+    """What makes two inputs the same: the URL, or the file's resolved path."""
+    return path if is_url(path) else Path(path).resolve()
+
+
+def find_reference(video: dict, objects: ObjectIndex | None = None) -> Path | str | None:
     """The reference recording of a video (an entry of :func:`collect_videos`): the sample sheet's
     ``reference`` (kept also when missing, so that the evaluate job names it), else the first of
-    ``<stem>.reference.c3d / .trc / .npz`` beside the video that exists, else None."""
+    ``<stem>.reference.c3d / .trc / .npz`` beside the video that exists, else None. For a video
+    in a bucket the objects beside it are looked up in ``objects`` (the listing already made)."""
     if video.get("reference"):
-        return Path(video["reference"])
+        return video["reference"] if is_url(video["reference"]) else Path(video["reference"])
+    if is_url(video["path"]):
+        stem, objects = Path(url_name(video["path"])).stem, objects or ObjectIndex()
+        for ext in REFERENCE_EXTENSIONS:
+            candidate = join_url(url_parent(video["path"]), f"{stem}.reference{ext}")
+            if objects.exists(candidate):
+                return candidate
+        return None
     path = Path(video["path"])
     for ext in REFERENCE_EXTENSIONS:
         candidate = path.with_name(f"{path.stem}.reference{ext}")
         if candidate.is_file():
             return candidate
     return None
-
-
-def _identity(path) -> str | Path:
-    """What makes two inputs the same: the URL, or the file's resolved path."""
-    return path if is_url(path) else Path(path).resolve()

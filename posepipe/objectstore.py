@@ -29,6 +29,7 @@ import os
 import posixpath
 import re
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 from posepipe.errors import PosepipeError
 
@@ -143,7 +144,8 @@ def reason_of(exc: BaseException) -> str:
     if isinstance(exc, bex.PartialCredentialsError):
         return f"incomplete S3 credentials: {exc} (give both the access key and the secret key)"
     if isinstance(exc, bex.EndpointConnectionError | bex.ConnectTimeoutError):
-        where = exc.kwargs.get("endpoint_url", "the endpoint")
+        url = urlsplit(str(exc.kwargs.get("endpoint_url", "")))
+        where = f"{url.scheme}://{url.netloc}" if url.netloc else "the endpoint"  # not the request's path
         return (
             f"cannot connect to the S3 endpoint {where} (is it up? the endpoint is set by "
             "--storage-s3-endpoint-url, SNAKEMAKE_STORAGE_S3_ENDPOINT_URL or AWS_ENDPOINT_URL)"

@@ -21,13 +21,14 @@ from tests.snakemake_run import REPO, planned_jobs, snakemake
 pytestmark = pytest.mark.workflow
 s3_server, s3 = fixtures.s3_server, fixtures.s3  # the fixtures of this module
 
-PER_VIDEO = ("probe", "frames", "keypoints2d", "dataset2d", "lift3d", "render", "qc")
+PER_VIDEO = ("probe", "frames", "keypoints2d", "dataset2d", "lift3d", "world", "angles", "render", "qc")
 GATHER = {("merge_dataset2d", ""), ("qc_summary", "")}
 CONFIG = {
     "keypoints2d": {"source": "file"},
     "lift3d": {"checkpoint": "lifter.bin"},
     "render": {"height": 64, "audio": False, "preview": False},
     "exports": [],
+    "angles": {"figure": False},
 }
 IN, OUT = "s3://lab/in", "s3://lab/out"
 STORAGE = ("--default-storage-provider", "s3", "--default-storage-prefix", OUT, "--keep-storage-local-copies")
@@ -125,7 +126,7 @@ def test_endpoint_down_stops_with_one_line(workdir, monkeypatch):
     monkeypatch.setenv("SNAKEMAKE_STORAGE_S3_ENDPOINT_URL", endpoint)  # the plugin's variable
     line = startup_error(workdir, {**CONFIG, "input": {"directory": IN}})
     assert line.startswith(
-        f"input: {IN}: cannot list the objects: cannot connect to the S3 endpoint {endpoint}/"
+        f"input: {IN}: cannot list the objects: cannot connect to the S3 endpoint {endpoint} (is it up"
     )
 
 
@@ -144,3 +145,12 @@ def test_missing_object_in_the_sample_sheet_fails_that_video_only(s3, workdir):
     )
     jobs = planned_jobs(workdir, config=config)
     assert ("probe", "gone") in jobs and ("probe", "alpha") in jobs
+
+
+def test_results_in_a_bucket_refuse_what_they_cannot_do_yet(workdir):
+    proc = snakemake(workdir, "--dry-run", *STORAGE, config={**CONFIG, "shard_frames": 100}, check=False)
+    assert proc.returncode != 0
+    assert (
+        "results in a bucket (--default-storage-provider) do not work yet with frames.jpeg or shard_frames"
+        in (proc.stdout + proc.stderr)
+    )

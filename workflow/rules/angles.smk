@@ -6,6 +6,7 @@
 rule angles:
     input:
         timeline="results/{video}/frames/timeline.json",
+        timeline_table=TIMELINE_TABLE,
         joints=angles_joints_file,
     output:
         npz="results/{video}/angles.npz",
@@ -26,5 +27,5 @@ rule angles:
     conda:
         "../../envs/posepipe.yaml"
     shell:
-        "python -m posepipe angles {input.timeline:q} {params.source} --out-dir results/{wildcards.video}"
+        f"python -m posepipe angles {{input.timeline:q}} {{params.source}} --out-dir {ANGLES_OUT_DIR}"
         " {params.options} > {log:q} 2>&1"

@@ -58,6 +58,11 @@ DEFAULT_PREFIX = workflow.storage_settings.default_storage_prefix or ""
 RESULTS_URLS = (join_url(DEFAULT_PREFIX, "results"),) if DEFAULT_STORAGE == "s3" and is_url(DEFAULT_PREFIX) else ()
 
 
+if DEFAULT_STORAGE and (config["frames"]["jpeg"] or config["shard_frames"]):
+    raise WorkflowError(
+        "results in a bucket (--default-storage-provider) do not work yet with frames.jpeg or shard_frames: "
+        "turn those off, or keep results/ local (README, Object storage)"
+    )
 # timeline.json names its table, timeline.csv beside it: a job that reads the one from a bucket gets
 # the other staged too (an input of no file when results/ is local, so local runs keep their DAG).
 TIMELINE_TABLE = "results/{video}/frames/timeline.csv" if DEFAULT_STORAGE else []
@@ -138,7 +143,7 @@ def video_file(wildcards):
     path = VIDEOS[wildcards.video]["path"]
     if is_url(path):
         return stored(path)
-    return snakemake_safe_path(path, link_name(wildcards.video, "video", path))
+    return local_file(snakemake_safe_path(path, link_name(wildcards.video, "video", path)))
 
 
 def video_exists(video):
@@ -260,9 +265,11 @@ def rtmlib_onnx_files():
 
     cfg = config["keypoints2d"]["rtmlib"]
     spec = MODELS[cfg["model"]]
-    files = {"weights": cfg["onnx"] or f"resources/models/{PUBLISHED[spec.pose].member_filename}"}
+    files = {"weights": local_file(cfg["onnx"]) if cfg["onnx"] else f"resources/models/{PUBLISHED[spec.pose].member_filename}"}
     if spec.det is not None:
-        files["det_weights"] = cfg["det_onnx"] or f"resources/models/{PUBLISHED[spec.det].member_filename}"
+        files["det_weights"] = (
+            local_file(cfg["det_onnx"]) if cfg["det_onnx"] else f"resources/models/{PUBLISHED[spec.det].member_filename}"
+        )
     return files
 
 
@@ -280,7 +287,7 @@ def keypoints2d_inputs(wildcards):
         return {"keypoints": stored(path)} if OBJECTS.exists(path) else {}
     if not os.path.exists(path):
         return {}
-    return {"keypoints": snakemake_safe_path(path, link_name(wildcards.video, "keypoints", path))}
+    return {"keypoints": local_file(snakemake_safe_path(path, link_name(wildcards.video, "keypoints", path)))}
 
 
 def keypoints2d_source_option(wildcards, input):
@@ -464,6 +471,8 @@ QC_INPUT["timeline_table"] = TIMELINE_TABLE
 # qc's output folder in its command: results/{video}/qc, or the local copy of it when results/ is in
 # a bucket (the command text of a local run stays as it was, so finished QC stays up to date).
 QC_OUT_DIR = '$(dirname {output.json:q})' if DEFAULT_STORAGE else "results/{wildcards.video}/qc"
+ANGLES_OUT_DIR = '$(dirname {output.npz:q})' if DEFAULT_STORAGE else "results/{wildcards.video}"
+EVALUATE_OUT_DIR = '$(dirname {output.json:q})' if DEFAULT_STORAGE else "results/{wildcards.video}/evaluate"
 if DEFAULT_STORAGE:
     # The same files by their local copies (these params name them by path, not as inputs).
     QC_TRACKS = (lambda wildcards, input: f"--tracks {shlex.quote(input.tracks)}") if TRACKED else ""
@@ -540,8 +549,19 @@ check_world_pattern("persons")
 
 def world_file(video_id, pattern):
     """A per-video file of the world section: a pattern with {directory}, {stem}, {video} filled in."""
-    path = Path(VIDEOS[video_id]["path"])
-    return pattern.format(directory=config["input"]["directory"] or str(path.parent), stem=path.stem, video=video_id)
+    path = VIDEOS[video_id]["path"]
+    if is_url(path):
+        parent, stem = url_parent(path), Path(url_name(path)).stem
+    else:
+        parent, stem = str(Path(path).parent), Path(path).stem
+    return pattern.format(directory=config["input"]["directory"] or parent, stem=stem, video=video_id)
+
+
+def file_input(path):
+    """A user's file as an input when it exists (an object in a bucket: staged), else None."""
+    if is_url(path):
+        return stored(path) if OBJECTS.exists(path) else None
+    return local_file(path) if os.path.exists(path) else None
 
 
 def world_inputs(wildcards):
@@ -554,11 +574,11 @@ def world_inputs(wildcards):
     given = video.get("calibration") or config["world"]["calibration"]
     if given:
         path = os.fspath(given) if "calibration" in video else world_file(wildcards.video, given)
-        if os.path.exists(path) or "calibration" in video or "{" not in config["world"]["calibration"]:
-            found["calibration"] = path
+        if file_input(path) or "calibration" in video or "{" not in config["world"]["calibration"]:
+            found["calibration"] = file_input(path) or path
     persons = world_file(wildcards.video, config["world"]["persons"])
-    if os.path.exists(persons):
-        found["persons"] = persons
+    if file_input(persons):
+        found["persons"] = file_input(persons)
     return found
 
 
@@ -627,7 +647,7 @@ from posepipe.inputs import find_reference
 EVALUATED = {}
 if config["evaluate"]["enabled"]:
     for _video, _entry in VIDEOS.items():
-        if (_reference := find_reference(_entry)) is not None:
+        if (_reference := find_reference(_entry, OBJECTS)) is not None:
             EVALUATED[_video] = _reference
 _JOINT_MAP = config["evaluate"]["joint_map"]
 # A joint map in a file is an input (editing it re-runs evaluate); a shipped name or a mapping in
@@ -653,10 +673,15 @@ def evaluate_inputs(wildcards):
         raise WorkflowError(f"video {wildcards.video} has no reference recording to evaluate against")
     reference = EVALUATED[wildcards.video]
     inputs = {"pose3d": f"results/{wildcards.video}/pose3d.npz", "timeline": f"results/{wildcards.video}/frames/timeline.json"}
-    if os.path.exists(reference):
-        inputs["reference"] = snakemake_safe_path(reference, link_name(wildcards.video, "reference", reference))
+    if DEFAULT_STORAGE:
+        inputs["timeline_table"] = TIMELINE_TABLE
+    if is_url(reference):
+        if OBJECTS.exists(reference):
+            inputs["reference"] = stored(reference)
+    elif os.path.exists(reference):
+        inputs["reference"] = local_file(snakemake_safe_path(reference, link_name(wildcards.video, "reference", reference)))
     if EVALUATE_MAP_FILE:
-        inputs["joint_map"] = EVALUATE_MAP_FILE
+        inputs["joint_map"] = local_file(EVALUATE_MAP_FILE)
     if angles_source() == "world":  # the world stage runs in this workflow: the root trajectory error
         inputs["world"] = f"results/{wildcards.video}/world.npz"
     if config["angles"]["enabled"]:  # the angles stage runs: angle errors
@@ -727,7 +752,8 @@ def opensim_inputs(wildcards):
     """world.npz when the workflow has a world rule (world frame), else pose3d.npz (camera frame)."""
     has_world = any(rule.name == "world" for rule in workflow.rules)
     pose = {"world": "results/{video}/world.npz"} if has_world else {"pose3d": "results/{video}/pose3d.npz"}
-    return {**pose, "timeline": "results/{video}/frames/timeline.json", "dataset2d": "results/{video}/dataset2d.npz"}
+    table = {"timeline_table": TIMELINE_TABLE} if DEFAULT_STORAGE else {}
+    return {**pose, "timeline": "results/{video}/frames/timeline.json", "dataset2d": "results/{video}/dataset2d.npz", **table}
 
 
 def opensim_source(wildcards, input):

@@ -39,7 +39,7 @@ rule evaluate:
         "../../envs/posepipe.yaml"
     shell:
         "python -m posepipe evaluate {input.pose3d:q} --timeline {input.timeline:q} {params.reference}"
-        " --out-dir results/{wildcards.video}/evaluate --video-id {wildcards.video} {params.offset} {params.options}"
+        f" --out-dir {EVALUATE_OUT_DIR} --video-id {{wildcards.video}} {{params.offset}} {{params.options}}"
         " > {log:q} 2>&1"
 
 

@@ -8,6 +8,7 @@ rule world:
         pose3d="results/{video}/pose3d.npz",
         dataset2d="results/{video}/dataset2d.npz",
         timeline="results/{video}/frames/timeline.json",
+        timeline_table=TIMELINE_TABLE,
     output:
         npz="results/{video}/world.npz",
         csv="results/{video}/world.csv",
