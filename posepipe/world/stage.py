@@ -132,7 +132,9 @@ def world_from_arrays(
     if not np.any(counts >= least):
         raise PosepipeError(label, "no person is seen in any frame: no trajectory, no floor")
     if least == 1:
-        warnings.append("no person is seen in two frames or more: roots placed frame by frame, no foot contacts")
+        warnings.append(
+            "no person is seen in two frames or more: roots placed frame by frame, no foot contacts"
+        )
     scale = np.ones(P)
     for p in range(P):
         if counts[p] < least:
