@@ -57,6 +57,7 @@ import numpy as np
 
 from posepipe.artefacts.keypoints2d import NUM_COCO_JOINTS, Keypoints2D, from_frames, save_keypoints2d
 from posepipe.errors import PosepipeError
+from posepipe.objectstore import is_url
 from posepipe.safeload import load_npz
 from posepipe.settings import schema_default
 from posepipe.shards import check_range
@@ -559,7 +560,7 @@ def import_keypoints(
     """
     from posepipe.weights import sha256_file
 
-    given, path = os.fspath(path), Path(path)
+    given, path = (path if is_url(path) else Path(path)), Path(path)
     if not (path.is_file() or (path.is_dir() and fmt in ("auto", "openpose"))):  # an s3:// URL keeps its '//'
         raise PosepipeError(given, "keypoints file not found")
     if fmt == "auto":
