@@ -31,7 +31,7 @@ CONFIG = {
     "render": {"height": 64, "audio": False},
     "exports": [],
 }
-AFTER_KEYPOINTS = {"keypoints2d", "dataset2d", "lift3d", "qc", "render", "preview"}
+AFTER_KEYPOINTS = {"keypoints2d", "dataset2d", "lift3d", "world", "angles", "qc", "render", "preview"}
 
 
 def _jobs_of(stage: str, session: int) -> list[tuple[int, str]]:
