@@ -21,6 +21,14 @@ under ``results/{video}/``. Columns:
   ``longest_gap``, ``max_bone_cv``, ``mean_joint_speed``, ``p99_joint_speed``: from ``qc/qc.json``
   (over all persons: rates pooled, counts summed, longest and maxima over persons); without it, the
   first three from ``dataset2d.npz``.
+- ``rom_person``, ``knee_flexion_rom_l``, ``knee_flexion_rom_r``, ``hip_flexion_rom_l``,
+  ``hip_flexion_rom_r``, ``rom_by_person``: ranges of motion (max - min, degrees, 1 decimal) of knee
+  and hip flexion from ``angles.npz`` (the same numbers as ``angles_summary.csv``'s ``range``), read
+  only when the angles stage is done. The four columns are the main person's: the one with the most
+  frames with a knee or hip flexion value (the first of ties); ``rom_person`` is their track id (-1:
+  the one person of a one-person selection, as in ``angles.csv``). With two or more people,
+  ``rom_by_person`` lists everyone, e.g. ``track 0: knee L 62.0/R 60.1, hip L 41.2/R 43.0; track 3:
+  knee L 55.3/R -, hip L 38.9/R 40.2`` (``-``: never defined). Empty without angles.
 - ``warnings``: every stage's ``warnings`` list (the headers in :data:`WARNING_SOURCES`), joined
   with ``"; "``, plus a note for each of this video's files that could not be read.
 - ``{stage}_s``: seconds from Snakemake's benchmark file, only for a done stage whose output is
@@ -36,8 +44,10 @@ from __future__ import annotations
 import json
 import os
 import re
+import zipfile
 from pathlib import Path
 
+from posepipe.artefacts.angles import load_angles, summary_table
 from posepipe.artefacts.dataset2d import load_persons2d
 from posepipe.artefacts.timeline import load_timeline_header
 from posepipe.atomic import atomic_path
@@ -65,13 +75,21 @@ WARNING_SOURCES = (
     "dataset2d.npz",
     "qc/qc.json",
     "world.npz",
+    "angles.npz",
 )
 
 QC_COLUMNS = ["detection_rate", "interpolated_frames", "longest_interpolated_run", "mean_keypoint_score",
               "people_max", "people_mean", "tracks", "fragments_merged", "frames_with_two_or_more",
               "longest_gap", "max_bone_cv", "mean_joint_speed", "p99_joint_speed"]  # fmt: skip
+# Ranges of motion from angles.npz: (joint in rom_by_person, angle name without its side).
+ROM_ANGLES = (("knee", "knee_flexion"), ("hip", "hip_flexion"))
+ROM_COLUMNS = [
+    "rom_person",
+    *(f"{name}_rom_{side}" for _, name in ROM_ANGLES for side in "lr"),
+    "rom_by_person",
+]
 COLUMNS = (
-    ["video", "status", "source", "frames", "fps", "width", "height", *QC_COLUMNS, "warnings"]
+    ["video", "status", "source", "frames", "fps", "width", "height", *QC_COLUMNS, *ROM_COLUMNS, "warnings"]
     + [f"{stage}_s" for stage, _ in STAGE_OUTPUTS]
 )  # fmt: skip
 
@@ -140,8 +158,8 @@ def collect_warnings(folder: Path) -> tuple[list[str], list[str]]:
             continue
         try:
             found = _header(path).get("warnings", [])
-        except (OSError, ValueError, KeyError, EOFError, AttributeError) as exc:
-            problems.append(_unreadable(path, exc))
+        except (OSError, ValueError, KeyError, EOFError, AttributeError, zipfile.BadZipFile) as exc:
+            problems.append(_unreadable(path, exc))  # a cut-short .npz: BadZipFile
             continue
         if not isinstance(found, list) or not all(isinstance(w, str) for w in found):
             problems.append(f"{path}: 'warnings' is not a list of strings")
@@ -192,6 +210,45 @@ def qc_columns(report: dict) -> dict:
         values = [p[key] for p in persons if p.get(key) is not None]
         if values:
             row[key] = pick(values) if pick else round(float(sum(values) / len(values)), 4)
+    return row
+
+
+def rom_columns(angles) -> dict:
+    """Range-of-motion columns from an :class:`posepipe.artefacts.angles.Angles` (see the module
+    docstring): the ``range`` of its :func:`~posepipe.artefacts.angles.summary_table`, the table
+    the stage writes as angles_summary.csv. {} when the file has no person."""
+    import math
+
+    if not len(angles.track_ids):
+        return {}
+    names = [f"{name}_{side}" for _, name in ROM_ANGLES for side in "lr"]
+    table = summary_table(angles)
+    table = table[table.angle.isin(names)]
+    ranges = table.pivot(index="person", columns="angle", values="range").reindex(columns=names)
+    frames = table.groupby("person")["frames"].max()
+    order = [int(t) for t in angles.track_ids]
+    main = max(order, key=lambda t: (frames.get(t, 0), -order.index(t)))  # the first of ties
+
+    def degrees(track: int, name: str) -> float | None:
+        value = float(ranges.loc[track, name])
+        return None if math.isnan(value) else round(value, 1)
+
+    def shown(value: float | None) -> str:
+        return "-" if value is None else f"{value:.1f}"
+
+    row: dict = {"rom_person": main}
+    for name in names:
+        if (value := degrees(main, name)) is not None:
+            row[f"{name[:-2]}_rom_{name[-1]}"] = value
+    if len(order) > 1:
+        row["rom_by_person"] = "; ".join(
+            f"track {t}: "
+            + ", ".join(
+                f"{joint} L {shown(degrees(t, name + '_l'))}/R {shown(degrees(t, name + '_r'))}"
+                for joint, name in ROM_ANGLES
+            )
+            for t in order
+        )
     return row
 
 
@@ -295,6 +352,14 @@ def video_row(results: Path, video: str, *, stages: tuple[str, ...], waiting_for
         warnings, unreadable = collect_warnings(folder)
     except Exception as exc:
         warnings, unreadable = [], [f"cannot collect warnings ({exc})"]
+    angles = folder / "angles.npz"
+    if states.get("angles", ("missing",))[0] == "done":
+        try:
+            row |= rom_columns(load_angles(angles))
+        except Exception as exc:
+            # One note per file: its header may already be noted as unreadable (WARNING_SOURCES).
+            if not any(str(angles) in note for note in unreadable):
+                problems.append(_unreadable(angles, exc))
     if warnings or unreadable or problems:
         row["warnings"] = "; ".join(warnings + unreadable + problems)
     for stage, output in STAGE_OUTPUTS:

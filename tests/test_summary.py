@@ -10,8 +10,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from posepipe.artefacts.angles import Angles, save_angles
 from posepipe.artefacts.dataset2d import Dataset2D, save_dataset2d
-from posepipe.summary import STAGE_OUTPUTS, WARNING_SOURCES, collect_warnings, write_summary
+from posepipe.biomech.angles import ANGLE_NAMES
+from posepipe.summary import ROM_COLUMNS, STAGE_OUTPUTS, WARNING_SOURCES, collect_warnings, write_summary
 
 T0 = 1_700_000_000  # stage k's files are made at T0 + 10 k
 
@@ -42,6 +44,28 @@ def qc_report(warnings=()):
             "persons": [person], "warnings": list(warnings)}  # fmt: skip
 
 
+def angles_file(path, ranges, *, frames=10, present=None, warnings=()):
+    """angles.npz of persons {track: {angle: range of motion in degrees or None (never defined)}}:
+    each angle a ramp from 5 degrees up by its range over the person's ``present`` frames
+    ({track: frame count from 0}, default all); the other angles a constant 20 degrees."""
+    tracks = list(ranges)
+    values = np.full((len(tracks), frames, len(ANGLE_NAMES)), np.nan, np.float32)
+    for p, track in enumerate(tracks):
+        seen = (present or {}).get(track, frames)
+        for a, name in enumerate(ANGLE_NAMES):
+            rom = ranges[track].get(name, 0.0)
+            if rom is not None:
+                values[p, :seen, a] = 5.0 + np.linspace(0.0, rom, seen)
+    meta = {"frame": "world", "warnings": list(warnings)}
+    save_angles(path, Angles(values=values, names=ANGLE_NAMES, time=np.arange(frames) / 25.0,
+                             track_ids=np.array(tracks, np.int64), meta=meta))  # fmt: skip
+
+
+ONE_PERSON = {
+    -1: {"knee_flexion_l": 62.04, "knee_flexion_r": 60.0, "hip_flexion_l": 41.26, "hip_flexion_r": 43.0}
+}
+
+
 def make_video(results, video, *, upto=STAGE_OUTPUTS[-1][0], fps=25.0, warnings=None, tracks=False):
     """Outputs, logs and benchmarks of every stage up to ``upto``, each stage 10 s after the last
     (stage k's benchmark says k + 1.5 s)."""
@@ -57,6 +81,8 @@ def make_video(results, video, *, upto=STAGE_OUTPUTS[-1][0], fps=25.0, warnings=
             dataset(path)
         elif stage == "qc":
             path.write_text(json.dumps(qc_report()))
+        elif stage == "angles":
+            angles_file(path, ONE_PERSON)
         elif path.suffix == ".npz":
             np.savez(path, meta=np.array("{}"))
         else:
@@ -281,3 +307,95 @@ def test_a_failed_weights_download_is_each_waiting_videos_reason(tmp_path):
     log.write_text("downloading\nSHA-256 checked\n")
     rows = write_summary(["b"], out=tmp_path / "s.csv", results=results, stages=stages, waiting_for=waits)
     assert rows[0]["status"] == "pending (keypoints2d)"
+
+
+def test_ranges_of_motion_of_knees_and_hips(tmp_path):
+    """One person: the four columns hold their ranges (degrees, 1 decimal), rom_by_person is empty;
+    the CSV has them beside the QC columns."""
+    make_video(tmp_path, "a")
+    row = row_of(tmp_path, "a")
+    assert row["status"] == "complete" and "warnings" not in row
+    assert {c: row.get(c) for c in ROM_COLUMNS} == {
+        "rom_person": -1, "knee_flexion_rom_l": 62.0, "knee_flexion_rom_r": 60.0, "hip_flexion_rom_l": 41.3,
+        "hip_flexion_rom_r": 43.0, "rom_by_person": None,
+    }  # fmt: skip
+    table = pd.read_csv(tmp_path / "summary.csv")
+    columns = list(table.columns)
+    assert columns.index("p99_joint_speed") + 1 == columns.index("rom_person")
+    assert columns.index("rom_by_person") + 1 == columns.index("warnings")
+    assert table.loc[0, "knee_flexion_rom_l"] == 62.0 and table.loc[0, "hip_flexion_rom_r"] == 43.0
+
+
+def test_ranges_of_motion_of_several_people(tmp_path):
+    """The columns hold the main person's (most frames with a knee or hip value, the first of ties)
+    and rom_by_person everyone's, in the file's order, "-" for a side never defined."""
+    folder = make_video(tmp_path, "duet")
+    made = (folder / "angles.npz").stat().st_mtime
+    ranges = {
+        4: {"knee_flexion_l": 90.0, "knee_flexion_r": 88.0, "hip_flexion_l": 50.0, "hip_flexion_r": 52.0},
+        0: {"knee_flexion_l": 62.0, "knee_flexion_r": 60.04, "hip_flexion_l": 41.0, "hip_flexion_r": 43.0},
+        7: {"knee_flexion_l": 55.25, "knee_flexion_r": None, "hip_flexion_l": 38.9, "hip_flexion_r": 40.2},
+    }
+    angles_file(folder / "angles.npz", ranges, present={4: 6})  # 4 is seen least; 0 and 7 tie
+    touch(folder / "angles.npz", made)
+    row = row_of(tmp_path, "duet")
+    assert row["status"] == "complete"
+    assert (row["rom_person"], row["knee_flexion_rom_l"], row["knee_flexion_rom_r"]) == (0, 62.0, 60.0)
+    assert (row["hip_flexion_rom_l"], row["hip_flexion_rom_r"]) == (41.0, 43.0)
+    assert row["rom_by_person"] == (
+        "track 4: knee L 90.0/R 88.0, hip L 50.0/R 52.0; track 0: knee L 62.0/R 60.0, hip L 41.0/R 43.0; "
+        "track 7: knee L 55.2/R -, hip L 38.9/R 40.2"
+    )
+    # The main person with a side never defined: that cell is empty.
+    angles_file(folder / "angles.npz", {7: ranges[7], 0: ranges[0]}, present={0: 3})
+    touch(folder / "angles.npz", made)
+    row = row_of(tmp_path, "duet")
+    assert row["rom_person"] == 7 and "knee_flexion_rom_r" not in row and row["knee_flexion_rom_l"] == 55.2
+    assert pd.isna(pd.read_csv(tmp_path / "summary.csv").loc[0, "knee_flexion_rom_r"])
+
+
+def test_no_angles_no_ranges(tmp_path):
+    """A video without angles (stage not in the run, not run yet, or out of date) has empty cells."""
+    make_video(tmp_path, "a", upto="world")
+    make_video(tmp_path, "b")
+    touch(tmp_path / "b/world.npz", T0 + 500)  # world re-ran: angles.npz is out of date
+    without = tuple(s for s, _ in STAGE_OUTPUTS if s not in ("tracks", "angles"))
+    rows = write_summary(["a"], out=tmp_path / "s1.csv", results=tmp_path, stages=without)
+    assert rows[0]["status"] == "complete" and not set(ROM_COLUMNS) & set(rows[0])
+    rows = write_summary(["a", "b"], out=tmp_path / "s2.csv", results=tmp_path)
+    assert [r["status"] for r in rows] == ["pending (angles)", "pending (angles)"]
+    assert not set(ROM_COLUMNS) & (set(rows[0]) | set(rows[1]))
+    table = pd.read_csv(tmp_path / "s2.csv")
+    assert set(ROM_COLUMNS) <= set(table.columns) and table[ROM_COLUMNS].isna().all().all()
+
+
+def test_bad_angles_file_is_one_note(tmp_path):
+    """A bad angles.npz is one note in its video's row (whether its header can be read or not);
+    the rest of the row and the other videos are unaffected. The stage's own warnings are reported."""
+    make_video(tmp_path, "good")
+    for video in ("junk", "shape"):
+        folder = make_video(tmp_path, video)
+        made = (folder / "angles.npz").stat().st_mtime
+        if video == "junk":  # cut short, as by a full disk
+            (folder / "angles.npz").write_bytes((folder / "angles.npz").read_bytes()[:300])
+        else:  # a readable header, values of the wrong shape
+            np.savez(folder / "angles.npz", values=np.zeros((1, 3, 2), np.float32), names=np.array(["a"]),
+                     time=np.zeros(3), track_ids=np.zeros(1, np.int64), meta=np.array('{"frame": "world"}'))  # fmt: skip
+        touch(folder / "angles.npz", made)
+    warned = make_video(tmp_path, "warned")
+    made = (warned / "angles.npz").stat().st_mtime
+    angles_file(
+        warned / "angles.npz", ONE_PERSON, warnings=["track 5: no frame with 3D joints, every angle NaN"]
+    )
+    touch(warned / "angles.npz", made)
+    rows = {r["video"]: r for r in write_summary(["good", "junk", "shape", "warned"], out=tmp_path / "s.csv",
+                                                 results=tmp_path)}  # fmt: skip
+    assert "warnings" not in rows["good"] and rows["good"]["knee_flexion_rom_l"] == 62.0
+    for video, reason in (("junk", "BadZipFile"), ("shape", "values has shape (1, 3, 2)")):
+        notes = rows[video]["warnings"]
+        assert notes.count("angles.npz") == 1 and reason in notes and notes.startswith("unreadable "), notes
+        assert rows[video]["status"] == "complete" and rows[video]["detection_rate"] == 0.75
+        assert not set(ROM_COLUMNS) & set(rows[video])
+    assert rows["warned"]["warnings"] == "track 5: no frame with 3D joints, every angle NaN"
+    assert rows["warned"]["hip_flexion_rom_r"] == 43.0
+    assert len(pd.read_csv(tmp_path / "s.csv")) == 4

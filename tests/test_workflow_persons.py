@@ -4,6 +4,7 @@ both persons' keypoints imported, ``person: all``, every export; then what a cha
 from __future__ import annotations
 
 import json
+import re
 import shutil
 
 import numpy as np
@@ -85,6 +86,22 @@ def test_joint_angles_per_person_in_the_qc_page(duet_run):
     summary = pd.read_csv(results / "angles_summary.csv")
     assert len(summary) == 2 * len(angles.names) and set(summary.frame_of_reference) == {"world"}
     assert "<h3>Joint angles</h3>" in (results / "qc" / "qc.html").read_text()
+    # summary.csv: the ranges of motion of knees and hips, the main person's (both are seen in all
+    # 150 frames: the first, track 0) in columns, both in rom_by_person.
+    ranges = summary.set_index(["person", "angle"])["range"]
+    row = pd.read_csv(duet_run / "results" / "summary.csv").iloc[0]
+    assert row.rom_person == 0
+    for name in ("knee_flexion_l", "knee_flexion_r", "hip_flexion_l", "hip_flexion_r"):
+        assert row[f"{name[:-2]}_rom_{name[-1]}"] == pytest.approx(ranges[(0, name)], abs=0.051)
+    by_person = [
+        [float(v) for v in re.findall(r"[LR] ([\d.]+)", part)] for part in row.rom_by_person.split("; ")
+    ]
+    assert row.rom_by_person.startswith("track 0: knee L ") and "; track 1: knee L " in row.rom_by_person
+    for track, found in enumerate(by_person):
+        expected = [
+            ranges[(track, n)] for n in ("knee_flexion_l", "knee_flexion_r", "hip_flexion_l", "hip_flexion_r")
+        ]
+        assert found == pytest.approx(expected, abs=0.051)
 
 
 def test_tracking_parameter_reruns_tracks_onward_only(duet_run, tmp_path):
