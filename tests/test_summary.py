@@ -13,7 +13,14 @@ import pytest
 from posepipe.artefacts.angles import Angles, save_angles
 from posepipe.artefacts.dataset2d import Dataset2D, save_dataset2d
 from posepipe.biomech.angles import ANGLE_NAMES
-from posepipe.summary import ROM_COLUMNS, STAGE_OUTPUTS, WARNING_SOURCES, collect_warnings, write_summary
+from posepipe.summary import (
+    DEFAULT_STAGES,
+    ROM_COLUMNS,
+    STAGE_OUTPUTS,
+    WARNING_SOURCES,
+    collect_warnings,
+    write_summary,
+)
 
 T0 = 1_700_000_000  # stage k's files are made at T0 + 10 k
 
@@ -359,7 +366,7 @@ def test_no_angles_no_ranges(tmp_path):
     make_video(tmp_path, "a", upto="world")
     make_video(tmp_path, "b")
     touch(tmp_path / "b/world.npz", T0 + 500)  # world re-ran: angles.npz is out of date
-    without = tuple(s for s, _ in STAGE_OUTPUTS if s not in ("tracks", "angles"))
+    without = tuple(s for s in DEFAULT_STAGES if s != "angles")
     rows = write_summary(["a"], out=tmp_path / "s1.csv", results=tmp_path, stages=without)
     assert rows[0]["status"] == "complete" and not set(ROM_COLUMNS) & set(rows[0])
     rows = write_summary(["a", "b"], out=tmp_path / "s2.csv", results=tmp_path)
