@@ -18,7 +18,9 @@ under ``results/{video}/``. Columns:
   ``posepipe.inputs.snakemake_safe_path``).
 - ``detection_rate``, ``interpolated_frames``, ``longest_interpolated_run``, ``mean_keypoint_score``,
   ``people_max``, ``people_mean``, ``tracks``, ``fragments_merged``, ``frames_with_two_or_more``,
-  ``longest_gap``, ``max_bone_cv``, ``mean_joint_speed``, ``p99_joint_speed``: from ``qc/qc.json``
+  ``longest_gap``, ``max_bone_cv``, ``mean_joint_speed``, ``p99_joint_speed``, ``keypoints2d_model``
+  (which 2D model made the keypoints: qc.json's ``keypoints2d`` detector, with its model where
+  the detector's name does not say it): from ``qc/qc.json``
   (over all persons: rates pooled, counts summed, longest and maxima over persons); without it, the
   first three from ``dataset2d.npz``.
 - ``rom_person``, ``knee_flexion_rom_l``, ``knee_flexion_rom_r``, ``hip_flexion_rom_l``,
@@ -80,7 +82,7 @@ WARNING_SOURCES = (
 
 QC_COLUMNS = ["detection_rate", "interpolated_frames", "longest_interpolated_run", "mean_keypoint_score",
               "people_max", "people_mean", "tracks", "fragments_merged", "frames_with_two_or_more",
-              "longest_gap", "max_bone_cv", "mean_joint_speed", "p99_joint_speed"]  # fmt: skip
+              "longest_gap", "max_bone_cv", "mean_joint_speed", "p99_joint_speed", "keypoints2d_model"]  # fmt: skip
 # Ranges of motion from angles.npz: (joint in rom_by_person, angle name without its side).
 ROM_ANGLES = (("knee", "knee_flexion"), ("hip", "hip_flexion"))
 ROM_COLUMNS = [
@@ -210,6 +212,13 @@ def qc_columns(report: dict) -> dict:
         values = [p[key] for p in persons if p.get(key) is not None]
         if values:
             row[key] = pick(values) if pick else round(float(sum(values) / len(values)), 4)
+    made_by = report.get("keypoints2d") or {}
+    detector, model = made_by.get("detector"), made_by.get("model")
+    if detector or model:
+        name = str(detector or model)
+        if detector and model and str(model) not in name:
+            name += f" ({model})"
+        row["keypoints2d_model"] = name
     return row
 
 

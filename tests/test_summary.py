@@ -328,7 +328,7 @@ def test_ranges_of_motion_of_knees_and_hips(tmp_path):
     }  # fmt: skip
     table = pd.read_csv(tmp_path / "summary.csv")
     columns = list(table.columns)
-    assert columns.index("p99_joint_speed") + 1 == columns.index("rom_person")
+    assert columns.index("keypoints2d_model") + 1 == columns.index("rom_person")
     assert columns.index("rom_by_person") + 1 == columns.index("warnings")
     assert table.loc[0, "knee_flexion_rom_l"] == 62.0 and table.loc[0, "hip_flexion_rom_r"] == 43.0
 
@@ -406,3 +406,23 @@ def test_bad_angles_file_is_one_note(tmp_path):
     assert rows["warned"]["warnings"] == "track 5: no frame with 3D joints, every angle NaN"
     assert rows["warned"]["hip_flexion_rom_r"] == 43.0
     assert len(pd.read_csv(tmp_path / "s.csv")) == 4
+
+
+@pytest.mark.parametrize(
+    ("made_by", "expected"),
+    [
+        ({"detector": "rtmlib rtmo-m", "model": "rtmo-m", "sha256": "ab"}, "rtmlib rtmo-m"),
+        ({"detector": "detectron2 Keypoint R-CNN", "model": "COCO-Keypoints/x.yaml"},
+         "detectron2 Keypoint R-CNN (COCO-Keypoints/x.yaml)"),
+        ({"detector": None, "model": "coco"}, "coco"),
+        (None, None),
+    ],
+)  # fmt: skip
+def test_the_2d_model_that_made_the_keypoints(tmp_path, made_by, expected):
+    folder = make_video(tmp_path, "a")
+    report = qc_report()
+    if made_by is not None:
+        report["keypoints2d"] = made_by
+    (folder / "qc/qc.json").write_text(json.dumps(report))
+    touch(folder / "qc/qc.json", T0 + 10 * [s for s, _ in STAGE_OUTPUTS].index("qc"))
+    assert row_of(tmp_path, "a").get("keypoints2d_model") == expected
