@@ -447,3 +447,44 @@ def test_per_joint_marker_errors_in_qc(solved_truth, tmp_path):
         f"person: OpenSim IK marker error {person['marker_error_mm'][worst]['mean']:.0f} mm at {worst} "
         f"(mean; 17 joint(s) over {limit:g} mm)"
     ]
+
+
+def test_bvh_from_the_ik_result(solved_truth, tmp_path):
+    """export.bvh_source: opensim: the BVH holds the solved joint centres (the IK tool's model
+    markers); its bones are the scaled model's, constant to 1e-6 m, and its forward kinematics
+    (bvhio) gives the IK joint centres back; the other formats and the default BVH are unchanged."""
+    from posepipe.artefacts.pose3d import Pose3D, save_pose3d
+    from posepipe.exports.stage import run_export
+    from posepipe.skeleton import H36M_BONES
+
+    bvhio = pytest.importorskip("bvhio")
+    _, world, out, _ = solved_truth
+    T = world.shape[1]
+    camera = np.zeros((T, 17, 3), np.float32) + np.arange(17)[:, None] * 0.1  # not the IK joints
+    save_pose3d(tmp_path / "pose3d.npz", Pose3D(camera, camera, np.arange(T) / FPS))
+    centres = solve.marker_locations(out / "person" / "ik_marker_locations.sto", H36M_JOINTS)
+    lengths = np.stack([np.linalg.norm(centres[:, c] - centres[:, p], axis=-1) for c, p in H36M_BONES], 1)
+    assert np.ptp(lengths, axis=0).max() < 1e-6  # metres: the scaled model's bones
+    (path,) = run_export(tmp_path / "pose3d.npz", fmt="bvh", out_dir=tmp_path / "bvh", video_id="v",
+                         bvh_source="opensim", opensim_dir=out)  # fmt: skip
+    root = bvhio.readAsHierarchy(str(path))
+    fk = np.empty((T, 17, 3))
+    for k in range(T):
+        root.loadPose(k)
+        for joint, _, _ in root.layout():
+            if joint.Name in H36M_JOINTS:
+                fk[k, H36M_JOINTS.index(joint.Name)] = np.array(joint.PositionWorld) / 100.0
+    worst = float(np.abs(fk - centres).max())
+    print("BVH (opensim) forward kinematics vs IK joint centres, max mm:", worst * 1000)
+    assert worst < 1e-5  # 0.01 mm (bvhio computes in float32)
+    fk_lengths = np.stack([np.linalg.norm(fk[:, c] - fk[:, p], axis=-1) for c, p in H36M_BONES], 1)
+    assert np.abs(fk_lengths - lengths).max() < 1e-5
+    (default,) = run_export(tmp_path / "pose3d.npz", fmt="bvh", out_dir=tmp_path / "b2", video_id="v")
+    (trc,) = run_export(tmp_path / "pose3d.npz", fmt="trc", out_dir=tmp_path / "t", video_id="v",
+                        bvh_source="opensim", opensim_dir=out)  # fmt: skip
+    (trc_default,) = run_export(tmp_path / "pose3d.npz", fmt="trc", out_dir=tmp_path / "t2", video_id="v")
+    assert default.read_text() != path.read_text() and trc.read_text() == trc_default.read_text()
+    with pytest.raises(PosepipeError, match="needs the opensim stage's folder"):
+        run_export(
+            tmp_path / "pose3d.npz", fmt="bvh", out_dir=tmp_path / "b3", video_id="v", bvh_source="opensim"
+        )
