@@ -488,3 +488,18 @@ def test_bvh_from_the_ik_result(solved_truth, tmp_path):
         run_export(
             tmp_path / "pose3d.npz", fmt="bvh", out_dir=tmp_path / "b3", video_id="v", bvh_source="opensim"
         )
+
+
+def test_cli_without_opensim_gives_one_line(subject, tmp_path, monkeypatch, capsys):
+    """With OpenSim's package missing (import opensim fails), the opensim command stops with one
+    line naming how to install it, and writes nothing."""
+    from posepipe.cli import main
+
+    _, markers = subject
+    world_file(tmp_path / "world.npz", opensim_to_world(markers[:3])[None])
+    monkeypatch.setitem(sys.modules, "opensim", None)  # import opensim -> ImportError
+    assert main(["opensim", "--world", str(tmp_path / "world.npz"), "--out-dir", str(tmp_path / "out")]) == 1
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert len(lines) == 1, lines
+    assert "the opensim stage needs OpenSim's Python package: pip install 'posepipe[opensim]'" in lines[0]
+    assert not (tmp_path / "out").exists()
