@@ -233,6 +233,60 @@ def world_numbers(world_npz, *, frame_count: int) -> dict:
     }  # fmt: skip
 
 
+def opensim_numbers(opensim_dir, *, max_marker_error_mm: float) -> dict:
+    """qc.json's ``opensim`` section from the opensim stage's ``summary.json``: per person, its
+    status and the IK marker error per joint (mm, mean and maximum over the solved frames: the
+    solved model's marker against the joint it tracks), and the warning threshold (a joint whose
+    mean error is above it is named in the warnings)."""
+    import json
+
+    path = Path(opensim_dir) / "summary.json"
+    try:
+        summary = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise PosepipeError(path, f"cannot be read ({exc})") from None
+    persons = []
+    for person in summary.get("persons", []):
+        if person.get("status") == "ok" and "marker_error_mm" not in person:
+            raise PosepipeError(path, "has no per-joint marker errors (an opensim stage before version 2)")
+        persons.append({
+            "person": person["person"], "track": person["track"], "status": person["status"],
+            "marker_error_mm": person.get("marker_error_mm"), "reason": person.get("reason"),
+        })  # fmt: skip
+    return {"max_marker_error_mm": max_marker_error_mm, "persons": persons}
+
+
+def opensim_warnings(section: dict) -> list[str]:
+    """A warning per person whose IK marker error (mean over frames) is above the threshold at
+    some joint, naming the worst joint; and one per person IK could not solve."""
+    out = []
+    for person in section["persons"]:
+        if person["status"] != "ok":
+            out.append(f"{person['person']}: OpenSim IK failed ({person['reason']})")
+            continue
+        errors = {j: e for j, e in person["marker_error_mm"].items() if e is not None}
+        large = [j for j, e in errors.items() if e["mean"] > section["max_marker_error_mm"]]
+        if large:
+            worst = max(large, key=lambda j: errors[j]["mean"])
+            out.append(
+                f"{person['person']}: OpenSim IK marker error {errors[worst]['mean']:.0f} mm at {worst} "
+                f"(mean; {len(large)} joint(s) over {section['max_marker_error_mm']:g} mm)"
+            )
+    return out
+
+
+def opensim_table(section: dict):
+    """qc.html's IK marker error table: person, joint, mean and maximum (mm)."""
+    import pandas as pd
+
+    rows = [
+        {"person": person["person"], "joint": joint, "mean_mm": (e or {}).get("mean"), "max_mm": (e or {}).get("max")}
+        for person in section["persons"] if person["status"] == "ok"
+        for joint, e in person["marker_error_mm"].items()
+    ]  # fmt: skip
+    return pd.DataFrame(rows, columns=["person", "joint", "mean_mm", "max_mm"])
+
+
 def keypoints2d_record(meta: dict) -> dict:
     """qc.json's ``keypoints2d``: which 2D model made the keypoints, from keypoints2d.npz's meta:
     ``detector`` ("detectron2 Keypoint R-CNN", "rtmlib rtmo-m", "import:coco", ...), ``model``
@@ -255,6 +309,8 @@ def compute_qc(
     thresholds: Thresholds,
     benchmarks=(),
     world_npz=None,
+    opensim_dir=None,
+    max_ik_marker_error_mm: float | None = None,
 ) -> tuple[dict, list[dict], dict]:
     """(qc.json content, qc_joints.csv rows, arrays for the figure); ``benchmarks``: Snakemake
     benchmark files ``{stage}.tsv`` of the stages before qc (their seconds)."""
@@ -321,6 +377,12 @@ def compute_qc(
         report["world"] = world_numbers(world_npz, frame_count=T)
     report["thresholds"] = asdict(thresholds)
     report["warnings"] = warnings_for(report, thresholds)
+    if opensim_dir is not None:
+        limit = max_ik_marker_error_mm
+        if limit is None:
+            limit = schema_default("opensim.max_marker_error_mm")
+        report["opensim"] = opensim_numbers(opensim_dir, max_marker_error_mm=float(limit))
+        report["warnings"] += opensim_warnings(report["opensim"])
     figure["fps"] = fps
     return report, rows, figure
 
@@ -378,7 +440,7 @@ def draw_figure(path: str | os.PathLike, figure: dict, *, title: str) -> None:
 def run_qc(
     *, timeline_json, keypoints2d_npz, dataset2d_npz, pose3d_npz, out_dir, tracks_npz=None,
     thresholds: Thresholds | None = None, benchmarks=(), preview: str | None = None, world_npz=None,
-    angles_figure=None, evaluation: str | None = None,
+    angles_figure=None, evaluation: str | None = None, opensim_dir=None, max_ik_marker_error_mm: float | None = None,
 ) -> dict:  # fmt: skip
     """The ``qc`` stage: writes qc.json, qc_joints.csv, qc.png and qc.html into ``out_dir``; returns
     qc.json's content. ``preview``: the render preview's URL relative to ``out_dir`` (e.g.
@@ -391,7 +453,8 @@ def run_qc(
     report, rows, figure = compute_qc(
         timeline_json=timeline_json, keypoints2d_npz=keypoints2d_npz, dataset2d_npz=dataset2d_npz,
         pose3d_npz=pose3d_npz, tracks_npz=tracks_npz, thresholds=thresholds or Thresholds(),
-        benchmarks=benchmarks, world_npz=world_npz,
+        benchmarks=benchmarks, world_npz=world_npz, opensim_dir=opensim_dir,
+        max_ik_marker_error_mm=max_ik_marker_error_mm,
     )  # fmt: skip
     out_dir = Path(out_dir)
     draw_figure(
@@ -471,12 +534,18 @@ def write_qc_page(
             "<h3>Against the reference recording</h3>",
             linked_image(evaluation, alt=f"evaluation of {report['video']}", missing=missing),
         ]
+    ik = []
+    if "opensim" in report:
+        limit = report["opensim"]["max_marker_error_mm"]
+        ik = [f"<h3>OpenSim IK marker error per joint (mm; warning above a mean of {limit:g})</h3>",
+              table(opensim_table(report["opensim"]))]  # fmt: skip
     write_page(path, f"QC of {report['video']}", [
         warnings_list(report["warnings"]),
         *pictures,
         "<h3>Video</h3>", table(pd.DataFrame([video])),
         "<h3>Per person</h3>", table(persons),
         "<h3>Per joint</h3>", table(joints),
+        *ik,
     ])  # fmt: skip
 
 
@@ -507,6 +576,14 @@ def register_cli(sub) -> None:
         help="the evaluate stage's figure relative to --out-dir for qc.html (e.g. ../evaluate/evaluate.png); "
         "unset: none",
     )  # fmt: skip
+    p.add_argument(
+        "--opensim", type=Path, default=None, metavar="DIR",
+        help="the opensim stage's folder (its IK marker errors per joint go in qc.json and qc.html); unset: none",
+    )  # fmt: skip
+    add_option(
+        p, "--max-ik-marker-error-mm", key="opensim.max_marker_error_mm", type=float,
+        help="warning threshold: a joint's mean IK marker error (mm), with --opensim",
+    )  # fmt: skip
     for name in Thresholds.__dataclass_fields__:
         add_option(p, f"--{name.replace('_', '-')}", key=f"qc.{name}", type=float, help="warning threshold")
 
@@ -517,7 +594,8 @@ def register_cli(sub) -> None:
             pose3d_npz=args.pose3d, tracks_npz=args.tracks, out_dir=args.out_dir, thresholds=thresholds,
             benchmarks=args.benchmarks,
             preview=args.preview, world_npz=args.world, angles_figure=args.angles_figure,
-            evaluation=args.evaluation,
+            evaluation=args.evaluation, opensim_dir=args.opensim,
+            max_ik_marker_error_mm=args.max_ik_marker_error_mm,
         )  # fmt: skip
 
     p.set_defaults(handler=run)

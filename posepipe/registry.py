@@ -76,7 +76,7 @@ STAGES: tuple[Stage, ...] = (
     Stage("evaluate", 1, "posepipe.evaluate.stage:run_evaluate", "posepipe.evaluate.stage", "evaluate",
           preload=("posepipe.evaluate.stage",), output=None, reads=("lift3d", "world")),
     # Off by default (opensim.enabled); opensim itself is an optional extra, not preloaded.
-    Stage("opensim", 1, "posepipe.osim.stage:run_opensim", "posepipe.osim.stage", "opensim",
+    Stage("opensim", 2, "posepipe.osim.stage:run_opensim", "posepipe.osim.stage", "opensim",
           preload=("posepipe.osim.stage",), output="opensim/summary.json", reads=("world", "lift3d")),
 )  # fmt: skip
 

@@ -124,6 +124,7 @@ def test_known_motion_comes_back(solved_truth):
     assert sorted(p.name for p in folder.iterdir()) == [
         "ik.mot",
         "ik_marker_errors.sto",
+        "ik_marker_locations.sto",
         "markers.trc",
         "model_scaled.osim",
     ]
@@ -341,10 +342,13 @@ def test_workflow_with_opensim_enabled(tmp_path):
     assert {p.name for p in (out / "person").iterdir()} == {
         "ik.mot",
         "ik_marker_errors.sto",
+        "ik_marker_locations.sto",
         "markers.trc",
         "model_scaled.osim",
     }
     assert not (tmp_path / "opensim.log").exists()
+    qc = json.loads((tmp_path / "results" / "alpha" / "qc" / "qc.json").read_text())
+    assert qc["opensim"]["persons"][0]["marker_error_mm"] == summary["persons"][0]["marker_error_mm"]
 
 
 def test_ik_angles_beside_the_angles_stage(solved_truth):
@@ -396,3 +400,106 @@ def test_confidence_weights_from_the_2d_scores(subject, tmp_path):
     summary = run_opensim(out_dir=tmp_path / "u", world_npz=tmp_path / "world.npz", accuracy=ACCURACY)
     assert summary["persons"][0]["weights"] == "uniform"
     assert set(summary["persons"][0]["marker_weights"].values()) == {1.0}
+
+
+def test_per_joint_marker_errors_in_qc(solved_truth, tmp_path):
+    """summary.json's per-joint IK marker error equals the distance between the solved model's
+    markers (forward kinematics of ik.mot on model_scaled.osim, recomputed here) and the TRC's
+    joints; qc (through its CLI) puts it in qc.json's opensim section and qc.html, and warns
+    when a joint's mean error is above the threshold."""
+    from posepipe.artefacts.qc import load_qc
+    from posepipe.cli import main
+    from tests.test_qc import _write_video
+
+    _, _, out, summary = solved_truth
+    person = summary["persons"][0]
+    ik, _ = solved(out / "person")
+    coordinates = {
+        k: (v if k in PELVIS_TRANSLATIONS else np.radians(v)) for k, v in ik.items() if k != "time"
+    }
+    model = osim.Model(str(out / "person" / "model_scaled.osim"))
+    fitted = solve.forward_kinematics(model, coordinates, H36M_JOINTS)
+    _, _, trc, _ = solve.read_trc(out / "person" / "markers.trc")
+    distance = np.linalg.norm(fitted - trc / 1000.0, axis=-1) * 1000.0
+    for j, joint in enumerate(H36M_JOINTS):
+        got = person["marker_error_mm"][joint]
+        assert got["mean"] == pytest.approx(distance[:, j].mean(), abs=2e-3), joint
+        assert got["max"] == pytest.approx(distance[:, j].max(), abs=2e-3), joint
+    assert max(e["max"] for e in person["marker_error_mm"].values()) == pytest.approx(
+        person["marker_max_mm"]["max"], abs=2e-3
+    )  # the IK tool's own per-frame maximum
+    _write_video(tmp_path, several=False)
+    base = ["qc", str(tmp_path / "frames/timeline.json"), "--keypoints2d", str(tmp_path / "keypoints2d.npz"),
+            "--dataset2d", str(tmp_path / "dataset2d.npz"), "--pose3d", str(tmp_path / "pose3d.npz")]  # fmt: skip
+    assert main([*base, "--out-dir", str(tmp_path / "qc"), "--opensim", str(out)]) == 0
+    report = load_qc(tmp_path / "qc" / "qc.json")
+    assert report["opensim"]["max_marker_error_mm"] == 30.0  # the schema's default
+    assert report["opensim"]["persons"][0]["marker_error_mm"] == person["marker_error_mm"]
+    assert not any("OpenSim" in w for w in report["warnings"])  # noise-free: well under 30 mm
+    page = (tmp_path / "qc" / "qc.html").read_text()
+    assert "OpenSim IK marker error per joint" in page and "right_knee" in page
+    limit = min(e["mean"] for e in person["marker_error_mm"].values()) / 2
+    assert main([*base, "--out-dir", str(tmp_path / "q2"), "--opensim", str(out),
+                 "--max-ik-marker-error-mm", str(limit)]) == 0  # fmt: skip
+    warnings = load_qc(tmp_path / "q2" / "qc.json")["warnings"]
+    worst = max(H36M_JOINTS, key=lambda j: person["marker_error_mm"][j]["mean"])
+    assert [w for w in warnings if "OpenSim" in w] == [
+        f"person: OpenSim IK marker error {person['marker_error_mm'][worst]['mean']:.0f} mm at {worst} "
+        f"(mean; 17 joint(s) over {limit:g} mm)"
+    ]
+
+
+def test_bvh_from_the_ik_result(solved_truth, tmp_path):
+    """export.bvh_source: opensim: the BVH holds the solved joint centres (the IK tool's model
+    markers); its bones are the scaled model's, constant to 1e-6 m, and its forward kinematics
+    (bvhio) gives the IK joint centres back; the other formats and the default BVH are unchanged."""
+    from posepipe.artefacts.pose3d import Pose3D, save_pose3d
+    from posepipe.exports.stage import run_export
+    from posepipe.skeleton import H36M_BONES
+
+    bvhio = pytest.importorskip("bvhio")
+    _, world, out, _ = solved_truth
+    T = world.shape[1]
+    camera = np.zeros((T, 17, 3), np.float32) + np.arange(17)[:, None] * 0.1  # not the IK joints
+    save_pose3d(tmp_path / "pose3d.npz", Pose3D(camera, camera, np.arange(T) / FPS))
+    centres = solve.marker_locations(out / "person" / "ik_marker_locations.sto", H36M_JOINTS)
+    lengths = np.stack([np.linalg.norm(centres[:, c] - centres[:, p], axis=-1) for c, p in H36M_BONES], 1)
+    assert np.ptp(lengths, axis=0).max() < 1e-6  # metres: the scaled model's bones
+    (path,) = run_export(tmp_path / "pose3d.npz", fmt="bvh", out_dir=tmp_path / "bvh", video_id="v",
+                         bvh_source="opensim", opensim_dir=out)  # fmt: skip
+    root = bvhio.readAsHierarchy(str(path))
+    fk = np.empty((T, 17, 3))
+    for k in range(T):
+        root.loadPose(k)
+        for joint, _, _ in root.layout():
+            if joint.Name in H36M_JOINTS:
+                fk[k, H36M_JOINTS.index(joint.Name)] = np.array(joint.PositionWorld) / 100.0
+    worst = float(np.abs(fk - centres).max())
+    print("BVH (opensim) forward kinematics vs IK joint centres, max mm:", worst * 1000)
+    assert worst < 1e-5  # 0.01 mm (bvhio computes in float32)
+    fk_lengths = np.stack([np.linalg.norm(fk[:, c] - fk[:, p], axis=-1) for c, p in H36M_BONES], 1)
+    assert np.abs(fk_lengths - lengths).max() < 1e-5
+    (default,) = run_export(tmp_path / "pose3d.npz", fmt="bvh", out_dir=tmp_path / "b2", video_id="v")
+    (trc,) = run_export(tmp_path / "pose3d.npz", fmt="trc", out_dir=tmp_path / "t", video_id="v",
+                        bvh_source="opensim", opensim_dir=out)  # fmt: skip
+    (trc_default,) = run_export(tmp_path / "pose3d.npz", fmt="trc", out_dir=tmp_path / "t2", video_id="v")
+    assert default.read_text() != path.read_text() and trc.read_text() == trc_default.read_text()
+    with pytest.raises(PosepipeError, match="needs the opensim stage's folder"):
+        run_export(
+            tmp_path / "pose3d.npz", fmt="bvh", out_dir=tmp_path / "b3", video_id="v", bvh_source="opensim"
+        )
+
+
+def test_cli_without_opensim_gives_one_line(subject, tmp_path, monkeypatch, capsys):
+    """With OpenSim's package missing (import opensim fails), the opensim command stops with one
+    line naming how to install it, and writes nothing."""
+    from posepipe.cli import main
+
+    _, markers = subject
+    world_file(tmp_path / "world.npz", opensim_to_world(markers[:3])[None])
+    monkeypatch.setitem(sys.modules, "opensim", None)  # import opensim -> ImportError
+    assert main(["opensim", "--world", str(tmp_path / "world.npz"), "--out-dir", str(tmp_path / "out")]) == 1
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert len(lines) == 1, lines
+    assert "the opensim stage needs OpenSim's Python package: pip install 'posepipe[opensim]'" in lines[0]
+    assert not (tmp_path / "out").exists()

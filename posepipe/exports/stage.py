@@ -25,6 +25,7 @@ import numpy as np
 from posepipe.atomic import atomic_folder
 from posepipe.errors import PosepipeError
 from posepipe.exports.bvh import BVH_STARTS
+from posepipe.exports.motion import BVH_SOURCES
 from posepipe.registry import EXPORT_FORMATS, entry_point
 from posepipe.settings import add_option
 
@@ -64,13 +65,17 @@ def run_export(
     bvh_start: str = "person",
     frame: str = "camera",
     world_npz: str | os.PathLike | None = None,
+    bvh_source: str = "lift3d",
+    opensim_dir: str | os.PathLike | None = None,
 ) -> list[Path]:
     """Write every person of ``pose3d_npz`` in format ``fmt`` into ``out_dir``, and its
     ``timing.csv`` (see the module docstring); returns the motion files. ``bvh_start``: 'person'
     (a BVH file starts at the person's first frame) or 'video' (at the timeline's first frame).
     ``frame``: 'camera' (pose3d's camera space and display frame) or 'world' (every format in the
     world frame of ``world_npz``: metres on the floor, z up; TRC and BVH turned to Y up; BVH's root
-    carries the trajectory)."""
+    carries the trajectory). ``bvh_source``: 'lift3d' (these joints) or 'opensim' (a BVH file's
+    joints are the opensim stage's solved joint centres in ``opensim_dir``, constant bone lengths:
+    :func:`posepipe.exports.motion.from_opensim`; other formats are unchanged)."""
     from posepipe.artefacts.pose3d import load_pose3d
     from posepipe.exports.motion import motions
 
@@ -104,6 +109,16 @@ def run_export(
         people = in_world(people, world)
     elif frame != "camera":
         raise PosepipeError(None, f"unknown export frame {frame!r}; camera or world")
+    if bvh_source not in BVH_SOURCES:
+        raise PosepipeError(None, f"unknown BVH source {bvh_source!r}; {' or '.join(BVH_SOURCES)}")
+    if fmt == "bvh" and bvh_source == "opensim":
+        from posepipe.exports.motion import from_opensim
+
+        if opensim_dir is None:
+            raise PosepipeError(
+                pose3d_npz, "BVH source 'opensim' needs the opensim stage's folder (--opensim)"
+            )
+        people = from_opensim(people, opensim_dir)
     out_dir = Path(out_dir)
     written, timing = [], []
     with atomic_folder(out_dir) as tmp:
@@ -178,6 +193,16 @@ def register_cli(sub) -> None:
         "--world", type=Path, default=None, help="the world stage's world.npz (with --frame world)"
     )
 
+    add_option(
+        p, "--bvh-source", key="export.bvh_source", choices=BVH_SOURCES,
+        help="the joints of a BVH file: the lifter's (lift3d) or the opensim stage's solved joint centres "
+        "(opensim, constant bone lengths; needs --opensim)",
+    )  # fmt: skip
+    p.add_argument(
+        "--opensim", type=Path, default=None, metavar="DIR",
+        help="the opensim stage's folder (results/VIDEO/opensim) for --bvh-source opensim",
+    )  # fmt: skip
+
     def run(args: argparse.Namespace) -> None:
         run_export(
             args.pose3d,
@@ -188,6 +213,8 @@ def register_cli(sub) -> None:
             bvh_start=args.bvh_start,
             frame=args.frame,
             world_npz=args.world,
+            bvh_source=args.bvh_source,
+            opensim_dir=args.opensim,
         )
 
     p.set_defaults(handler=run)

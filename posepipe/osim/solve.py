@@ -229,13 +229,16 @@ def run_ik(
     errors: str | os.PathLike,
     *,
     weights: dict[str, float],
+    locations: str | os.PathLike | None = None,
     accuracy: float,
     initial_markers: np.ndarray | None = None,
     initial_joints: list[str] | None = None,
 ) -> None:
     """OpenSim's InverseKinematicsTool on ``trc`` with the model ``model_path``: writes the
     coordinates ``mot`` (degrees) and the per-frame marker errors ``errors`` (.sto, metres).
-    ``weights``: {model marker: IK weight} (markers left out are not tracked);
+    ``weights``: {model marker: IK weight} (markers left out are not tracked); ``locations``: where
+    to put the model markers' ground positions per frame (.sto, metres; the tool's
+    ``report_marker_locations``), or None;
     ``initial_markers`` (N, M, 3) with their Human3.6M ``initial_joints`` place the pelvis for the
     first frame (:func:`set_initial_pelvis`)."""
     osim = import_opensim()
@@ -252,6 +255,7 @@ def run_ik(
     tool.setEndTime(float(times[-1]))
     tool.set_accuracy(float(accuracy))
     tool.set_report_errors(True)
+    tool.set_report_marker_locations(locations is not None)
     workdir = Path(mot).parent
     tool.setResultsDir(os.fspath(workdir))
     tool.setOutputMotionFileName(os.fspath(mot))
@@ -268,6 +272,23 @@ def run_ik(
     if not written.exists():
         raise PosepipeError(trc, "OpenSim's InverseKinematicsTool wrote no marker errors")
     os.replace(written, errors)
+    if locations is not None:
+        written = workdir / "posepipe_ik_model_marker_locations.sto"
+        if not written.exists():
+            raise PosepipeError(trc, "OpenSim's InverseKinematicsTool wrote no marker locations")
+        os.replace(written, locations)
+
+
+def marker_locations(path: str | os.PathLike, names) -> np.ndarray:
+    """(N, M, 3) model marker positions (m) of ``names`` from the IK tool's marker locations
+    (.sto columns ``{marker}_tx``, ``_ty``, ``_tz``)."""
+    columns, _, values = read_storage(path)
+    index = {name: i for i, name in enumerate(columns)}
+    try:
+        picks = [[index[f"{name}_{axis}"] for axis in ("tx", "ty", "tz")] for name in names]
+    except KeyError as exc:
+        raise PosepipeError(path, f"has no column {exc.args[0]}") from None
+    return values[:, np.array(picks)]
 
 
 def read_storage(path: str | os.PathLike) -> tuple[list[str], np.ndarray, np.ndarray]:

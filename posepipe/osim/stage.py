@@ -13,12 +13,16 @@ frame's Z up becomes Y up and the camera frame is rotated so that image up is up
   person is present), ``model_scaled.osim`` (OpenSim's ScaleTool), ``ik.mot`` (the
   InverseKinematicsTool's coordinates, degrees and metres, one row per frame of the TRC) and
   ``ik_marker_errors.sto`` (per frame: ``total_squared_error`` m^2, ``marker_error_RMS`` and
-  ``marker_error_max`` m, as the IK tool reports them);
+  ``marker_error_max`` m, as the IK tool reports them) and ``ik_marker_locations.sto`` (per
+  frame: each model marker's ground position ``{marker}_tx/_ty/_tz``, metres, OpenSim axes: with
+  the generic model, the solved joint centres);
 - ``angles_ik.csv`` (generic model): the IK angles that the angles stage also gives, under its
   names (:data:`ANGLE_NAMES`), in its long format ``person, frame, time, angle, value`` (degrees;
   person = track id, frame = timeline frame), to set beside ``angles.csv``;
 - ``summary.json``: stage, version, frame, model, scaling, and per person: status, frames solved
-  and absent (timeline frame ranges), median bones, scale factors, marker error figures (mm),
+  and absent (timeline frame ranges), median bones, scale factors, marker error figures (mm;
+  ``marker_error_mm``: per joint, mean and maximum over the frames of the model marker's distance
+  to the joint it tracks),
   IK seconds, and the reason where a person failed (the other people still get their files).
 """
 
@@ -311,6 +315,7 @@ def run_opensim(
                     solve.run_ik(
                         scaled, folder / "markers.trc", folder / "ik.mot", folder / "ik_marker_errors.sto",
                         weights={mapping[j]: joint_weights[j] for j in names}, accuracy=accuracy, initial_markers=markers, initial_joints=names,
+                        locations=folder / "ik_marker_locations.sto",
                     )  # fmt: skip
                 except RuntimeError as exc:  # OpenSim's own failure on a frame
                     raise PosepipeError(
@@ -327,6 +332,10 @@ def run_opensim(
                     "mean": round(float(peak.mean()), 3),
                     "max": round(float(peak.max()), 3),
                 }
+                fitted = solve.marker_locations(
+                    folder / "ik_marker_locations.sto", [mapping[j] for j in names]
+                )
+                entry["marker_error_mm"] = joint_errors(fitted, markers, names)
                 if model is None:
                     ik_names, _, ik_values = solve.read_storage(folder / "ik.mot")
                     frames = np.flatnonzero(present)
@@ -354,6 +363,18 @@ def run_opensim(
         (tmp / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     log.info("%s: %d of %d person(s) solved into %s", where, ok, len(track_ids), out_dir)
     return summary
+
+
+def joint_errors(fitted: np.ndarray, markers: np.ndarray, names) -> dict[str, dict]:
+    """{joint: {"mean", "max"}} IK marker error (mm) per joint: the distance between the solved
+    model's marker (``fitted`` (N, M, 3), the IK tool's marker locations) and the joint it tracks
+    (``markers`` (N, M, 3), the TRC's), over the frames where the joint is given (None if never)."""
+    distance = np.linalg.norm(fitted - markers, axis=-1) * 1000.0
+    out = {}
+    for j, name in enumerate(names):
+        d = distance[:, j][np.isfinite(distance[:, j])]
+        out[name] = {"mean": round(float(d.mean()), 3), "max": round(float(d.max()), 3)} if len(d) else None
+    return out
 
 
 def write_angles(path: Path, rows: list[tuple]) -> None:

@@ -768,3 +768,16 @@ def opensim_options():
     if config["opensim"]["marker_map"]:
         options = f"{options} --marker-map {shlex.quote(json.dumps(config['opensim']['marker_map'], sort_keys=True))}"
     return options
+
+
+# qc reads the opensim stage's summary.json (IK marker errors per joint) when the stage runs.
+QC_OPENSIM = "results/{video}/opensim" if OPENSIM_RUNS else []
+
+
+def qc_angles_opensim_options(input):
+    """qc's --angles-figure and, when the opensim stage runs, --opensim with its warning threshold."""
+    options = f"--angles-figure {shlex.quote(input.angles)}" if input.angles else ""
+    if input.opensim:
+        limit = command_options(config["opensim"], ["max_marker_error_mm"], flags={"max_marker_error_mm": "--max-ik-marker-error-mm"})
+        options = f"{options} --opensim {shlex.quote(input.opensim)} {limit}".lstrip()
+    return options

@@ -12,6 +12,17 @@ EXPORT_OPTIONS = "" if config["export"]["bvh_start"] == "person" else f" --bvh-s
 EXPORT_WORLD = {"world": "results/{video}/world.npz"} if config["export"]["frame"] == "world" else {}
 if EXPORT_WORLD:
     EXPORT_OPTIONS += " --frame world --world {input.world:q}"
+# export.bvh_source: opensim: the bvh job reads the opensim stage's folder (other formats as before).
+EXPORT_OPENSIM, EXPORT_PARAMS = {}, {}
+if config["export"]["bvh_source"] == "opensim":
+    if not config["opensim"]["enabled"]:
+        raise WorkflowError("export.bvh_source: opensim needs the opensim stage (opensim.enabled: true)")
+    if OPENSIM_RUNS:
+        EXPORT_OPENSIM = {"opensim": lambda wildcards: f"results/{wildcards.video}/opensim" if wildcards.format == "bvh" else []}
+        EXPORT_PARAMS = {"bvh_source": lambda wildcards, input: f" --bvh-source opensim --opensim {shlex.quote(input.opensim)}" if input.opensim else ""}
+        EXPORT_OPTIONS += "{params.bvh_source}"
+    elif workflow.is_main_process:
+        logger.warning("posepipe: export.bvh_source: opensim, but the opensim stage is skipped: BVH files from lift3d")
 
 
 rule export:
@@ -20,10 +31,12 @@ rule export:
         timeline="results/{video}/frames/timeline.json",
         timeline_table=TIMELINE_TABLE,
         **EXPORT_WORLD,
+        **EXPORT_OPENSIM,
     output:
         directory("results/{video}/exports/{format}"),
     params:
         version=STAGE_VERSIONS["export"],
+        **EXPORT_PARAMS,
     log:
         "results/{video}/logs/export_{format}.log",
     benchmark:

@@ -6,6 +6,7 @@ rule qc:
     input:
         **QC_INPUT,
         angles=QC_ANGLES_FIGURE,
+        opensim=QC_OPENSIM,
     output:
         json="results/{video}/qc/qc.json",
         table="results/{video}/qc/qc_joints.csv",
@@ -27,7 +28,9 @@ rule qc:
         thresholds=command_options(config["qc"], config["qc"]),
         # qc.html links the render's preview (written beside it later, by the preview rule).
         preview="--preview ../preview.gif" if config["render"]["enabled"] and config["render"]["preview"] else "",
-        angles=lambda wildcards, input: f"--angles-figure {shlex.quote(input.angles)}" if input.angles else "",
+        # ...and the opensim stage's IK marker errors when it runs (one option string: a default run's
+        # command and params stay as they were).
+        angles=lambda wildcards, input: qc_angles_opensim_options(input),
         # ...and, for a video with a reference recording, the evaluate stage's figure (written later).
         evaluation=lambda wildcards: "--evaluation ../evaluate/evaluate.png" if wildcards.video in EVALUATED else "",
     log:
