@@ -112,8 +112,10 @@ lint: setup
 	@mkdir -p videos  # the input folder must exist (a missing one is an error, as for make run)
 	$(VENV)/bin/snakemake --lint
 
+# tests/test_opensim.py in a process of its own (tests/conftest.py says why).
 test: setup
 	$(PY) -m pytest -q $(PYTEST_ARGS)
+	$(PY) -m pytest -q $(PYTEST_ARGS) tests/test_opensim.py
 
 bench: setup
 	$(PY) bench/bench_dag.py

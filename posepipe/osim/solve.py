@@ -103,7 +103,10 @@ def write_trc(path: str | os.PathLike, markers: np.ndarray, times: np.ndarray, n
     written by OpenSim's ``TRCFileAdapter``."""
     osim = import_opensim()
     table = osim.TimeSeriesTableVec3()
-    table.setColumnLabels(osim.StdVectorString(list(names)))
+    labels = osim.StdVectorString()  # filled one by one: a Python list would go through SWIG's
+    for name in names:  # std::vector<std::string> typemap, which ezc3d's module (also SWIG) can
+        labels.push_back(str(name))  # hold when both are imported in one process
+    table.setColumnLabels(labels)
     mm = np.asarray(markers, dtype=np.float64) * 1000.0
     for t, frame in zip(times, mm, strict=True):
         row = osim.RowVectorVec3([osim.Vec3(*map(float, p)) for p in frame])
