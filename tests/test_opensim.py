@@ -503,3 +503,31 @@ def test_cli_without_opensim_gives_one_line(subject, tmp_path, monkeypatch, caps
     assert len(lines) == 1, lines
     assert "the opensim stage needs OpenSim's Python package: pip install 'posepipe[opensim]'" in lines[0]
     assert not (tmp_path / "out").exists()
+
+
+def test_the_exported_trc_opens_in_opensims_reader(tmp_path):
+    """The export stage's TRC (posepipe/exports/trc.py, our own writer) read by OpenSim's
+    TRCFileAdapter, a real client: rate, units, marker names and values, with absent frames."""
+    from posepipe.artefacts.pose3d import Pose3D, save_pose3d
+    from posepipe.exports.motion import y_up
+    from posepipe.exports.stage import run_export
+    from tests.test_qc import rigid_skeleton
+
+    T, fps = 30, 30000 / 1001
+    camera = rigid_skeleton(T, seed=3)
+    display = rigid_skeleton(T, seed=4) + [0, 0, 1.0]
+    camera[:5] = display[:5] = np.nan  # the person arrives at frame 5
+    save_pose3d(tmp_path / "pose3d.npz", Pose3D(positions=camera, display=display, time=np.arange(T) / fps,
+                                                meta={"fps": fps}))  # fmt: skip
+    (trc,) = run_export(tmp_path / "pose3d.npz", fmt="trc", out_dir=tmp_path / "trc", video_id="v")
+    table = osim.TRCFileAdapter().read(str(trc))["markers"]
+    assert list(table.getColumnLabels()) == list(H36M_JOINTS)
+    assert float(table.getTableMetaDataAsString("DataRate")) == pytest.approx(fps)
+    assert table.getTableMetaDataAsString("Units") == "mm"
+    assert table.getNumRows() == T - 5
+    table = osim.TimeSeriesTableVec3(str(trc))  # the same reader, as a table of Vec3
+    times = np.array([table.getIndependentColumn()[i] for i in range(table.getNumRows())])
+    np.testing.assert_allclose(times, np.arange(5, T) / fps, atol=1e-6)
+    row = table.getRowAtIndex(3)
+    read = np.array([[row[j].get(k) for k in range(3)] for j in range(len(H36M_JOINTS))])
+    np.testing.assert_allclose(read, y_up(display[8]) * 1000, atol=1e-3)
