@@ -9,6 +9,11 @@ bones, InverseKinematicsTool). Printed as JSON: the stage's wall seconds, the IK
 1,000 frames, the marker RMS and each coordinate's RMS and largest error (degrees), and the CPU seconds (less
 sensitive to other jobs than the wall time). The machine's load
 average is printed beside them: IK is single-threaded, so other jobs on the cores slow it.
+
+Beside it, in the same run: the lift3d time for the same number of frames
+(``lift3d_s_per_1000_frames``): the published VideoPose3D architecture (filter widths 3,3,3,3,3,
+1024 channels, random weights: the time does not depend on them) with test-time flip
+augmentation, as the stage runs it on the CPU (``posepipe.lift3d.infer.predict``).
 """
 
 from __future__ import annotations
@@ -52,6 +57,27 @@ def walking(n: int) -> dict[str, np.ndarray]:
     return motion
 
 
+def lift3d_seconds(frames: int) -> float:
+    """Wall seconds of lift3d's inference on ``frames`` frames (published architecture, CPU)."""
+    import torch
+
+    from posepipe.lift3d.infer import normalize_screen_coordinates, predict
+    from posepipe.lift3d.model import TemporalCNN
+
+    torch.manual_seed(0)
+    model = TemporalCNN(
+        num_joints_in=17, num_joints_out=17, filter_widths=(3, 3, 3, 3, 3), channels=1024
+    ).eval()
+    pixels = np.random.default_rng(0).uniform(0, 1000, (frames, 17, 2)).astype(np.float32)
+    norm = normalize_screen_coordinates(pixels, width=1920, height=1080)
+    predict(
+        model, norm[: model.receptive_field], flip=True, window=None, device=torch.device("cpu")
+    )  # warm-up
+    started = time.perf_counter()
+    predict(model, norm, flip=True, window=None, device=torch.device("cpu"))
+    return time.perf_counter() - started
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--frames", type=int, default=1000)
@@ -92,10 +118,12 @@ def main() -> None:
             if c not in PELVIS_TRANSLATIONS
         }
     person = summary["persons"][0]
+    lift = lift3d_seconds(T)
     print(json.dumps({
         "frames": T, "accuracy": args.accuracy, "stage_s_per_1000_frames": round(wall / T * 1000, 2),
         "stage_cpu_s_per_1000_frames": round(cpu / T * 1000, 2),
-        "ik_s_per_1000_frames": round(person["ik_seconds"] / T * 1000, 2), "marker_rms_mm": person["marker_rms_mm"],
+        "ik_s_per_1000_frames": round(person["ik_seconds"] / T * 1000, 2),
+        "lift3d_s_per_1000_frames": round(lift / T * 1000, 2), "marker_rms_mm": person["marker_rms_mm"],
         "max_error_deg": worst, "rms_error_deg": rms, "load_average": os.getloadavg(), "cpus": os.cpu_count(),
     }, indent=2))  # fmt: skip
 
