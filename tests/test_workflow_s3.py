@@ -220,3 +220,24 @@ def test_an_object_deleted_mid_run_stops_the_run_naming_it(s3, tmp_path):
     # The same command again: alpha is no longer listed, beta's jobs are planned as for a new run.
     jobs = planned_jobs(workdir, config=config)
     assert {video for _, video in jobs} == {"beta", ""}, jobs
+
+
+def test_a_job_whose_video_is_gone_from_the_listing_names_it(s3, workdir):
+    """A cluster job's own Snakemake lists the bucket again; when its video was deleted since the
+    run planned it, that job (only) fails with one line naming the video and the prefix (here: a
+    target for a video the listing does not have, which is what that job's Snakemake sees)."""
+    client = s3.client()
+    client.create_bucket(Bucket="lab")
+    client.put_object(Bucket="lab", Key="in/beta.mp4", Body=b"")
+    proc = snakemake(
+        workdir,
+        "--dry-run",
+        "results/alpha/probe.json",
+        config={**CONFIG, "input": {"directory": IN}},
+        check=False,
+    )
+    assert proc.returncode != 0
+    assert (
+        f"video alpha is not (or no longer) in {IN} (deleted or renamed after the run listed it?): "
+        "this video fails; the next run leaves it out" in proc.stdout + proc.stderr
+    ), proc.stdout + proc.stderr
