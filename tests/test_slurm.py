@@ -27,10 +27,12 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
 from posepipe.testing import add_video, random_checkpoint
+from tests import s3_server as s3_fixtures
 
 pytestmark = pytest.mark.slurm
 
@@ -305,3 +307,59 @@ def test_gpu_rules_asked_for_and_got_a_gpu(slurm_run):
     for video in VIDEOS:
         log = (slurm_run["workdir"] / f"results/{video}/logs/lift3d.log").read_text()
         assert "CUDA_VISIBLE_DEVICES='0' already set" in log, log
+
+
+s3_server, s3 = s3_fixtures.s3_server, s3_fixtures.s3  # a moto S3 server on loopback (tests/s3_server.py)
+
+
+def test_a_video_from_a_bucket_runs_through_sbatch(slurm_cluster, s3, tmp_path):
+    """One 10-frame clip and its COCO keypoints in a bucket on the local S3 server, the slurm
+    profile, results local, up to the 3D poses: every job is a SLURM job that stages its inputs
+    from the bucket (the endpoint and credentials reach the jobs through the environment sbatch
+    passes on). The whole workflow from a bucket is tests/test_workflow_s3.py's; here 3 jobs keep
+    the extra time to about a minute (each SLURM job costs polling time)."""
+    client = s3.client()
+    client.create_bucket(Bucket="lab")
+    source = tmp_path / "source"
+    add_video(source, "bucketclip", frames=10, seed=7)
+    for name in ("bucketclip.mp4", "bucketclip.coco.json"):
+        client.upload_file(str(source / "videos" / name), "lab", f"in/{name}")
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+    config = {
+        "input": {"directory": "s3://lab/in"},
+        "keypoints2d": {"source": "file"},
+        "lift3d": {"checkpoint": str(random_checkpoint(workdir / "lifter.bin")), "device": "cpu"},
+        "render": {"height": 64, "audio": False, "preview": False},
+        "exports": [],
+        "angles": {"figure": False},
+    }
+    config_path = workdir / "test-config.yaml"
+    config_path.write_text(yaml.safe_dump(config))
+    cpus = subprocess.run(["sinfo", "-h", "-o", "%c"], capture_output=True, text=True).stdout.split()[0]
+    cmd = snakemake_cmd(
+        workdir, config_path,
+        "--profile", str(PROFILE),
+        "--slurm-status-command", "squeue",
+        "--slurm-init-seconds-before-status-checks", "3",
+        "--max-threads", cpus,
+        "--verbose",
+        "results/bucketclip/pose3d.npz",  # probe+frames, keypoints2d, lift: 3 SLURM jobs, about a minute
+    )  # fmt: skip
+    t0 = time.monotonic()
+    returncode, out = run_with_sigint_timeout(cmd, RUN_TIMEOUT)
+    TIMES["one video from a bucket through SLURM"] = time.monotonic() - t0
+    assert returncode == 0, f"snakemake through SLURM failed ({returncode}):\n{failure_excerpt(out)}"
+
+    slurm = {slurm_id: scontrol_job(slurm_id) for _, slurm_id, _ in SUBMITTED.findall(out)}
+    assert slurm, "no job was submitted with sbatch"
+    assert all(info.get("JobState") == "COMPLETED" for info in slurm.values()), slurm
+    # The timeline group (probe + frames) ran in a SLURM job and read the video from the bucket.
+    assert any(covers(info.get("Comment", ""), "probe") for info in slurm.values()), slurm
+    results = workdir / "results" / "bucketclip"
+    timeline = json.loads((results / "frames" / "timeline.json").read_text())
+    assert timeline["frame_count"] == 10
+    for output in ("keypoints2d.npz", "dataset2d.npz"):
+        assert (results / output).is_file(), output
+    pose3d = np.load(results / "pose3d.npz")
+    assert pose3d["positions_3d"].shape[-3:] == (10, 17, 3) and np.isfinite(pose3d["positions_3d"]).all()

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from posepipe.testing import add_video, random_checkpoint
 from tests import s3_server as fixtures
@@ -154,3 +155,89 @@ def test_results_in_a_bucket_refuse_what_they_cannot_do_yet(workdir):
         "results in a bucket (--default-storage-provider) do not work yet with frames.jpeg or shard_frames"
         in (proc.stdout + proc.stderr)
     )
+
+
+# Runs snakemake's command line with one object deleted after the DAG is built and before the first
+# job is scheduled: a deletion "mid-run" at a fixed moment (the workflow has listed the bucket and
+# planned the video, and nothing has staged it yet).
+DELETE_AFTER_PLANNING = """
+import sys
+import boto3
+import snakemake.scheduling.job_scheduler as scheduler
+from snakemake.cli import main
+
+bucket, key = sys.argv.pop(1), sys.argv.pop(1)
+planned = scheduler.JobScheduler.__init__
+
+def delete_then_schedule(self, *args, **kwargs):
+    boto3.client("s3").delete_object(Bucket=bucket, Key=key)
+    planned(self, *args, **kwargs)
+
+scheduler.JobScheduler.__init__ = delete_then_schedule
+sys.exit(main())
+"""
+
+
+def test_an_object_deleted_mid_run_stops_the_run_naming_it(s3, tmp_path):
+    """Snakemake (9.x) stages a job's storage inputs in its scheduler, before the job, and a failed
+    retrieval ends the whole run, also with --keep-going: nothing in the workflow can make it one
+    video's failure. The run says which object is gone; the same command again lists the bucket
+    again and runs the other video (README, Object storage)."""
+    client = s3.client()
+    client.create_bucket(Bucket="lab")
+    for name, seed in (("alpha", 1), ("beta", 2)):
+        add_video(tmp_path / "source", name, seed=seed)
+        upload(client, tmp_path / "source" / "videos", [f"{name}.mp4", f"{name}.coco.json"])
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+    random_checkpoint(workdir / "lifter.bin")
+    config = {**CONFIG, "input": {"directory": IN}}
+    config_path = workdir / "test-config.yaml"
+    config_path.write_text(yaml.safe_dump(config))
+    args = ["-s", str(REPO / "Snakefile"), "--directory", str(workdir), "--configfile", str(config_path)]
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            DELETE_AFTER_PLANNING,
+            "lab",
+            "in/alpha.mp4",
+            *args,
+            "--cores",
+            "1",
+            "--keep-going",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    output = proc.stdout + proc.stderr
+    assert proc.returncode != 0, output
+    assert "Failed to retrieve input from storage." in output, output
+    # Snakemake 9.27 with snakemake-storage-plugin-s3: the URL on one line, the server's answer below it.
+    assert f"Failed to get expected local footprint (i.e. size) of {IN}/alpha.mp4" in output, output
+    assert "(404) when calling the HeadObject operation: Not Found" in output, output
+    # The same command again: alpha is no longer listed, beta's jobs are planned as for a new run.
+    jobs = planned_jobs(workdir, config=config)
+    assert {video for _, video in jobs} == {"beta", ""}, jobs
+
+
+def test_a_job_whose_video_is_gone_from_the_listing_names_it(s3, workdir):
+    """A cluster job's own Snakemake lists the bucket again; when its video was deleted since the
+    run planned it, that job (only) fails with one line naming the video and the prefix (here: a
+    target for a video the listing does not have, which is what that job's Snakemake sees)."""
+    client = s3.client()
+    client.create_bucket(Bucket="lab")
+    client.put_object(Bucket="lab", Key="in/beta.mp4", Body=b"")
+    proc = snakemake(
+        workdir,
+        "--dry-run",
+        "results/alpha/probe.json",
+        config={**CONFIG, "input": {"directory": IN}},
+        check=False,
+    )
+    assert proc.returncode != 0
+    assert (
+        f"video alpha is not (or no longer) in {IN} (deleted or renamed after the run listed it?): "
+        "this video fails; the next run leaves it out" in proc.stdout + proc.stderr
+    ), proc.stdout + proc.stderr

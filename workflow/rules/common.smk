@@ -99,16 +99,27 @@ def read_sample_sheet(path):
     return rows
 
 
+class ListedVideos(dict):
+    """The videos found at start. A job's own Snakemake (a cluster job) lists the input again; a
+    video gone since the run planned it (an object deleted mid-run) fails that job naming it."""
+
+    def __missing__(self, video):
+        raise WorkflowError(
+            f"video {video} is not (or no longer) in {config['input']['directory'] or config['input']['samples']} "
+            "(deleted or renamed after the run listed it?): this video fails; the next run leaves it out"
+        )
+
+
 SAMPLES_SCHEMA = os.path.join(workflow.basedir, "workflow/schemas/samples.schema.yaml")
 try:
-    VIDEOS = collect_videos(
+    VIDEOS = ListedVideos(collect_videos(
         directory=config["input"]["directory"],
         patterns=config["input"]["patterns"],
         recursive=config["input"]["recursive"],
         samples=read_sample_sheet(config["input"]["samples"]) if config["input"]["samples"] else None,
         exclude=("results", *RESULTS_URLS),  # when input.directory holds the results/ of this run
         objects=OBJECTS,
-    )
+    ))
 except PosepipeError as exc:
     raise WorkflowError(f"input: {exc}") from None
 for _video, _entry in VIDEOS.items():
