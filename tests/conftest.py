@@ -53,9 +53,11 @@ def pytest_ignore_collect(collection_path: Path, config: pytest.Config):
     """Leave out a module of APART unless it is named on the command line."""
     if collection_path.name not in APART:
         return None
-    if any(Path(arg.split("::")[0]).name == collection_path.name for arg in config.args):
+    args = [(config.invocation_params.dir / arg.split("::")[0]).resolve() for arg in config.args]
+    if collection_path.resolve() in args:
         return None
-    config.stash.setdefault(APART_LEFT_OUT, []).append(collection_path.name)
+    if any(arg.is_dir() and collection_path.resolve().is_relative_to(arg) for arg in args):
+        config.stash.setdefault(APART_LEFT_OUT, []).append(collection_path.name)  # it would have run
     return True
 
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import os
+import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -196,7 +197,7 @@ def load_keypoints2d(path: str | os.PathLike) -> Keypoints2D:
                 height=int(z["image_size"][1]),
                 meta=json.loads(str(z["meta"])),
             )
-    except (OSError, KeyError, ValueError) as exc:
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile) as exc:
         raise PosepipeError(path, f"cannot read keypoints2d file ({exc})") from exc
     kp.validate(path)
     return kp

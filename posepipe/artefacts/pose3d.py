@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import json
 import os
+import zipfile
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -147,7 +148,7 @@ def load_pose3d(path: str | os.PathLike, *, frame_count: int | None = None) -> P
             track_ids = np.asarray(z["track_ids"], dtype=np.int64) if "track_ids" in z.files else None
     except PosepipeError:
         raise
-    except (OSError, ValueError, EOFError) as exc:  # zip, header and JSON errors
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:  # zip, header and JSON errors
         raise PosepipeError(path, f"cannot read 3D poses ({type(exc).__name__}: {exc})") from exc
     lead = (len(times),) if track_ids is None else (len(track_ids), len(times))
     for name, array in (("positions_3d", positions), ("positions_3d_display", display)):

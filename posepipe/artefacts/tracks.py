@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import zipfile
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -68,7 +69,7 @@ def load_tracks(path: str | os.PathLike, *, detections: int | None = None) -> Tr
                 track_ids=z["track_ids"], first=z["first"], last=z["last"], length=z["length"],
                 score=z["score"], refound=z["refound"], meta=json.loads(str(z["meta"])),
             )  # fmt: skip
-    except (OSError, KeyError, ValueError, EOFError) as exc:
+    except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile) as exc:
         raise PosepipeError(path, f"cannot read tracks file ({type(exc).__name__}: {exc})") from exc
     k = tracks.num_tracks
     if not all(len(a) == k for a in (tracks.last, tracks.length, tracks.score, tracks.refound)):

@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import json
 import os
+import zipfile
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -189,7 +190,7 @@ def load_world(path: str | os.PathLike, *, frame_count: int | None = None) -> Wo
             meta = json.loads(str(z["meta"]))
     except PosepipeError:
         raise
-    except (OSError, ValueError, EOFError) as exc:  # zip, header and JSON errors
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:  # zip, header and JSON errors
         raise PosepipeError(path, f"cannot read world poses ({type(exc).__name__}: {exc})") from exc
     if not isinstance(meta, dict):
         raise PosepipeError(path, "world meta is not a JSON object")
