@@ -511,29 +511,25 @@ def write_qc_page(
     pictures = []
     if figure is not None:
         pictures.append(image_tag(figure, alt=f"QC figure of {report['video']}"))
-    if preview is not None:
+
+    def written_later(url: str, title: str, what: str, alt: str, stage: str, category: str) -> list[str]:
+        """A figure another stage writes beside this page later: linked, with what to do if absent."""
         missing = (
-            f"The preview ({preview} from this page) is not here: it is written by the render stage, and "
-            "in the Snakemake report it is under Previews."
+            f"The {what} ({url} from this page) is not here: it is written by the {stage} stage, and "
+            f"in the Snakemake report it is under {category}."
         )
-        pictures += [
-            "<h3>Preview</h3>",
-            linked_image(preview, alt=f"preview of {report['video']}", missing=missing),
-        ]
+        return [f"<h3>{title}</h3>", linked_image(url, alt=f"{alt} of {report['video']}", missing=missing)]
+
+    if preview is not None:
+        pictures += written_later(preview, "Preview", "preview", "preview", "render", "Previews")
     if angles_figure is not None:
         pictures += [
             "<h3>Joint angles</h3>",
             image_tag(angles_figure, alt=f"joint angles of {report['video']}"),
         ]
     if evaluation is not None:
-        missing = (
-            f"The comparison with the reference recording ({evaluation} from this page) is not here: it is "
-            "written by the evaluate stage, and in the Snakemake report it is under Validation."
-        )
-        pictures += [
-            "<h3>Against the reference recording</h3>",
-            linked_image(evaluation, alt=f"evaluation of {report['video']}", missing=missing),
-        ]
+        pictures += written_later(evaluation, "Against the reference recording",
+                                  "comparison with the reference recording", "evaluation", "evaluate", "Validation")  # fmt: skip
     ik = []
     if "opensim" in report:
         limit = report["opensim"]["max_marker_error_mm"]
