@@ -61,7 +61,7 @@ BONE_NAMES = tuple(f"{H36M_JOINTS[parent]}-{H36M_JOINTS[child]}" for child, pare
 
 
 @dataclass(frozen=True)
-class Thresholds:
+class QCSettings:
     """When a number becomes a warning (config ``qc:``)."""
 
     max_interpolated_share: float = schema_default("qc.max_interpolated_share")
@@ -179,7 +179,7 @@ def checkpoint_warning(checkpoint: dict | None) -> str | None:
     )
 
 
-def warnings_for(report: dict, thresholds: Thresholds) -> list[str]:
+def warnings_for(report: dict, thresholds: QCSettings) -> list[str]:
     """Short reasons for summary.csv, e.g. '38% of frames interpolated'."""
     out = []
     if unpublished := checkpoint_warning(report.get("checkpoint")):
@@ -306,7 +306,7 @@ def compute_qc(
     dataset2d_npz,
     pose3d_npz,
     tracks_npz=None,
-    thresholds: Thresholds,
+    thresholds: QCSettings,
     benchmarks=(),
     world_npz=None,
     opensim_dir=None,
@@ -439,7 +439,7 @@ def draw_figure(path: str | os.PathLike, figure: dict, *, title: str) -> None:
 
 def run_qc(
     *, timeline_json, keypoints2d_npz, dataset2d_npz, pose3d_npz, out_dir, tracks_npz=None,
-    thresholds: Thresholds | None = None, benchmarks=(), preview: str | None = None, world_npz=None,
+    settings: QCSettings | None = None, benchmarks=(), preview: str | None = None, world_npz=None,
     angles_figure=None, evaluation: str | None = None, opensim_dir=None, max_ik_marker_error_mm: float | None = None,
 ) -> dict:  # fmt: skip
     """The ``qc`` stage: writes qc.json, qc_joints.csv, qc.png and qc.html into ``out_dir``; returns
@@ -452,7 +452,7 @@ def run_qc(
 
     report, rows, figure = compute_qc(
         timeline_json=timeline_json, keypoints2d_npz=keypoints2d_npz, dataset2d_npz=dataset2d_npz,
-        pose3d_npz=pose3d_npz, tracks_npz=tracks_npz, thresholds=thresholds or Thresholds(),
+        pose3d_npz=pose3d_npz, tracks_npz=tracks_npz, thresholds=settings or QCSettings(),
         benchmarks=benchmarks, world_npz=world_npz, opensim_dir=opensim_dir,
         max_ik_marker_error_mm=max_ik_marker_error_mm,
     )  # fmt: skip
@@ -580,14 +580,14 @@ def register_cli(sub) -> None:
         p, "--max-ik-marker-error-mm", key="opensim.max_marker_error_mm", type=float,
         help="warning threshold: a joint's mean IK marker error (mm), with --opensim",
     )  # fmt: skip
-    for name in Thresholds.__dataclass_fields__:
+    for name in QCSettings.__dataclass_fields__:
         add_option(p, f"--{name.replace('_', '-')}", key=f"qc.{name}", type=float, help="warning threshold")
 
     def run(args: argparse.Namespace) -> None:
-        thresholds = settings_from_args(Thresholds, args)
+        thresholds = settings_from_args(QCSettings, args)
         run_qc(
             timeline_json=args.timeline, keypoints2d_npz=args.keypoints2d, dataset2d_npz=args.dataset2d,
-            pose3d_npz=args.pose3d, tracks_npz=args.tracks, out_dir=args.out_dir, thresholds=thresholds,
+            pose3d_npz=args.pose3d, tracks_npz=args.tracks, out_dir=args.out_dir, settings=thresholds,
             benchmarks=args.benchmarks,
             preview=args.preview, world_npz=args.world, angles_figure=args.angles_figure,
             evaluation=args.evaluation, opensim_dir=args.opensim,

@@ -39,6 +39,7 @@ class Stage:
     output: str | None = None
     reads: tuple[str, ...] = ()
     benchmark: bool = True
+    settings: str | None = None
 
 
 # In workflow order (the summary's columns follow it).
@@ -46,38 +47,46 @@ STAGES: tuple[Stage, ...] = (
     Stage("probe", 2, "posepipe.video:run_probe", "posepipe.video", None, preload=("av", "posepipe.video"),
           output="probe.json"),  # 2: damage record (frames promised, decoded, decode errors)
     Stage("frames", 2, "posepipe.video:run_frames", "posepipe.video", "frames", preload=("pandas", "cv2"),
-          output="frames/timeline.json", reads=("probe",)),  # 2: warnings for frames lost to damage
+          output="frames/timeline.json", reads=("probe",),  # 2: warnings for frames lost to damage
+          settings="posepipe.video:FramesSettings"),
     Stage("shards", 1, "posepipe.shards:run_shards", "posepipe.shards", None, output=None, benchmark=False),
     Stage("keypoints2d", 1, "posepipe.keypoints2d.cli:run_keypoints2d", "posepipe.keypoints2d.cli", "keypoints2d",
-          gpu=True, output="keypoints2d.npz", reads=("frames",)),
+          gpu=True, output="keypoints2d.npz", reads=("frames",),
+          settings="posepipe.keypoints2d.cli:Keypoints2DSettings"),
     Stage("tracks", 1, "posepipe.tracks:run_tracks", "posepipe.tracks", "tracks",
-          preload=("scipy.optimize", "posepipe.tracks"), output="tracks.npz", reads=("keypoints2d",)),
+          preload=("scipy.optimize", "posepipe.tracks"), output="tracks.npz", reads=("keypoints2d",),
+          settings="posepipe.tracks:TracksSettings"),
     Stage("dataset2d", 1, "posepipe.dataset2d:run_dataset2d", "posepipe.dataset2d", "dataset2d",
-          preload=("scipy.signal", "posepipe.dataset2d"), output="dataset2d.npz", reads=("tracks", "keypoints2d")),
+          preload=("scipy.signal", "posepipe.dataset2d"), output="dataset2d.npz", reads=("tracks", "keypoints2d"),
+          settings="posepipe.dataset2d:Dataset2DSettings"),
     Stage("lift3d", 1, "posepipe.lift3d.stage:run_lift3d", "posepipe.lift3d.cli", "lift3d", gpu=True,
-          preload=("torch", "posepipe.lift3d.stage", "posepipe.lift3d.videopose3d"), output="pose3d.npz", reads=("dataset2d",)),
+          preload=("torch", "posepipe.lift3d.stage", "posepipe.lift3d.videopose3d"), output="pose3d.npz",
+          reads=("dataset2d",), settings="posepipe.lift3d.stage:Lift3DSettings"),
     Stage("qc", 1, "posepipe.qc:run_qc", "posepipe.qc", "qc", preload=("posepipe.qc",), output="qc/qc.json",
-          reads=("lift3d", "world")),
+          reads=("lift3d", "world"), settings="posepipe.qc:QCSettings"),
     Stage("render", 1, "posepipe.render.stage:run_render", "posepipe.render", "render",
           preload=("matplotlib", "matplotlib.figure", "matplotlib.backends.backend_agg", "mpl_toolkits.mplot3d",
                    "posepipe.render.stage", "posepipe.render.scene"),
-          output="render.mp4", reads=("lift3d",)),
-    Stage("export", 1, "posepipe.exports.stage:run_export", "posepipe.exports.stage", "exports",
+          output="render.mp4", reads=("lift3d",), settings="posepipe.render.stage:RenderSettings"),
+    Stage("export", 1, "posepipe.exports.stage:run_export", "posepipe.exports.stage", "export",
           preload=("scipy.spatial.transform", "posepipe.exports.stage", "posepipe.exports.tables",
                    "posepipe.exports.trc", "posepipe.exports.bvh"),
-          benchmark=False),
+          benchmark=False, settings="posepipe.exports.stage:ExportSettings"),
     Stage("summary", 1, "posepipe.summary:write_summary", "posepipe.summary", None, preload=("posepipe.summary",),
           benchmark=False),
     Stage("world", 1, "posepipe.world.stage:run_world", "posepipe.world.stage", "world",
-          preload=("cv2", "posepipe.world.stage"), output="world.npz", reads=("lift3d", "dataset2d", "frames")),
+          preload=("cv2", "posepipe.world.stage"), output="world.npz", reads=("lift3d", "dataset2d", "frames"),
+          settings="posepipe.world.stage:WorldSettings"),
     Stage("angles", 1, "posepipe.angles:run_angles", "posepipe.angles", "angles", preload=("posepipe.angles",),
-          output="angles.npz", reads=("world", "lift3d")),
+          output="angles.npz", reads=("world", "lift3d"), settings="posepipe.angles:AnglesSettings"),
     # Only for videos with a reference recording, so no per-video output the summary waits for.
     Stage("evaluate", 1, "posepipe.evaluate.stage:run_evaluate", "posepipe.evaluate.stage", "evaluate",
-          preload=("posepipe.evaluate.stage",), output=None, reads=("lift3d", "world")),
+          preload=("posepipe.evaluate.stage",), output=None, reads=("lift3d", "world"),
+          settings="posepipe.evaluate.stage:EvaluateSettings"),
     # Off by default (opensim.enabled); opensim itself is an optional extra, not preloaded.
     Stage("opensim", 2, "posepipe.osim.stage:run_opensim", "posepipe.osim.stage", "opensim",
-          preload=("posepipe.osim.stage",), output="opensim/summary.json", reads=("world", "lift3d")),
+          preload=("posepipe.osim.stage",), output="opensim/summary.json", reads=("world", "lift3d"),
+          settings="posepipe.osim.stage:OpenSimSettings"),
 )  # fmt: skip
 
 STAGE_BY_NAME = {stage.name: stage for stage in STAGES}

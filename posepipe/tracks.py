@@ -60,7 +60,7 @@ VELOCITY_SMOOTHING = 0.5  # weight of the newest velocity estimate
 
 
 @dataclass(frozen=True)
-class TrackParams:
+class TracksSettings:
     """Settings of the linker (config ``tracks:``); defaults are the workflow's."""
 
     iou_weight: float = schema_default("tracks.iou_weight")
@@ -165,7 +165,7 @@ def find_duplicates(kp: Keypoints2D, *, oks_threshold: float, min_score: float =
     return duplicate
 
 
-def link(kp: Keypoints2D, *, params: TrackParams, fps: float, skip: np.ndarray | None = None) -> Tracks:
+def link(kp: Keypoints2D, *, params: TracksSettings, fps: float, skip: np.ndarray | None = None) -> Tracks:
     """Link the detections of ``kp`` into tracks (see the module docstring); rows where ``skip``
     (bool (N,)) is True take no part and get track id −1."""
     max_lost = params.lost_frames(fps)
@@ -208,7 +208,7 @@ def link(kp: Keypoints2D, *, params: TrackParams, fps: float, skip: np.ndarray |
 
 
 def _finish(
-    kp: Keypoints2D, tracks: list[_Live], *, params: TrackParams, fps: float, max_lost: int
+    kp: Keypoints2D, tracks: list[_Live], *, params: TracksSettings, fps: float, max_lost: int
 ) -> Tracks:
     """Drop short tracks, renumber by first frame and left edge, gather per-track facts."""
     kept = [tr for tr in tracks if len(tr.rows) >= params.min_track_frames]
@@ -249,9 +249,10 @@ def _finish(
 
 
 def run_tracks(
-    keypoints2d: str | os.PathLike, out: str | os.PathLike, *, fps: float, params: TrackParams
+    keypoints2d: str | os.PathLike, out: str | os.PathLike, *, fps: float, settings: TracksSettings | None = None
 ) -> Tracks:
-    """The ``tracks`` stage: keypoints2d.npz -> tracks.npz."""
+    """The ``tracks`` stage: keypoints2d.npz -> tracks.npz (``settings``: config ``tracks:``)."""
+    params = settings or TracksSettings()
     kp = load_keypoints2d(keypoints2d)
     duplicates = find_duplicates(kp, oks_threshold=params.duplicate_oks, min_score=params.keypoint_score)
     tracks = link(kp, params=params, fps=fps, skip=duplicates)
@@ -302,6 +303,6 @@ def register_cli(sub) -> None:
         from posepipe.artefacts.timeline import load_timeline_header
 
         fps = float(load_timeline_header(args.timeline)["fps"])
-        run_tracks(args.keypoints2d, args.out, fps=fps, params=settings_from_args(TrackParams, args))
+        run_tracks(args.keypoints2d, args.out, fps=fps, settings=settings_from_args(TracksSettings, args))
 
     p.set_defaults(handler=run)

@@ -21,7 +21,7 @@ from posepipe.lift3d.checkpoint import load_checkpoint, save_checkpoint
 from posepipe.lift3d.infer import lift_at_rate, lift_keypoints
 from posepipe.lift3d.stage import run_lift3d
 from posepipe.testing import random_model
-from posepipe.tracks import TrackParams, run_tracks
+from posepipe.tracks import TracksSettings, run_tracks
 from tests.synthetic_people import scene
 
 FPS = 50.0
@@ -169,7 +169,7 @@ def test_conditioning_runs_per_track_and_is_recorded(tmp_path):
     other[30:50] = np.nan
     kp, _ = scene({0: walk, 1: other})
     save_keypoints2d(tmp_path / "keypoints2d.npz", kp)
-    run_tracks(tmp_path / "keypoints2d.npz", tmp_path / "tracks.npz", fps=FPS, params=TrackParams())
+    run_tracks(tmp_path / "keypoints2d.npz", tmp_path / "tracks.npz", fps=FPS, settings=TracksSettings())
     run_dataset2d(
         tmp_path / "keypoints2d.npz", tmp_path / "dataset2d.npz", video_id="v", person="all",
         tracks_path=tmp_path / "tracks.npz", max_gap_frames=5, fps=FPS,

@@ -222,7 +222,7 @@ def test_published_archive_is_downloaded_checked_and_extracted(models, tmp_path,
 
 def test_cli_writes_keypoints_that_tracks_and_dataset2d_read(models, timeline, tmp_path):
     from posepipe.dataset2d import run_dataset2d
-    from posepipe.tracks import TrackParams, run_tracks
+    from posepipe.tracks import TracksSettings, run_tracks
 
     out = tmp_path / "keypoints2d.npz"
     cmd = [sys.executable, "-m", "posepipe", "keypoints2d", os.fspath(timeline), "--out", os.fspath(out),
@@ -245,7 +245,7 @@ def test_cli_writes_keypoints_that_tracks_and_dataset2d_read(models, timeline, t
         "model": "rtmo-s",
         "sha256": sha256_file(models["rtmo"]),
     }
-    run_tracks(out, tmp_path / "tracks.npz", fps=25.0, params=TrackParams(min_track_frames=1))
+    run_tracks(out, tmp_path / "tracks.npz", fps=25.0, settings=TracksSettings(min_track_frames=1))
     persons = run_dataset2d(out, tmp_path / "dataset2d.npz", video_id="clip")
     assert persons and (tmp_path / "dataset2d.npz").is_file()
     # A missing model: one line naming it, status 1.

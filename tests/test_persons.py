@@ -17,7 +17,7 @@ from posepipe.lift3d.checkpoint import load_checkpoint, save_checkpoint
 from posepipe.lift3d.infer import lift_keypoints
 from posepipe.lift3d.stage import run_lift3d
 from posepipe.testing import random_model
-from posepipe.tracks import TrackParams, run_tracks
+from posepipe.tracks import TracksSettings, run_tracks
 from tests.synthetic_people import scene
 
 FPS = 25.0
@@ -38,7 +38,7 @@ def two_people(tmp_path):
     kp, truth = scene({0: a, 1: b}, shuffle_seed=1)
     save_keypoints2d(tmp_path / "keypoints2d.npz", kp)
     run_tracks(tmp_path / "keypoints2d.npz", tmp_path / "tracks.npz", fps=FPS,
-                params=TrackParams(max_lost_frames=60))  # fmt: skip
+                settings=TracksSettings(max_lost_frames=60))  # fmt: skip
     return tmp_path, kp
 
 
@@ -118,7 +118,7 @@ def test_single_frame_segment_lifts(tmp_path):
     kp, _ = scene({0: np.array([[100.0, 200.0]] + [[np.nan, np.nan]] * 9 + [[120.0, 200.0]] * 10)})
     save_keypoints2d(tmp_path / "keypoints2d.npz", kp)
     run_tracks(tmp_path / "keypoints2d.npz", tmp_path / "tracks.npz", fps=FPS,
-                params=TrackParams(max_lost_frames=20, min_track_frames=1))  # fmt: skip
+                settings=TracksSettings(max_lost_frames=20, min_track_frames=1))  # fmt: skip
     run_dataset2d(tmp_path / "keypoints2d.npz", tmp_path / "dataset2d.npz", video_id="v", person="all",
                    tracks_path=tmp_path / "tracks.npz", max_gap_frames=2)  # fmt: skip
     save_checkpoint(tmp_path / "lifter.bin", model_pos=random_model(widths=(3, 3), channels=16))
@@ -132,7 +132,7 @@ def test_nobody_tracked_is_an_error_naming_the_file(tmp_path):
     kp = from_frames([(np.zeros((0, 4)), np.zeros(0), np.zeros((0, 17, 3)))] * 4, width=64, height=48,
                      meta={"score_threshold": 0.7, "persons_below_threshold": 3})  # fmt: skip
     save_keypoints2d(tmp_path / "keypoints2d.npz", kp)
-    run_tracks(tmp_path / "keypoints2d.npz", tmp_path / "tracks.npz", fps=FPS, params=TrackParams())
+    run_tracks(tmp_path / "keypoints2d.npz", tmp_path / "tracks.npz", fps=FPS, settings=TracksSettings())
     with pytest.raises(PosepipeError, match=r"keypoints2d.npz: no person track in any of the 4 frames .*"
                        r"score_threshold 0.7 removed all 3 persons"):  # fmt: skip
         run_dataset2d(tmp_path / "keypoints2d.npz", tmp_path / "d.npz", video_id="v", person="all",
@@ -150,7 +150,7 @@ def test_real_two_person_clip_keeps_identities(tmp_path, test_data):
     timeline = write_timeline(video, tmp_path / "frames", video_id="duet")
     kp = run_import(keypoints, timeline_json=timeline, out=tmp_path / "keypoints2d.npz")
     tracks = run_tracks(tmp_path / "keypoints2d.npz", tmp_path / "tracks.npz", fps=30000 / 1001,
-                         params=TrackParams())  # fmt: skip
+                         settings=TracksSettings())  # fmt: skip
     assert tracks.num_tracks == 2 and (tracks.track_ids >= 0).all()
     # Rows of a frame keep the file's (shuffled) order, so ``truth`` is per row.
     rows_frames = np.repeat(np.arange(kp.num_frames), kp.counts())

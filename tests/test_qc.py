@@ -13,7 +13,7 @@ from posepipe.artefacts.dataset2d import Dataset2D, save_dataset2d
 from posepipe.artefacts.keypoints2d import from_frames, save_keypoints2d
 from posepipe.artefacts.pose3d import Pose3D, save_pose3d
 from posepipe.artefacts.qc import load_qc
-from posepipe.qc import BONE_NAMES, Thresholds, bone_cv, joint_speeds, person_numbers, run_qc
+from posepipe.qc import BONE_NAMES, QCSettings, bone_cv, joint_speeds, person_numbers, run_qc
 from posepipe.registry import STAGE_VERSIONS
 from posepipe.skeleton import H36M_PARENTS
 from posepipe.summary import write_summary
@@ -116,7 +116,7 @@ def test_stage_files_warnings_and_summary(tmp_path):
     report = run_qc(
         timeline_json=folder / "frames/timeline.json", keypoints2d_npz=folder / "keypoints2d.npz",
         dataset2d_npz=folder / "dataset2d.npz", pose3d_npz=folder / "pose3d.npz", out_dir=folder / "qc",
-        thresholds=Thresholds(max_interpolated_share=0.2, max_several_people_share=0.3),
+        settings=QCSettings(max_interpolated_share=0.2, max_several_people_share=0.3),
         benchmarks=[folder / "benchmarks" / "lift3d.tsv", folder / "benchmarks" / "render.tsv"],
     )  # fmt: skip
     assert load_qc(folder / "qc" / "qc.json") == json.loads(json.dumps(report))
@@ -158,7 +158,7 @@ def test_weights_that_are_not_the_published_file_are_marked(tmp_path, published)
     report = run_qc(
         timeline_json=folder / "frames/timeline.json", keypoints2d_npz=folder / "keypoints2d.npz",
         dataset2d_npz=folder / "dataset2d.npz", pose3d_npz=folder / "pose3d.npz", out_dir=folder / "qc",
-        thresholds=Thresholds(max_interpolated_share=0.5),
+        settings=QCSettings(max_interpolated_share=0.5),
     )  # fmt: skip
     assert report["checkpoint"] == {
         "path": "resources/models/mine.bin",
@@ -196,7 +196,7 @@ def test_qc_page_alone_has_the_figure_and_the_preview(tmp_path):
     run_qc(
         timeline_json=folder / "frames/timeline.json", keypoints2d_npz=folder / "keypoints2d.npz",
         dataset2d_npz=folder / "dataset2d.npz", pose3d_npz=folder / "pose3d.npz", out_dir=folder / "qc",
-        thresholds=Thresholds(), preview="../preview.gif",
+        settings=QCSettings(), preview="../preview.gif",
     )  # fmt: skip
     page = (folder / "qc" / "qc.html").read_text()
     embedded = re.search(r'<img alt="QC figure of v" src="data:image/png;base64,([^"]+)"', page)

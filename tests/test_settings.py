@@ -8,12 +8,14 @@ config.yaml. Every setting of the per-stage sections is either bound to a comman
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import inspect
 from pathlib import Path
 
 import pytest
 import yaml
 
-from posepipe import cli, settings
+from posepipe import cli, registry, settings
 
 # Settings that choose files or targets in the workflow, not what a stage computes from its input.
 WORKFLOW_ONLY = {
@@ -28,8 +30,11 @@ WORKFLOW_ONLY = {
     "world.calibration": "how the workflow finds each video's calibration (the CLI takes --calibration)",
     "world.persons": "how the workflow finds each video's persons file (the CLI takes --persons)",
     "evaluate.enabled": "whether videos with a reference recording get an evaluate job",
+    "angles.enabled": "whether the angles rule is a target",
+    "opensim.enabled": "whether the opensim rule is a target",
 }
-SECTIONS = ("frames", "keypoints2d", "tracks", "dataset2d", "lift3d", "render", "qc", "evaluate", "world")
+# Every config section of a stage (the registry's), in workflow order.
+SECTIONS = tuple(dict.fromkeys(stage.section for stage in registry.STAGES if stage.section))
 TOP_LEVEL = ("person",)
 
 
@@ -89,11 +94,11 @@ def test_check_config_names_the_line_or_the_key(tmp_path, main, capsys):
 
 def test_command_options_and_back_to_a_settings_object():
     """The rules' one helper (config section -> options) and the package's (options -> settings
-    object) meet: the tracks section's options parse back into the TrackParams of the config."""
+    object) meet: the tracks section's options parse back into the TracksSettings of the config."""
     import argparse
 
     from posepipe.settings import command_options, settings_from_args
-    from posepipe.tracks import TrackParams, register_cli
+    from posepipe.tracks import TracksSettings, register_cli
 
     section = {"iou_weight": 0.25, "max_cost": 0.5, "min_track_frames": 3, "keypoint_score": 0.2,
                "velocity": False, "max_lost_frames": None, "model": "a b.yaml"}  # fmt: skip
@@ -108,7 +113,7 @@ def test_command_options_and_back_to_a_settings_object():
     args = sub.choices["tracks"].parse_args(
         ["k.npz", "--out", "t.npz", "--timeline", "t.json", *line.split()]
     )
-    assert settings_from_args(TrackParams, args) == TrackParams(
+    assert settings_from_args(TracksSettings, args) == TracksSettings(
         iou_weight=0.25,
         max_cost=0.5,
         max_lost_frames=None,
@@ -116,6 +121,39 @@ def test_command_options_and_back_to_a_settings_object():
         keypoint_score=0.2,
         velocity=False,
     )
+
+
+@pytest.mark.parametrize("stage", [s for s in registry.STAGES if s.section], ids=lambda s: s.name)
+def test_every_stage_takes_one_frozen_settings_object_of_its_section(stage):
+    """Item 3 of the shape: each stage's settings are one frozen object built from its schema
+    section. Its fields are the section's keys (those a stage computes with: every key of the
+    section but the workflow-only ones, sub-sections as nested settings objects), each defaulting
+    to the schema's value; the stage's entry point takes it as ``settings=``."""
+    assert stage.settings, f"stage {stage.name} names no settings object in the registry"
+    cls = registry.entry_point(stage.settings)
+    assert dataclasses.is_dataclass(cls) and cls.__dataclass_params__.frozen, stage.settings
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    keys = {key.split(".", 1)[1] for key in settings.leaf_keys(stage.section)}
+    subsections = {
+        name for name, node in settings.schema_node(stage.section).get("properties", {}).items()
+        if node.get("type") == "object"
+    }  # fmt: skip
+    computed = {key for key in keys if f"{stage.section}.{key}" not in WORKFLOW_ONLY}
+    assert computed - set(fields) == set(), f"{stage.settings}: keys of {stage.section} it lacks"
+    extra = set(fields) - keys - subsections - set(TOP_LEVEL)
+    assert not extra, f"{stage.settings}: fields that are no key of {stage.section}: {sorted(extra)}"
+    made = cls()  # every field has a default: the schema's
+    for name in fields:
+        key = name if name in TOP_LEVEL else f"{stage.section}.{name}"
+        value = getattr(made, name)
+        if name in subsections:
+            assert dataclasses.is_dataclass(value) and value.__dataclass_params__.frozen, key
+            for sub in dataclasses.fields(value):
+                assert getattr(value, sub.name) == settings.schema_default(f"{key}.{sub.name}"), f"{key}.{sub.name}"
+        else:
+            assert value == settings.schema_default(key), key
+    entry = registry.entry_point(stage.entry)
+    assert "settings" in inspect.signature(entry).parameters, f"{stage.entry} takes no settings="
 
 
 def test_command_line_overrides_get_the_schema_types():

@@ -10,7 +10,7 @@ from posepipe.artefacts.tracks import load_tracks
 from posepipe.errors import PosepipeError
 from posepipe.registry import STAGE_VERSIONS
 from posepipe.summary import collect_warnings
-from posepipe.tracks import TrackParams, box_iou, find_duplicates, keypoint_similarity, link, run_tracks
+from posepipe.tracks import TracksSettings, box_iou, find_duplicates, keypoint_similarity, link, run_tracks
 from tests.synthetic_people import add_detection, id_switches, person_at, scene
 
 FPS = 25.0
@@ -44,14 +44,14 @@ def test_two_people_apart_with_misses_and_shuffled_order():
     paths[0][[10, 11, 40, 41, 42]] = np.nan  # detection misses
     paths[1][[60]] = np.nan
     kp, truth = scene(paths, shuffle_seed=3)
-    tracks = link(kp, params=TrackParams(), fps=FPS)
+    tracks = link(kp, params=TracksSettings(), fps=FPS)
     assert tracks.num_tracks == 2 and (tracks.track_ids >= 0).all()
     assert id_switches(truth, tracks.track_ids, _rows_frames(kp)) == 0
     assert tracks.refound.tolist() == [2, 1]  # person 0 re-found twice, person 1 once
     assert tracks.length.tolist() == [95, 99] and tracks.first.tolist() == [0, 0]
     # The same scene listed in another order gives the same ids per person.
     kp2, truth2 = scene(paths, shuffle_seed=11)
-    tracks2 = link(kp2, params=TrackParams(), fps=FPS)
+    tracks2 = link(kp2, params=TracksSettings(), fps=FPS)
     for pid in (0, 1):
         assert set(tracks.track_ids[truth == pid]) == set(tracks2.track_ids[truth2 == pid])
 
@@ -61,7 +61,7 @@ def test_false_detection_for_a_few_frames_is_dropped():
     kp, truth = scene({0: _walk(100, 300, T)})
     for t in (20, 21, 22):
         kp, truth = add_detection(kp, truth, t, person_at(550, 150, score=0.6))
-    tracks = link(kp, params=TrackParams(min_track_frames=10), fps=FPS)
+    tracks = link(kp, params=TracksSettings(min_track_frames=10), fps=FPS)
     assert tracks.num_tracks == 1 and tracks.meta["tracks_dropped_short"] == 1
     assert (tracks.track_ids[truth == -1] == -1).all() and (tracks.track_ids[truth == 0] == 0).all()
 
@@ -72,9 +72,9 @@ def test_leaving_for_three_seconds_and_returning():
     paths[1][50:125] = np.nan  # 75 frames = 3 s away, back where they left
     kp, truth = scene(paths)
     rows_frames = _rows_frames(kp)
-    default = link(kp, params=TrackParams(), fps=FPS)  # lost for more than one second: a new track
+    default = link(kp, params=TracksSettings(), fps=FPS)  # lost for more than one second: a new track
     assert default.num_tracks == 3 and id_switches(truth, default.track_ids, rows_frames) == 1
-    patient = link(kp, params=TrackParams(max_lost_frames=100), fps=FPS)
+    patient = link(kp, params=TracksSettings(max_lost_frames=100), fps=FPS)
     assert patient.num_tracks == 2 and id_switches(truth, patient.track_ids, rows_frames) == 0
     assert patient.refound.tolist() == [0, 1]
 
@@ -93,7 +93,7 @@ def test_gate_is_checked_after_the_assignment():
     kp, truth = scene(
         {0: np.array([[100.0, 200.0], [np.nan, np.nan]]), 1: np.array([[np.nan, np.nan], [560, 100]])}
     )
-    tracks = link(kp, params=TrackParams(min_track_frames=1), fps=FPS)
+    tracks = link(kp, params=TracksSettings(min_track_frames=1), fps=FPS)
     assert tracks.num_tracks == 2 and tracks.track_ids.tolist() == [0, 1]
 
 
@@ -108,7 +108,7 @@ def test_crossing_identity_switches():
         for T in (50, 100, 200):
             kp, truth = scene({0: _walk(100, 540, T), 1: _walk(540, 100, T, y=200 + dy)}, shuffle_seed=0)
             for velocity in (True, False):
-                tracks = link(kp, params=TrackParams(velocity=velocity), fps=FPS)
+                tracks = link(kp, params=TracksSettings(velocity=velocity), fps=FPS)
                 assert tracks.num_tracks == 2
                 totals[velocity] += id_switches(truth, tracks.track_ids, _rows_frames(kp))
     assert totals == {True: 2, False: 10}
@@ -117,7 +117,7 @@ def test_crossing_identity_switches():
 def test_roundtrip_cli_and_bad_file(tmp_path):
     kp, _ = scene({0: _walk(100, 300, 30)})
     save_keypoints2d(tmp_path / "keypoints2d.npz", kp)
-    tracks = run_tracks(tmp_path / "keypoints2d.npz", tmp_path / "tracks.npz", fps=FPS, params=TrackParams())
+    tracks = run_tracks(tmp_path / "keypoints2d.npz", tmp_path / "tracks.npz", fps=FPS, settings=TracksSettings())
     loaded = load_tracks(tmp_path / "tracks.npz", detections=len(kp.boxes))
     assert loaded.meta["stage"] == "tracks" and loaded.meta["stage_version"] == STAGE_VERSIONS["tracks"]
     np.testing.assert_array_equal(loaded.track_ids, tracks.track_ids)
@@ -131,11 +131,11 @@ def test_roundtrip_cli_and_bad_file(tmp_path):
 
 def test_nobody_and_single_frame_tracks():
     empty = from_frames([(np.zeros((0, 4)), np.zeros(0), np.zeros((0, 17, 3)))] * 5, width=64, height=48)
-    tracks = link(empty, params=TrackParams(), fps=FPS)
+    tracks = link(empty, params=TracksSettings(), fps=FPS)
     assert tracks.num_tracks == 0 and len(tracks.track_ids) == 0
     kp, _ = scene({0: np.array([[np.nan, np.nan], [100.0, 200.0], [np.nan, np.nan]])})
-    assert link(kp, params=TrackParams(min_track_frames=1), fps=FPS).length.tolist() == [1]
-    assert link(kp, params=TrackParams(min_track_frames=2), fps=FPS).track_ids.tolist() == [-1]
+    assert link(kp, params=TracksSettings(min_track_frames=1), fps=FPS).length.tolist() == [1]
+    assert link(kp, params=TracksSettings(min_track_frames=2), fps=FPS).track_ids.tolist() == [-1]
 
 
 def _with_duplicates(kp, truth, *, pid: int, shift: float = 0.0, frames=None):
@@ -161,9 +161,9 @@ def test_duplicate_detections_are_merged_before_linking(tmp_path, caplog):
     for shift in (0.0, 1.0):
         dup, dup_truth = _with_duplicates(kp, truth, pid=0, shift=shift)
         save_keypoints2d(tmp_path / "keypoints2d.npz", dup)
-        assert link(dup, params=TrackParams(), fps=FPS).num_tracks == 3  # what linking alone makes of it
+        assert link(dup, params=TracksSettings(), fps=FPS).num_tracks == 3  # what linking alone makes of it
         tracks = run_tracks(
-            tmp_path / "keypoints2d.npz", tmp_path / "tracks.npz", fps=FPS, params=TrackParams()
+            tmp_path / "keypoints2d.npz", tmp_path / "tracks.npz", fps=FPS, settings=TracksSettings()
         )
         assert tracks.num_tracks == 2
         assert id_switches(dup_truth, tracks.track_ids, _rows_frames(dup)) == 0
@@ -179,7 +179,7 @@ def test_duplicate_detections_are_merged_before_linking(tmp_path, caplog):
         assert collect_warnings(tmp_path) == ([expected], [])  # summary.csv's warnings column
     # duplicate_oks 1 turns it off.
     off = run_tracks(
-        tmp_path / "keypoints2d.npz", tmp_path / "off.npz", fps=FPS, params=TrackParams(duplicate_oks=1.0)
+        tmp_path / "keypoints2d.npz", tmp_path / "off.npz", fps=FPS, settings=TracksSettings(duplicate_oks=1.0)
     )
     assert off.num_tracks == 3 and "warnings" not in off.meta
 
@@ -193,9 +193,9 @@ def test_the_duplicate_default_changes_nothing_on_ordinary_scenes(tmp_path):
                for dy in (5, 20) for T in (50, 100, 200)]  # fmt: skip
     for i, kp in enumerate(scenes):
         save_keypoints2d(tmp_path / "keypoints2d.npz", kp)
-        run_tracks(tmp_path / "keypoints2d.npz", tmp_path / "on.npz", fps=FPS, params=TrackParams())
+        run_tracks(tmp_path / "keypoints2d.npz", tmp_path / "on.npz", fps=FPS, settings=TracksSettings())
         run_tracks(
-            tmp_path / "keypoints2d.npz", tmp_path / "off.npz", fps=FPS, params=TrackParams(duplicate_oks=1.0)
+            tmp_path / "keypoints2d.npz", tmp_path / "off.npz", fps=FPS, settings=TracksSettings(duplicate_oks=1.0)
         )
         assert (tmp_path / "on.npz").read_bytes() == (tmp_path / "off.npz").read_bytes(), i
     kp, _ = scene({0: _walk(100, 540, 200), 1: _walk(540, 100, 200)}, shuffle_seed=0)

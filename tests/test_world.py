@@ -20,9 +20,9 @@ from posepipe.artefacts.world import load_world
 from posepipe.errors import PosepipeError
 from posepipe.testing import gait, observe, world_scene
 from posepipe.world import solve
-from posepipe.world.stage import WorldParams, check_height, load_person_heights, run_world, world_from_arrays
+from posepipe.world.stage import WorldSettings, check_height, load_person_heights, run_world, world_from_arrays
 
-NO_SMOOTHING = WorldParams(smooth_hz=None)
+NO_SMOOTHING = WorldSettings(smooth_hz=None)
 LIFTER_SCALE = 1.1  # the "lifted" skeleton is the truth divided by this; the height gives it back
 
 
@@ -71,7 +71,7 @@ def test_noise_free_recovery(lens):
 
 def test_two_persons_share_one_frame():
     scene = world_scene(persons=2, noise_px=2.0, seed=3)
-    world = solve_scene(scene, params=WorldParams())
+    world = solve_scene(scene, params=WorldSettings())
     est = np.linalg.norm(world.root[0] - world.root[1], axis=-1)
     true = np.linalg.norm(scene["world"][0, :, 0] - scene["world"][1, :, 0], axis=-1)
     assert np.mean(np.abs(est - true)) < 0.08  # within the 2-px root error of the README table
@@ -94,7 +94,7 @@ def error_figures(lens: str, *, focal_factor: float = 1.0, seeds=(0, 1, 2)) -> d
             K[0, 0] *= focal_factor
             K[1, 1] *= focal_factor
             camera = dataclasses.replace(camera, matrix=K)
-        world = solve_scene(scene, params=WorldParams(), camera=camera)
+        world = solve_scene(scene, params=WorldSettings(), camera=camera)
         root.append(np.nanmean(np.linalg.norm(world.root_camera - scene["cam"][:, :, 0], axis=-1)) * 100)
         normal.append(math.degrees(math.acos(min(1.0, float(world.floor[:3] @ scene["floor"][:3])))))
         height.append(np.nanmean(np.abs(world.root[..., 2] - scene["world"][:, :, 0, 2])) * 100)
@@ -212,7 +212,7 @@ def test_run_world_writes_the_artefact(tmp_path):
     scene = world_scene(persons=2, frames=60)
     pose3d, dataset2d, timeline = write_inputs(tmp_path, scene)
     (tmp_path / "clip.persons.yaml").write_text("0: {height_m: 1.75}\n3: {height_m: 1.62}\n")
-    run_world(pose3d, dataset2d, timeline, tmp_path / "world.npz", tmp_path / "world.csv", params=NO_SMOOTHING,
+    run_world(pose3d, dataset2d, timeline, tmp_path / "world.npz", tmp_path / "world.csv", settings=NO_SMOOTHING,
               sheet={"fx": 1000.0, "cx": 959.5, "cy": 539.5}, persons=tmp_path / "clip.persons.yaml")  # fmt: skip
     world = load_world(tmp_path / "world.npz", frame_count=60)
     assert world.meta["intrinsics_source"] == "sheet" and world.meta["scale_source"] == "height"
@@ -233,7 +233,7 @@ def test_run_world_writes_the_artefact(tmp_path):
         "contact_share"
     ] < 0.9
     # Nothing given: the field of view is assumed, and said so.
-    run_world(pose3d, dataset2d, timeline, tmp_path / "assumed.npz", params=NO_SMOOTHING)
+    run_world(pose3d, dataset2d, timeline, tmp_path / "assumed.npz", settings=NO_SMOOTHING)
     assumed = load_world(tmp_path / "assumed.npz")
     assert assumed.meta["intrinsics_source"] == "assumed" and assumed.meta["scale_source"] == "lifter"
     assert any("intrinsics assumed" in w for w in assumed.meta["warnings"])
@@ -242,7 +242,7 @@ def test_run_world_writes_the_artefact(tmp_path):
 def test_load_world_refuses_a_broken_file(tmp_path):
     scene = world_scene(persons=1, frames=30)
     pose3d, dataset2d, timeline = write_inputs(tmp_path, scene, tracked=False)
-    run_world(pose3d, dataset2d, timeline, tmp_path / "world.npz", params=NO_SMOOTHING)
+    run_world(pose3d, dataset2d, timeline, tmp_path / "world.npz", settings=NO_SMOOTHING)
     with np.load(tmp_path / "world.npz") as z:
         arrays = dict(z)
     arrays["R_world_camera"] = arrays["R_world_camera"] * 2
@@ -272,7 +272,7 @@ def test_exports_in_the_world_frame(tmp_path):
 
     scene = world_scene(persons=2, frames=40)
     pose3d, dataset2d, timeline = write_inputs(tmp_path, scene)
-    run_world(pose3d, dataset2d, timeline, tmp_path / "world.npz", params=NO_SMOOTHING, sheet={"fx": 1000.0})
+    run_world(pose3d, dataset2d, timeline, tmp_path / "world.npz", settings=NO_SMOOTHING, sheet={"fx": 1000.0})
     world = load_world(tmp_path / "world.npz")
     files = run_export(pose3d, fmt="trc", out_dir=tmp_path / "trc", video_id="clip", frame="world",
                        world_npz=tmp_path / "world.npz")  # fmt: skip
@@ -329,7 +329,7 @@ def test_dataset2d_undistort_then_world(tmp_path):
     (tmp_path / "timeline.json").write_text(json.dumps({"fps": 25.0, "frame_count": 40, "width": 1920,
                                                         "height": 1080, "rotation": 0}))  # fmt: skip
     run_world(tmp_path / "pose3d.npz", tmp_path / "dataset2d.npz", tmp_path / "timeline.json", tmp_path / "w.npz",
-              params=NO_SMOOTHING, calibration=tmp_path / "clip.calib.yaml")  # fmt: skip
+              settings=NO_SMOOTHING, calibration=tmp_path / "clip.calib.yaml")  # fmt: skip
     world = load_world(tmp_path / "w.npz")
     assert world.lens == "radtan" and world.meta["intrinsics_source"] == "calibration"
     err = np.linalg.norm(world.root_camera[0] - scene["cam"][0, :, 0], axis=-1)

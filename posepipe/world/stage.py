@@ -41,7 +41,7 @@ MAX_HEIGHT_M = 3.0
 
 
 @dataclass(frozen=True)
-class WorldParams:
+class WorldSettings:
     """Settings of the world stage (config ``world:``); defaults are the workflow's."""
 
     fov_deg: float | None = schema_default("world.fov_deg")
@@ -111,7 +111,7 @@ def world_from_arrays(
     time: np.ndarray,
     track_ids: np.ndarray,
     heights: np.ndarray,
-    params: WorldParams,
+    params: WorldSettings,
     label: str = "video",
     undistorted: bool = False,
 ) -> World:
@@ -242,14 +242,14 @@ def run_world(
     out: str | os.PathLike,
     csv: str | os.PathLike | None = None,
     *,
-    params: WorldParams | None = None,
+    settings: WorldSettings | None = None,
     calibration: str | os.PathLike | None = None,
     camera_name: str | None = None,
     sheet: dict | None = None,
     persons: str | os.PathLike | None = None,
 ) -> World:
     """Write world.npz (and world.csv) for one video; returns what it wrote (module docstring)."""
-    params = params or WorldParams()
+    params = settings or WorldSettings()
     header = load_timeline_header(timeline)
     pose = load_pose3d(pose3d_path, frame_count=int(header["frame_count"]))
     people = load_persons2d(dataset2d_path)
@@ -332,7 +332,7 @@ def register_cli(sub) -> None:
         }
         world = run_world(
             args.pose3d, args.dataset2d, args.timeline, args.out, args.csv,
-            params=settings_from_args(WorldParams, args), calibration=args.calibration,
+            settings=settings_from_args(WorldSettings, args), calibration=args.calibration,
             camera_name=args.camera_name, sheet=sheet_row or None, persons=args.persons,
         )  # fmt: skip
         print(json.dumps({k: world.meta[k] for k in ("intrinsics_source", "scale_source", "floor_source")}))
