@@ -249,7 +249,11 @@ def _finish(
 
 
 def run_tracks(
-    keypoints2d: str | os.PathLike, out: str | os.PathLike, *, fps: float, settings: TracksSettings | None = None
+    keypoints2d: str | os.PathLike,
+    out: str | os.PathLike,
+    *,
+    fps: float,
+    settings: TracksSettings | None = None,
 ) -> Tracks:
     """The ``tracks`` stage: keypoints2d.npz -> tracks.npz (``settings``: config ``tracks:``)."""
     params = settings or TracksSettings()

@@ -149,7 +149,9 @@ def test_every_stage_takes_one_frozen_settings_object_of_its_section(stage):
         if name in subsections:
             assert dataclasses.is_dataclass(value) and value.__dataclass_params__.frozen, key
             for sub in dataclasses.fields(value):
-                assert getattr(value, sub.name) == settings.schema_default(f"{key}.{sub.name}"), f"{key}.{sub.name}"
+                assert getattr(value, sub.name) == settings.schema_default(f"{key}.{sub.name}"), (
+                    f"{key}.{sub.name}"
+                )
         else:
             assert value == settings.schema_default(key), key
     entry = registry.entry_point(stage.entry)

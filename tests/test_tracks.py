@@ -117,7 +117,9 @@ def test_crossing_identity_switches():
 def test_roundtrip_cli_and_bad_file(tmp_path):
     kp, _ = scene({0: _walk(100, 300, 30)})
     save_keypoints2d(tmp_path / "keypoints2d.npz", kp)
-    tracks = run_tracks(tmp_path / "keypoints2d.npz", tmp_path / "tracks.npz", fps=FPS, settings=TracksSettings())
+    tracks = run_tracks(
+        tmp_path / "keypoints2d.npz", tmp_path / "tracks.npz", fps=FPS, settings=TracksSettings()
+    )
     loaded = load_tracks(tmp_path / "tracks.npz", detections=len(kp.boxes))
     assert loaded.meta["stage"] == "tracks" and loaded.meta["stage_version"] == STAGE_VERSIONS["tracks"]
     np.testing.assert_array_equal(loaded.track_ids, tracks.track_ids)
@@ -179,7 +181,10 @@ def test_duplicate_detections_are_merged_before_linking(tmp_path, caplog):
         assert collect_warnings(tmp_path) == ([expected], [])  # summary.csv's warnings column
     # duplicate_oks 1 turns it off.
     off = run_tracks(
-        tmp_path / "keypoints2d.npz", tmp_path / "off.npz", fps=FPS, settings=TracksSettings(duplicate_oks=1.0)
+        tmp_path / "keypoints2d.npz",
+        tmp_path / "off.npz",
+        fps=FPS,
+        settings=TracksSettings(duplicate_oks=1.0),
     )
     assert off.num_tracks == 3 and "warnings" not in off.meta
 
@@ -195,7 +200,10 @@ def test_the_duplicate_default_changes_nothing_on_ordinary_scenes(tmp_path):
         save_keypoints2d(tmp_path / "keypoints2d.npz", kp)
         run_tracks(tmp_path / "keypoints2d.npz", tmp_path / "on.npz", fps=FPS, settings=TracksSettings())
         run_tracks(
-            tmp_path / "keypoints2d.npz", tmp_path / "off.npz", fps=FPS, settings=TracksSettings(duplicate_oks=1.0)
+            tmp_path / "keypoints2d.npz",
+            tmp_path / "off.npz",
+            fps=FPS,
+            settings=TracksSettings(duplicate_oks=1.0),
         )
         assert (tmp_path / "on.npz").read_bytes() == (tmp_path / "off.npz").read_bytes(), i
     kp, _ = scene({0: _walk(100, 540, 200), 1: _walk(540, 100, 200)}, shuffle_seed=0)

@@ -20,7 +20,13 @@ from posepipe.artefacts.world import load_world
 from posepipe.errors import PosepipeError
 from posepipe.testing import gait, observe, world_scene
 from posepipe.world import solve
-from posepipe.world.stage import WorldSettings, check_height, load_person_heights, run_world, world_from_arrays
+from posepipe.world.stage import (
+    WorldSettings,
+    check_height,
+    load_person_heights,
+    run_world,
+    world_from_arrays,
+)
 
 NO_SMOOTHING = WorldSettings(smooth_hz=None)
 LIFTER_SCALE = 1.1  # the "lifted" skeleton is the truth divided by this; the height gives it back
@@ -272,7 +278,9 @@ def test_exports_in_the_world_frame(tmp_path):
 
     scene = world_scene(persons=2, frames=40)
     pose3d, dataset2d, timeline = write_inputs(tmp_path, scene)
-    run_world(pose3d, dataset2d, timeline, tmp_path / "world.npz", settings=NO_SMOOTHING, sheet={"fx": 1000.0})
+    run_world(
+        pose3d, dataset2d, timeline, tmp_path / "world.npz", settings=NO_SMOOTHING, sheet={"fx": 1000.0}
+    )
     world = load_world(tmp_path / "world.npz")
     files = run_export(pose3d, fmt="trc", out_dir=tmp_path / "trc", video_id="clip", frame="world",
                        world_npz=tmp_path / "world.npz")  # fmt: skip
