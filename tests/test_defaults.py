@@ -17,7 +17,7 @@ import pkgutil
 import pytest
 
 from posepipe import registry
-from posepipe.settings import leaf_keys, schema_default
+from posepipe.settings import leaf_keys, schema_default, schema_node
 
 # Parameters whose name matches a config key but mean something else there (none so far).
 UNRELATED: set[tuple[str, str]] = set()
@@ -43,14 +43,25 @@ def stage_modules():
 
 
 def defaults_of(module):
-    """(where, parameter, default) of every public function and dataclass field of ``module``."""
-    for name, obj in vars(module).items():
-        if name.startswith("_") or getattr(obj, "__module__", None) != module.__name__:
-            continue
+    """(where, parameter, default) of every public function and dataclass field of ``module``.
+
+    A settings dataclass that is the field of another (a config sub-section, such as ``rtmlib`` of
+    Keypoints2DSettings) yields its fields dotted with that field's name (``rtmlib.model``)."""
+    public = {
+        name: obj for name, obj in vars(module).items()
+        if not name.startswith("_") and getattr(obj, "__module__", None) == module.__name__
+    }  # fmt: skip
+    nested = {
+        f.default_factory: f.name
+        for obj in public.values() if dataclasses.is_dataclass(obj)
+        for f in dataclasses.fields(obj) if dataclasses.is_dataclass(f.default_factory)
+    }  # fmt: skip
+    for name, obj in public.items():
         if dataclasses.is_dataclass(obj):
+            prefix = f"{nested[obj]}." if obj in nested else ""
             for f in dataclasses.fields(obj):
                 if f.default is not dataclasses.MISSING:
-                    yield f"{name}.{f.name}", f.name, f.default
+                    yield f"{name}.{f.name}", prefix + f.name, f.default
         elif inspect.isfunction(obj):
             for p in inspect.signature(obj).parameters.values():
                 if p.default is not inspect.Parameter.empty:
@@ -60,6 +71,10 @@ def defaults_of(module):
 @pytest.mark.parametrize(("module", "section"), stage_modules())
 def test_literal_defaults_agree_with_the_schema(module, section):
     keys = {key.split(".")[-1] for key in leaf_keys(section)}
+    subsections = {
+        name for name, node in schema_node(section).get("properties", {}).items() if node.get("type") == "object"
+    }  # fmt: skip
+    keys |= {key.split(".", 1)[1] for sub in subsections for key in leaf_keys(f"{section}.{sub}")}
     wrong = []
     for where, name, default in defaults_of(importlib.import_module(module)):
         if name not in keys or (module, name) in UNRELATED:

@@ -30,6 +30,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -40,6 +41,9 @@ from posepipe.gpu import resolve_device
 from posepipe.progress import Progress
 from posepipe.settings import schema_default
 from posepipe.weights import PUBLISHED, weights_record
+
+if TYPE_CHECKING:
+    from posepipe.keypoints2d.cli import Keypoints2DSettings, SourceInputs
 
 log = logging.getLogger(__name__)
 
@@ -584,7 +588,7 @@ def add_source_options(g) -> None:
     from posepipe.settings import add_option
 
     add_option(
-        g, "--config", key="keypoints2d.model",
+        g, "--config", key="keypoints2d.model", dest="model",
         help=f"detectron2 model-zoo config ({', '.join(ZOO_CONFIGS)}) or a local .yaml",
     )  # fmt: skip
     g.add_argument("--weights", help="local weights file (.pkl or .pth) matching --config")
@@ -601,16 +605,18 @@ def add_source_options(g) -> None:
     g.add_argument("--progress-every", type=float, default=5.0, help="seconds between progress lines")
 
 
-def run_source(args) -> None:
-    """``keypoints2d --source detectron2``: detect on ``args.timeline``, write ``args.out``."""
-    if not args.weights:
+def run_source(settings: Keypoints2DSettings, inputs: SourceInputs) -> Keypoints2D:
+    """``keypoints2d --source detectron2``: detect on ``inputs.timeline`` with the model
+    ``settings.model`` and the weights file ``inputs.weights``, write ``inputs.out``."""
+    if not inputs.weights:
         raise PosepipeError(
-            args.timeline,
+            inputs.timeline,
             "--source detectron2 needs --weights PATH (fetch it with: python -m posepipe download)",
         )
-    run_detectron2(
-        args.timeline, out=args.out, config=args.config, weights=args.weights, batch_size=args.batch_size,
-        device=args.device, score_threshold=args.score_threshold, detections_per_image=args.detections_per_image,
-        min_size=args.min_size, max_size=args.max_size, amp=args.amp, progress_every=args.progress_every,
-        frame_range=args.frames,
+    return run_detectron2(
+        inputs.timeline, out=inputs.out, config=settings.model, weights=inputs.weights,
+        batch_size=settings.batch_size, device=settings.device, score_threshold=settings.score_threshold,
+        detections_per_image=inputs.detections_per_image, min_size=settings.min_size,
+        max_size=settings.max_size, amp=settings.amp, progress_every=inputs.progress_every,
+        frame_range=inputs.frame_range,
     )  # fmt: skip

@@ -52,6 +52,7 @@ import logging
 import os
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -61,6 +62,9 @@ from posepipe.objectstore import is_url
 from posepipe.safeload import load_npz
 from posepipe.settings import schema_default
 from posepipe.shards import check_range
+
+if TYPE_CHECKING:
+    from posepipe.keypoints2d.cli import Keypoints2DSettings, SourceInputs
 
 log = logging.getLogger(__name__)
 
@@ -645,13 +649,14 @@ def add_source_options(g) -> None:
     g.add_argument("--format", choices=("auto", *FORMATS), default="auto")
 
 
-def run_source(args) -> None:
-    """``keypoints2d --source file``: import ``args.input`` for ``args.timeline``, write ``args.out``."""
-    if not args.input:
+def run_source(settings: Keypoints2DSettings, inputs: SourceInputs) -> Keypoints2D:
+    """``keypoints2d --source file``: import ``inputs.input_file`` for ``inputs.timeline`` (persons
+    below ``settings.score_threshold`` dropped), write ``inputs.out``."""
+    if not inputs.input_file:
         raise PosepipeError(
-            args.timeline, "--source file needs --input FILE (a .npz from infer_video_d2 or COCO JSON)"
+            inputs.timeline, "--source file needs --input FILE (a .npz from infer_video_d2 or COCO JSON)"
         )
-    run_import(
-        args.input, timeline_json=args.timeline, out=args.out, fmt=args.format,
-        score_threshold=args.score_threshold, frame_range=args.frames,
+    return run_import(
+        inputs.input_file, timeline_json=inputs.timeline, out=inputs.out, fmt=inputs.fmt,
+        score_threshold=settings.score_threshold, frame_range=inputs.frame_range,
     )  # fmt: skip

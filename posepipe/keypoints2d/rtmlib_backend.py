@@ -50,6 +50,7 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -59,6 +60,9 @@ from posepipe.errors import PosepipeError
 from posepipe.progress import Progress
 from posepipe.settings import schema_default
 from posepipe.weights import MODELS_DIR, PUBLISHED, weights_record
+
+if TYPE_CHECKING:
+    from posepipe.keypoints2d.cli import Keypoints2DSettings, SourceInputs
 
 log = logging.getLogger(__name__)
 
@@ -574,23 +578,25 @@ def add_source_options(g) -> None:
     )
 
 
-def run_source(args) -> None:
-    """``keypoints2d --source rtmlib``: ``--weights`` is the pose ONNX (default: the published one
-    of ``--rtmlib-model``, fetched into resources/models/)."""
+def run_source(settings: Keypoints2DSettings, inputs: SourceInputs) -> Keypoints2D:
+    """``keypoints2d --source rtmlib``: the model ``settings.rtmlib.model`` on ``inputs.timeline``,
+    written to ``inputs.out``; ``inputs.weights`` is the pose ONNX (None: the published one of the
+    model, fetched into resources/models/), ``inputs.det_weights`` its person detector's."""
     kp = detect_keypoints(
-        args.timeline, model=args.rtmlib_model, pose_onnx=args.weights, det_onnx=args.det_weights,
-        device=args.rtmlib_device, threads=args.threads, batch_size=args.batch_size,
-        score_threshold=args.score_threshold, nms_threshold=args.nms_threshold, frame_range=args.frames,
-        progress_every=args.progress_every,
+        inputs.timeline, model=settings.rtmlib.model, pose_onnx=inputs.weights, det_onnx=inputs.det_weights,
+        device=settings.rtmlib.device, threads=inputs.threads, batch_size=settings.batch_size,
+        score_threshold=settings.score_threshold, nms_threshold=settings.rtmlib.nms_threshold,
+        frame_range=inputs.frame_range, progress_every=inputs.progress_every,
     )  # fmt: skip
-    save_keypoints2d(args.out, kp)
+    save_keypoints2d(inputs.out, kp)
     log.info(
         "%s: %d persons in %d/%d frames",
-        args.out,
+        inputs.out,
         kp.meta["persons"],
         kp.meta["frames_with_person"],
         kp.num_frames,
     )
+    return kp
 
 
 __all__ = ["MODELS", "PUBLISHED", "detect_keypoints", "estimate", "build_estimator"]
