@@ -140,7 +140,7 @@ def entry_point(spec: str):
 class Source2D:
     """A 2D keypoint source (``keypoints2d.source``).
 
-    ``module``: its module (the CLI runs ``module:run`` with the parsed arguments); ``gpu``: its
+    ``module``: its module (the stage runs its ``run_source(settings, inputs)``); ``gpu``: its
     jobs take a GPU (and run under ``python -m posepipe with-gpu``), or a dotted key of the
     ``keypoints2d`` section ("rtmlib.device") whose value decides it, a GPU when it starts with
     "cuda" (:func:`source_uses_gpu`); ``input``: the rule input it

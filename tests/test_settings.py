@@ -22,6 +22,8 @@ WORKFLOW_ONLY = {
     "frames.jpeg": "whether the frames_jpeg rule is a target",
     "keypoints2d.file_pattern": "how the workflow finds each video's keypoints file (the CLI takes --input)",
     "keypoints2d.weights": "which file the workflow downloads or uses (the CLI takes --weights)",
+    "keypoints2d.rtmlib.onnx": "which file the workflow downloads or uses (the CLI takes --weights)",
+    "keypoints2d.rtmlib.det_onnx": "which file the workflow downloads or uses (the CLI takes --det-weights)",
     "lift3d.checkpoint": "which file the workflow downloads or uses (the CLI takes --checkpoint)",
     "render.enabled": "whether render.mp4 is a target",
     "render.preview": "whether the preview rule is a target",
