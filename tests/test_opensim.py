@@ -454,7 +454,7 @@ def test_bvh_from_the_ik_result(solved_truth, tmp_path):
     markers); its bones are the scaled model's, constant to 1e-6 m, and its forward kinematics
     (bvhio) gives the IK joint centres back; the other formats and the default BVH are unchanged."""
     from posepipe.artefacts.pose3d import Pose3D, save_pose3d
-    from posepipe.exports.stage import run_export
+    from posepipe.exports.stage import ExportSettings, run_export
     from posepipe.skeleton import H36M_BONES
 
     bvhio = pytest.importorskip("bvhio")
@@ -466,7 +466,7 @@ def test_bvh_from_the_ik_result(solved_truth, tmp_path):
     lengths = np.stack([np.linalg.norm(centres[:, c] - centres[:, p], axis=-1) for c, p in H36M_BONES], 1)
     assert np.ptp(lengths, axis=0).max() < 1e-6  # metres: the scaled model's bones
     (path,) = run_export(tmp_path / "pose3d.npz", fmt="bvh", out_dir=tmp_path / "bvh", video_id="v",
-                         bvh_source="opensim", opensim_dir=out)  # fmt: skip
+                         settings=ExportSettings(bvh_source="opensim"), opensim_dir=out)  # fmt: skip
     root = bvhio.readAsHierarchy(str(path))
     fk = np.empty((T, 17, 3))
     for k in range(T):
@@ -481,12 +481,16 @@ def test_bvh_from_the_ik_result(solved_truth, tmp_path):
     assert np.abs(fk_lengths - lengths).max() < 1e-5
     (default,) = run_export(tmp_path / "pose3d.npz", fmt="bvh", out_dir=tmp_path / "b2", video_id="v")
     (trc,) = run_export(tmp_path / "pose3d.npz", fmt="trc", out_dir=tmp_path / "t", video_id="v",
-                        bvh_source="opensim", opensim_dir=out)  # fmt: skip
+                        settings=ExportSettings(bvh_source="opensim"), opensim_dir=out)  # fmt: skip
     (trc_default,) = run_export(tmp_path / "pose3d.npz", fmt="trc", out_dir=tmp_path / "t2", video_id="v")
     assert default.read_text() != path.read_text() and trc.read_text() == trc_default.read_text()
     with pytest.raises(PosepipeError, match="needs the opensim stage's folder"):
         run_export(
-            tmp_path / "pose3d.npz", fmt="bvh", out_dir=tmp_path / "b3", video_id="v", bvh_source="opensim"
+            tmp_path / "pose3d.npz",
+            fmt="bvh",
+            out_dir=tmp_path / "b3",
+            video_id="v",
+            settings=ExportSettings(bvh_source="opensim"),
         )
 
 
