@@ -73,9 +73,9 @@ def run_lift3d(
     The files are described in :mod:`posepipe.artefacts.pose3d`; ``lifter`` names the lifter
     (:data:`posepipe.registry.LIFTERS`) that reads ``checkpoint_path``. Frame times come from the timeline's
     fps when given, else ``fps``. Non-finite model output is an error naming the checkpoint.
+    ``settings``: config ``lift3d:`` (None: the defaults; :class:`Lift3DSettings`). Its
     ``model_fps``: lift each sequence resampled to that rate and resample the 3D back
     (:func:`lift_at_rate`); None or the timeline's own rate lifts the frames as they are.
-    ``settings``: config ``lift3d:`` (None: the defaults).
     """
     settings = settings or Lift3DSettings()
     causal, flip, device = settings.causal, settings.flip_augmentation, settings.device
