@@ -504,7 +504,13 @@ def register_cli(sub) -> None:
     p.add_argument("timeline", help="frames/timeline.json")
     p.add_argument("--out", required=True, help="output folder")
     add_option(
-        p, "--quality", key="frames.jpeg_quality", dest="jpeg_quality", type=int, help="JPEG quality, 1-100"
+        p,
+        "--quality",
+        key="frames.jpeg_quality",
+        dest="jpeg_quality",
+        metavar="QUALITY",
+        type=int,
+        help="JPEG quality, 1-100",
     )
     p.set_defaults(
         handler=lambda a: write_jpeg_frames(
