@@ -19,7 +19,7 @@ from posepipe.conditioning import (
 from posepipe.dataset2d import Conditioning, condition, run_dataset2d
 from posepipe.lift3d.checkpoint import load_checkpoint, save_checkpoint
 from posepipe.lift3d.infer import lift_at_rate, lift_keypoints
-from posepipe.lift3d.stage import run_lift3d
+from posepipe.lift3d.stage import Lift3DSettings, run_lift3d
 from posepipe.testing import random_model
 from posepipe.tracks import TracksSettings, run_tracks
 from tests.synthetic_people import scene
@@ -148,15 +148,15 @@ def test_model_rate_equal_to_the_timeline_is_exactly_the_plain_lift(tmp_path):
         checkpoint_path=tmp_path / "lifter.bin",
         out=tmp_path / "a.npz",
         fps=50,
-        device="cpu",
+        settings=Lift3DSettings(device="cpu"),
     )
     run_lift3d(tmp_path / "d.npz", checkpoint_path=tmp_path / "lifter.bin", out=tmp_path / "b.npz", fps=50,
-               device="cpu", model_fps=50)  # fmt: skip
+               settings=Lift3DSettings(device="cpu", model_fps=50))  # fmt: skip
     np.testing.assert_array_equal(
         load_pose3d(tmp_path / "a.npz").positions, load_pose3d(tmp_path / "b.npz").positions
     )
     run_lift3d(tmp_path / "d.npz", checkpoint_path=tmp_path / "lifter.bin", out=tmp_path / "c.npz", fps=25,
-               device="cpu", model_fps=50)  # fmt: skip
+               settings=Lift3DSettings(device="cpu", model_fps=50))  # fmt: skip
     c = load_pose3d(tmp_path / "c.npz")
     assert c.meta["model_fps"] == 50 and c.positions.shape == (1, 60, 17, 3)
     assert not np.array_equal(c.positions, load_pose3d(tmp_path / "a.npz").positions)

@@ -15,7 +15,7 @@ from posepipe.dataset2d import build_person, run_dataset2d, runs
 from posepipe.errors import PosepipeError
 from posepipe.lift3d.checkpoint import load_checkpoint, save_checkpoint
 from posepipe.lift3d.infer import lift_keypoints
-from posepipe.lift3d.stage import run_lift3d
+from posepipe.lift3d.stage import Lift3DSettings, run_lift3d
 from posepipe.testing import random_model
 from posepipe.tracks import TracksSettings, run_tracks
 from tests.synthetic_people import scene
@@ -96,7 +96,7 @@ def test_lift_per_person_segments_alone_and_absent_frames_nan(two_people):
                    tracks_path=tmp / "tracks.npz", max_gap_frames=5)  # fmt: skip
     save_checkpoint(tmp / "lifter.bin", model_pos=random_model(widths=(3, 3), channels=16))
     run_lift3d(tmp / "dataset2d.npz", checkpoint_path=tmp / "lifter.bin", out=tmp / "pose3d.npz",
-               csv=tmp / "pose3d.csv", fps=FPS, device="cpu")  # fmt: skip
+               csv=tmp / "pose3d.csv", fps=FPS, settings=Lift3DSettings(device="cpu"))  # fmt: skip
     pose = load_pose3d(tmp / "pose3d.npz", frame_count=120)
     assert pose.positions.shape == (2, 120, 17, 3) and pose.track_ids.tolist() == [0, 1]
     persons = load_persons2d(tmp / "dataset2d.npz")
@@ -123,7 +123,7 @@ def test_single_frame_segment_lifts(tmp_path):
                    tracks_path=tmp_path / "tracks.npz", max_gap_frames=2)  # fmt: skip
     save_checkpoint(tmp_path / "lifter.bin", model_pos=random_model(widths=(3, 3), channels=16))
     run_lift3d(tmp_path / "dataset2d.npz", checkpoint_path=tmp_path / "lifter.bin", out=tmp_path / "pose3d.npz",
-               fps=FPS, device="cpu")  # fmt: skip
+               fps=FPS, settings=Lift3DSettings(device="cpu"))  # fmt: skip
     pose = load_pose3d(tmp_path / "pose3d.npz")
     assert np.isfinite(pose.positions[0, 0]).all() and np.isnan(pose.positions[0, 1:10]).all()
 
@@ -161,6 +161,6 @@ def test_real_two_person_clip_keeps_identities(tmp_path, test_data):
                    tracks_path=tmp_path / "tracks.npz")  # fmt: skip
     save_checkpoint(tmp_path / "lifter.bin", model_pos=random_model(widths=(3, 3), channels=16))
     run_lift3d(tmp_path / "dataset2d.npz", checkpoint_path=tmp_path / "lifter.bin", out=tmp_path / "pose3d.npz",
-               timeline=timeline, device="cpu")  # fmt: skip
+               timeline=timeline, settings=Lift3DSettings(device="cpu"))  # fmt: skip
     pose = load_pose3d(tmp_path / "pose3d.npz", frame_count=150)
     assert pose.positions.shape == (2, 150, 17, 3) and np.isfinite(pose.positions).all()

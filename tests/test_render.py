@@ -33,7 +33,7 @@ from posepipe.render.scene import MAX_COORD_M, tick_step
 from posepipe.render.visualizer import clip_segment
 from posepipe.settings import schema_default
 from posepipe.skeleton import COCO_BONES, COCO_LEFT, COCO_RIGHT, H36M_BONES, H36M_LEFT, H36M_RIGHT, bone_side
-from posepipe.video import run_frames, run_probe
+from posepipe.video import FramesSettings, run_frames, run_probe
 from tests.media import ffmpeg
 
 W, H, FRAMES, RATE = 160, 120, 72, "30000/1001"
@@ -70,8 +70,9 @@ def write_inputs(
     ffmpeg("-f", "lavfi", "-i", f"color=c=0x808080:s={W}x{H}:r={RATE}", *sound, "-frames:v", str(frames),
            "-c:v", "libx264", "-pix_fmt", "yuv420p", *(["-c:a", "aac", "-shortest"] if audio else []), str(video))  # fmt: skip
     run_probe(video, out_json=folder / "probe.json", out_pts=folder / "probe_pts.npy")
-    header = run_frames(folder / "probe.json", folder / "probe_pts.npy", video_id="scene", start=start,
-                           out_json=folder / "timeline.json", out_csv=folder / "timeline.csv")  # fmt: skip
+    header = run_frames(folder / "probe.json", folder / "probe_pts.npy", video_id="scene",
+                        out_json=folder / "timeline.json", out_csv=folder / "timeline.csv",
+                        settings=FramesSettings(start=start))  # fmt: skip
     count = header["frame_count"]
     detected = np.ones(count, bool)
     detected[list(INTERPOLATED)] = False
