@@ -16,7 +16,7 @@ from posepipe.conditioning import (
     resample,
     savitzky_golay,
 )
-from posepipe.dataset2d import Conditioning, condition, run_dataset2d
+from posepipe.dataset2d import Conditioning, Dataset2DSettings, condition, run_dataset2d
 from posepipe.lift3d.checkpoint import load_checkpoint, save_checkpoint
 from posepipe.lift3d.infer import lift_at_rate, lift_keypoints
 from posepipe.lift3d.stage import Lift3DSettings, run_lift3d
@@ -171,9 +171,10 @@ def test_conditioning_runs_per_track_and_is_recorded(tmp_path):
     save_keypoints2d(tmp_path / "keypoints2d.npz", kp)
     run_tracks(tmp_path / "keypoints2d.npz", tmp_path / "tracks.npz", fps=FPS, settings=TracksSettings())
     run_dataset2d(
-        tmp_path / "keypoints2d.npz", tmp_path / "dataset2d.npz", video_id="v", person="all",
-        tracks_path=tmp_path / "tracks.npz", max_gap_frames=5, fps=FPS,
-        conditioning=Conditioning(0.5, "savgol", {"window": 9, "order": 2}),
+        tmp_path / "keypoints2d.npz", tmp_path / "dataset2d.npz", video_id="v",
+        tracks_path=tmp_path / "tracks.npz", fps=FPS,
+        settings=Dataset2DSettings(person="all", max_gap_frames=5, joint_score_threshold=0.5, filter="savgol",
+                                   savgol_window=9, savgol_order=2),
     )  # fmt: skip
     persons = load_persons2d(tmp_path / "dataset2d.npz")
     report = persons[1].meta["conditioning"]
