@@ -94,8 +94,8 @@ def _prepare(args, tmp: Path) -> tuple[Path, Path]:
     probe = video.run_probe(args.video, out_json=tmp / "probe.json", out_pts=tmp / "probe_pts.npy")
     end = (args.frames - 0.5) / probe["average_fps"] if args.frames else None
     video.run_frames(
-        tmp / "probe.json", tmp / "probe_pts.npy", video_id="bench", end=end,
-        out_json=tmp / "timeline.json", out_csv=tmp / "timeline.csv",
+        tmp / "probe.json", tmp / "probe_pts.npy", video_id="bench",
+        out_json=tmp / "timeline.json", out_csv=tmp / "timeline.csv", settings=video.FramesSettings(end=end),
     )  # fmt: skip
     if args.weights:
         return tmp / "timeline.json", Path(args.weights)

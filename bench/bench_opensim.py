@@ -30,7 +30,7 @@ import numpy as np
 from posepipe.artefacts.world import World, save_world
 from posepipe.osim import solve
 from posepipe.osim.model import PELVIS_TRANSLATIONS, SCALE_BONES, build_generic_model
-from posepipe.osim.stage import run_opensim
+from posepipe.osim.stage import OpenSimSettings, run_opensim
 from posepipe.skeleton import H36M_JOINTS
 
 FPS = 50.0
@@ -104,7 +104,11 @@ def main() -> None:
             meta={"intrinsics_source": "assumed", "scale_source": "lifter", "floor_source": "contacts"},
         ))  # fmt: skip
         started, cpu = time.perf_counter(), time.process_time()
-        summary = run_opensim(out_dir=tmp / "opensim", world_npz=tmp / "world.npz", accuracy=args.accuracy)
+        summary = run_opensim(
+            out_dir=tmp / "opensim",
+            world_npz=tmp / "world.npz",
+            settings=OpenSimSettings(accuracy=args.accuracy),
+        )
         wall, cpu = time.perf_counter() - started, time.process_time() - cpu
         names, _, values = solve.read_storage(tmp / "opensim" / "person" / "ik.mot")
         worst = {

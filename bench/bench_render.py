@@ -129,15 +129,21 @@ def prepare(work: Path, *, seconds: float, name: str, small: bool = False) -> Pa
 
 
 def child_ours(spec: dict) -> dict:
-    from posepipe.render import run_render, stage
+    import dataclasses
+
+    from posepipe.render import RenderSettings, run_render, stage
 
     if spec.get("max_parts"):
         stage.MAX_PARTS = spec["max_parts"]  # e.g. 1: one encoder using all the threads
     d = Path(spec["dir"])
     if spec.get("draw_only"):
         return _ours_draw_only(d, spec)
+    # The options that are config render: keys go into the settings object, the rest are keywords.
+    names = {f.name for f in dataclasses.fields(RenderSettings)}
+    options = dict(spec["options"])
+    settings = RenderSettings(**{name: options.pop(name) for name in names & set(options)})
     info = run_render(
-        d / "timeline.json", d / "dataset2d.npz", d / "pose3d.npz", spec["out"], **spec["options"]
+        d / "timeline.json", d / "dataset2d.npz", d / "pose3d.npz", spec["out"], settings=settings, **options
     )
     return {
         "frames": info["frames"],

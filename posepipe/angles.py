@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +24,7 @@ from posepipe.artefacts.angles import Angles, save_angles, save_angles_csv, save
 from posepipe.atomic import atomic_path
 from posepipe.biomech.angles import CAMERA_UP, WORLD_UP, compute_angles
 from posepipe.errors import PosepipeError
-from posepipe.settings import add_option
+from posepipe.settings import add_option, schema_default, settings_from_args
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +43,16 @@ PANELS = (
 SIDE_COLOURS = {"_l": "tab:blue", "_r": "tab:red"}  # posepipe's render: left blue, right red
 MIN_SPAN_DEG = 10.0  # smallest y range of a panel
 MAX_PERSONS_DRAWN = 6  # the figure shows the persons present longest; the CSVs have everyone
+
+
+@dataclass(frozen=True)
+class AnglesSettings:
+    """Settings of the angles stage (config ``angles:``); defaults are the workflow's.
+
+    ``figure``: also draw angles.png (per person, left and right overlaid; QC embeds it).
+    """
+
+    figure: bool = schema_default("angles.figure")
 
 
 def read_joints(*, world_npz=None, pose3d_npz=None, frame_count: int) -> tuple[np.ndarray, np.ndarray, dict]:
@@ -119,10 +130,15 @@ def draw_angles(path: str | os.PathLike, angles: Angles, *, title: str) -> None:
         fig.savefig(tmp, format="png")
 
 
-def run_angles(*, timeline_json, out_dir, world_npz=None, pose3d_npz=None, figure: bool = True) -> Angles:
-    """The ``angles`` stage: angles.csv, angles_summary.csv, angles.png (``figure``) and, last,
-    angles.npz into ``out_dir``, from ``world_npz`` when given, else ``pose3d_npz``."""
+def run_angles(
+    *, timeline_json, out_dir, world_npz=None, pose3d_npz=None, settings: AnglesSettings | None = None
+) -> Angles:
+    """The ``angles`` stage: angles.csv, angles_summary.csv, angles.png (``settings.figure``) and,
+    last, angles.npz into ``out_dir``, from ``world_npz`` when given, else ``pose3d_npz``
+    (``settings``: config ``angles:``; None: the defaults)."""
     from posepipe.artefacts.timeline import load_timeline
+
+    settings = settings or AnglesSettings()
 
     timeline = load_timeline(timeline_json)
     joints, track_ids, meta = read_joints(
@@ -137,7 +153,7 @@ def run_angles(*, timeline_json, out_dir, world_npz=None, pose3d_npz=None, figur
     out_dir = Path(out_dir)
     save_angles_csv(out_dir / "angles.csv", angles)
     save_angles_summary(out_dir / "angles_summary.csv", angles)
-    if figure:
+    if settings.figure:
         draw_angles(out_dir / "angles.png", angles, title=timeline.video_id)
     save_angles(out_dir / "angles.npz", angles)  # last: its presence means the stage finished
     log.info("%s: %d angles of %d persons (%s frame) in %s", timeline.video_id, len(names), len(track_ids),
@@ -159,7 +175,7 @@ def register_cli(sub) -> None:
     def run(args: argparse.Namespace) -> None:
         run_angles(
             timeline_json=args.timeline, out_dir=args.out_dir, world_npz=args.world, pose3d_npz=args.pose3d,
-            figure=args.figure,
+            settings=settings_from_args(AnglesSettings, args),
         )  # fmt: skip
 
     p.set_defaults(handler=run)

@@ -39,7 +39,7 @@ from posepipe.artefacts.dataset2d import (
 from posepipe.artefacts.keypoints2d import Keypoints2D, load_keypoints2d
 from posepipe.conditioning import FILTER_OPTIONS, FILTERS, apply_filter, fill_low_confidence, runs
 from posepipe.errors import PosepipeError
-from posepipe.settings import add_option, schema_default
+from posepipe.settings import add_option, schema_default, settings_from_args
 
 log = logging.getLogger(__name__)
 
@@ -217,8 +217,43 @@ def build_persons(
 
 
 @dataclass(frozen=True)
+class Dataset2DSettings:
+    """Settings of the dataset2d stage (config ``dataset2d:``, and the top-level ``person``);
+    defaults are the workflow's.
+
+    ``person``: whose poses (one of :data:`PERSON_MODES`); ``selection``: which person per frame
+    for ``top_score`` (one of :data:`SELECTIONS`); ``max_gap_frames``: the longest gap in a track
+    that is interpolated (None: the tracker's ``max_lost_frames``); the rest is the 2D
+    conditioning, off by default (:attr:`conditioning`).
+    """
+
+    person: str = schema_default("person")
+    selection: str = schema_default("dataset2d.selection")
+    max_gap_frames: int | None = schema_default("dataset2d.max_gap_frames")
+    joint_score_threshold: float | None = schema_default("dataset2d.joint_score_threshold")
+    filter: str = schema_default("dataset2d.filter")
+    butterworth_cutoff_hz: float = schema_default("dataset2d.butterworth_cutoff_hz")
+    butterworth_order: int = schema_default("dataset2d.butterworth_order")
+    savgol_window: int = schema_default("dataset2d.savgol_window")
+    savgol_order: int = schema_default("dataset2d.savgol_order")
+    one_euro_min_cutoff: float = schema_default("dataset2d.one_euro_min_cutoff")
+    one_euro_beta: float = schema_default("dataset2d.one_euro_beta")
+    one_euro_d_cutoff: float = schema_default("dataset2d.one_euro_d_cutoff")
+
+    @property
+    def conditioning(self) -> Conditioning:
+        """What :func:`condition` does with these settings: the joint score threshold, the filter
+        and the options of that filter only (:data:`FILTER_OPTIONS`)."""
+        if self.filter not in FILTER_OPTIONS:
+            raise ValueError(f"filter must be one of {FILTERS}, got {self.filter!r}")
+        options = {name: getattr(self, key) for name, key in FILTER_OPTIONS[self.filter].items()}
+        return Conditioning(self.joint_score_threshold, self.filter, options)
+
+
+@dataclass(frozen=True)
 class Conditioning:
-    """What :func:`condition` does (config ``dataset2d:``); the defaults change nothing."""
+    """What :func:`condition` does (made from the config ``dataset2d:`` by
+    :attr:`Dataset2DSettings.conditioning`); the defaults change nothing."""
 
     joint_score_threshold: float | None = schema_default("dataset2d.joint_score_threshold")
     filter: str = schema_default("dataset2d.filter")
@@ -323,29 +358,28 @@ def run_dataset2d(
     out: str | os.PathLike,
     *,
     video_id: str,
-    selection: str = schema_default("dataset2d.selection"),
+    settings: Dataset2DSettings | None = None,
     subject: str | None = None,
-    person: str = schema_default("person"),
     tracks_path: str | os.PathLike | None = None,
-    max_gap_frames: int | None = schema_default("dataset2d.max_gap_frames"),
-    conditioning: Conditioning | None = None,
     fps: float | None = None,
     calibration: str | os.PathLike | None = None,
     rotation: int = 0,
 ) -> list[Dataset2D]:
     """The ``dataset2d`` stage: keypoints2d.npz (+ tracks.npz) -> dataset2d.npz. Returns the persons
-    it wrote (one, track -1, for ``top_score``).
+    it wrote (one, track -1, for ``top_score``). ``settings``: config ``dataset2d:`` and ``person``
+    (None: the defaults).
 
     ``person='top_score'`` (upstream): one person per frame by ``selection``, one subject. ``main``
     or ``all``: per-person sequences of the tracks in ``tracks_path`` (:func:`build_persons`);
-    ``max_gap_frames`` None takes the tracker's ``max_lost_frames``. ``conditioning`` (off by
+    ``max_gap_frames`` None takes the tracker's ``max_lost_frames``. The conditioning (off by
     default) then works on each sequence, segment by segment (``fps``: the timeline's).
     ``calibration`` (``dataset2d.undistort``, off by default): a calibration file
     (:mod:`posepipe.camera`) whose lens distortion is taken out of the keypoints first: the same
     points in the pixel grid of an ideal pinhole camera with the same camera matrix (boxes stay as
     detected); ``meta["undistorted"]`` records it (``rotation``: the timeline's).
     """
-    conditioning = conditioning or Conditioning()
+    settings = settings or Dataset2DSettings()
+    person, max_gap_frames, conditioning = settings.person, settings.max_gap_frames, settings.conditioning
     kp = load_keypoints2d(keypoints2d_path)
     undistorted = undistort_keypoints(kp, calibration, rotation=rotation) if calibration is not None else None
     if person != "top_score":
@@ -383,7 +417,7 @@ def run_dataset2d(
         )  # fmt: skip
         return persons
     ds = build_dataset2d(
-        kp, name=subject or subject_name(video_id), selection=selection, path=keypoints2d_path
+        kp, name=subject or subject_name(video_id), selection=settings.selection, path=keypoints2d_path
     )
     ds.meta["video_id"] = video_id
     if undistorted is not None:
@@ -457,12 +491,9 @@ def _cli_dataset2d(args: argparse.Namespace) -> None:
     rotation = 0
     if args.timeline is not None:
         rotation = int(load_timeline_header(args.timeline).get("rotation", 0) or 0)
-    options = {name: getattr(args, key) for name, key in FILTER_OPTIONS[args.filter].items()}
-    conditioning = Conditioning(args.joint_score_threshold, args.filter, options)
     run_dataset2d(
-        args.keypoints2d, args.out, video_id=args.video_id, selection=args.selection, subject=args.subject,
-        person=args.person, tracks_path=args.tracks, max_gap_frames=args.max_gap_frames,
-        conditioning=conditioning, fps=fps, calibration=args.undistort, rotation=rotation,
+        args.keypoints2d, args.out, video_id=args.video_id, settings=settings_from_args(Dataset2DSettings, args),
+        subject=args.subject, tracks_path=args.tracks, fps=fps, calibration=args.undistort, rotation=rotation,
     )  # fmt: skip
 
 

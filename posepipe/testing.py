@@ -77,7 +77,8 @@ def write_timeline(
 ) -> Path:
     """Probe ``video`` and make its frame timeline in ``folder``; returns ``folder/timeline.json``.
 
-    ``options`` go to :func:`posepipe.video.run_frames` (``fps``, ``start``, ``end``, ...).
+    ``options`` are fields of :class:`posepipe.video.FramesSettings` (``fps``, ``start``, ``end``, ...)
+    for :func:`posepipe.video.run_frames`.
     """
     from posepipe import video as video_stage
 
@@ -85,7 +86,8 @@ def write_timeline(
     video_stage.run_probe(video, out_json=folder / "probe.json", out_pts=folder / "probe_pts.npy")
     video_stage.run_frames(
         folder / "probe.json", folder / "probe_pts.npy", video_id=video_id,
-        out_json=folder / "timeline.json", out_csv=folder / "timeline.csv", **options,
+        out_json=folder / "timeline.json", out_csv=folder / "timeline.csv",
+        settings=video_stage.FramesSettings(**options),
     )  # fmt: skip
     return folder / "timeline.json"
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import os
 import time as clock
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
@@ -32,11 +33,30 @@ from posepipe.decode import DecodeErrors, decoded_frames, iter_frames, open_vide
 from posepipe.errors import PosepipeError
 from posepipe.progress import Progress
 from posepipe.registry import STAGE_VERSIONS
-from posepipe.settings import add_option, schema_default
+from posepipe.settings import add_option, schema_default, settings_from_args
 
 log = logging.getLogger(__name__)
 
 VFR_TOLERANCE = 0.05  # a frame interval this far (relative) from the median marks a variable rate
+
+
+@dataclass(frozen=True)
+class FramesSettings:
+    """Settings of the frames stage (config ``frames:``); defaults are the workflow's.
+
+    ``fps``: output rate in frames per second (None: the source's own); ``start``, ``end``: trim,
+    seconds from the first frame (``end`` exclusive; None: no trim); ``max_lost_share``: share in
+    [0, 1] of the promised frames that may fail to decode without a warning; ``strict``: fail
+    instead of warning above it; ``jpeg_quality``: JPEG quality 1-100 of ``frames-jpeg``
+    (:func:`write_jpeg_frames`).
+    """
+
+    fps: float | None = schema_default("frames.fps")
+    start: float | None = schema_default("frames.start")
+    end: float | None = schema_default("frames.end")
+    jpeg_quality: int = schema_default("frames.jpeg_quality")
+    max_lost_share: float = schema_default("frames.max_lost_share")
+    strict: bool = schema_default("frames.strict")
 
 
 def _fraction(rate) -> Fraction | None:
@@ -329,23 +349,19 @@ def run_frames(
     video_id: str,
     out_json: str | os.PathLike,
     out_csv: str | os.PathLike,
-    fps: float | None = None,
-    start: float | None = None,
-    end: float | None = None,
-    max_lost_share: float | None = None,
-    strict: bool | None = None,
+    settings: FramesSettings | None = None,
 ) -> dict:
     """Write frames/timeline.json and frames/timeline.csv from the probe (no decoding).
 
-    ``max_lost_share`` and ``strict`` judge the probe's damage record (see :func:`damage_warnings`);
-    None takes the config schema's default (``frames.max_lost_share``, ``frames.strict``).
+    ``settings`` (config ``frames:``; None: the defaults): the output rate and trim, and
+    ``max_lost_share`` and ``strict``, which judge the probe's damage record (see
+    :func:`damage_warnings`). Returns the timeline header (:mod:`posepipe.artefacts.timeline`).
     """
     import pandas as pd
 
-    if max_lost_share is None:
-        max_lost_share = schema_default("frames.max_lost_share")
-    if strict is None:
-        strict = schema_default("frames.strict")
+    settings = settings or FramesSettings()
+    fps, start, end = settings.fps, settings.start, settings.end
+    max_lost_share, strict = settings.max_lost_share, settings.strict
     probe = load_probe(probe_json).facts
     warnings = damage_warnings(probe, max_lost_share=max_lost_share, strict=strict)
     pts = load_probe(probe_json, probe_pts).pts
@@ -410,11 +426,15 @@ def run_frames(
 
 
 def write_jpeg_frames(
-    timeline_json: str | os.PathLike, *, out_dir: str | os.PathLike, quality: int = 90
+    timeline_json: str | os.PathLike, *, out_dir: str | os.PathLike, settings: FramesSettings | None = None
 ) -> int:
-    """Write every timeline frame as ``out_dir/000000.jpg`` ...; all or nothing (temp folder, rename)."""
+    """Write every timeline frame as ``out_dir/000000.jpg`` ...; all or nothing (temp folder, rename).
+
+    The JPEG quality is ``settings.jpeg_quality`` (None: the default). Returns the frame count.
+    """
     import cv2
 
+    quality = (settings or FramesSettings()).jpeg_quality
     timeline = load_timeline(timeline_json)
     with atomic_folder(out_dir) as tmp:
         for k, image in iter_frames(timeline):
@@ -474,13 +494,26 @@ def register_cli(sub) -> None:
     p.set_defaults(
         handler=lambda a: run_frames(
             a.probe, a.pts or Path(a.probe).with_name("probe_pts.npy"), video_id=a.video_id,
-            out_json=a.out, out_csv=a.csv, fps=a.fps, start=a.start, end=a.end,
-            max_lost_share=a.max_lost_share, strict=a.strict,
+            out_json=a.out, out_csv=a.csv,
+            # the JPEG quality is frames-jpeg's option, not this command's
+            settings=settings_from_args(FramesSettings, a, jpeg_quality=FramesSettings.jpeg_quality),
         )
     )  # fmt: skip
 
     p = sub.add_parser("frames-jpeg", help="write the timeline's frames as JPEG files")
     p.add_argument("timeline", help="frames/timeline.json")
     p.add_argument("--out", required=True, help="output folder")
-    add_option(p, "--quality", key="frames.jpeg_quality", type=int, help="JPEG quality, 1-100")
-    p.set_defaults(handler=lambda a: write_jpeg_frames(a.timeline, out_dir=a.out, quality=a.quality))
+    add_option(
+        p,
+        "--quality",
+        key="frames.jpeg_quality",
+        dest="jpeg_quality",
+        metavar="QUALITY",
+        type=int,
+        help="JPEG quality, 1-100",
+    )
+    p.set_defaults(
+        handler=lambda a: write_jpeg_frames(
+            a.timeline, out_dir=a.out, settings=FramesSettings(jpeg_quality=a.jpeg_quality)
+        )
+    )

@@ -457,11 +457,12 @@ def test_stage_tilted_camera_keeps_joint_angles(tmp_path):
     angles against the vertical (camera -Y taken as up) are off by the tilt (image up leans
     forward with the camera, so the upright walker reads 25 degrees of extension): why world.npz
     wins."""
-    from posepipe.angles import run_angles
+    from posepipe.angles import AnglesSettings, run_angles
 
     timeline, pose3d, world, _ = write_inputs(tmp_path, T=11, tilt_deg=25.0)
-    a = run_angles(timeline_json=timeline, world_npz=world, out_dir=tmp_path / "w", figure=False)
-    c = run_angles(timeline_json=timeline, pose3d_npz=pose3d, out_dir=tmp_path / "c", figure=False)
+    no_figure = AnglesSettings(figure=False)
+    a = run_angles(timeline_json=timeline, world_npz=world, out_dir=tmp_path / "w", settings=no_figure)
+    c = run_angles(timeline_json=timeline, pose3d_npz=pose3d, out_dir=tmp_path / "c", settings=no_figure)
     assert not (tmp_path / "w" / "angles.png").exists()
     joint = [i for i, n in enumerate(a.names) if not n.startswith(("trunk_", "pelvis_"))]
     np.testing.assert_allclose(c.values[..., joint], a.values[..., joint], atol=1e-3, equal_nan=True)

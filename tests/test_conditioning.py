@@ -16,10 +16,10 @@ from posepipe.conditioning import (
     resample,
     savitzky_golay,
 )
-from posepipe.dataset2d import Conditioning, condition, run_dataset2d
+from posepipe.dataset2d import Conditioning, Dataset2DSettings, condition, run_dataset2d
 from posepipe.lift3d.checkpoint import load_checkpoint, save_checkpoint
 from posepipe.lift3d.infer import lift_at_rate, lift_keypoints
-from posepipe.lift3d.stage import run_lift3d
+from posepipe.lift3d.stage import Lift3DSettings, run_lift3d
 from posepipe.testing import random_model
 from posepipe.tracks import TracksSettings, run_tracks
 from tests.synthetic_people import scene
@@ -148,15 +148,15 @@ def test_model_rate_equal_to_the_timeline_is_exactly_the_plain_lift(tmp_path):
         checkpoint_path=tmp_path / "lifter.bin",
         out=tmp_path / "a.npz",
         fps=50,
-        device="cpu",
+        settings=Lift3DSettings(device="cpu"),
     )
     run_lift3d(tmp_path / "d.npz", checkpoint_path=tmp_path / "lifter.bin", out=tmp_path / "b.npz", fps=50,
-               device="cpu", model_fps=50)  # fmt: skip
+               settings=Lift3DSettings(device="cpu", model_fps=50))  # fmt: skip
     np.testing.assert_array_equal(
         load_pose3d(tmp_path / "a.npz").positions, load_pose3d(tmp_path / "b.npz").positions
     )
     run_lift3d(tmp_path / "d.npz", checkpoint_path=tmp_path / "lifter.bin", out=tmp_path / "c.npz", fps=25,
-               device="cpu", model_fps=50)  # fmt: skip
+               settings=Lift3DSettings(device="cpu", model_fps=50))  # fmt: skip
     c = load_pose3d(tmp_path / "c.npz")
     assert c.meta["model_fps"] == 50 and c.positions.shape == (1, 60, 17, 3)
     assert not np.array_equal(c.positions, load_pose3d(tmp_path / "a.npz").positions)
@@ -171,9 +171,10 @@ def test_conditioning_runs_per_track_and_is_recorded(tmp_path):
     save_keypoints2d(tmp_path / "keypoints2d.npz", kp)
     run_tracks(tmp_path / "keypoints2d.npz", tmp_path / "tracks.npz", fps=FPS, settings=TracksSettings())
     run_dataset2d(
-        tmp_path / "keypoints2d.npz", tmp_path / "dataset2d.npz", video_id="v", person="all",
-        tracks_path=tmp_path / "tracks.npz", max_gap_frames=5, fps=FPS,
-        conditioning=Conditioning(0.5, "savgol", {"window": 9, "order": 2}),
+        tmp_path / "keypoints2d.npz", tmp_path / "dataset2d.npz", video_id="v",
+        tracks_path=tmp_path / "tracks.npz", fps=FPS,
+        settings=Dataset2DSettings(person="all", max_gap_frames=5, joint_score_threshold=0.5, filter="savgol",
+                                   savgol_window=9, savgol_order=2),
     )  # fmt: skip
     persons = load_persons2d(tmp_path / "dataset2d.npz")
     report = persons[1].meta["conditioning"]

@@ -199,7 +199,7 @@ def test_unreadable_file(tmp_path):
 def test_a_joint_score_threshold_above_most_scores_is_warned_about(tmp_path, caplog):
     """dataset2d.joint_score_threshold removing more than half of the detected joints: a warning
     in the stage's log and in the file's meta, which summary.csv shows (issue 19, item 5)."""
-    from posepipe.dataset2d import MAX_BELOW_THRESHOLD_SHARE, Conditioning
+    from posepipe.dataset2d import MAX_BELOW_THRESHOLD_SHARE, Dataset2DSettings
     from posepipe.summary import collect_warnings
 
     assert MAX_BELOW_THRESHOLD_SHARE == 0.5
@@ -208,7 +208,9 @@ def test_a_joint_score_threshold_above_most_scores_is_warned_about(tmp_path, cap
     frames[2][2][0, :5, 2] = 0.95  # joints 0-4 confident in frame 2 only: refillable in the others
     save_keypoints2d(src, from_frames(frames, width=W, height=H))
     folder = tmp_path / "v"
-    (ds,) = run_dataset2d(src, folder / "dataset2d.npz", video_id="v", conditioning=Conditioning(0.9))
+    (ds,) = run_dataset2d(
+        src, folder / "dataset2d.npz", video_id="v", settings=Dataset2DSettings(joint_score_threshold=0.9)
+    )
     report = ds.meta["conditioning"]
     assert (report["joints_detected"], report["joints_below_threshold"]) == (6 * 17, 6 * 17 - 5)
     assert (report["joints_refilled"], report["joints_never_confident"]) == (5 * 5, 12 * 6)
@@ -220,6 +222,8 @@ def test_a_joint_score_threshold_above_most_scores_is_warned_about(tmp_path, cap
     assert expected in caplog.text
     assert collect_warnings(folder) == ([expected], [])
     # At half or less: no warning, and no "warnings" key (as without a threshold).
-    (ds,) = run_dataset2d(src, folder / "dataset2d.npz", video_id="v", conditioning=Conditioning(0.5))
+    (ds,) = run_dataset2d(
+        src, folder / "dataset2d.npz", video_id="v", settings=Dataset2DSettings(joint_score_threshold=0.5)
+    )
     assert ds.meta["conditioning"]["joints_below_threshold"] == 0 and "warnings" not in ds.meta
     assert collect_warnings(folder) == ([], [])

@@ -11,7 +11,7 @@ import pytest
 
 from posepipe.artefacts.pose3d import Pose3D, save_pose3d
 from posepipe.exports.motion import y_up
-from posepipe.exports.stage import run_export
+from posepipe.exports.stage import ExportSettings, run_export
 from posepipe.exports.trc import read_trc
 from posepipe.skeleton import H36M_JOINTS
 from tests.test_qc import rigid_skeleton
@@ -163,7 +163,7 @@ def test_every_export_states_its_time_and_bvh_can_start_with_the_video(two, tmp_
         assert timing.loc[f"v.p0.{fmt}"].first_frame == 0
     late = (tmp_path / "bvh" / "v.p3.bvh").read_text()
     (padded,) = [f for f in run_export(pose3d, fmt="bvh", out_dir=tmp_path / "bvh_video", video_id="v",
-                                   bvh_start="video") if f.name == "v.p3.bvh"]  # fmt: skip
+                                   settings=ExportSettings(bvh_start="video")) if f.name == "v.p3.bvh"]  # fmt: skip
     timing = pd.read_csv(tmp_path / "bvh_video" / "timing.csv").set_index("file")
     assert (timing.loc["v.p3.bvh"].first_frame, timing.loc["v.p3.bvh"].frames) == (0, T)
     assert timing.loc["v.p3.bvh"].start_time_s == 0

@@ -24,7 +24,7 @@ from posepipe.lift3d.infer import (
     predict,
     resolve_device,
 )
-from posepipe.lift3d.stage import run_lift3d
+from posepipe.lift3d.stage import Lift3DSettings, run_lift3d
 from posepipe.registry import STAGE_VERSIONS
 from posepipe.skeleton import COCO_LEFT, COCO_RIGHT, H36M_JOINTS, H36M_LEFT, H36M_RIGHT, flip_permutation
 from posepipe.testing import random_model
@@ -155,8 +155,7 @@ def test_run_lift3d_writes_npz_csv_and_meta(tmp_path, caplog):
         out=tmp_path / "pose3d.npz",
         csv=tmp_path / "pose3d.csv",
         timeline=tmp_path / "timeline.json",
-        device="cpu",
-        window=8,
+        settings=Lift3DSettings(device="cpu", window=8),
     )
     with np.load(tmp_path / "pose3d.npz", allow_pickle=False) as z:
         assert set(z.files) == {"positions_3d", "positions_3d_display", "time", "meta"}
@@ -191,7 +190,11 @@ def test_run_lift3d_writes_npz_csv_and_meta(tmp_path, caplog):
 def test_run_lift3d_frame_count_and_fps_errors(tmp_path):
     _write_inputs(tmp_path, T=30)
     (tmp_path / "bad_timeline.json").write_text(json.dumps({"fps": 25.0, "frame_count": 31}))
-    kwargs = dict(checkpoint_path=tmp_path / "ckpt.bin", out=tmp_path / "pose3d.npz", device="cpu")
+    kwargs = dict(
+        checkpoint_path=tmp_path / "ckpt.bin",
+        out=tmp_path / "pose3d.npz",
+        settings=Lift3DSettings(device="cpu"),
+    )
     with pytest.raises(PosepipeError, match="30 frames .* 31"):
         run_lift3d(tmp_path / "dataset2d.npz", timeline=tmp_path / "bad_timeline.json", **kwargs)
     with pytest.raises(PosepipeError, match="fps"):
@@ -251,8 +254,8 @@ def test_cli_module_is_light_and_consistent():
     base = ["lift3d", "d.npz", "--checkpoint", "c.bin", "--out", "o.npz"]
     assert parser.parse_args([*base, "--device", "cuda:1"]).device == "cuda:1"
     defaults = parser.parse_args(base)
-    assert defaults.flip and not defaults.causal and defaults.window == infer.DEFAULT_WINDOW
+    assert defaults.flip_augmentation and not defaults.causal and defaults.window == infer.DEFAULT_WINDOW
     explicit = parser.parse_args([*base, "--no-causal", "--flip"])
-    assert explicit.flip and not explicit.causal
+    assert explicit.flip_augmentation and not explicit.causal
     with pytest.raises(SystemExit):
         parser.parse_args([*base, "--device", "gpu"])

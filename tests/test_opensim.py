@@ -22,7 +22,7 @@ from posepipe.artefacts.world import World, save_world  # noqa: E402
 from posepipe.errors import PosepipeError  # noqa: E402
 from posepipe.osim import solve  # noqa: E402
 from posepipe.osim.model import COORDINATES, PELVIS_TRANSLATIONS, SCALE_BONES, build_generic_model  # noqa: E402
-from posepipe.osim.stage import run_opensim  # noqa: E402
+from posepipe.osim.stage import OpenSimSettings, run_opensim  # noqa: E402
 from posepipe.skeleton import H36M_JOINTS  # noqa: E402
 
 osim = solve.import_opensim()  # without OpenSim's opensim.log in the working folder
@@ -95,7 +95,9 @@ def solved_truth(subject, tmp_path_factory):
     work = tmp_path_factory.mktemp("solved")
     world = opensim_to_world(markers)[None]
     world_file(work / "world.npz", world)
-    summary = run_opensim(out_dir=work / "opensim", world_npz=work / "world.npz", accuracy=ACCURACY)
+    summary = run_opensim(
+        out_dir=work / "opensim", world_npz=work / "world.npz", settings=OpenSimSettings(accuracy=ACCURACY)
+    )
     return truth, world, work / "opensim", summary
 
 
@@ -150,7 +152,11 @@ def test_noisy_joints(subject, tmp_path):
     rng = np.random.default_rng(0)
     noisy = markers + rng.normal(0.0, 0.01, markers.shape)
     world_file(tmp_path / "world.npz", opensim_to_world(noisy)[None])
-    summary = run_opensim(out_dir=tmp_path / "opensim", world_npz=tmp_path / "world.npz", accuracy=ACCURACY)
+    summary = run_opensim(
+        out_dir=tmp_path / "opensim",
+        world_npz=tmp_path / "world.npz",
+        settings=OpenSimSettings(accuracy=ACCURACY),
+    )
     ik, _ = solved(tmp_path / "opensim" / "person")
     errors = coordinate_errors(truth, ik)
     print("1 cm noise: RMS error per coordinate (deg; pelvis translations mm):", json.dumps(errors))
@@ -195,7 +201,11 @@ def test_model_limits_and_coordinates():
 def test_one_frame(subject, tmp_path):
     _, markers = subject
     world_file(tmp_path / "world.npz", opensim_to_world(markers[:1])[None])
-    summary = run_opensim(out_dir=tmp_path / "opensim", world_npz=tmp_path / "world.npz", accuracy=ACCURACY)
+    summary = run_opensim(
+        out_dir=tmp_path / "opensim",
+        world_npz=tmp_path / "world.npz",
+        settings=OpenSimSettings(accuracy=ACCURACY),
+    )
     assert summary["persons"][0]["status"] == "ok"
     ik, times = solved(tmp_path / "opensim" / "person")
     assert len(times) == 1
@@ -207,7 +217,11 @@ def test_leg_never_seen(subject, tmp_path):
     world[:, :, H36M_JOINTS.index("left_knee")] = np.nan
     world_file(tmp_path / "world.npz", world)
     with pytest.raises(PosepipeError, match="left_knee never seen") as err:
-        run_opensim(out_dir=tmp_path / "opensim", world_npz=tmp_path / "world.npz", accuracy=ACCURACY)
+        run_opensim(
+            out_dir=tmp_path / "opensim",
+            world_npz=tmp_path / "world.npz",
+            settings=OpenSimSettings(accuracy=ACCURACY),
+        )
     assert "world.npz" in str(err.value) and "\n" not in str(err.value)
     assert not (tmp_path / "opensim").exists()
 
@@ -217,7 +231,11 @@ def test_absent_frames_are_left_out(subject, tmp_path):
     world = opensim_to_world(markers[:6])[None].copy()
     world[:, 2:4] = np.nan
     world_file(tmp_path / "world.npz", world)
-    summary = run_opensim(out_dir=tmp_path / "opensim", world_npz=tmp_path / "world.npz", accuracy=ACCURACY)
+    summary = run_opensim(
+        out_dir=tmp_path / "opensim",
+        world_npz=tmp_path / "world.npz",
+        settings=OpenSimSettings(accuracy=ACCURACY),
+    )
     assert summary["persons"][0]["frames_absent"] == [[2, 4]]
     _, times = solved(tmp_path / "opensim" / "person")
     assert np.allclose(times, np.array([0, 1, 4, 5]) / FPS)
@@ -246,7 +264,9 @@ def test_bad_settings(subject, tmp_path, options, message):
         options = {**options, "model": str(tmp_path / "user.osim")}
     with pytest.raises(PosepipeError, match=message) as err:
         run_opensim(
-            out_dir=tmp_path / "opensim", world_npz=tmp_path / "world.npz", accuracy=ACCURACY, **options
+            out_dir=tmp_path / "opensim",
+            world_npz=tmp_path / "world.npz",
+            settings=OpenSimSettings(accuracy=ACCURACY, **options),
         )
     assert "\n" not in str(err.value)
     assert not (tmp_path / "opensim").exists()
@@ -263,8 +283,8 @@ def test_user_model_with_marker_map(subject, tmp_path):
     model.printToXML(str(tmp_path / "user.osim"))
     world_file(tmp_path / "world.npz", opensim_to_world(markers[:4])[None])
     summary = run_opensim(
-        out_dir=tmp_path / "opensim", world_npz=tmp_path / "world.npz", model=str(tmp_path / "user.osim"),
-        marker_map=renamed, accuracy=ACCURACY,
+        out_dir=tmp_path / "opensim", world_npz=tmp_path / "world.npz",
+        settings=OpenSimSettings(model=str(tmp_path / "user.osim"), marker_map=renamed, accuracy=ACCURACY),
     )  # fmt: skip
     person = summary["persons"][0]
     assert (
@@ -312,7 +332,9 @@ def test_height_scaling(subject, tmp_path):
     _, markers = subject
     world_file(tmp_path / "world.npz", opensim_to_world(markers[:3])[None], height_m=1.925)
     summary = run_opensim(
-        out_dir=tmp_path / "o", world_npz=tmp_path / "world.npz", scaling="height", accuracy=ACCURACY
+        out_dir=tmp_path / "o",
+        world_npz=tmp_path / "world.npz",
+        settings=OpenSimSettings(scaling="height", accuracy=ACCURACY),
     )
     factors = np.array(list(summary["persons"][0]["scale_factors"].values()))
     assert np.allclose(factors, 1.925 / GENERIC_HEIGHT_M)  # from world.npz's height_m
@@ -392,12 +414,14 @@ def test_confidence_weights_from_the_2d_scores(subject, tmp_path):
     world_file(tmp_path / "world.npz", opensim_to_world(markers[:T])[None])
     summary = run_opensim(
         out_dir=tmp_path / "o", world_npz=tmp_path / "world.npz", dataset2d_npz=tmp_path / "dataset2d.npz",
-        accuracy=ACCURACY,
+        settings=OpenSimSettings(accuracy=ACCURACY),
     )  # fmt: skip
     person = summary["persons"][0]
     assert person["weights"] == "confidence" and person["status"] == "ok"
     assert np.allclose([person["marker_weights"][j] for j in H36M_JOINTS], want, atol=1e-4)
-    summary = run_opensim(out_dir=tmp_path / "u", world_npz=tmp_path / "world.npz", accuracy=ACCURACY)
+    summary = run_opensim(
+        out_dir=tmp_path / "u", world_npz=tmp_path / "world.npz", settings=OpenSimSettings(accuracy=ACCURACY)
+    )
     assert summary["persons"][0]["weights"] == "uniform"
     assert set(summary["persons"][0]["marker_weights"].values()) == {1.0}
 
@@ -454,7 +478,7 @@ def test_bvh_from_the_ik_result(solved_truth, tmp_path):
     markers); its bones are the scaled model's, constant to 1e-6 m, and its forward kinematics
     (bvhio) gives the IK joint centres back; the other formats and the default BVH are unchanged."""
     from posepipe.artefacts.pose3d import Pose3D, save_pose3d
-    from posepipe.exports.stage import run_export
+    from posepipe.exports.stage import ExportSettings, run_export
     from posepipe.skeleton import H36M_BONES
 
     bvhio = pytest.importorskip("bvhio")
@@ -466,7 +490,7 @@ def test_bvh_from_the_ik_result(solved_truth, tmp_path):
     lengths = np.stack([np.linalg.norm(centres[:, c] - centres[:, p], axis=-1) for c, p in H36M_BONES], 1)
     assert np.ptp(lengths, axis=0).max() < 1e-6  # metres: the scaled model's bones
     (path,) = run_export(tmp_path / "pose3d.npz", fmt="bvh", out_dir=tmp_path / "bvh", video_id="v",
-                         bvh_source="opensim", opensim_dir=out)  # fmt: skip
+                         settings=ExportSettings(bvh_source="opensim"), opensim_dir=out)  # fmt: skip
     root = bvhio.readAsHierarchy(str(path))
     fk = np.empty((T, 17, 3))
     for k in range(T):
@@ -481,12 +505,16 @@ def test_bvh_from_the_ik_result(solved_truth, tmp_path):
     assert np.abs(fk_lengths - lengths).max() < 1e-5
     (default,) = run_export(tmp_path / "pose3d.npz", fmt="bvh", out_dir=tmp_path / "b2", video_id="v")
     (trc,) = run_export(tmp_path / "pose3d.npz", fmt="trc", out_dir=tmp_path / "t", video_id="v",
-                        bvh_source="opensim", opensim_dir=out)  # fmt: skip
+                        settings=ExportSettings(bvh_source="opensim"), opensim_dir=out)  # fmt: skip
     (trc_default,) = run_export(tmp_path / "pose3d.npz", fmt="trc", out_dir=tmp_path / "t2", video_id="v")
     assert default.read_text() != path.read_text() and trc.read_text() == trc_default.read_text()
     with pytest.raises(PosepipeError, match="needs the opensim stage's folder"):
         run_export(
-            tmp_path / "pose3d.npz", fmt="bvh", out_dir=tmp_path / "b3", video_id="v", bvh_source="opensim"
+            tmp_path / "pose3d.npz",
+            fmt="bvh",
+            out_dir=tmp_path / "b3",
+            video_id="v",
+            settings=ExportSettings(bvh_source="opensim"),
         )
 
 

@@ -11,11 +11,11 @@ import pytest
 from posepipe.artefacts.dataset2d import load_dataset2d, load_persons2d
 from posepipe.artefacts.keypoints2d import from_frames, save_keypoints2d
 from posepipe.artefacts.pose3d import load_pose3d
-from posepipe.dataset2d import build_person, run_dataset2d, runs
+from posepipe.dataset2d import Dataset2DSettings, build_person, run_dataset2d, runs
 from posepipe.errors import PosepipeError
 from posepipe.lift3d.checkpoint import load_checkpoint, save_checkpoint
 from posepipe.lift3d.infer import lift_keypoints
-from posepipe.lift3d.stage import run_lift3d
+from posepipe.lift3d.stage import Lift3DSettings, run_lift3d
 from posepipe.testing import random_model
 from posepipe.tracks import TracksSettings, run_tracks
 from tests.synthetic_people import scene
@@ -65,8 +65,9 @@ def test_build_person_fills_short_gaps_and_splits_long_ones():
 
 def test_dataset2d_all_persons_layout_and_upstream_subjects(two_people):
     tmp, kp = two_people
-    persons = run_dataset2d(tmp / "keypoints2d.npz", tmp / "dataset2d.npz", video_id="clip", person="all",
-                             tracks_path=tmp / "tracks.npz", max_gap_frames=5)  # fmt: skip
+    persons = run_dataset2d(tmp / "keypoints2d.npz", tmp / "dataset2d.npz", video_id="clip",
+                            settings=Dataset2DSettings(person="all", max_gap_frames=5),
+                            tracks_path=tmp / "tracks.npz")  # fmt: skip
     assert [p.name for p in persons] == ["clip.mp4.p0", "clip.mp4.p1"]
     loaded = load_persons2d(tmp / "dataset2d.npz")
     assert [p.track_id for p in loaded] == [0, 1]
@@ -85,18 +86,20 @@ def test_dataset2d_all_persons_layout_and_upstream_subjects(two_people):
 
 def test_main_person_is_the_longest_track(two_people):
     tmp, _ = two_people
-    (main,) = run_dataset2d(tmp / "keypoints2d.npz", tmp / "dataset2d.npz", video_id="clip", person="main",
-                             tracks_path=tmp / "tracks.npz")  # fmt: skip
+    (main,) = run_dataset2d(tmp / "keypoints2d.npz", tmp / "dataset2d.npz", video_id="clip",
+                            settings=Dataset2DSettings(person="main"),
+                            tracks_path=tmp / "tracks.npz")  # fmt: skip
     assert main.track_id == 1  # 100 frames against 77
 
 
 def test_lift_per_person_segments_alone_and_absent_frames_nan(two_people):
     tmp, _ = two_people
-    run_dataset2d(tmp / "keypoints2d.npz", tmp / "dataset2d.npz", video_id="clip", person="all",
-                   tracks_path=tmp / "tracks.npz", max_gap_frames=5)  # fmt: skip
+    run_dataset2d(tmp / "keypoints2d.npz", tmp / "dataset2d.npz", video_id="clip",
+                  settings=Dataset2DSettings(person="all", max_gap_frames=5),
+                  tracks_path=tmp / "tracks.npz")  # fmt: skip
     save_checkpoint(tmp / "lifter.bin", model_pos=random_model(widths=(3, 3), channels=16))
     run_lift3d(tmp / "dataset2d.npz", checkpoint_path=tmp / "lifter.bin", out=tmp / "pose3d.npz",
-               csv=tmp / "pose3d.csv", fps=FPS, device="cpu")  # fmt: skip
+               csv=tmp / "pose3d.csv", fps=FPS, settings=Lift3DSettings(device="cpu"))  # fmt: skip
     pose = load_pose3d(tmp / "pose3d.npz", frame_count=120)
     assert pose.positions.shape == (2, 120, 17, 3) and pose.track_ids.tolist() == [0, 1]
     persons = load_persons2d(tmp / "dataset2d.npz")
@@ -119,11 +122,12 @@ def test_single_frame_segment_lifts(tmp_path):
     save_keypoints2d(tmp_path / "keypoints2d.npz", kp)
     run_tracks(tmp_path / "keypoints2d.npz", tmp_path / "tracks.npz", fps=FPS,
                 settings=TracksSettings(max_lost_frames=20, min_track_frames=1))  # fmt: skip
-    run_dataset2d(tmp_path / "keypoints2d.npz", tmp_path / "dataset2d.npz", video_id="v", person="all",
-                   tracks_path=tmp_path / "tracks.npz", max_gap_frames=2)  # fmt: skip
+    run_dataset2d(tmp_path / "keypoints2d.npz", tmp_path / "dataset2d.npz", video_id="v",
+                  settings=Dataset2DSettings(person="all", max_gap_frames=2),
+                  tracks_path=tmp_path / "tracks.npz")  # fmt: skip
     save_checkpoint(tmp_path / "lifter.bin", model_pos=random_model(widths=(3, 3), channels=16))
     run_lift3d(tmp_path / "dataset2d.npz", checkpoint_path=tmp_path / "lifter.bin", out=tmp_path / "pose3d.npz",
-               fps=FPS, device="cpu")  # fmt: skip
+               fps=FPS, settings=Lift3DSettings(device="cpu"))  # fmt: skip
     pose = load_pose3d(tmp_path / "pose3d.npz")
     assert np.isfinite(pose.positions[0, 0]).all() and np.isnan(pose.positions[0, 1:10]).all()
 
@@ -135,8 +139,9 @@ def test_nobody_tracked_is_an_error_naming_the_file(tmp_path):
     run_tracks(tmp_path / "keypoints2d.npz", tmp_path / "tracks.npz", fps=FPS, settings=TracksSettings())
     with pytest.raises(PosepipeError, match=r"keypoints2d.npz: no person track in any of the 4 frames .*"
                        r"score_threshold 0.7 removed all 3 persons"):  # fmt: skip
-        run_dataset2d(tmp_path / "keypoints2d.npz", tmp_path / "d.npz", video_id="v", person="all",
-                       tracks_path=tmp_path / "tracks.npz")  # fmt: skip
+        run_dataset2d(tmp_path / "keypoints2d.npz", tmp_path / "d.npz", video_id="v",
+                      settings=Dataset2DSettings(person="all"),
+                      tracks_path=tmp_path / "tracks.npz")  # fmt: skip
     assert not (tmp_path / "d.npz").exists()
 
 
@@ -157,10 +162,10 @@ def test_real_two_person_clip_keeps_identities(tmp_path, test_data):
     assert id_switches(truth, tracks.track_ids, rows_frames) == 0
     # The left dancer is track 0 (left edge first), the right one track 1, in every frame.
     assert (tracks.track_ids == truth).all()
-    run_dataset2d(tmp_path / "keypoints2d.npz", tmp_path / "dataset2d.npz", video_id="duet", person="all",
-                   tracks_path=tmp_path / "tracks.npz")  # fmt: skip
+    run_dataset2d(tmp_path / "keypoints2d.npz", tmp_path / "dataset2d.npz", video_id="duet",
+                  settings=Dataset2DSettings(person="all"), tracks_path=tmp_path / "tracks.npz")  # fmt: skip
     save_checkpoint(tmp_path / "lifter.bin", model_pos=random_model(widths=(3, 3), channels=16))
     run_lift3d(tmp_path / "dataset2d.npz", checkpoint_path=tmp_path / "lifter.bin", out=tmp_path / "pose3d.npz",
-               timeline=timeline, device="cpu")  # fmt: skip
+               timeline=timeline, settings=Lift3DSettings(device="cpu"))  # fmt: skip
     pose = load_pose3d(tmp_path / "pose3d.npz", frame_count=150)
     assert pose.positions.shape == (2, 150, 17, 3) and np.isfinite(pose.positions).all()

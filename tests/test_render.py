@@ -20,6 +20,7 @@ from posepipe.render import (
     COLOURS,
     DEFAULT_AZIMUTH,
     DEFAULT_ELEVATION,
+    RenderSettings,
     build_view3d,
     load_inputs,
     plan_layout,
@@ -32,7 +33,7 @@ from posepipe.render.scene import MAX_COORD_M, tick_step
 from posepipe.render.visualizer import clip_segment
 from posepipe.settings import schema_default
 from posepipe.skeleton import COCO_BONES, COCO_LEFT, COCO_RIGHT, H36M_BONES, H36M_LEFT, H36M_RIGHT, bone_side
-from posepipe.video import run_frames, run_probe
+from posepipe.video import FramesSettings, run_frames, run_probe
 from tests.media import ffmpeg
 
 W, H, FRAMES, RATE = 160, 120, 72, "30000/1001"
@@ -69,8 +70,9 @@ def write_inputs(
     ffmpeg("-f", "lavfi", "-i", f"color=c=0x808080:s={W}x{H}:r={RATE}", *sound, "-frames:v", str(frames),
            "-c:v", "libx264", "-pix_fmt", "yuv420p", *(["-c:a", "aac", "-shortest"] if audio else []), str(video))  # fmt: skip
     run_probe(video, out_json=folder / "probe.json", out_pts=folder / "probe_pts.npy")
-    header = run_frames(folder / "probe.json", folder / "probe_pts.npy", video_id="scene", start=start,
-                           out_json=folder / "timeline.json", out_csv=folder / "timeline.csv")  # fmt: skip
+    header = run_frames(folder / "probe.json", folder / "probe_pts.npy", video_id="scene",
+                        out_json=folder / "timeline.json", out_csv=folder / "timeline.csv",
+                        settings=FramesSettings(start=start))  # fmt: skip
     count = header["frame_count"]
     detected = np.ones(count, bool)
     detected[list(INTERPOLATED)] = False
@@ -130,7 +132,11 @@ def assert_bone_colours(image: np.ndarray, midpoints: np.ndarray, sides: list[st
 def scene(tmp_path_factory):
     folder = write_inputs(tmp_path_factory.mktemp("render"))
     info = run_render(
-        *inputs(folder), folder / "render.mp4", height=OUT_H, threads=1, preview=folder / "preview.gif"
+        *inputs(folder),
+        folder / "render.mp4",
+        settings=RenderSettings(height=OUT_H),
+        threads=1,
+        preview=folder / "preview.gif",
     )
     return folder, info
 
@@ -215,14 +221,14 @@ def test_frame_count_mismatch_fails_and_writes_nothing(scene, tmp_path):
     np.savez(short, **{key: value[:-1] for key, value in np.load(pose3d).items()})
     out = tmp_path / "bad.mp4"
     with pytest.raises(PosepipeError, match=rf"short_pose3d\.npz.*{FRAMES - 1}.*{FRAMES}") as err:
-        run_render(timeline, dataset2d, short, out, height=OUT_H)
+        run_render(timeline, dataset2d, short, out, settings=RenderSettings(height=OUT_H))
     assert err.value.path == str(short)
     data = dict(np.load(dataset2d, allow_pickle=True))
     data["positions_2d"] = {"scene": {"custom": [np.zeros((FRAMES + 3, 17, 2), np.float32)]}}
     data["detected"], data["scores"] = np.ones(FRAMES + 3, bool), np.ones((FRAMES + 3, 17), np.float32)
     np.savez(tmp_path / "long2d.npz", **data)
     with pytest.raises(PosepipeError, match=rf"long2d\.npz.*{FRAMES + 3}.*{FRAMES}"):
-        run_render(timeline, tmp_path / "long2d.npz", pose3d, out, height=OUT_H)
+        run_render(timeline, tmp_path / "long2d.npz", pose3d, out, settings=RenderSettings(height=OUT_H))
     assert list(tmp_path.iterdir()) == [short, tmp_path / "long2d.npz"]
 
 
@@ -251,7 +257,9 @@ def test_layouts_every_and_cli(scene, tmp_path, caplog):
 def test_parallel_parts_join_seamlessly(scene, tmp_path, monkeypatch):
     folder, _ = scene
     monkeypatch.setattr(render_stage, "MIN_PART_FRAMES", 16)
-    info = run_render(*inputs(folder), tmp_path / "parts.mp4", height=OUT_H, threads=3)
+    info = run_render(
+        *inputs(folder), tmp_path / "parts.mp4", settings=RenderSettings(height=OUT_H), threads=3
+    )
     assert read_render_meta(tmp_path / "parts.mp4") == info["meta"]  # the join keeps the record
     frames, pts, stream = decode(tmp_path / "parts.mp4")
     single, _, _ = decode(folder / "render.mp4")
@@ -265,7 +273,9 @@ def test_audio_follows_the_trimmed_timeline(tmp_path):
     import av
 
     folder = write_inputs(tmp_path / "av", frames=60, start=0.5, audio=True)
-    info = run_render(*inputs(folder), folder / "render.mp4", height=OUT_H, audio=True)
+    info = run_render(
+        *inputs(folder), folder / "render.mp4", settings=RenderSettings(height=OUT_H, audio=True)
+    )
     assert info["audio"] and info["frames"] == 60 - 15
     with av.open(str(folder / "render.mp4")) as container:
         stream = container.streams.audio[0]
@@ -339,7 +349,13 @@ def test_leftovers_of_killed_renders_are_removed(scene, tmp_path, monkeypatch):
     join = render_stage.join_segments
     monkeypatch.setattr(render_stage, "join_segments", lambda segments, out, **kw: (
         seen.append(segments[0].parent.name), join(segments, out, **kw)))  # fmt: skip
-    run_render(*inputs(folder), out, height=OUT_H, threads=2, preview=tmp_path / "preview.gif")
+    run_render(
+        *inputs(folder),
+        out,
+        settings=RenderSettings(height=OUT_H),
+        threads=2,
+        preview=tmp_path / "preview.gif",
+    )
     # This render's own parts folder has the name a later render would remove.
     assert len(seen) == 1 and seen[0].startswith(".render.mp4.") and ".parts." in seen[0]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["preview.gif", "render.mp4", "render.mp4.notes"]
@@ -402,7 +418,7 @@ def test_wild_but_finite_data_renders(scene, tmp_path):
     display[6, 16] = [-3e38, 3e38, 3e38]
     np.savez(tmp_path / "pose3d.npz", **poses3d)
     info = run_render(timeline, tmp_path / "dataset2d.npz", tmp_path / "pose3d.npz", tmp_path / "wild.mp4",
-                        height=OUT_H, threads=1)  # fmt: skip
+                        settings=RenderSettings(height=OUT_H), threads=1)  # fmt: skip
     frames, _, _ = decode(tmp_path / "wild.mp4")
     assert len(frames) == info["frames"] == FRAMES
     layout = plan_layout(W, H, height=OUT_H, layout="side_by_side")

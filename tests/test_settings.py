@@ -34,6 +34,7 @@ WORKFLOW_ONLY = {
     "evaluate.enabled": "whether videos with a reference recording get an evaluate job",
     "angles.enabled": "whether the angles rule is a target",
     "opensim.enabled": "whether the opensim rule is a target",
+    "opensim.max_marker_error_mm": "a threshold of the qc stage (qc --max-ik-marker-error-mm)",
 }
 # Every config section of a stage (the registry's), in workflow order.
 SECTIONS = tuple(dict.fromkeys(stage.section for stage in registry.STAGES if stage.section))

@@ -13,7 +13,7 @@ from posepipe.decode import iter_frames
 from posepipe.errors import PosepipeError
 from posepipe.registry import STAGE_VERSIONS
 from posepipe.testing import level, write_indexed_video
-from posepipe.video import plan_timeline, probe_video, run_frames, run_probe
+from posepipe.video import FramesSettings, plan_timeline, probe_video, run_frames, run_probe
 from tests.media import ffmpeg, write_test_video
 
 
@@ -23,7 +23,8 @@ def timeline_for(video, tmp_path, **options):
     run_probe(video, out_json=out / "probe.json", out_pts=out / "probe_pts.npy")
     run_frames(
         out / "probe.json", out / "probe_pts.npy", video_id="v",
-        out_json=out / "frames/timeline.json", out_csv=out / "frames/timeline.csv", **options,
+        out_json=out / "frames/timeline.json", out_csv=out / "frames/timeline.csv",
+        settings=FramesSettings(**options),
     )  # fmt: skip
     return load_timeline(out / "frames/timeline.json")
 

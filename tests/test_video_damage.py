@@ -20,7 +20,7 @@ import pytest
 from posepipe.artefacts.timeline import load_timeline
 from posepipe.decode import DecodeErrors, decoded_frames, iter_frames
 from posepipe.errors import PosepipeError
-from posepipe.video import damage_warnings, run_frames, run_probe, scan_video
+from posepipe.video import FramesSettings, damage_warnings, run_frames, run_probe, scan_video
 from tests.media import ffmpeg, ffmpeg_exe, write_test_video
 
 FRAMES = 240  # the synthetic clip: 8 s at 30 fps
@@ -60,7 +60,8 @@ def probe_and_timeline(video: Path, out: Path, **options) -> tuple[dict, dict]:
     run_probe(video, out_json=out / "probe.json", out_pts=out / "probe_pts.npy")
     header = run_frames(
         out / "probe.json", out / "probe_pts.npy", video_id="v",
-        out_json=out / "frames/timeline.json", out_csv=out / "frames/timeline.csv", **options,
+        out_json=out / "frames/timeline.json", out_csv=out / "frames/timeline.csv",
+        settings=FramesSettings(**options),
     )  # fmt: skip
     return json.loads((out / "probe.json").read_text()), header
 

@@ -273,7 +273,7 @@ if __name__ == "__main__":  # the README table
 
 def test_exports_in_the_world_frame(tmp_path):
     from posepipe.exports.motion import y_up
-    from posepipe.exports.stage import run_export
+    from posepipe.exports.stage import ExportSettings, run_export
     from posepipe.exports.trc import read_trc
 
     scene = world_scene(persons=2, frames=40)
@@ -282,17 +282,18 @@ def test_exports_in_the_world_frame(tmp_path):
         pose3d, dataset2d, timeline, tmp_path / "world.npz", settings=NO_SMOOTHING, sheet={"fx": 1000.0}
     )
     world = load_world(tmp_path / "world.npz")
-    files = run_export(pose3d, fmt="trc", out_dir=tmp_path / "trc", video_id="clip", frame="world",
+    in_world = ExportSettings(frame="world")
+    files = run_export(pose3d, fmt="trc", out_dir=tmp_path / "trc", video_id="clip", settings=in_world,
                        world_npz=tmp_path / "world.npz")  # fmt: skip
     _, _, _, _, points = read_trc(files[1])
     np.testing.assert_allclose(points, y_up(world.joints[1]) * 1000, atol=1e-3)  # mm, Y up, on the floor
-    (csv, _) = run_export(pose3d, fmt="csv", out_dir=tmp_path / "csv", video_id="clip", frame="world",
+    (csv, _) = run_export(pose3d, fmt="csv", out_dir=tmp_path / "csv", video_id="clip", settings=in_world,
                           world_npz=tmp_path / "world.npz")  # fmt: skip
     import pandas as pd
 
     assert pd.read_csv(csv)["hip_z"].to_numpy() == pytest.approx(world.root[0, :, 2], abs=1e-5)
     # BVH: the root's position channels carry the trajectory (cm, Y up), so the skeleton walks.
-    (bvh, _) = run_export(pose3d, fmt="bvh", out_dir=tmp_path / "bvh", video_id="clip", frame="world",
+    (bvh, _) = run_export(pose3d, fmt="bvh", out_dir=tmp_path / "bvh", video_id="clip", settings=in_world,
                           world_npz=tmp_path / "world.npz")  # fmt: skip
     motion = bvh.read_text().split("Frame Time:")[1].strip().splitlines()[1:]
     first, last = (np.array(line.split()[:3], float) for line in (motion[0], motion[-1]))
@@ -303,7 +304,7 @@ def test_exports_in_the_world_frame(tmp_path):
     camera = run_export(pose3d, fmt="trc", out_dir=tmp_path / "trc_camera", video_id="clip")
     assert camera[0].read_text() != files[0].read_text()
     with pytest.raises(PosepipeError, match="needs the video's world.npz"):
-        run_export(pose3d, fmt="trc", out_dir=tmp_path / "x", video_id="clip", frame="world")
+        run_export(pose3d, fmt="trc", out_dir=tmp_path / "x", video_id="clip", settings=in_world)
 
 
 def test_dataset2d_undistort_then_world(tmp_path):

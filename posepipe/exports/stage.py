@@ -18,6 +18,7 @@ import argparse
 import functools
 import logging
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -27,7 +28,7 @@ from posepipe.errors import PosepipeError
 from posepipe.exports.bvh import BVH_STARTS
 from posepipe.exports.motion import BVH_SOURCES
 from posepipe.registry import EXPORT_FORMATS, entry_point
-from posepipe.settings import add_option
+from posepipe.settings import add_option, schema_default, settings_from_args
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +43,27 @@ def writer(fmt: str):
 TIMING_FILE = "timing.csv"
 
 
-def file_frames(motion, fmt: str, *, bvh_start: str = "person") -> np.ndarray:
+@dataclass(frozen=True)
+class ExportSettings:
+    """Settings of the export stage (config ``export:``); defaults are the workflow's. The formats
+    (the top-level ``exports:`` list) are not among them: each format is its own run
+    (:func:`run_export`'s ``fmt``).
+
+    ``bvh_start``: 'person' (a BVH file starts at the person's first frame) or 'video' (at the
+    timeline's first frame, the first pose held until the person enters). ``frame``: 'camera'
+    (pose3d's camera space and display frame) or 'world' (every format in the world frame of the
+    world stage's world.npz: metres on the floor, z up; TRC and BVH turned to Y up; BVH's root
+    carries the trajectory). ``bvh_source``: 'lift3d' (the lifter's joints) or 'opensim' (a BVH
+    file's joints are the opensim stage's solved joint centres, constant bone lengths:
+    :func:`posepipe.exports.motion.from_opensim`; other formats are unchanged).
+    """
+
+    bvh_start: str = schema_default("export.bvh_start")
+    frame: str = schema_default("export.frame")
+    bvh_source: str = schema_default("export.bvh_source")
+
+
+def file_frames(motion, fmt: str, *, bvh_start: str = schema_default("export.bvh_start")) -> np.ndarray:
     """The timeline frames (int (n,)) a file of ``fmt`` holds for ``motion``, in order."""
     if fmt in ("csv", "json"):
         return np.flatnonzero(motion.present)
@@ -62,23 +83,20 @@ def run_export(
     out_dir: str | os.PathLike,
     video_id: str,
     timeline_json=None,
-    bvh_start: str = "person",
-    frame: str = "camera",
+    settings: ExportSettings | None = None,
     world_npz: str | os.PathLike | None = None,
-    bvh_source: str = "lift3d",
     opensim_dir: str | os.PathLike | None = None,
 ) -> list[Path]:
     """Write every person of ``pose3d_npz`` in format ``fmt`` into ``out_dir``, and its
-    ``timing.csv`` (see the module docstring); returns the motion files. ``bvh_start``: 'person'
-    (a BVH file starts at the person's first frame) or 'video' (at the timeline's first frame).
-    ``frame``: 'camera' (pose3d's camera space and display frame) or 'world' (every format in the
-    world frame of ``world_npz``: metres on the floor, z up; TRC and BVH turned to Y up; BVH's root
-    carries the trajectory). ``bvh_source``: 'lift3d' (these joints) or 'opensim' (a BVH file's
-    joints are the opensim stage's solved joint centres in ``opensim_dir``, constant bone lengths:
-    :func:`posepipe.exports.motion.from_opensim`; other formats are unchanged)."""
+    ``timing.csv`` (see the module docstring); returns the motion files. ``settings``: config
+    ``export:`` (:class:`ExportSettings`; None: the schema's defaults). ``world_npz``: the world
+    stage's world.npz, needed with ``settings.frame`` 'world'; ``opensim_dir``: the opensim stage's
+    folder, needed for a BVH file with ``settings.bvh_source`` 'opensim'."""
     from posepipe.artefacts.pose3d import load_pose3d
     from posepipe.exports.motion import motions
 
+    settings = settings or ExportSettings()
+    bvh_start, frame, bvh_source = settings.bvh_start, settings.frame, settings.bvh_source
     write = writer(fmt)
     if fmt == "bvh":
         write = functools.partial(write, start=bvh_start)
@@ -210,10 +228,8 @@ def register_cli(sub) -> None:
             out_dir=args.out_dir,
             video_id=args.video_id,
             timeline_json=args.timeline,
-            bvh_start=args.bvh_start,
-            frame=args.frame,
+            settings=settings_from_args(ExportSettings, args),
             world_npz=args.world,
-            bvh_source=args.bvh_source,
             opensim_dir=args.opensim,
         )
 

@@ -6,7 +6,7 @@ import argparse
 import re
 from pathlib import Path
 
-from posepipe.settings import add_option
+from posepipe.settings import add_option, settings_from_args
 
 
 def _device(text: str) -> str:
@@ -16,7 +16,7 @@ def _device(text: str) -> str:
 
 
 def _run(args: argparse.Namespace) -> None:
-    from posepipe.lift3d.stage import run_lift3d
+    from posepipe.lift3d.stage import Lift3DSettings, run_lift3d
 
     run_lift3d(
         args.dataset2d,
@@ -25,12 +25,8 @@ def _run(args: argparse.Namespace) -> None:
         csv=args.csv,
         timeline=args.timeline,
         fps=args.fps,
-        causal=args.causal,
-        flip=args.flip,
-        device=args.device,
-        window=args.window,
         subject=args.subject,
-        model_fps=args.model_fps,
+        settings=settings_from_args(Lift3DSettings, args),
     )
 
 
@@ -53,7 +49,7 @@ def register_cli(subparsers) -> None:
         help="the checkpoint uses causal convolutions (not recorded in the weights)",
     )  # fmt: skip
     add_option(
-        p, "--flip", key="lift3d.flip_augmentation",
+        p, "--flip", key="lift3d.flip_augmentation", dest="flip_augmentation",
         help="average with a horizontally mirrored pass (upstream's test-time augmentation)",
     )  # fmt: skip
     add_option(

@@ -13,6 +13,7 @@ import importlib
 import logging
 import os
 import time
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -23,7 +24,6 @@ from posepipe.artefacts.pose3d import Pose3D, save_pose3d, save_pose3d_csv
 from posepipe.artefacts.timeline import load_timeline_header
 from posepipe.conditioning import runs
 from posepipe.errors import PosepipeError
-from posepipe.lift3d import DEFAULT_WINDOW
 from posepipe.lift3d.infer import (
     H36M_DISPLAY_QUATERNION,
     camera_to_display,
@@ -32,9 +32,28 @@ from posepipe.lift3d.infer import (
     resolve_device,
 )
 from posepipe.registry import DEFAULT_LIFTER, LIFTERS
+from posepipe.settings import schema_default
 from posepipe.skeleton import H36M_JOINTS
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Lift3DSettings:
+    """Settings of the lift3d stage (config ``lift3d:``); defaults are the workflow's.
+
+    ``causal``: the checkpoint uses causal convolutions (not recorded in its weights);
+    ``flip_augmentation``: average with a horizontally mirrored pass (flag ``--flip``); ``device``:
+    ``auto`` (CUDA if present), ``cpu``, ``cuda`` or ``cuda:N``; ``window``: output frames per model
+    pass (0: the whole sequence at once); ``model_fps``: frames per second to lift at (None: the
+    timeline's own rate).
+    """
+
+    causal: bool = schema_default("lift3d.causal")
+    flip_augmentation: bool = schema_default("lift3d.flip_augmentation")
+    device: str = schema_default("lift3d.device")
+    window: int = schema_default("lift3d.window")
+    model_fps: float | None = schema_default("lift3d.model_fps")
 
 
 def run_lift3d(
@@ -45,22 +64,22 @@ def run_lift3d(
     csv: str | os.PathLike | None = None,
     timeline: str | os.PathLike | None = None,
     fps: float | None = None,
-    causal: bool = False,
-    flip: bool = True,
-    device: str = "auto",
-    window: int | None = DEFAULT_WINDOW,
     subject: str | None = None,
-    model_fps: float | None = None,
     lifter: str = DEFAULT_LIFTER,
+    settings: Lift3DSettings | None = None,
 ) -> dict:
     """The ``lift3d`` stage. Writes ``out`` (pose3d.npz) and, if given, ``csv``; returns the meta dict.
 
     The files are described in :mod:`posepipe.artefacts.pose3d`; ``lifter`` names the lifter
     (:data:`posepipe.registry.LIFTERS`) that reads ``checkpoint_path``. Frame times come from the timeline's
     fps when given, else ``fps``. Non-finite model output is an error naming the checkpoint.
+    ``settings``: config ``lift3d:`` (None: the defaults; :class:`Lift3DSettings`). Its
     ``model_fps``: lift each sequence resampled to that rate and resample the 3D back
     (:func:`lift_at_rate`); None or the timeline's own rate lifts the frames as they are.
     """
+    settings = settings or Lift3DSettings()
+    causal, flip, device = settings.causal, settings.flip_augmentation, settings.device
+    window, model_fps = settings.window, settings.model_fps
     t_start = time.perf_counter()
     # Always per person: one (track -1) for a one-person file, else one per track (NaN where absent).
     people = [load_dataset2d(dataset2d_path, subject=subject)] if subject else load_persons2d(dataset2d_path)

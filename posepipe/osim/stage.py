@@ -33,6 +33,7 @@ import json
 import logging
 import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -40,7 +41,7 @@ import numpy as np
 from posepipe.atomic import atomic_folder
 from posepipe.errors import PosepipeError
 from posepipe.registry import STAGE_VERSIONS
-from posepipe.settings import add_option
+from posepipe.settings import add_option, schema_default, settings_from_args
 from posepipe.skeleton import H36M_BONES, H36M_JOINTS
 
 log = logging.getLogger(__name__)
@@ -65,6 +66,27 @@ COCO_OF_H36M = (
     (11, 12), (12,), (14,), (16,), (11,), (13,), (15,), (5, 6, 11, 12), (5, 6), (0,), (1, 2, 3, 4),
     (5,), (7,), (9,), (6,), (8,), (10,),
 )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class OpenSimSettings:
+    """Settings of the opensim stage (config ``opensim:``); defaults are the workflow's.
+
+    ``model``: an .osim model of the user's own (None: posepipe's generic model); ``marker_map``:
+    {Human3.6M joint: model marker} for it, a dict or its JSON text (None: markers named like the
+    joints); ``scaling``: one of :data:`SCALINGS`; ``height_m``: the height for ``scaling:
+    height`` (None: world.npz's); ``mass_kg``: the scaled model's mass; ``accuracy``: the IK
+    convergence accuracy; ``weights``: IK marker weights, one of :data:`WEIGHTS`. The section's
+    ``max_marker_error_mm`` is the qc stage's warning threshold, not read here.
+    """
+
+    model: str | None = schema_default("opensim.model")
+    marker_map: dict | str | None = schema_default("opensim.marker_map")
+    scaling: str = schema_default("opensim.scaling")
+    height_m: float | None = schema_default("opensim.height_m")
+    mass_kg: float = schema_default("opensim.mass_kg")
+    accuracy: float = schema_default("opensim.accuracy")
+    weights: str = schema_default("opensim.weights")
 
 
 def confidence_weights(scores: np.ndarray, detected: np.ndarray) -> np.ndarray | None:
@@ -163,19 +185,18 @@ def run_opensim(
     world_npz: str | os.PathLike | None = None,
     pose3d_npz: str | os.PathLike | None = None,
     timeline_json: str | os.PathLike | None = None,
-    model: str | None = None,
-    marker_map=None,
-    scaling: str = "bones",
-    height_m: float | None = None,
-    mass_kg: float = 75.0,
-    accuracy: float = 1e-6,
-    weights: str = "confidence",
+    settings: OpenSimSettings | None = None,
     dataset2d_npz: str | os.PathLike | None = None,
 ) -> dict:
     """Scale and solve every person of ``world_npz`` (or ``pose3d_npz``); write ``out_dir``
-    (see the module docstring) and return the summary."""
+    (see the module docstring) and return the summary. ``settings``: config ``opensim:`` (None:
+    the defaults); ``dataset2d_npz``: the 2D scores for ``weights: confidence``."""
     from posepipe.osim import solve
     from posepipe.osim.model import SCALE_BONES, build_generic_model, generic_bone_length
+
+    settings = settings or OpenSimSettings()
+    model, scaling, height_m = settings.model, settings.scaling, settings.height_m
+    mass_kg, accuracy, weights = settings.mass_kg, settings.accuracy, settings.weights
 
     osim = solve.import_opensim(level="warn")
     where = world_npz if world_npz is not None else pose3d_npz
@@ -198,7 +219,7 @@ def run_opensim(
     joints, times, track_ids, heights, frame = read_input(world_npz, pose3d_npz, frame_count=frame_count)
     if fps is None:
         fps = 1.0 / float(np.median(np.diff(times))) if len(times) > 1 else 1.0
-    mapping = load_marker_map(marker_map)
+    mapping = load_marker_map(settings.marker_map)
     scores = {}
     if weights == "confidence" and dataset2d_npz is not None:
         from posepipe.artefacts.dataset2d import load_persons2d
@@ -452,10 +473,10 @@ def register_cli(sub) -> None:
                 marker_map = json.loads(marker_map) if marker_map else None
             except ValueError as exc:
                 raise PosepipeError(None, f"--marker-map is not JSON ({exc})") from None
+        settings = settings_from_args(OpenSimSettings, args, marker_map=marker_map)
         run_opensim(
             out_dir=args.out_dir, world_npz=args.world, pose3d_npz=args.pose3d, timeline_json=args.timeline,
-            model=args.model, marker_map=marker_map, scaling=args.scaling, height_m=args.height_m,
-            mass_kg=args.mass_kg, accuracy=args.accuracy, weights=args.weights, dataset2d_npz=args.dataset2d,
+            settings=settings, dataset2d_npz=args.dataset2d,
         )  # fmt: skip
 
     p.set_defaults(handler=run)

@@ -11,7 +11,8 @@ The pieces, each importing only those above it in this list:
 - :mod:`~posepipe.render.encode`: ffmpeg. The streaming libx264 encoder, joining segments,
   audio arguments, GIF/mp4 previews (:func:`write_preview`).
 - :mod:`~posepipe.render.stage`: the stage. Inputs through their contract loaders, the split into
-  contiguous parts rendered by a thread pool, :func:`run_render`, and the ``render`` and
+  contiguous parts rendered by a thread pool, :func:`run_render` (its settings: config ``render:``
+  as :class:`RenderSettings`), and the ``render`` and
   ``render-preview`` sub-commands (:func:`register_cli`).
 
 ``render.mp4``: same frame count and exact rational frame rate as the timeline (``every`` divides
@@ -33,6 +34,7 @@ from posepipe.render.scene import (
 )
 from posepipe.render.stage import (
     RenderInputs,
+    RenderSettings,
     load_inputs,
     read_render_meta,
     register_cli,
@@ -51,6 +53,7 @@ __all__ = [
     "FrameRenderer",
     "Layout",
     "RenderInputs",
+    "RenderSettings",
     "View3D",
     "build_view3d",
     "default_thickness",

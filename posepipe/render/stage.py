@@ -45,16 +45,15 @@ from posepipe.errors import PosepipeError
 from posepipe.progress import Progress
 from posepipe.registry import STAGE_VERSIONS
 from posepipe.render.encode import (
-    DEFAULT_PRESET,
     Encoder,
     EncoderOptions,
     audio_args,
     join_segments,
     write_preview,
 )
-from posepipe.render.scene import DEFAULT_AZIMUTH, DEFAULT_ELEVATION, LAYOUTS, build_view3d, plan_layout
+from posepipe.render.scene import LAYOUTS, build_view3d, plan_layout
 from posepipe.render.visualizer import FrameRenderer, default_thickness
-from posepipe.settings import schema_default
+from posepipe.settings import schema_default, settings_from_args
 from posepipe.shards import range_arg, render_frame_count
 
 log = logging.getLogger(__name__)
@@ -262,6 +261,32 @@ def _render_parts(renderer, timeline, parts, tmp: Path, *, fps, options, extra, 
 # the stage
 
 
+@dataclass(frozen=True)
+class RenderSettings:
+    """Settings of the render stage (config ``render:``); defaults are the workflow's.
+
+    ``height``: output height in pixels (None: the timeline's); the width follows from ``layout``
+    ('side_by_side': video + square 3D panel, '3d_only', '2d_only'), rounded to even.
+    ``azimuth``, ``elevation``: camera of the 3D panel, degrees. ``max_frames``: write at most
+    this many output frames (None: all); ``every``: keep every k-th frame (the frame rate is
+    divided by k, so the clip keeps its duration). ``crf``, ``preset``: libx264 quality and speed.
+    ``audio``: copy the source's audio, aligned to the timeline's first frame (skipped, with a log
+    line, when the timeline is resampled or the source has none). The section's ``enabled``,
+    ``preview`` and ``frame`` choose the workflow's targets and inputs (``frame: world`` passes
+    world.npz, :func:`run_render`'s ``world_npz``).
+    """
+
+    height: int | None = schema_default("render.height")
+    layout: str = schema_default("render.layout")
+    azimuth: float = schema_default("render.azimuth")
+    elevation: float = schema_default("render.elevation")
+    max_frames: int | None = schema_default("render.max_frames")
+    every: int = schema_default("render.every")
+    crf: int = schema_default("render.crf")
+    preset: str = schema_default("render.preset")
+    audio: bool = schema_default("render.audio")
+
+
 def render_meta(options: dict) -> dict:
     """What render.mp4 records about what made it (its ``comment`` tag, as JSON)."""
     return {
@@ -296,16 +321,8 @@ def run_render(
     pose3d_npz: str | os.PathLike,
     out_mp4: str | os.PathLike,
     *,
-    height: int | None = 720,
-    layout: str = "side_by_side",
-    azimuth: float = DEFAULT_AZIMUTH,
-    elevation: float = DEFAULT_ELEVATION,
-    max_frames: int | None = None,
-    every: int = 1,
-    crf: int = 18,
+    settings: RenderSettings | None = None,
     bitrate: str | None = None,
-    preset: str = DEFAULT_PRESET,
-    audio: bool = schema_default("render.audio"),
     threads: int | None = None,
     preview: str | os.PathLike | None = None,
     thickness: int | None = None,
@@ -319,14 +336,8 @@ def run_render(
     joins the segments of a sharded render into the file an unsharded run writes.
 
     Args:
-        height: output height in pixels (None: the timeline's); the width follows from ``layout``
-            ('side_by_side': video + square 3D panel, '3d_only', '2d_only'), rounded to even.
-        azimuth, elevation: camera of the 3D panel, degrees.
-        max_frames: write at most this many output frames; ``every``: keep every k-th frame
-            (the frame rate is divided by k, so the clip keeps its duration).
-        crf / bitrate / preset: libx264 quality (bitrate, e.g. '3000k', overrides crf).
-        audio: copy the source's audio, aligned to the timeline's first frame (skipped, with a
-            log line, when the timeline is resampled or the source has none).
+        settings: config ``render:`` (:class:`RenderSettings`; None: the schema's defaults).
+        bitrate: libx264 bitrate, e.g. '3000k', overriding ``settings.crf``.
         threads: CPU threads to use (None: all this process may use); up to ``threads`` parts
             are rendered and encoded concurrently, the encoders share the threads.
         preview: also write a short small GIF (or .mp4) there.
@@ -338,6 +349,10 @@ def run_render(
         written into the file).
     """
     started = clock.perf_counter()
+    settings = settings or RenderSettings()
+    height, layout, every, max_frames = settings.height, settings.layout, settings.every, settings.max_frames
+    azimuth, elevation, crf, preset = settings.azimuth, settings.elevation, settings.crf, settings.preset
+    audio = settings.audio
     if every < 1:
         raise ValueError("every must be >= 1")
     if max_frames is not None and max_frames < 1:
@@ -525,8 +540,7 @@ def register_cli(sub) -> None:
 
 def _cli(args) -> None:
     run_render(
-        args.timeline, args.dataset2d, args.pose3d, args.out, height=args.height, layout=args.layout,
-        azimuth=args.azimuth, elevation=args.elevation, max_frames=args.max_frames, every=args.every,
-        crf=args.crf, bitrate=args.bitrate, preset=args.preset, audio=args.audio, threads=args.threads,
-        preview=args.preview, thickness=args.thickness, segment=args.segment, world_npz=args.world,
+        args.timeline, args.dataset2d, args.pose3d, args.out, settings=settings_from_args(RenderSettings, args),
+        bitrate=args.bitrate, threads=args.threads, preview=args.preview, thickness=args.thickness,
+        segment=args.segment, world_npz=args.world,
     )  # fmt: skip

@@ -6,6 +6,7 @@ import shlex
 import string
 import sys
 from pathlib import Path
+from typing import NamedTuple
 
 from snakemake.exceptions import WorkflowError
 from snakemake.settings.types import DeploymentMethod
@@ -506,6 +507,36 @@ def dataset2d_options():
 
 
 # ---- shards ----------------------------------------------------------------
+
+
+class JobRule(NamedTuple):
+    """Name, output, log, benchmark and part option of the job that does a shardable stage's work
+    on the whole video or, with `shard_frames`, on one shard (whose files a local gather named
+    after the stage joins). Both variants come from :func:`job_rule`: a stage writes its job once."""
+
+    name: str  # the stage's name, or <stage>_shard
+    output: object  # results/{video}/<file>, or a temp file under results/{video}/shards/
+    log: str
+    benchmark: str
+    part: str  # the option choosing the shard, for the shell command ("" for the whole video)
+
+
+def job_rule(stage, output, *, unit, option):
+    """The :class:`JobRule` of ``stage`` writing ``output`` for a whole video, or, with
+    `shard_frames` set, one shard: wildcards ``{<unit>_first}``/``{<unit>_stop}`` (named by their
+    unit: "frame" counts timeline frames, "out" a render's output frames; see the wildcard
+    constraints) passed to the stage as ``option FIRST:STOP``."""
+    if not config["shard_frames"]:
+        log, benchmark = f"results/{{video}}/logs/{stage}.log", f"results/{{video}}/benchmarks/{stage}.tsv"
+        return JobRule(stage, output, log, benchmark, "")
+    span = f"{{{unit}_first}}_{{{unit}_stop}}"
+    return JobRule(
+        f"{stage}_shard",
+        temp(f"results/{{video}}/shards/{stage}_{span}{Path(str(output)).suffix}"),
+        f"results/{{video}}/logs/{stage}_{span}.log",
+        f"results/{{video}}/benchmarks/{stage}_{span}.tsv",
+        f" {option} {{wildcards.{unit}_first}}:{{wildcards.{unit}_stop}}",
+    )
 
 
 def shard_ranges(video):

@@ -31,29 +31,37 @@ RENDER_OUTPUT = report(
 )
 
 
-if config["shard_frames"]:
+# With `shard_frames`, the rule below renders one shard's output frames (render_shard) and a local
+# rule joins the segments into the same render.mp4 (README, Long videos).
+RENDER_JOB = job_rule("render", RENDER_OUTPUT, unit="out", option="--segment")
 
-    rule render_shard:
-        input:
-            **RENDER_INPUT,
-        output:
-            temp("results/{video}/shards/render_{out_first}_{out_stop}.mp4"),
-        params:
-            **RENDER_PARAMS,
-        log:
-            "results/{video}/logs/render_{out_first}_{out_stop}.log",
-        benchmark:
-            "results/{video}/benchmarks/render_{out_first}_{out_stop}.tsv"
-        threads: 4
-        resources:
-            mem_mb=3000,
-        conda:
-            "../../envs/posepipe.yaml"
-        shell:
-            "python -m posepipe render {input.timeline:q} --dataset2d {input.dataset2d:q} --pose3d {input.pose3d:q}"
-            " --out {output:q} {params.options} --segment {wildcards.out_first}:{wildcards.out_stop} --threads {threads}"
-            + RENDER_WORLD
-            + " > {log:q} 2>&1"
+
+rule:
+    name:
+        RENDER_JOB.name
+    input:
+        **RENDER_INPUT,
+    output:
+        RENDER_JOB.output,
+    params:
+        **RENDER_PARAMS,
+    log:
+        RENDER_JOB.log,
+    benchmark:
+        RENDER_JOB.benchmark
+    # A whole render of < 96 frames is one part anyway; a shard is a long video's part.
+    threads: 4 if config["shard_frames"] else threads_by_length(1, 4, frames=96)
+    resources:
+        mem_mb=3000,
+    conda:
+        "../../envs/posepipe.yaml"
+    shell:
+        "python -m posepipe render {input.timeline:q} --dataset2d {input.dataset2d:q} --pose3d {input.pose3d:q}"
+        " --out {output:q} {params.options}"
+        f"{RENDER_JOB.part} --threads {{threads}}{RENDER_WORLD} > {{log:q}} 2>&1"
+
+
+if config["shard_frames"]:
 
     rule render:
         input:
@@ -74,31 +82,6 @@ if config["shard_frames"]:
         shell:
             "python -m posepipe render-join {input.segments:q} --timeline {input.timeline:q} --out {output:q}"
             " > {log:q} 2>&1"
-
-
-else:
-
-    rule render:
-        input:
-            **RENDER_INPUT,
-        output:
-            RENDER_OUTPUT,
-        params:
-            **RENDER_PARAMS,
-        log:
-            "results/{video}/logs/render.log",
-        benchmark:
-            "results/{video}/benchmarks/render.tsv"
-        threads: threads_by_length(1, 4, frames=96)  # a render of < 96 frames is one part anyway
-        resources:
-            mem_mb=3000,
-        conda:
-            "../../envs/posepipe.yaml"
-        shell:
-            "python -m posepipe render {input.timeline:q} --dataset2d {input.dataset2d:q} --pose3d {input.pose3d:q}"
-            " --out {output:q} {params.options} --threads {threads}"
-            + RENDER_WORLD
-            + " > {log:q} 2>&1"
 
 
 rule preview:
