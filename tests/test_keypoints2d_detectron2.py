@@ -19,8 +19,9 @@ import pytest
 
 pytest.importorskip("detectron2")
 
-from posepipe import video  # noqa: E402 (after the skip: nothing below runs without detectron2)
+from posepipe import decode  # noqa: E402 (after the skip: nothing below runs without detectron2)
 from posepipe.artefacts.keypoints2d import load_keypoints2d  # noqa: E402
+from posepipe.artefacts.timeline import load_timeline  # noqa: E402
 from posepipe.errors import PosepipeError  # noqa: E402
 from posepipe.keypoints2d import detectron2_backend as backend  # noqa: E402
 from posepipe.testing import make_random_weights, write_timeline  # noqa: E402
@@ -50,8 +51,8 @@ def clip(tmp_path_factory) -> dict:
         cv2.circle(frame, (150, 60 + 5 * i), 20, (220, 40, 40), -1)
         writer.write(frame)
     writer.release()
-    timeline = video.load_timeline(write_timeline(tmp / "clip.mp4", tmp, video_id="clip"))
-    images = [image for _, image in video.iter_frames(timeline)]
+    timeline = load_timeline(write_timeline(tmp / "clip.mp4", tmp, video_id="clip"))
+    images = [image for _, image in decode.iter_frames(timeline)]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         cfg = backend.build_cfg(CONFIG, device="cpu", detections_per_image=DETECTIONS, **SIZES)
@@ -127,7 +128,7 @@ def test_frames_without_person_are_empty(clip):
 
 
 def test_decoding_error_in_the_reader_thread_reaches_the_caller(clip, monkeypatch):
-    real_iter_frames = video.iter_frames
+    real_iter_frames = decode.iter_frames  # the decoder the backend's reader thread calls
 
     def failing(timeline, **kwargs):
         for t, image in real_iter_frames(timeline, **kwargs):
@@ -135,7 +136,7 @@ def test_decoding_error_in_the_reader_thread_reaches_the_caller(clip, monkeypatc
                 raise PosepipeError(timeline.source, "decoding failed at timeline frame 3: simulated")
             yield t, image
 
-    monkeypatch.setattr(video, "iter_frames", failing)
+    monkeypatch.setattr(decode, "iter_frames", failing)
     with pytest.raises(PosepipeError, match="clip.mp4: decoding failed at timeline frame 3: simulated"):
         backend.detect_keypoints(
             clip["timeline"], config=CONFIG, weights=clip["weights"], batch_size=2, device="cpu",
