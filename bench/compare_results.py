@@ -3,8 +3,11 @@
 For a change of structure (a refactor) the outputs must be the same. This prints one line per
 file: every array of every ``.npz`` compared exactly (object members read with the restricted
 loader), JSON files and ``meta`` strings compared key by key with run-specific keys (timings,
-paths, versions) left out and keys present on one side only listed, CSVs compared as text, and
-each ``.mp4`` decoded and compared frame by frame (count and pixels). Exit status 1 if any
+paths, versions) left out and keys present on one side only listed, CSVs compared as text (the
+run tables summary.csv and qc_summary.csv cell by cell without their stage-seconds columns),
+BVH, C3D and PNG files byte for byte, OpenSim's .mot/.sto/.trc/.osim as text (a TRC's first
+line, which names the folder it was written in, left out), and each ``.mp4`` decoded and
+compared frame by frame (count and pixels). Exit status 1 if any
 array, table or frame differs.
 
     python bench/compare_results.py OLD/results NEW/results
@@ -27,6 +30,7 @@ from posepipe.safeload import load_npz  # noqa: E402
 VOLATILE = {
     "timings_s", "frames_per_second", "posepipe_version", "torch_version", "source", "dataset2d",
     "timeline", "path", "seconds", "created", "elapsed_s", "fps_measured", "keypoints2d", "source_file",
+    "ik_seconds", "stage_seconds",
 }  # fmt: skip
 
 
@@ -35,6 +39,9 @@ def _flatten(obj, prefix=""):
         for k, v in obj.items():
             if k not in VOLATILE:
                 yield from _flatten(v, f"{prefix}{k}.")
+    elif isinstance(obj, list) and any(isinstance(v, dict) for v in obj):
+        for i, v in enumerate(obj):
+            yield from _flatten(v, f"{prefix}{i}.")
     else:
         yield prefix.rstrip("."), obj
 
@@ -121,9 +128,38 @@ def compare_file(a: Path, b: Path) -> tuple[bool, str]:
         return True, notes or "same"
     if suffix == ".npy":
         return (ok := np.array_equal(np.load(a), np.load(b))), "identical" if ok else "differs"
-    if suffix == ".csv":
+    if suffix in (".bvh", ".c3d", ".png"):  # motion files and figures: byte for byte
         return (ok := a.read_bytes() == b.read_bytes()), "identical" if ok else "differs"
+    if suffix in (".mot", ".sto", ".trc", ".osim"):  # OpenSim's text files
+        x, y = a.read_text().splitlines(), b.read_text().splitlines()
+        if suffix == ".trc":  # its first line names the file where it was written (a temp folder)
+            x, y = x[1:], y[1:]
+        return (ok := x == y), "identical" if ok else "differs"
+    if suffix == ".csv":
+        if a.read_bytes() == b.read_bytes():
+            return True, "identical"
+        if a.name in RUN_TABLES:
+            return compare_run_table(a, b)
+        return False, "differs"
     return True, "not compared"
+
+
+# Run-wide tables with a column of seconds per stage (``<stage>_s``): clocks, not results.
+RUN_TABLES = ("summary.csv", "qc_summary.csv")
+
+
+def compare_run_table(a: Path, b: Path) -> tuple[bool, str]:
+    """summary.csv / qc_summary.csv cell by cell, the stage-seconds columns (``*_s``) left out."""
+    import pandas as pd
+
+    x, y = pd.read_csv(a, dtype=str), pd.read_csv(b, dtype=str)
+    if list(x.columns) != list(y.columns) or len(x) != len(y):
+        return False, f"columns or rows differ: {list(x.columns)} vs {list(y.columns)}"
+    kept = [c for c in x.columns if not c.endswith("_s")]
+    differ = [c for c in kept if not x[c].fillna("").equals(y[c].fillna(""))]
+    if differ:
+        return False, f"columns differ: {differ}"
+    return True, f"same but the stage seconds ({len(x.columns) - len(kept)} columns)"
 
 
 def main(argv=None) -> int:
