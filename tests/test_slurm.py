@@ -312,12 +312,10 @@ def test_gpu_rules_asked_for_and_got_a_gpu(slurm_run):
 s3_server, s3 = s3_fixtures.s3_server, s3_fixtures.s3  # a moto S3 server on loopback (tests/s3_server.py)
 
 
-def test_a_video_from_a_bucket_runs_through_sbatch(slurm_cluster, s3, tmp_path):
-    """One 10-frame clip and its COCO keypoints in a bucket on the local S3 server, the slurm
-    profile, results local, up to the 3D poses: every job is a SLURM job that stages its inputs
-    from the bucket (the endpoint and credentials reach the jobs through the environment sbatch
-    passes on). The whole workflow from a bucket is tests/test_workflow_s3.py's; here 3 jobs keep
-    the extra time to about a minute (each SLURM job costs polling time)."""
+def bucket_clip(s3, tmp_path: Path) -> tuple[Path, Path]:
+    """One 10-frame clip and its COCO keypoints uploaded to s3://lab/in/, and a working folder
+    with the test's config (keypoints from the file, a small random lifter, no render extras);
+    returns the working folder and the config's path."""
     client = s3.client()
     client.create_bucket(Bucket="lab")
     source = tmp_path / "source"
@@ -336,6 +334,16 @@ def test_a_video_from_a_bucket_runs_through_sbatch(slurm_cluster, s3, tmp_path):
     }
     config_path = workdir / "test-config.yaml"
     config_path.write_text(yaml.safe_dump(config))
+    return workdir, config_path
+
+
+def test_a_video_from_a_bucket_runs_through_sbatch(slurm_cluster, s3, tmp_path):
+    """One 10-frame clip and its COCO keypoints in a bucket on the local S3 server, the slurm
+    profile, results local, up to the 3D poses: every job is a SLURM job that stages its inputs
+    from the bucket (the endpoint and credentials reach the jobs through the environment sbatch
+    passes on). The whole workflow from a bucket is tests/test_workflow_s3.py's; here 3 jobs keep
+    the extra time to about a minute (each SLURM job costs polling time)."""
+    workdir, config_path = bucket_clip(s3, tmp_path)
     cpus = subprocess.run(["sinfo", "-h", "-o", "%c"], capture_output=True, text=True).stdout.split()[0]
     cmd = snakemake_cmd(
         workdir, config_path,
@@ -363,3 +371,68 @@ def test_a_video_from_a_bucket_runs_through_sbatch(slurm_cluster, s3, tmp_path):
         assert (results / output).is_file(), output
     pose3d = np.load(results / "pose3d.npz")
     assert pose3d["positions_3d"].shape[-3:] == (10, 17, 3) and np.isfinite(pose3d["positions_3d"]).all()
+
+
+def test_results_in_a_bucket_with_node_local_staging(slurm_cluster, s3, tmp_path):
+    """The slurm profile's storage block: inputs and results in the bucket, each SLURM job staging
+    its own inputs under a node-local prefix (no shared disk for the data). probe, frames,
+    keypoints2d and dataset2d run as SLURM jobs, each its own (no group jobs under node-local
+    staging, see NODE_LOCAL_STAGING in workflow/rules/common.smk); lift3d reads the lifter
+    checkpoint by its local path, so Snakemake runs it on the host snakemake runs on. pose3d.npz
+    lands in the bucket, and a second run plans no job. 4 SLURM jobs: about 70 s."""
+    workdir, config_path = bucket_clip(s3, tmp_path)
+    node_local = tmp_path / "node-local"  # the same path on every node (here: the one node)
+    storage = [
+        "--default-storage-provider", "s3",
+        "--default-storage-prefix", "s3://lab/run1",
+        "--keep-storage-local-copies",
+        "--shared-fs-usage", "persistence", "software-deployment", "sources", "source-cache",
+        "--remote-job-local-storage-prefix", str(node_local),
+    ]  # fmt: skip
+    cpus = subprocess.run(["sinfo", "-h", "-o", "%c"], capture_output=True, text=True).stdout.split()[0]
+    cmd = snakemake_cmd(
+        workdir, config_path,
+        "--profile", str(PROFILE),
+        "--slurm-status-command", "squeue",
+        "--slurm-init-seconds-before-status-checks", "3",
+        "--slurm-keep-successful-logs",
+        "--max-threads", cpus,
+        "--verbose",
+        *storage,
+        "results/bucketclip/pose3d.npz",
+    )  # fmt: skip
+    t0 = time.monotonic()
+    returncode, out = run_with_sigint_timeout(cmd, RUN_TIMEOUT)
+    TIMES["results in a bucket, node-local staging"] = time.monotonic() - t0
+    assert returncode == 0, f"snakemake through SLURM failed ({returncode}):\n{failure_excerpt(out)}"
+
+    submitted = SUBMITTED.findall(out)
+    slurm = {slurm_id: {**scontrol_job(slurm_id), "log": log} for _, slurm_id, log in submitted}
+    assert all(info.get("JobState") == "COMPLETED" for info in slurm.values()), slurm
+    comments = [info.get("Comment", "") for info in slurm.values()]
+    for rule in ("probe", "frames", "keypoints2d", "dataset2d"):
+        assert [c for c in comments if covers(c, rule)] == [f"rule_{rule}_wildcards_bucketclip"], comments
+    assert not any(covers(c, "lift3d") for c in comments), comments  # its checkpoint is a local file
+    assert "lift3d" in {rule for _, rule in FINISHED.findall(out)}, out[-4000:]
+    # The jobs staged on the node: the SLURM job's command read and wrote under the node-local prefix.
+    dataset2d_log = next(i["log"] for i in slurm.values() if covers(i.get("Comment", ""), "dataset2d"))
+    assert (
+        f"--out {node_local}/s3/lab/run1/results/bucketclip/dataset2d.npz" in Path(dataset2d_log).read_text()
+    )
+    assert not (workdir / "results").exists()  # nothing of the results on the shared disk
+
+    client = s3.client()
+    keys = {o["Key"] for o in client.list_objects_v2(Bucket="lab", Prefix="run1/")["Contents"]}
+    for name in ("frames/timeline.json", "keypoints2d.npz", "dataset2d.npz", "pose3d.npz", "logs/lift3d.log"):
+        assert f"run1/results/bucketclip/{name}" in keys, sorted(keys)
+    pose3d_path = tmp_path / "pose3d.npz"
+    client.download_file("lab", "run1/results/bucketclip/pose3d.npz", str(pose3d_path))
+    pose3d = np.load(pose3d_path)
+    assert pose3d["positions_3d"].shape[-3:] == (10, 17, 3) and np.isfinite(pose3d["positions_3d"]).all()
+
+    again = subprocess.run(
+        snakemake_cmd(workdir, config_path, "--profile", str(PROFILE), *storage, "-n", "results/bucketclip/pose3d.npz"),
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "Nothing to be done" in again.stdout + again.stderr, again.stdout + again.stderr

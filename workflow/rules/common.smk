@@ -58,6 +58,22 @@ DEFAULT_PREFIX = workflow.storage_settings.default_storage_prefix or ""
 # for a video.
 RESULTS_URLS = (join_url(DEFAULT_PREFIX, "results"),) if DEFAULT_STORAGE == "s3" and is_url(DEFAULT_PREFIX) else ()
 
+# Node-local staging: results in storage and no disk shared for inputs and outputs (the slurm
+# profile's storage block: --shared-fs-usage without input-output). Snakemake then runs every job
+# that reads a local() file (a checkpoint, weights, a local video: local_file below) on the main
+# host, and a group job as soon as one member does; Snakemake 9.27.1 then uploads only the outputs
+# of the members that read a local file, waits for the others' in the bucket and fails ("Missing
+# files after 60 seconds ... dataset2d.npz (missing in storage)"). Without groups each job goes
+# its own way (to the cluster, or to the main host with its local file).
+from snakemake.settings.types import SharedFSUsage
+
+NODE_LOCAL_STAGING = bool(DEFAULT_STORAGE) and SharedFSUsage.INPUT_OUTPUT not in workflow.storage_settings.shared_fs_usage
+
+
+def job_group(name):
+    """The rule's group job ``name``, or None (no group) under node-local staging."""
+    return None if NODE_LOCAL_STAGING else name
+
 
 if DEFAULT_STORAGE and (config["frames"]["jpeg"] or config["shard_frames"]):
     raise WorkflowError(

@@ -26,7 +26,7 @@ rule dataset2d:
     benchmark:
         "results/{video}/benchmarks/dataset2d.tsv"
     group:
-        "lift"
+        job_group("lift")
     threads: 1
     resources:
         mem_mb=2000,

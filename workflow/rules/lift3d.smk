@@ -25,7 +25,7 @@ rule lift3d:
     benchmark:
         "results/{video}/benchmarks/lift3d.tsv"
     group:
-        "lift"
+        job_group("lift")
     threads: threads_by_length(1, 2)
     resources:
         mem_mb=4000,

@@ -17,7 +17,7 @@ rule tracks:
     benchmark:
         "results/{video}/benchmarks/tracks.tsv"
     group:
-        "lift"
+        job_group("lift")
     threads: 1
     resources:
         mem_mb=2000,

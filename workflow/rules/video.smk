@@ -19,7 +19,7 @@ rule probe:
     benchmark:
         "results/{video}/benchmarks/probe.tsv"
     group:
-        "timeline"
+        job_group("timeline")
     threads: 2
     resources:
         mem_mb=1000,
@@ -46,7 +46,7 @@ rule frames:
     benchmark:
         "results/{video}/benchmarks/frames.tsv"
     group:
-        "timeline"
+        job_group("timeline")
     threads: 1
     resources:
         mem_mb=1000,
