@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from snakemake.exceptions import WorkflowError
-from snakemake.settings.types import DeploymentMethod
+from snakemake.settings.types import DeploymentMethod, SharedFSUsage
 
 
 from posepipe.errors import PosepipeError
@@ -65,8 +65,6 @@ RESULTS_URLS = (join_url(DEFAULT_PREFIX, "results"),) if DEFAULT_STORAGE == "s3"
 # of the members that read a local file, waits for the others' in the bucket and fails ("Missing
 # files after 60 seconds ... dataset2d.npz (missing in storage)"). Without groups each job goes
 # its own way (to the cluster, or to the main host with its local file).
-from snakemake.settings.types import SharedFSUsage
-
 NODE_LOCAL_STAGING = bool(DEFAULT_STORAGE) and SharedFSUsage.INPUT_OUTPUT not in workflow.storage_settings.shared_fs_usage
 
 
