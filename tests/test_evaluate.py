@@ -168,6 +168,21 @@ def test_angle_errors_and_t_interval():
 # ---- time alignment ------------------------------------------------------------------------------
 
 
+def test_resampling_takes_an_end_sample_a_rounding_error_away_but_not_half_a_sample():
+    times = np.round(2.5 + np.arange(357) / (4 * 30000 / 1001), 6)  # a TRC's 6-decimal time column
+    values = np.stack([times, -times], 1)
+    values[10] = np.nan
+    last = 2.5 + 89 * 1001 / 30000  # the video's last frame: 0.33 us past the rounded last sample
+    query = np.array([2.5 - 1e-7, times[5] + 0.5 * (times[6] - times[5]), times[10], times[12], last,
+                      last + 1e-4, 2.5 - 1e-4])  # fmt: skip
+    out = R.resample(times, values, query)
+    np.testing.assert_allclose(out[0], values[0])
+    np.testing.assert_allclose(out[1], (values[5] + values[6]) / 2)
+    assert np.isnan(out[2]).all() and np.allclose(out[3], values[12])
+    assert last > times[-1] and np.allclose(out[4], values[-1])
+    assert np.isnan(out[5:]).all()  # a third of a 120 Hz sample outside: no value
+
+
 def test_time_offset_found_within_a_frame_across_rates():
     """A 100 Hz reference against a 30 fps estimate in another frame, scaled, with noise."""
     ref_times = np.arange(0, 14, 0.01)

@@ -356,17 +356,28 @@ def apply_joint_map(rec: Recording, mapping: dict) -> tuple[np.ndarray, np.ndarr
 # ---- time ------------------------------------------------------------------------------------------
 
 
+#: How far, as a fraction of the shortest sample interval, a query may fall outside a recording's
+#: first or last sample and still take that end's value. Times in files are rounded (a TRC's time
+#: column has 6 decimals, a C3D stores its rate as float32), so a video frame that falls on the
+#: recording's last sample can land a fraction of a microsecond past it.
+END_TOLERANCE = 1e-3
+
+
 def resample(times: np.ndarray, values: np.ndarray, query: np.ndarray) -> np.ndarray:
     """Linear interpolation of (N, ...) ``values`` at ``query`` (Q,) times; NaN outside
-    [times[0], times[-1]] and wherever one of the two bracketing samples is NaN."""
+    [times[0], times[-1]] (widened by :data:`END_TOLERANCE` of a sample at each end, where the end
+    sample's value is taken) and wherever one of the two bracketing samples is NaN."""
     flat = values.reshape(len(times), -1)
+    slack = END_TOLERANCE * float(np.diff(times).min())
     i = np.searchsorted(times, query, side="right") - 1
-    inside = (query >= times[0]) & (query <= times[-1])
+    inside = (query >= times[0] - slack) & (query <= times[-1] + slack)
     i = np.clip(i, 0, len(times) - 2)
-    w = ((query - times[i]) / (times[i + 1] - times[i]))[:, None]
+    w = np.clip((query - times[i]) / (times[i + 1] - times[i]), 0.0, 1.0)[:, None]
     out = flat[i] * (1 - w) + flat[i + 1] * w
     exact = np.isclose(w[:, 0], 0.0)
     out[exact] = flat[i[exact]]
+    last = np.isclose(w[:, 0], 1.0)
+    out[last] = flat[i[last] + 1]
     out[~inside] = np.nan
     return out.reshape((len(query),) + values.shape[1:])
 
