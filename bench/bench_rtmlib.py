@@ -9,10 +9,20 @@ Measured, on a synthetic clip (``--width`` x ``--height``, coloured blocks on no
    NMS, SimCC decoding) and writing keypoints2d.npz, for the RTMO layout and the RTMPose + YOLOX
    layout, with the test ONNX models of posepipe.testing (tiny networks with the published
    interfaces, so that the network's time is nearly nil and everything else is visible).
-2. ONNX Runtime's time for a network of a published size: a stand-in of RTMPose-m's published
-   cost (input 1 x 3 x 256 x 192, about 1.93 GMAC: 18 3x3 convolutions, random weights). The real
-   file cannot be downloaded here; the stand-in's time is what a network of that cost takes on
-   this CPU with this ONNX Runtime.
+2. ONNX Runtime's time for networks of the published sizes: stand-ins with random weights, since
+   the real files cannot be downloaded here; a stand-in's time is what a network of that input and
+   cost takes on this CPU with this ONNX Runtime.
+   - RTMPose-m: input 1 x 3 x 256 x 192, about 1.93 GMAC (MMPose RTMPose README: 1.93 GFLOPs
+     counted as multiply-adds): 18 3x3 convolutions.
+   - The 640 x 640 networks, as a pyramid of 3x3 convolutions (strides 2 to 32, channels doubling
+     at each stride, like the CSPDarknet backbones) sized to the YOLOX README's FLOPs (counted
+     there as 2 x multiply-adds): YOLOX-s, 26.8 GFLOPs = 13.4 GMAC, whose backbone RTMO-s uses
+     (``rtmo-s_8xb32-600e_body7-640x640.py``: CSPDarknet, deepen 0.33, widen 0.5), so its time is a
+     lower bound of RTMO-s's network (no FLOPs are published for RTMO); YOLOX-m, 73.8 GFLOPs =
+     36.9 GMAC, the person detector of the ``rtmpose-m`` layout.
+   From these the per-frame ratio of the backend's own work to the network time of each layout:
+   RTMO (the YOLOX-s stand-in) and RTMPose-m + YOLOX-m (the detector plus one RTMPose-m run per
+   person found). Goal: under 10 %.
 3. rtmlib's own ``RTMO`` on the same frames and test model (its per-frame time besides ours).
 4. detectron2 Keypoint R-CNN (R50-FPN and X101-FPN, random weights) at its default 800 px on the
    CPU, if detectron2 can be imported; else the script says it is absent.
@@ -92,6 +102,46 @@ def standin_onnx(path: Path, *, convs: int = 16, channels: int = 64, seed: int =
         outputs.append(helper.make_tensor_value_info(f"simcc_{axis}", TensorProto.FLOAT, [1, 17, bins]))
     inp = helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 3, *size])
     return _save_onnx(path, nodes, inits, [inp], outputs), macs / 1e9
+
+
+def pyramid_onnx(
+    path: Path, *, gmac: float, size: int = 640, base: int = 32, seed: int = 0
+) -> tuple[Path, float]:
+    """A stand-in of a 640 x 640 detector's cost: a stem 3x3 convolution to ``base`` channels at
+    stride 2, then four stages, each a stride-2 3x3 convolution doubling the channels and further
+    3x3 convolutions, added one at a time (round-robin over the stages, every one costing the same
+    at these shapes) until ``gmac`` multiply-adds are reached; ReLU after each. Returns (path, GMAC)."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    from posepipe.testing import _save_onnx
+
+    rng = np.random.default_rng(seed)
+    plan = [(base, 2)] + [(base * 2**k, 2) for k in range(1, 5)]  # (out channels, stride) per stage head
+    per_conv = [(size / 2 ** (k + 1)) ** 2 * c * c * 9 for k, (c, _) in enumerate(plan)]
+    fixed = (size / 2) ** 2 * base * 3 * 9 + sum((size / 2 ** (k + 1)) ** 2 * c * c / 2 * 9 for k, (c, _) in
+                                                  enumerate(plan) if k)  # fmt: skip
+    extra, macs, k = [0] * 5, fixed, 1
+    while macs + per_conv[k] <= gmac * 1e9:
+        extra[k] += 1
+        macs += per_conv[k]
+        k = k % 4 + 1
+    nodes, inits, x, cin, n = [], [], "input", 3, 0
+    for stage, (cout, stride) in enumerate(plan):
+        for j in range(1 + extra[stage]):
+            s = stride if j == 0 else 1
+            weight = rng.normal(0, np.sqrt(2 / (9 * cin)), (cout, cin, 3, 3)).astype(np.float32)
+            inits.append(numpy_helper.from_array(weight, f"w{n}"))
+            nodes += [
+                helper.make_node(
+                    "Conv", [x, f"w{n}"], [f"c{n}"], kernel_shape=[3, 3], pads=[1] * 4, strides=[s] * 2
+                ),
+                helper.make_node("Relu", [f"c{n}"], [f"r{n}"]),
+            ]
+            x, cin, n = f"r{n}", cout, n + 1
+    nodes.append(helper.make_node("GlobalAveragePool", [x], ["features"]))
+    inp = helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 3, size, size])
+    out = helper.make_tensor_value_info("features", TensorProto.FLOAT, [1, cin, 1, 1])
+    return _save_onnx(path, nodes, inits, [inp], [out]), macs / 1e9
 
 
 def time_network(path: Path, shape: tuple[int, ...], *, runs: int, threads: int | None) -> float:
@@ -230,6 +280,29 @@ def main() -> None:
                 ),
             },
             "detectron2_cpu": detectron2_times(timeline, frames=args.d2_frames),
+        }
+        for name, published in (("standin_yolox_s_640", 13.4), ("standin_yolox_m_640", 36.9)):
+            path, got = pyramid_onnx(tmp / f"{name}.onnx", gmac=published)
+            ms = 1000 * time_network(
+                path, (1, 3, 640, 640), runs=max(3, args.runs // 4), threads=args.threads
+            )
+            report[name] = {"gmac": round(got, 2), "ms_per_image": round(ms, 2)}
+        rtmo_net = report["standin_yolox_s_640"]["ms_per_image"]
+        persons = report["rtmpose_layout"]["persons_per_frame"]
+        top_down_net = (
+            report["standin_yolox_m_640"]["ms_per_image"]
+            + persons * report["standin_rtmpose_m"]["ms_per_crop"]
+        )
+        report["own_work_over_network_per_frame"] = {
+            layout: {
+                "network_ms": round(net, 2),
+                "with_decode": round(report[key]["ms_per_frame"]["own_work"] / net, 4),
+                "without_decode": round(report[key]["ms_per_frame"]["own_work_without_decode"] / net, 4),
+            }
+            for layout, key, net in (
+                ("rtmo-s (YOLOX-s stand-in, a lower bound)", "rtmo_layout", rtmo_net),
+                (f"rtmpose-m + yolox-m ({persons} persons per frame)", "rtmpose_layout", top_down_net),
+            )
         }
     text = json.dumps(report, indent=2)
     print(text)
