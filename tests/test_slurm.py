@@ -118,6 +118,25 @@ def snakemake_cmd(workdir: Path, config: Path, *args: str) -> list[str]:
     ]  # fmt: skip
 
 
+def run_through_slurm(workdir: Path, config: Path, *args: str) -> tuple[int, str]:
+    """snakemake with the slurm profile on the test cluster: job states from squeue (the cluster
+    keeps no accounting), the first status check after 3 s, the jobs' logs kept, threads capped at
+    the node's CPUs; (return code, output)."""
+    cpus = subprocess.run(["sinfo", "-h", "-o", "%c"], capture_output=True, text=True).stdout.split()[0]
+    cmd = snakemake_cmd(
+        workdir, config,
+        "--profile", str(PROFILE),
+        "--slurm-status-command", "squeue",
+        "--slurm-init-seconds-before-status-checks", "3",
+        "--slurm-keep-successful-logs",
+        "--max-threads", cpus,
+        "--verbose",
+        *args,
+    )  # fmt: skip
+    print("running:", " ".join(cmd), flush=True)
+    return run_with_sigint_timeout(cmd, RUN_TIMEOUT)
+
+
 def run_with_sigint_timeout(cmd: list[str], timeout: int) -> tuple[int, str]:
     """Run ``cmd``; past ``timeout`` send SIGINT (snakemake then cancels its SLURM jobs)."""
     env = {k: v for k, v in os.environ.items() if k != "CUDA_VISIBLE_DEVICES"}
@@ -178,20 +197,8 @@ def slurm_run(slurm_cluster, tmp_path_factory):
     # The whole workflow when its later stages exist, else the stages there are.
     targets = [] if full else [f"results/{v}/frames/timeline.json" for v in VIDEOS]
 
-    cpus = subprocess.run(["sinfo", "-h", "-o", "%c"], capture_output=True, text=True).stdout.split()[0]
-    cmd = snakemake_cmd(
-        workdir, config_path,
-        "--profile", str(PROFILE),
-        "--slurm-status-command", "squeue",
-        "--slurm-init-seconds-before-status-checks", "3",
-        "--slurm-keep-successful-logs",
-        "--max-threads", cpus,
-        "--verbose",
-        *targets,
-    )  # fmt: skip
-    print("running:", " ".join(cmd), flush=True)
     t0 = time.monotonic()
-    returncode, out = run_with_sigint_timeout(cmd, RUN_TIMEOUT)
+    returncode, out = run_through_slurm(workdir, config_path, *targets)
     TIMES["workflow through SLURM"] = time.monotonic() - t0
     (workdir / "snakemake-output.txt").write_text(out)
     assert returncode == 0, f"snakemake through SLURM failed ({returncode}):\n{failure_excerpt(out)}"
@@ -344,18 +351,9 @@ def test_a_video_from_a_bucket_runs_through_sbatch(slurm_cluster, s3, tmp_path):
     passes on). The whole workflow from a bucket is tests/test_workflow_s3.py's; here 3 jobs keep
     the extra time to about a minute (each SLURM job costs polling time)."""
     workdir, config_path = bucket_clip(s3, tmp_path)
-    cpus = subprocess.run(["sinfo", "-h", "-o", "%c"], capture_output=True, text=True).stdout.split()[0]
-    cmd = snakemake_cmd(
-        workdir, config_path,
-        "--profile", str(PROFILE),
-        "--slurm-status-command", "squeue",
-        "--slurm-init-seconds-before-status-checks", "3",
-        "--max-threads", cpus,
-        "--verbose",
-        "results/bucketclip/pose3d.npz",  # probe+frames, keypoints2d, lift: 3 SLURM jobs, about a minute
-    )  # fmt: skip
     t0 = time.monotonic()
-    returncode, out = run_with_sigint_timeout(cmd, RUN_TIMEOUT)
+    # probe+frames, keypoints2d, lift: 3 SLURM jobs, about a minute
+    returncode, out = run_through_slurm(workdir, config_path, "results/bucketclip/pose3d.npz")
     TIMES["one video from a bucket through SLURM"] = time.monotonic() - t0
     assert returncode == 0, f"snakemake through SLURM failed ({returncode}):\n{failure_excerpt(out)}"
 
@@ -389,20 +387,8 @@ def test_results_in_a_bucket_with_node_local_staging(slurm_cluster, s3, tmp_path
         "--shared-fs-usage", "persistence", "software-deployment", "sources", "source-cache",
         "--remote-job-local-storage-prefix", str(node_local),
     ]  # fmt: skip
-    cpus = subprocess.run(["sinfo", "-h", "-o", "%c"], capture_output=True, text=True).stdout.split()[0]
-    cmd = snakemake_cmd(
-        workdir, config_path,
-        "--profile", str(PROFILE),
-        "--slurm-status-command", "squeue",
-        "--slurm-init-seconds-before-status-checks", "3",
-        "--slurm-keep-successful-logs",
-        "--max-threads", cpus,
-        "--verbose",
-        *storage,
-        "results/bucketclip/pose3d.npz",
-    )  # fmt: skip
     t0 = time.monotonic()
-    returncode, out = run_with_sigint_timeout(cmd, RUN_TIMEOUT)
+    returncode, out = run_through_slurm(workdir, config_path, *storage, "results/bucketclip/pose3d.npz")
     TIMES["results in a bucket, node-local staging"] = time.monotonic() - t0
     assert returncode == 0, f"snakemake through SLURM failed ({returncode}):\n{failure_excerpt(out)}"
 
