@@ -23,7 +23,8 @@ Measured, on a synthetic clip (``--width`` x ``--height``, coloured blocks on no
    From these the per-frame ratio of the backend's own work to the network time of each layout:
    RTMO (the YOLOX-s stand-in) and RTMPose-m + YOLOX-m (the detector plus one RTMPose-m run per
    person found). Goal: under 10 %.
-3. rtmlib's own ``RTMO`` on the same frames and test model (its per-frame time besides ours).
+3. rtmlib's own ``RTMO`` and the backend's ``estimate`` on the same decoded frames and test model,
+   one frame per call each (in 1. the decoder runs beside the backend and shares the cores).
 4. detectron2 Keypoint R-CNN (R50-FPN and X101-FPN, random weights) at its default 800 px on the
    CPU, if detectron2 can be imported; else the script says it is absent.
 
@@ -178,8 +179,10 @@ def backend_run(timeline: Path, out: Path, **kwargs) -> dict:
     return {"ms_per_frame": per_frame, "persons_per_frame": round(kp.meta["persons"] / frames, 2)}
 
 
-def rtmlib_run(timeline: Path, model: Path) -> float:
-    """rtmlib's RTMO on the same decoded frames: ms per frame (decoding not included)."""
+def rtmlib_run(timeline: Path, model: Path) -> dict:
+    """rtmlib's RTMO and the backend's :func:`estimate` on the same decoded frames (decoded first,
+    so no decoder competes for the cores), one frame per call each, after one warm-up frame:
+    ms per frame of each (pre-processing, network, post-processing)."""
     import contextlib
     import io
 
@@ -187,15 +190,24 @@ def rtmlib_run(timeline: Path, model: Path) -> float:
 
     from posepipe.artefacts.timeline import load_timeline
     from posepipe.decode import iter_frames
+    from posepipe.keypoints2d import rtmlib_backend as rb
 
     frames = [image for _, image in iter_frames(load_timeline(timeline))]
     with contextlib.redirect_stdout(io.StringIO()):
         ref = rtmlib.RTMO(os.fspath(model), model_input_size=(640, 640), score_thr=0.5)
-    ref(frames[0])
-    t0 = time.perf_counter()
-    for image in frames:
-        ref(image)
-    return round(1000 * (time.perf_counter() - t0) / len(frames), 3)
+    ours = rb.build_estimator("rtmo-s", pose_onnx=model, score_threshold=0.5)
+
+    def per_frame(run) -> float:
+        run(frames[0])
+        t0 = time.perf_counter()
+        for image in frames:
+            run(image)
+        return round(1000 * (time.perf_counter() - t0) / len(frames), 3)
+
+    return {
+        "rtmlib_rtmo": per_frame(ref),
+        "posepipe_estimate": per_frame(lambda image: rb.estimate(ours, [image])),
+    }
 
 
 def detectron2_times(timeline: Path, *, frames: int, persons: int = 3) -> dict:
@@ -272,7 +284,7 @@ def main() -> None:
             "rtmpose_layout": backend_run(
                 timeline, tmp / "b.npz", model="rtmpose-m", pose_onnx=rtmpose, det_onnx=yolox, **common
             ),
-            "rtmlib_rtmo_ms_per_frame_same_test_model": rtmlib_run(timeline, rtmo),
+            "same_decoded_frames_same_test_model_ms_per_frame": rtmlib_run(timeline, rtmo),
             "standin_rtmpose_m": {
                 "gmac": round(gmac, 3),
                 "ms_per_crop": round(
