@@ -10,7 +10,7 @@ folder of its own under ``--workdir`` (default: a temporary folder). Both get th
 (``tests/synthetic_people.two_dancers``), plus one small random lifter checkpoint. Both run the
 same settings: imported keypoints, ``person: all``, every export format, the render and its
 preview with the 3D panel in the world frame, world and angles (and the opensim stage with
-``--opensim``). Then ``bench/compare_results.py`` compares the two ``results/`` folders: every
+``--opensim``; with ``--before-world`` only what the code before those stages knew). Then ``bench/compare_results.py`` compares the two ``results/`` folders: every
 array, table, JSON key and decoded frame. Exit status: compare_results' (1 when anything differs).
 """
 
@@ -38,6 +38,12 @@ SETTINGS = {
     "render": {"height": 96, "audio": False, "preview": True, "frame": "world"},
     "exports": ["csv", "json", "trc", "c3d", "bvh"],
     "angles": {"enabled": True},
+}
+# --before-world: only the settings the code had before the world and angles stages (the reshape's
+# own before/after, e.g. 6b5650a^1 against 6b5650a): the render's 3D panel in the camera frame.
+SETTINGS_BEFORE_WORLD = {
+    **{k: v for k, v in SETTINGS.items() if k != "angles"},
+    "render": {k: v for k, v in SETTINGS["render"].items() if k != "frame"},
 }
 
 
@@ -85,11 +91,14 @@ def main() -> int:
     ap.add_argument("old", help="the commit before the change")
     ap.add_argument("new", nargs="?", default="HEAD", help="the commit after it (default: HEAD)")
     ap.add_argument("--opensim", action="store_true", help="also run the opensim stage (needs opensim)")
+    ap.add_argument("--before-world", action="store_true",
+                    help="only the settings of the code before the world and angles stages")  # fmt: skip
     ap.add_argument("--cores", type=int, default=2)
     ap.add_argument("--workdir", type=Path, help="keep the two runs here (default: a temporary folder)")
     args = ap.parse_args()
 
-    settings = dict(SETTINGS, **({"opensim": {"enabled": True}} if args.opensim else {}))
+    base = SETTINGS_BEFORE_WORLD if args.before_world else SETTINGS
+    settings = dict(base, **({"opensim": {"enabled": True}} if args.opensim else {}))
     work = args.workdir or Path(tempfile.mkdtemp(prefix="posepipe-refactor-"))
     inputs = make_inputs(work / "inputs")
     for name, commit in (("old", args.old), ("new", args.new)):
