@@ -24,7 +24,8 @@ Measured, on a synthetic clip (``--width`` x ``--height``, coloured blocks on no
    RTMO (the YOLOX-s stand-in) and RTMPose-m + YOLOX-m (the detector plus one RTMPose-m run per
    person found). Goal: under 10 %.
 3. rtmlib's own ``RTMO`` and the backend's ``estimate`` on the same decoded frames and test model,
-   one frame per call each (in 1. the decoder runs beside the backend and shares the cores).
+   one frame per call each, after decoding them all (in 1. each frame is decoded between network
+   runs, in the same thread).
 4. detectron2 Keypoint R-CNN (R50-FPN and X101-FPN, random weights) at its default 800 px on the
    CPU, if detectron2 can be imported; else the script says it is absent.
 

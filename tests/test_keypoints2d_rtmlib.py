@@ -177,6 +177,15 @@ def test_bad_models_name_the_file(models, timeline, tmp_path):
         rb.detect_keypoints(timeline, model="rtmo-xl", pose_onnx=models["rtmo"])
 
 
+def test_sessions_use_the_given_threads_and_do_not_spin(models):
+    """The decoder and the pre-processing share the cores with the network between runs: the
+    session's intra-op threads must not spin-wait (and --threads sets their number)."""
+    net = rb.open_network(models["rtmo"], default_size=(640, 640), threads=1)
+    options = net.session.get_session_options()
+    assert options.get_session_config_entry(rb.SPIN_KEY) == "0"
+    assert options.intra_op_num_threads == 1
+
+
 def test_gpu_only_for_a_cuda_device():
     from posepipe.registry import SOURCES2D, source_uses_gpu
 
