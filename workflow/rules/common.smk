@@ -183,7 +183,7 @@ def video_input(wildcards):
     return video_file(wildcards) if video_exists(wildcards.video) else []
 
 
-def video_argument(wildcards, resources):
+def video_argument(wildcards, output):
     """The video as probe's argument (its own path also when it is missing; an object's local
     copy); untracked (see `untracked`): the input already tracks the file."""
     if not video_exists(wildcards.video):
@@ -357,8 +357,10 @@ def untracked_options(**values):
 
 def untracked(value):
     """A param that cannot change an output (batch size, device, GPU ids). Snakemake leaves params
-    computed from `resources` out of its "params changed" check, so tuning these re-runs nothing."""
-    return lambda wildcards, resources: value
+    derived from `input`, `output`, `threads` or `resources` out of its "params changed" check, so
+    tuning these re-runs nothing. `output` is the cheap one: asking for `resources` makes Snakemake
+    evaluate each job's resources while it builds the DAG (bench/bench_dag.py)."""
+    return lambda wildcards, output: value
 
 
 def keypoints2d_options():
