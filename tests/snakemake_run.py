@@ -18,9 +18,16 @@ def write_config(workdir: Path, config: dict) -> Path:
     return path
 
 
-def snakemake(workdir: Path, *args: str, config: dict | None = None, check: bool = True, timeout: int = 600):
-    """``snakemake -s REPO/Snakefile --directory workdir ...``; returns the CompletedProcess."""
-    cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--directory", str(workdir)]
+def snakemake(
+    workdir: Path,
+    *args: str,
+    config: dict | None = None,
+    check: bool = True,
+    timeout: int = 600,
+    snakefile: Path = REPO / "Snakefile",
+):
+    """``snakemake -s snakefile --directory workdir ...``; returns the CompletedProcess."""
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(snakefile), "--directory", str(workdir)]
     if config is not None:
         cmd += ["--configfile", str(write_config(workdir, config))]
     proc = subprocess.run(cmd + list(args), capture_output=True, text=True, timeout=timeout)

@@ -9,21 +9,18 @@ Both are read from Snakemake's own dry-run plan of ``bench_dag``'s folder of pla
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.snakemake_run import REPO
+from tests.snakemake_run import REPO, snakemake
 
 pytestmark = pytest.mark.workflow
 
 
 def planned(workdir: Path, snakefile: Path, *args: str) -> dict[frozenset, dict[str, frozenset | str]]:
     """Each job of a dry run, keyed by its output files: its rule, inputs, log and benchmark."""
-    cmd = [sys.executable, "-m", "snakemake", "-s", str(snakefile), "--directory", str(workdir), "--dry-run"]
-    out = subprocess.run([*cmd, *args], capture_output=True, text=True, check=True).stdout
+    out = snakemake(workdir, "--dry-run", *args, snakefile=snakefile).stdout
     jobs, job = {}, None
     for line in [*out.splitlines(), "rule end:"]:  # grouped jobs are printed indented
         started = re.match(r"\s*(?:local)?rule (\w+):$", line)
